@@ -1,0 +1,27 @@
+"""ae_jax's data layer: datasets in host memory and the batches made from them.
+
+``load_dataset`` materialises a dataset's splits as NumPy arrays (see
+``datasets``); ``train_batches`` / ``eval_batches`` cut them into fixed-shape,
+per-process batches and ``prefetch`` runs that (plus the transfer to devices)
+ahead of the training step (see ``pipeline``).
+"""
+
+from ae_jax.data.datasets import DATASET_NAMES
+from ae_jax.data.datasets import Dataset
+from ae_jax.data.datasets import DatasetNotFoundError
+from ae_jax.data.datasets import load_dataset
+from ae_jax.data.pipeline import eval_batches
+from ae_jax.data.pipeline import num_eval_batches
+from ae_jax.data.pipeline import prefetch
+from ae_jax.data.pipeline import train_batches
+
+__all__ = [
+    'DATASET_NAMES',
+    'Dataset',
+    'DatasetNotFoundError',
+    'eval_batches',
+    'load_dataset',
+    'num_eval_batches',
+    'prefetch',
+    'train_batches',
+]

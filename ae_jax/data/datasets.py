@@ -1,0 +1,217 @@
+"""Datasets by name, materialised once as in-memory NumPy arrays.
+
+``load_dataset(name)`` returns a ``Dataset``: float32 images in [0, 1] and
+int32 labels for the train and test splits, in a ``'flat'`` ``[N, H*W*C]`` or
+``'hwc'`` ``[N, H, W, C]`` layout, optionally binarised.
+
+Names:
+  ``'digits'``         scikit-learn's 8x8 digits (1,797 images, values 0..16,
+                       scaled by 1/16), split 1,497 train / 300 test, stratified,
+                       ``random_state=0``. Ships with scikit-learn.
+  ``'fashion_mnist'``, ``'mnist'``
+                       28x28x1, scaled by 1/255, from a TFDS build or local IDX
+                       files (see ``tfds_source`` for the resolution order).
+  any other TFDS image dataset name (``tfds.list_builders()``), e.g.
+  ``'cifar10'``        read from a prepared ArrayRecord build in data_dir.
+
+Binarisation (``binarize=``):
+  ``'none'``     grey levels in [0, 1].
+  ``'static'``   every pixel of both splits replaced once by a Bernoulli sample
+                 of its grey level (Larochelle & Murray 2011 style): values
+                 exactly 0/1, the same for the same ``seed``.
+  ``'dynamic'``  the train split keeps its grey levels, because the training
+                 step draws fresh binary pixels on device at every step; the
+                 test split is binarised once, exactly as ``'static'`` does it,
+                 so that evaluation is stable across steps and runs.
+  Each split draws from its own stream, ``np.random.default_rng([seed, k])``
+  with k = 0 (train), 1 (test): the binarised test split of ``'dynamic'`` is
+  the same as that of ``'static'`` for the same seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ae_jax.data import tfds_source
+from ae_jax.data.tfds_source import DatasetNotFoundError
+
+__all__ = [
+    'DATASET_NAMES',
+    'Dataset',
+    'DatasetNotFoundError',
+    'LAYOUTS',
+    'BINARIZE_MODES',
+    'load_dataset',
+]
+
+DATASET_NAMES = ('digits', 'fashion_mnist', 'mnist')
+LAYOUTS = ('flat', 'hwc')
+BINARIZE_MODES = ('none', 'static', 'dynamic')
+
+_DIGITS_TEST_SIZE = 300
+_SPLIT_STREAM = {'train': 0, 'test': 1}
+_BINARIZE_CHUNK = 8192
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """A dataset's two splits, in host memory."""
+
+  name: str
+  train_images: np.ndarray  # float32 [N, *input_shape], values in [0, 1]
+  train_labels: np.ndarray  # int32 [N]
+  test_images: np.ndarray  # float32 [M, *input_shape]
+  test_labels: np.ndarray  # int32 [M]
+  num_classes: int
+  class_names: tuple[str, ...]
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    """Shape of one example: ``(H*W*C,)`` (flat) or ``(H, W, C)`` (hwc)."""
+    return tuple(self.train_images.shape[1:])
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    idx_dir: str | None = None,
+    layout: str = 'flat',
+    binarize: str = 'none',
+    seed: int = 0,
+) -> Dataset:
+  """Loads a dataset's train and test splits into memory.
+
+  Args:
+    name: ``'digits'``, ``'fashion_mnist'``, ``'mnist'`` or any TFDS image
+      dataset name.
+    data_dir: TFDS data dir; None means TFDS's default (``$TFDS_DATA_DIR``,
+      else ``~/tensorflow_datasets``). Local IDX builds are written here.
+    idx_dir: directory of the four IDX ``.gz`` files for ``fashion_mnist`` /
+      ``mnist``; None means ``/usr/share/datasets/fashion-mnist`` or
+      ``/usr/share/datasets/mnist``. Only read when no build exists yet.
+    layout: ``'flat'`` or ``'hwc'``.
+    binarize: ``'none'``, ``'static'`` or ``'dynamic'`` (module docstring).
+    seed: seed of the binarisation.
+
+  Raises:
+    ValueError: bad argument, or data that is empty, not finite or corrupt.
+    DatasetNotFoundError: the data is not here and cannot be fetched.
+  """
+  _check_choice('layout', layout, LAYOUTS)
+  _check_choice('binarize', binarize, BINARIZE_MODES)
+  if name == 'digits':
+    splits, num_classes, class_names = _load_digits()
+  else:
+    if name not in DATASET_NAMES and not tfds_source.is_tfds_name(
+        name, data_dir
+    ):
+      raise ValueError(
+          f'Unknown dataset {name!r}: use one of '
+          f'{", ".join(repr(n) for n in DATASET_NAMES)}, or any TFDS image '
+          'dataset name (tfds.list_builders()).'
+      )
+    arrays = tfds_source.load_tfds_arrays(
+        name, data_dir=data_dir, idx_dir=idx_dir
+    )
+    splits = {
+        split: (_unit_float(images), labels)
+        for split, (images, labels) in arrays.splits.items()
+    }
+    num_classes, class_names = arrays.num_classes, arrays.class_names
+
+  out = {}
+  for split, (images, labels) in splits.items():
+    _validate_split(name, split, images, labels, num_classes)
+    if binarize == 'static' or (binarize == 'dynamic' and split == 'test'):
+      images = _bernoulli(images, seed, split)
+    if layout == 'flat':
+      images = images.reshape(images.shape[0], -1)
+    out[split] = (
+        np.ascontiguousarray(images, dtype=np.float32),
+        np.ascontiguousarray(labels, dtype=np.int32),
+    )
+  return Dataset(
+      name=name,
+      train_images=out['train'][0],
+      train_labels=out['train'][1],
+      test_images=out['test'][0],
+      test_labels=out['test'][1],
+      num_classes=int(num_classes),
+      class_names=tuple(class_names),
+  )
+
+
+def _check_choice(arg: str, value: str, allowed: tuple[str, ...]) -> None:
+  if value not in allowed:
+    raise ValueError(
+        f'{arg}={value!r} is not one of '
+        f'{", ".join(repr(a) for a in allowed)}.'
+    )
+
+
+def _load_digits():
+  """scikit-learn's digits as float32 [N, 8, 8, 1] in [0, 1], split 1497/300."""
+  from sklearn import datasets as sk_datasets  # pylint: disable=g-import-not-at-top
+  from sklearn import model_selection  # pylint: disable=g-import-not-at-top
+
+  digits = sk_datasets.load_digits()
+  images = (digits.images.astype(np.float32) / np.float32(16.0))[..., None]
+  labels = digits.target.astype(np.int32)
+  train_x, test_x, train_y, test_y = model_selection.train_test_split(
+      images,
+      labels,
+      test_size=_DIGITS_TEST_SIZE,
+      random_state=0,
+      stratify=labels,
+  )
+  splits = {'train': (train_x, train_y), 'test': (test_x, test_y)}
+  return splits, 10, tuple(str(d) for d in range(10))
+
+
+def _unit_float(images: np.ndarray) -> np.ndarray:
+  """uint8 grey levels -> float32 in [0, 1] (x / 255)."""
+  out = images.astype(np.float32)
+  out /= np.float32(255.0)
+  return out
+
+
+def _validate_split(
+    name: str,
+    split: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+) -> None:
+  """Fails, naming the split, on empty, non-finite or inconsistent data."""
+  where = f'Dataset {name!r}, {split} split'
+  if images.shape[0] == 0:
+    raise ValueError(f'{where}: it is empty. Rebuild or reinstall the data.')
+  if images.shape[0] != labels.shape[0]:
+    raise ValueError(
+        f'{where}: {images.shape[0]} images but ' f'{labels.shape[0]} labels.'
+    )
+  if not np.isfinite(images).all():
+    raise ValueError(f'{where}: images contain NaN or inf values.')
+  lo, hi = float(images.min()), float(images.max())
+  if lo < 0.0 or hi > 1.0:
+    raise ValueError(f'{where}: image values span [{lo}, {hi}], not [0, 1].')
+  if labels.min() < 0 or labels.max() >= num_classes:
+    raise ValueError(
+        f'{where}: labels span [{labels.min()}, {labels.max()}], '
+        f'not [0, {num_classes - 1}].'
+    )
+
+
+def _bernoulli(images: np.ndarray, seed: int, split: str) -> np.ndarray:
+  """One Bernoulli(p = grey level) sample of every pixel, as float32 0/1."""
+  rng = np.random.default_rng([seed, _SPLIT_STREAM[split]])
+  out = np.empty(images.shape, dtype=np.float32)
+  for start in range(0, images.shape[0], _BINARIZE_CHUNK):
+    probs = images[start : start + _BINARIZE_CHUNK]
+    out[start : start + len(probs)] = (
+        rng.random(probs.shape, dtype=np.float32) < probs
+    )
+  return out

@@ -1,0 +1,273 @@
+"""Batches from in-memory arrays: shuffled training, padded evaluation, prefetch.
+
+Everything is a vectorised NumPy gather from arrays already in host memory, so
+the input pipeline costs microseconds a step.
+
+``train_batches`` is stateless given ``(seed, step)``: epoch ``e`` visits the
+examples in the order ``np.random.default_rng([seed, e]).permutation(N)``, in
+``N // batch_size`` steps (the remainder is dropped, so every batch has the same
+shape and the training step compiles once); step ``s`` is position
+``s % steps_per_epoch`` of epoch ``s // steps_per_epoch``. Resuming at step k is
+``start_step=k``: it yields exactly what a fresh iterator yields after k items.
+
+``batch_size`` is always the *global* batch size. With several processes
+(multi-host), process ``i`` yields rows ``[i * local, (i + 1) * local)`` of each
+global batch, ``local = batch_size // process_count``; concatenating the
+processes' batches in process order gives the global batch.
+
+``eval_batches`` makes one in-order pass whose batches all have the same shape:
+the last one is zero-padded, and every batch carries a float32 ``'mask'``
+(1 = real example, 0 = padding), so each example counts exactly once and the
+evaluation step compiles once.
+
+``prefetch`` runs an iterator (and a transform, e.g. the transfer to devices)
+in a background thread, a few batches ahead of the consumer.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable, Iterator, TypeVar
+
+import numpy as np
+
+T = TypeVar('T')
+U = TypeVar('U')
+
+Batch = dict[str, np.ndarray]
+
+
+def _check_arrays(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    process_index: int,
+    process_count: int,
+) -> int:
+  """Validates arguments shared by both iterators; returns the local size."""
+  if len(images) != len(labels):
+    raise ValueError(
+        f'images and labels differ in length ({len(images)} vs '
+        f'{len(labels)}); pass the arrays of one split.'
+    )
+  if batch_size < 1:
+    raise ValueError(
+        f'batch_size={batch_size}: set --config.batch_size to a '
+        'positive integer.'
+    )
+  if process_count < 1 or not 0 <= process_index < process_count:
+    raise ValueError(
+        f'process_index={process_index} must be in '
+        f'[0, process_count={process_count}).'
+    )
+  if batch_size % process_count:
+    raise ValueError(
+        f'batch_size={batch_size} is not divisible by the {process_count} '
+        'processes: set --config.batch_size to a multiple of '
+        f'{process_count}.'
+    )
+  return batch_size // process_count
+
+
+def _as_batch_arrays(
+    images: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+  # No copy when the dtypes already match (the case for a Dataset's arrays).
+  return (
+      np.asarray(images, dtype=np.float32),
+      np.asarray(labels, dtype=np.int32),
+  )
+
+
+def train_batches(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[Batch]:
+  """Infinite shuffled batches for global steps start_step, start_step+1, ...
+
+  Yields ``{'image': float32 [local, ...], 'label': int32 [local]}``, this
+  process's slice of the global batch (module docstring).
+  """
+  local = _check_arrays(
+      images, labels, batch_size, process_index, process_count
+  )
+  n = len(images)
+  if batch_size > n:
+    raise ValueError(
+        f'batch_size={batch_size} is larger than the {n} '
+        f'training examples: lower --config.batch_size to at '
+        f'most {n}.'
+    )
+  if start_step < 0:
+    raise ValueError(f'start_step={start_step} must be >= 0.')
+  return _train_iterator(
+      *_as_batch_arrays(images, labels),
+      batch_size=batch_size,
+      seed=seed,
+      start_step=start_step,
+      offset=process_index * local,
+      local=local,
+  )
+
+
+def _train_iterator(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    offset: int,
+    local: int,
+) -> Iterator[Batch]:
+  steps_per_epoch = len(images) // batch_size
+  epoch, order = -1, None
+  step = start_step
+  while True:
+    if step // steps_per_epoch != epoch:
+      epoch = step // steps_per_epoch
+      order = np.random.default_rng([seed, epoch]).permutation(len(images))
+    start = (step % steps_per_epoch) * batch_size + offset
+    idx = order[start : start + local]
+    yield {'image': images[idx], 'label': labels[idx]}
+    step += 1
+
+
+def num_eval_batches(n: int, batch_size: int) -> int:
+  """Number of (global) batches in one padded pass over n examples."""
+  if batch_size < 1:
+    raise ValueError(f'batch_size={batch_size} must be >= 1.')
+  return -(-n // batch_size)
+
+
+def eval_batches(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[Batch]:
+  """One in-order pass; every batch has the same shape and carries a mask.
+
+  Yields ``{'image': float32 [local, ...], 'label': int32 [local],
+  'mask': float32 [local]}``; padding rows are zeros with mask 0.
+  """
+  local = _check_arrays(
+      images, labels, batch_size, process_index, process_count
+  )
+  return _eval_iterator(
+      *_as_batch_arrays(images, labels),
+      batch_size=batch_size,
+      offset=process_index * local,
+      local=local,
+  )
+
+
+def _eval_iterator(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    offset: int,
+    local: int,
+) -> Iterator[Batch]:
+  n = len(images)
+  for b in range(num_eval_batches(n, batch_size)):
+    start = min(n, b * batch_size + offset)
+    stop = min(n, start + local)
+    real = stop - start
+    if real == local:
+      yield {
+          'image': images[start:stop],
+          'label': labels[start:stop],
+          'mask': np.ones((local,), np.float32),
+      }
+      continue
+    image = np.zeros((local, *images.shape[1:]), np.float32)
+    label = np.zeros((local,), np.int32)
+    mask = np.zeros((local,), np.float32)
+    image[:real] = images[start:stop]
+    label[:real] = labels[start:stop]
+    mask[:real] = 1.0
+    yield {'image': image, 'label': label, 'mask': mask}
+
+
+class _Raised:
+  """An exception from the producer thread, to re-raise in the consumer."""
+
+  def __init__(self, exc: BaseException):
+    self.exc = exc
+
+
+_END = object()
+_POLL_S = 0.05
+_JOIN_S = 1.0
+
+
+def prefetch(
+    iterator: Iterator[T],
+    *,
+    size: int = 2,
+    transform: Callable[[T], U] = lambda x: x,
+) -> Iterator[U]:
+  """Yields ``transform(item)`` for the items of iterator, computed ahead.
+
+  A daemon thread pulls from ``iterator``, applies ``transform`` and fills a
+  queue of ``size`` items. An exception in the thread is re-raised here. The
+  returned generator's ``close()`` (also run when it is garbage collected)
+  stops the thread, which then closes ``iterator`` if it can be closed.
+  """
+  if size < 1:
+    raise ValueError(f'prefetch size={size} must be >= 1.')
+  return _prefetch(iterator, size, transform)
+
+
+def _prefetch(
+    iterator: Iterator[T], size: int, transform: Callable[[T], U]
+) -> Iterator[U]:
+  buffer: queue.Queue = queue.Queue(maxsize=size)
+  stop = threading.Event()
+
+  def put(item) -> bool:
+    while not stop.is_set():
+      try:
+        buffer.put(item, timeout=_POLL_S)
+        return True
+      except queue.Full:
+        pass
+    return False
+
+  def produce() -> None:
+    try:
+      for item in iterator:
+        if not put(transform(item)) or stop.is_set():
+          return
+      put(_END)
+    except BaseException as e:  # pylint: disable=broad-except
+      put(_Raised(e))
+    finally:
+      close = getattr(iterator, 'close', None)
+      if close is not None:
+        close()
+
+  thread = threading.Thread(target=produce, name='ae_jax-prefetch', daemon=True)
+  thread.start()
+  try:
+    while True:
+      item = buffer.get()
+      if item is _END:
+        return
+      if isinstance(item, _Raised):
+        raise item.exc
+      yield item
+  finally:
+    stop.set()
+    thread.join(timeout=_JOIN_S)

@@ -1,0 +1,162 @@
+"""Matplotlib figures written to a work directory (PNG, Agg backend, no display).
+
+Plain functions of NumPy arrays, so they serve the trainer, the evaluation
+binaries and notebooks alike.
+"""
+
+from collections.abc import Sequence
+import math
+import os
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+import numpy as np
+
+
+def image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
+  """(H, W, C) of the images behind ``input_shape`` (flat vectors are taken
+  as square images with 1 or 3 channels)."""
+  if len(input_shape) == 3:
+    return tuple(input_shape)
+  if len(input_shape) == 2:
+    return (*input_shape, 1)
+  (n,) = input_shape
+  for channels in (1, 3):
+    side = math.isqrt(n // channels)
+    if side * side * channels == n:
+      return (side, side, channels)
+  raise ValueError(
+      f'Cannot draw inputs of shape {tuple(input_shape)} as images.'
+  )
+
+
+def image_grid(
+    images: np.ndarray, input_shape: Sequence[int], ncols: int
+) -> np.ndarray:
+  """Tiles ``images`` ``[N, *input_shape]`` into one ``[rows*H, ncols*W, C]`` array."""
+  h, w, c = image_shape(input_shape)
+  images = np.clip(np.asarray(images, np.float32).reshape(-1, h, w, c), 0, 1)
+  rows = -(-len(images) // ncols)
+  pad = rows * ncols - len(images)
+  images = np.concatenate([images, np.ones((pad, h, w, c), np.float32)])
+  grid = images.reshape(rows, ncols, h, w, c).transpose(0, 2, 1, 3, 4)
+  return grid.reshape(rows * h, ncols * w, c)
+
+
+def _show(ax, grid: np.ndarray) -> None:
+  if grid.shape[-1] == 1:
+    ax.imshow(
+        grid[..., 0], cmap='gray', vmin=0, vmax=1, interpolation='nearest'
+    )
+  else:
+    ax.imshow(grid, interpolation='nearest')
+  ax.set_xticks([])
+  ax.set_yticks([])
+
+
+def _save(fig, path: os.PathLike | str) -> None:
+  fig.tight_layout()
+  fig.savefig(os.fspath(path), dpi=100)
+  plt.close(fig)
+
+
+def save_image_grid(
+    path,
+    images: np.ndarray,
+    input_shape: Sequence[int],
+    *,
+    title: str,
+    ncols: int = 8,
+) -> None:
+  """A grid of images (samples, interpolations, ...)."""
+  grid = image_grid(images, input_shape, ncols)
+  fig, ax = plt.subplots(
+      figsize=(ncols, grid.shape[0] / grid.shape[1] * ncols + 0.6)
+  )
+  _show(ax, grid)
+  ax.set_title(title)
+  _save(fig, path)
+
+
+def save_reconstructions(
+    path,
+    originals: np.ndarray,
+    reconstructions: np.ndarray,
+    input_shape: Sequence[int],
+    *,
+    title: str,
+) -> None:
+  """Originals (top row of each pair) above their reconstructions."""
+  n = len(originals)
+  fig, axes = plt.subplots(2, 1, figsize=(max(n / 2, 4), 1.9))
+  _show(axes[0], image_grid(originals, input_shape, n))
+  axes[0].set_ylabel('input')
+  _show(axes[1], image_grid(reconstructions, input_shape, n))
+  axes[1].set_ylabel('output')
+  axes[0].set_title(title)
+  _save(fig, path)
+
+
+def project_2d(codes: np.ndarray) -> tuple[np.ndarray, str]:
+  """Codes ``[N, D]`` -> ``[N, 2]``: as they are for D = 2, else PCA."""
+  codes = np.asarray(codes, np.float64)
+  if codes.shape[1] == 1:
+    return np.concatenate([codes, np.zeros_like(codes)], axis=1), 'code'
+  if codes.shape[1] == 2:
+    return codes, 'code'
+  from sklearn.decomposition import PCA  # pylint: disable=g-import-not-at-top
+
+  return PCA(n_components=2, random_state=0).fit_transform(codes), 'PCA of code'
+
+
+def save_latent_scatter(
+    path,
+    codes: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    title: str,
+) -> None:
+  """2-D scatter of test codes coloured by class (PCA first if D > 2)."""
+  xy, axis_name = project_2d(codes)
+  fig, ax = plt.subplots(figsize=(7, 6))
+  cmap = plt.get_cmap('tab10' if len(class_names) <= 10 else 'tab20')
+  for k, name in enumerate(class_names):
+    sel = labels == k
+    ax.scatter(
+        xy[sel, 0],
+        xy[sel, 1],
+        s=4,
+        alpha=0.6,
+        color=cmap(k % cmap.N),
+        label=str(name),
+    )
+  ax.set_xlabel(f'{axis_name} 1')
+  ax.set_ylabel(f'{axis_name} 2')
+  ax.set_title(f'{title} (latent dim {codes.shape[1]})')
+  ax.legend(markerscale=3, fontsize=8, loc='best', title='class')
+  _save(fig, path)
+
+
+def save_loss_curve(
+    path, records: Sequence[dict], *, metric: str = 'loss', title: str
+) -> None:
+  """Training and test ``metric`` against step, from metrics.jsonl records."""
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for split, style in (('train', '-'), ('test', 'o-')):
+    pts = [
+        (r['step'], r[metric])
+        for r in records
+        if r.get('split') == split and isinstance(r.get(metric), (int, float))
+    ]
+    if pts:
+      steps, values = zip(*pts)
+      ax.plot(steps, values, style, label=split, markersize=4)
+  ax.set_xlabel('training step')
+  ax.set_ylabel(f'{metric} (per example)')
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  ax.legend()
+  _save(fig, path)

@@ -1,0 +1,116 @@
+"""What every trainable autoencoder in ae_jax provides.
+
+A `Model` pairs a flax.linen module with its objective. All of its methods are
+pure functions of ``params`` (no hidden state), so the trainer can `jax.jit`,
+shard and differentiate them, and `ae_jax.load` can call them on new arrays.
+
+The objective is written once, per example: `per_example_losses` returns a
+dict of ``[B]`` arrays whose ``'loss'`` entry is minimised. Training takes the
+batch mean; evaluation takes a masked sum over padded batches, so every test
+example counts exactly once.
+"""
+
+import abc
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ae_jax import losses
+
+Params = Any
+Metrics = dict[str, jax.Array]
+
+LIKELIHOODS = ('bernoulli', 'gaussian')
+
+
+@dataclasses.dataclass(frozen=True)
+class Model(abc.ABC):
+  """An autoencoder as pure functions of its parameters.
+
+  Attributes:
+    input_shape: shape of one example, e.g. ``(784,)`` or ``(28, 28, 1)``.
+    latent_dim: size of the code returned by `encode`.
+    likelihood: 'bernoulli' (decoder outputs logits; data in [0, 1]) or
+      'gaussian' (decoder outputs means).
+  """
+
+  input_shape: tuple[int, ...]
+  latent_dim: int
+  likelihood: str
+
+  generative = False  # Models with a prior set this and implement `sample`.
+
+  @property
+  def event_ndims(self) -> int:
+    return len(self.input_shape)
+
+  @abc.abstractmethod
+  def init(self, rng: jax.Array) -> Params:
+    """Fresh parameters."""
+
+  @abc.abstractmethod
+  def per_example_losses(
+      self, params: Params, x: jax.Array, rng: jax.Array, *, train: bool
+  ) -> Metrics:
+    """Per-example ``[B]`` metrics for inputs ``x`` ``[B, *input_shape]``.
+
+    Must contain ``'loss'`` (the objective to minimise) and ``'mse'`` (mean
+    squared error per pixel of the mean reconstruction, comparable across
+    every model).
+    """
+
+  @abc.abstractmethod
+  def encode(self, params: Params, x: jax.Array) -> jax.Array:
+    """Deterministic codes ``[B, latent_dim]`` (a VAE returns its posterior mean)."""
+
+  @abc.abstractmethod
+  def decode(self, params: Params, z: jax.Array) -> jax.Array:
+    """Mean reconstruction in data space ``[B, *input_shape]`` for codes ``z``."""
+
+  def reconstruct(self, params: Params, x: jax.Array) -> jax.Array:
+    return self.decode(params, self.encode(params, x))
+
+  def sample(self, params: Params, rng: jax.Array, num: int) -> jax.Array:
+    raise NotImplementedError(
+        f'{type(self).__name__} has no prior to sample from; use a generative '
+        "model such as 'vae'."
+    )
+
+  # Helpers shared by the concrete models.
+
+  def output_mean(self, outputs: jax.Array) -> jax.Array:
+    """Decoder outputs -> mean of the data distribution."""
+    return (
+        jax.nn.sigmoid(outputs) if self.likelihood == 'bernoulli' else outputs
+    )
+
+  def log_likelihood(
+      self,
+      outputs: jax.Array,
+      x: jax.Array,
+      log_variance: jax.Array | float = 0.0,
+  ) -> jax.Array:
+    """log p(x | decoder outputs) per example, ``[B]``."""
+    if self.likelihood == 'bernoulli':
+      return losses.bernoulli_log_likelihood(
+          outputs, x, event_ndims=self.event_ndims
+      )
+    log_variance = jnp.broadcast_to(log_variance, outputs.shape)
+    return losses.gaussian_log_likelihood(
+        outputs, log_variance, x, event_ndims=self.event_ndims
+    )
+
+  def pixel_mse(self, outputs: jax.Array, x: jax.Array) -> jax.Array:
+    return losses.mean_squared_error(
+        self.output_mean(outputs), x, event_ndims=self.event_ndims
+    )
+
+
+def check_likelihood(likelihood: str) -> None:
+  if likelihood not in LIKELIHOODS:
+    raise ValueError(
+        f'config.likelihood={likelihood!r} is not one of '
+        f'{LIKELIHOODS}; set --config.likelihood to one of them.'
+    )

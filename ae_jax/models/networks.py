@@ -1,0 +1,124 @@
+"""Encoder and decoder networks shared by every autoencoder in ae_jax.
+
+Encoders map a batch of inputs ``[B, *input_shape]`` to ``[B, out_features]``;
+decoders map codes ``[B, latent]`` back to ``[B, *output_shape]`` (decoder
+outputs are unconstrained: logits for a Bernoulli likelihood, means for a
+Gaussian one). The MLPs accept any input layout (they flatten); the
+convolutional pair needs images in HWC layout.
+"""
+
+from collections.abc import Sequence
+import math
+
+import flax.linen as nn
+import jax
+
+
+class MLPEncoder(nn.Module):
+  """Flatten, then ``Dense -> activation`` per hidden size, then a linear head."""
+
+  hidden_sizes: Sequence[int]
+  out_features: int
+  activation: str = 'relu'
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    act = getattr(nn, self.activation)
+    x = x.reshape((x.shape[0], -1))
+    for i, size in enumerate(self.hidden_sizes):
+      x = act(nn.Dense(size, name=f'hidden_{i}')(x))
+    return nn.Dense(self.out_features, name='head')(x)
+
+
+class MLPDecoder(nn.Module):
+  """Codes -> hidden layers -> ``prod(output_shape)`` outputs, reshaped."""
+
+  hidden_sizes: Sequence[int]
+  output_shape: Sequence[int]
+  activation: str = 'relu'
+
+  @nn.compact
+  def __call__(self, z: jax.Array) -> jax.Array:
+    act = getattr(nn, self.activation)
+    x = z
+    for i, size in enumerate(self.hidden_sizes):
+      x = act(nn.Dense(size, name=f'hidden_{i}')(x))
+    x = nn.Dense(math.prod(self.output_shape), name='head')(x)
+    return x.reshape((z.shape[0], *self.output_shape))
+
+
+class ConvEncoder(nn.Module):
+  """Strided 3x3 convolutions (each halves H and W), then a linear head.
+
+  Input: images ``[B, H, W, C]``.
+  """
+
+  features: Sequence[int]
+  out_features: int
+  activation: str = 'relu'
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    if x.ndim != 4:
+      raise ValueError(
+          f'ConvEncoder needs images [B, H, W, C], got shape {x.shape}; '
+          'train with --config.layout=hwc.'
+      )
+    act = getattr(nn, self.activation)
+    for i, f in enumerate(self.features):
+      x = act(
+          nn.Conv(f, (3, 3), strides=(2, 2), padding='SAME', name=f'conv_{i}')(
+              x
+          )
+      )
+    x = x.reshape((x.shape[0], -1))
+    return nn.Dense(self.out_features, name='head')(x)
+
+
+class ConvDecoder(nn.Module):
+  """Mirror of `ConvEncoder`: a linear layer to a small feature map, then
+  strided transposed convolutions (each doubles H and W), cropped to
+  ``output_shape`` (so sizes that are not powers of two, like 28, work)."""
+
+  features: Sequence[int]
+  output_shape: Sequence[int]  # (H, W, C)
+  activation: str = 'relu'
+
+  @nn.compact
+  def __call__(self, z: jax.Array) -> jax.Array:
+    act = getattr(nn, self.activation)
+    height, width, channels = self.output_shape
+    scale = 2 ** len(self.features)
+    h0, w0 = -(-height // scale), -(-width // scale)  # ceil division
+    feats = list(self.features)[::-1]
+    x = act(nn.Dense(h0 * w0 * feats[0], name='project')(z))
+    x = x.reshape((z.shape[0], h0, w0, feats[0]))
+    for i, f in enumerate(feats):
+      x = act(
+          nn.ConvTranspose(
+              f, (3, 3), strides=(2, 2), padding='SAME', name=f'deconv_{i}'
+          )(x)
+      )
+    x = nn.Conv(channels, (3, 3), padding='SAME', name='head')(x)
+    return x[:, :height, :width, :]
+
+
+def make_encoder(
+    config, input_shape: Sequence[int], out_features: int
+) -> nn.Module:
+  """The encoder named by ``config.encoder`` ('mlp' or 'conv')."""
+  if config.encoder == 'mlp':
+    return MLPEncoder(tuple(config.hidden_sizes), out_features)
+  if len(input_shape) != 3:
+    raise ValueError(
+        f"config.encoder='conv' needs images in HWC layout, got input shape "
+        f'{tuple(input_shape)}; set --config.layout=hwc.'
+    )
+  return ConvEncoder(tuple(config.conv_features), out_features)
+
+
+def make_decoder(config, output_shape: Sequence[int]) -> nn.Module:
+  """The decoder mirroring ``config.encoder``."""
+  if config.encoder == 'mlp':
+    return MLPDecoder(tuple(config.hidden_sizes)[::-1], tuple(output_shape))
+  return ConvDecoder(tuple(config.conv_features), tuple(output_shape))

@@ -1,0 +1,119 @@
+"""The train state (a small pytree) and the optax optimiser built from a config."""
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from ae_jax.train import sharding
+
+OPTIMIZERS = ('adam', 'adamw', 'sgd')
+SCHEDULES = ('constant', 'cosine')
+
+
+class TrainState(flax.struct.PyTreeNode):
+  """Everything a run needs to continue exactly where it stopped.
+
+  Attributes:
+    step: number of optimiser steps taken (int32 scalar).
+    params: model parameters.
+    opt_state: optax state.
+    rng: root PRNG key of training; step ``s`` uses ``fold_in(rng, s)``, so a
+      resumed run draws the same numbers as an uninterrupted one.
+  """
+
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  rng: jax.Array
+
+
+def check_optimizer_config(config) -> None:
+  """Raises ValueError naming the field and the fix; cheap, runs first."""
+  if config.optimizer not in OPTIMIZERS:
+    raise ValueError(
+        f'Unknown optimizer {config.optimizer!r}; set '
+        f'--config.optimizer to one of {OPTIMIZERS}.'
+    )
+  if config.lr_schedule not in SCHEDULES:
+    raise ValueError(
+        f'Unknown lr_schedule {config.lr_schedule!r}; set '
+        f'--config.lr_schedule to one of {SCHEDULES}.'
+    )
+  if not config.learning_rate > 0:
+    raise ValueError(
+        f'config.learning_rate={config.learning_rate} must be > 0.'
+    )
+  for field in ('warmup_steps', 'weight_decay', 'grad_clip_norm'):
+    if not config[field] >= 0:
+      raise ValueError(
+          f'config.{field}={config[field]} must be >= 0 ' '(0 turns it off).'
+      )
+
+
+def make_optimizer(
+    config, num_train_steps: int
+) -> optax.GradientTransformation:
+  """Optimiser, schedule and clipping from ``config``.
+
+  ``lr_schedule='cosine'`` warms up linearly for ``warmup_steps`` then decays
+  to zero at ``num_train_steps``; ``'constant'`` (with optional warm-up) keeps
+  ``learning_rate``. ``grad_clip_norm > 0`` clips the global gradient norm.
+  """
+  check_optimizer_config(config)
+  lr, warmup = config.learning_rate, config.warmup_steps
+  if config.lr_schedule == 'cosine':
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0,
+        lr,
+        warmup_steps=warmup,
+        decay_steps=max(num_train_steps, warmup + 1),
+    )
+  elif warmup:
+    schedule = optax.join_schedules(
+        [optax.linear_schedule(0.0, lr, warmup), optax.constant_schedule(lr)],
+        [warmup],
+    )
+  else:
+    schedule = lr
+  if config.optimizer == 'adam':
+    opt = optax.adam(schedule)
+  elif config.optimizer == 'adamw':
+    opt = optax.adamw(schedule, weight_decay=config.weight_decay)
+  else:
+    opt = optax.sgd(schedule, momentum=0.9)
+  if config.grad_clip_norm:
+    opt = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), opt)
+  return opt
+
+
+def create_train_state(
+    params, tx: optax.GradientTransformation, rng: jax.Array
+) -> TrainState:
+  return TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      opt_state=tx.init(params),
+      rng=rng,
+  )
+
+
+def init_train_state(
+    model,
+    tx: optax.GradientTransformation,
+    *,
+    init_rng: jax.Array,
+    train_rng: jax.Array,
+    mesh: jax.sharding.Mesh,
+) -> TrainState:
+  """A fresh state created directly replicated on ``mesh``.
+
+  Creating it with the train step's own sharding means the first step does
+  not compile a second variant for unplaced inputs.
+  """
+  return jax.jit(
+      lambda: create_train_state(model.init(init_rng), tx, train_rng),
+      out_shardings=sharding.replicated(mesh),
+  )()

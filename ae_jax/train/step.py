@@ -1,0 +1,103 @@
+"""The pure training and evaluation steps, and their jitted, sharded forms.
+
+``train_step(state, batch) -> (state, metrics)`` is written for one global
+batch; `jit_train_step` compiles it over a mesh with the batch split along the
+'data' axis and the state replicated, so XLA inserts the gradient all-reduce
+and the same function runs on 1 CPU or N devices. The state argument is
+donated: its buffers are reused for the new state.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ae_jax.models import base
+from ae_jax.train import sharding
+from ae_jax.train.state import TrainState
+
+Batch = dict[str, jax.Array]
+
+
+def make_train_step(
+    model: base.Model,
+    tx: optax.GradientTransformation,
+    *,
+    dynamic_binarization: bool = False,
+) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
+  """One optimiser step on ``batch['image']``; metrics are batch means.
+
+  With ``dynamic_binarization`` the grey levels are resampled as binary pixels
+  every step (Salakhutdinov & Murray 2008), from the step's own key.
+  """
+
+  def train_step(state: TrainState, batch: Batch):
+    rng = jax.random.fold_in(state.rng, state.step)
+    data_rng, model_rng = jax.random.split(rng)
+    x = batch['image']
+    if dynamic_binarization:
+      x = jax.random.bernoulli(data_rng, x).astype(x.dtype)
+
+    def loss_fn(params):
+      per_example = model.per_example_losses(params, x, model_rng, train=True)
+      means = {k: jnp.mean(v) for k, v in per_example.items()}
+      return means['loss'], means
+
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics['grad_norm'] = optax.global_norm(grads)
+    new_state = state.replace(
+        step=state.step + 1, params=params, opt_state=opt_state
+    )
+    return new_state, metrics
+
+  return train_step
+
+
+def make_eval_step(
+    model: base.Model,
+) -> Callable[[dict, Batch, jax.Array], dict]:
+  """Masked sums of per-example metrics over a padded batch, plus ``'count'``."""
+
+  def eval_step(params, batch: Batch, rng: jax.Array):
+    per_example = model.per_example_losses(
+        params, batch['image'], rng, train=False
+    )
+    mask = batch['mask']
+    sums = {k: jnp.sum(v * mask) for k, v in per_example.items()}
+    sums['count'] = jnp.sum(mask)
+    return sums
+
+  return eval_step
+
+
+def jit_train_step(train_step, mesh: jax.sharding.Mesh):
+  """Batch sharded on 'data', state replicated and donated."""
+  rep = sharding.replicated(mesh)
+  return jax.jit(
+      train_step,
+      in_shardings=(rep, sharding.data_sharded(mesh)),
+      out_shardings=(rep, rep),
+      donate_argnums=(0,),
+  )
+
+
+def jit_eval_step(eval_step, mesh: jax.sharding.Mesh):
+  rep = sharding.replicated(mesh)
+  return jax.jit(
+      eval_step,
+      in_shardings=(rep, sharding.data_sharded(mesh), rep),
+      out_shardings=rep,
+  )
+
+
+def jit_batch_fn(
+    fn: Callable[[dict, jax.Array], jax.Array], mesh: jax.sharding.Mesh
+):
+  """``fn(params, x)`` (encode, reconstruct, ...) with x and the output sharded."""
+  data = sharding.data_sharded(mesh)
+  return jax.jit(
+      fn, in_shardings=(sharding.replicated(mesh), data), out_shardings=data
+  )

@@ -1,0 +1,387 @@
+"""`train_and_evaluate(config, workdir)`: the training loop behind every binary.
+
+Order of work, so that bad input fails before anything expensive and nothing
+already saved is lost:
+  1. check the config (names, ranges, batch sizes against the device count) and
+     that an existing work directory was made by a compatible config;
+  2. load the data (a missing dataset raises `DatasetNotFoundError`);
+  3. build the model and state, restore the latest checkpoint if there is one;
+  4. train: the data iterator starts at the restored step and each step's key
+     is ``fold_in(rng, step)``, so a resumed run ends with the parameters of an
+     uninterrupted one; metrics are fetched every ``log_every_steps`` (not
+     every step, so the host never waits on the device) and checked for NaN/inf
+     before any checkpoint is written;
+  5. evaluate on the test split and write checkpoints, logs and figures.
+"""
+
+import json
+import logging
+import time
+from typing import Any
+
+from etils import epath
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+
+from ae_jax import data
+from ae_jax import models
+from ae_jax.train import checkpoints
+from ae_jax.train import metric_writer
+from ae_jax.train import outputs
+from ae_jax.train import sharding
+from ae_jax.train import state as state_lib
+from ae_jax.train import step as step_lib
+
+LAYOUTS = ('flat', 'hwc')
+BINARIZATIONS = ('none', 'static', 'dynamic')
+
+# Fields that may change between runs in one work directory (they control the
+# run, not what is trained); any other difference is refused on resume.
+RUN_CONTROL_FIELDS = frozenset(
+    {
+        'num_train_steps',
+        'num_epochs',
+        'log_every_steps',
+        'eval_every_steps',
+        'checkpoint_every_steps',
+        'max_checkpoints_to_keep',
+        'progress_bar',
+        'write_figures',
+        'data_dir',
+        'idx_dir',
+        'eval_batch_size',
+    }
+)
+
+
+class NonFiniteLossError(FloatingPointError):
+  """Training produced NaN/inf; the last good checkpoint is left intact."""
+
+
+class IncompatibleWorkdirError(ValueError):
+  """The work directory holds a run made with a different config."""
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Every cheap check, before data is loaded or anything compiled."""
+  models.check_model_config(config)
+  state_lib.check_optimizer_config(config)
+  if config.layout not in LAYOUTS:
+    raise ValueError(
+        f'config.layout={config.layout!r} must be one of {LAYOUTS}.'
+    )
+  if config.binarize not in BINARIZATIONS:
+    raise ValueError(
+        f'config.binarize={config.binarize!r} must be one of '
+        f'{BINARIZATIONS}.'
+    )
+  if config.encoder == 'conv' and config.layout != 'hwc':
+    raise ValueError(
+        "config.encoder='conv' needs images in HWC layout; add "
+        '--config.layout=hwc.'
+    )
+  if config.num_epochs <= 0 and config.num_train_steps <= 0:
+    raise ValueError(
+        'Set a positive --config.num_train_steps or '
+        '--config.num_epochs (one of them decides the run length).'
+    )
+  for field in (
+      'batch_size',
+      'eval_batch_size',
+      'log_every_steps',
+      'checkpoint_every_steps',
+      'max_checkpoints_to_keep',
+  ):
+    if not (isinstance(config[field], int) and config[field] >= 1):
+      raise ValueError(
+          f'config.{field}={config[field]!r} must be a positive ' 'integer.'
+      )
+  if not config.eval_every_steps >= 0:
+    raise ValueError(
+        f'config.eval_every_steps={config.eval_every_steps} must be '
+        '>= 0 (0 evaluates only at the end).'
+    )
+
+
+def check_workdir(
+    workdir: epath.Path, config: ml_collections.ConfigDict
+) -> None:
+  """Refuses to resume a run whose saved config differs in what is trained."""
+  saved_path = workdir / 'config.json'
+  if not saved_path.exists() or not (workdir / 'checkpoints').exists():
+    return
+  saved = json.loads(saved_path.read_text())
+  current = json.loads(config.to_json())
+  diffs = [
+      f'{k}: {saved.get(k)!r} -> {current.get(k)!r}'
+      for k in sorted(set(saved) | set(current))
+      if k not in RUN_CONTROL_FIELDS and saved.get(k) != current.get(k)
+  ]
+  if diffs:
+    raise IncompatibleWorkdirError(
+        f'{workdir} holds checkpoints of a run with a different config '
+        f'({"; ".join(diffs)}). Use a new --workdir, or rerun with the saved '
+        f'values from {saved_path}. Nothing was changed.'
+    )
+
+
+def num_train_steps(config, num_train_examples: int) -> int:
+  if config.num_epochs > 0:
+    return config.num_epochs * (num_train_examples // config.batch_size)
+  return config.num_train_steps
+
+
+def _is_main_process() -> bool:
+  return jax.process_index() == 0
+
+
+def evaluate(
+    eval_step,
+    params,
+    images,
+    labels,
+    *,
+    batch_size: int,
+    mesh: jax.sharding.Mesh,
+    rng: jax.Array,
+) -> dict[str, float]:
+  """Means over every test example (padded batches, masked sums)."""
+  totals = None
+  batches = data.eval_batches(
+      images,
+      labels,
+      batch_size=batch_size,
+      process_index=jax.process_index(),
+      process_count=jax.process_count(),
+  )
+  for i, batch in enumerate(batches):
+    sums = eval_step(
+        params, sharding.put_batch(batch, mesh), jax.random.fold_in(rng, i)
+    )
+    # Sums stay on device (no host sync per batch) until the end.
+    totals = (
+        sums
+        if totals is None
+        else jax.tree.map(lambda a, b: a + b, totals, sums)
+    )
+  totals = jax.device_get(totals)
+  count = totals.pop('count')
+  return {k: float(v / count) for k, v in totals.items()}
+
+
+class _TrainMetrics:
+  """Metrics of dispatched steps, fetched in one transfer per log interval."""
+
+  def __init__(self):
+    self.pending: list[tuple[int, dict]] = []
+
+  def add(self, step: int, metrics: dict) -> None:
+    self.pending.append((step, metrics))
+
+  def fetch(self, last_good_step: int | None, ckpt_dir) -> dict[str, float]:
+    """Host means of the pending metrics; raises on the first NaN/inf step."""
+    steps = [s for s, _ in self.pending]
+    values = jax.device_get([m for _, m in self.pending])
+    self.pending = []
+    for step, metrics in zip(steps, values):
+      bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
+      if bad:
+        name, value = next(iter(bad.items()))
+        where = (
+            f'the last good checkpoint is step {last_good_step} in {ckpt_dir}'
+            if last_good_step is not None
+            else 'no checkpoint was saved'
+        )
+        raise NonFiniteLossError(
+            f'Training stopped: {name}={value} at step {step}; {where} and '
+            'nothing after it was saved. Lower --config.learning_rate, set '
+            '--config.grad_clip_norm, or check the data for extreme values.'
+        )
+    return {k: float(np.mean([m[k] for m in values])) for k in values[0]}
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str | epath.PathLike
+) -> dict[str, Any]:
+  """Trains ``config.model`` on ``config.dataset``; returns a summary dict.
+
+  Resumes from the latest checkpoint in ``workdir`` if there is one. Writes
+  ``config.json``, ``metrics.jsonl``, ``tensorboard/``, ``checkpoints/``,
+  ``final_metrics.json`` and PNG figures into ``workdir``.
+  """
+  config = ml_collections.ConfigDict(config.to_dict())
+  workdir = epath.Path(workdir)
+  check_config(config)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.batch_size, mesh, 'batch_size')
+  sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
+  check_workdir(workdir, config)
+
+  dataset = data.load_dataset(
+      config.dataset,
+      data_dir=config.data_dir or None,
+      idx_dir=config.idx_dir or None,
+      layout=config.layout,
+      binarize=config.binarize,
+      seed=config.seed,
+  )
+  if config.batch_size > len(dataset.train_images):
+    raise ValueError(
+        f'config.batch_size={config.batch_size} exceeds the '
+        f'{len(dataset.train_images)} training examples of '
+        f'{config.dataset!r}; lower --config.batch_size.'
+    )
+  model = models.build_model(config, dataset.input_shape)
+  total_steps = num_train_steps(config, len(dataset.train_images))
+  tx = state_lib.make_optimizer(config, total_steps)
+
+  init_rng, train_rng, eval_rng = jax.random.split(
+      jax.random.PRNGKey(config.seed), 3
+  )
+  state = state_lib.init_train_state(
+      model, tx, init_rng=init_rng, train_rng=train_rng, mesh=mesh
+  )
+  manager = checkpoints.make_manager(
+      workdir, max_to_keep=config.max_checkpoints_to_keep
+  )
+  restored = checkpoints.restore_latest(manager, state)
+  if restored is not None:
+    state = restored
+  start_step = int(jax.device_get(state.step))
+  last_good = manager.latest_step()
+
+  writer = metric_writer.MetricWriter(workdir, enabled=_is_main_process())
+  if _is_main_process():
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / 'config.json').write_text(config.to_json(indent=2))
+    (workdir / 'dataset.json').write_text(
+        json.dumps(
+            {
+                'name': dataset.name,
+                'input_shape': list(dataset.input_shape),
+                'num_classes': dataset.num_classes,
+                'class_names': list(dataset.class_names),
+            },
+            indent=2,
+        )
+    )
+    metric_writer.truncate_metrics(workdir, start_step)
+
+  train_step = step_lib.jit_train_step(
+      step_lib.make_train_step(
+          model, tx, dynamic_binarization=config.binarize == 'dynamic'
+      ),
+      mesh,
+  )
+  eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(model), mesh)
+
+  def run_eval():
+    return evaluate(
+        eval_step,
+        state.params,
+        dataset.test_images,
+        dataset.test_labels,
+        batch_size=config.eval_batch_size,
+        mesh=mesh,
+        rng=eval_rng,
+    )
+
+  logging.info(
+      'Training %s on %s for %d steps (from step %d) on %d device(s).',
+      config.model,
+      config.dataset,
+      total_steps,
+      start_step,
+      mesh.size,
+  )
+  batches = data.prefetch(
+      data.train_batches(
+          dataset.train_images,
+          dataset.train_labels,
+          batch_size=config.batch_size,
+          seed=config.seed,
+          start_step=start_step,
+          process_index=jax.process_index(),
+          process_count=jax.process_count(),
+      ),
+      transform=lambda b: sharding.put_batch(b, mesh),
+  )
+  pending = _TrainMetrics()
+  eval_metrics = None
+  timing = {'first_step_done': None, 'other_seconds': 0.0}
+  bar = tqdm.tqdm(
+      total=total_steps,
+      initial=start_step,
+      unit='step',
+      disable=not (config.progress_bar and _is_main_process()),
+      dynamic_ncols=True,
+      mininterval=1.0,
+  )
+  try:
+    for step in range(start_step, total_steps):
+      state, metrics = train_step(state, next(batches))
+      done = step + 1
+      pending.add(done, metrics)
+      if timing['first_step_done'] is None:
+        jax.block_until_ready(metrics)  # Compile time stays out of throughput.
+        timing['first_step_done'] = (time.perf_counter(), done)
+      is_last = done == total_steps
+      eval_due = is_last or (
+          config.eval_every_steps > 0 and done % config.eval_every_steps == 0
+      )
+      ckpt_due = is_last or done % config.checkpoint_every_steps == 0
+      if eval_due or ckpt_due or done % config.log_every_steps == 0:
+        means = pending.fetch(last_good, manager.directory)
+        writer.write(done, 'train', means)
+        bar.update(done - bar.n)
+        bar.set_postfix(loss=f'{means["loss"]:.4g}', refresh=False)
+      if eval_due or ckpt_due:
+        t0 = time.perf_counter()
+        if eval_due:
+          eval_metrics = run_eval()
+          writer.write(done, 'test', eval_metrics)
+          logging.info('step %d test %s', done, _fmt(eval_metrics))
+        if ckpt_due:
+          checkpoints.save(manager, state)
+          last_good = done
+        timing['other_seconds'] += time.perf_counter() - t0
+  finally:
+    batches.close()
+    bar.close()
+    manager.wait_until_finished()
+    writer.flush()
+
+  summary = {
+      'step': total_steps,
+      'model': config.model,
+      'dataset': config.dataset,
+  }
+  if timing['first_step_done'] is not None:
+    t_first, first = timing['first_step_done']
+    elapsed = time.perf_counter() - t_first - timing['other_seconds']
+    if total_steps > first and elapsed > 0:
+      summary['train_steps_per_second'] = (total_steps - first) / elapsed
+  if eval_metrics is None:  # Already trained: evaluate the restored state.
+    eval_metrics = run_eval()
+  summary['test'] = eval_metrics
+  if _is_main_process():
+    (workdir / 'final_metrics.json').write_text(json.dumps(summary, indent=2))
+  if config.write_figures:
+    outputs.write_figures(
+        model,
+        state.params,
+        dataset,
+        workdir,
+        mesh,
+        batch_size=config.eval_batch_size,
+        seed=config.seed,
+        write=_is_main_process(),
+    )
+  writer.close()
+  return summary
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+  return ' '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items()))

@@ -1,0 +1,129 @@
+"""Load a trained work directory and use the model on new arrays.
+
+  import ae_jax
+  m = ae_jax.load('runs/vae')
+  z = m.encode(x)            # x: float [B, *m.input_shape] in [0, 1]
+  x_hat = m.reconstruct(x)
+  imgs = m.sample(16, seed=0)  # generative models only
+
+Each call is jitted once per input shape; inputs are checked (rank, shape,
+dtype, NaN) with errors that say what was expected.
+"""
+
+import json
+
+from etils import epath
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from ae_jax import models
+
+
+class TrainedModel:
+  """A `models.Model` with the parameters of a trained work directory."""
+
+  def __init__(
+      self,
+      model: models.Model,
+      params,
+      config: ml_collections.ConfigDict,
+      step: int,
+  ):
+    self.model = model
+    self.params = params
+    self.config = config
+    self.step = step
+    self._encode = jax.jit(model.encode)
+    self._decode = jax.jit(model.decode)
+    self._reconstruct = jax.jit(model.reconstruct)
+    self._sample = jax.jit(model.sample, static_argnums=2)
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    return self.model.input_shape
+
+  @property
+  def latent_dim(self) -> int:
+    return self.model.latent_dim
+
+  def _check(self, x, shape: tuple[int, ...], what: str) -> jax.Array:
+    x = np.asarray(x) if not isinstance(x, jax.Array) else x
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+      raise TypeError(
+          f'{what} must be floating point, got dtype {x.dtype}; '
+          'convert with x.astype(np.float32) (scale images to [0, 1]).'
+      )
+    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+      raise ValueError(
+          f'{what} must have shape [batch, {", ".join(map(str, shape))}],'
+          f' got {tuple(x.shape)}; this model was trained with '
+          f'layout={self.config.layout!r}.'
+      )
+    if not bool(jnp.all(jnp.isfinite(x))):
+      raise ValueError(f'{what} contains NaN or inf; clean the data first.')
+    return jnp.asarray(x, jnp.float32)
+
+  def encode(self, x) -> np.ndarray:
+    """Codes ``[B, latent_dim]`` (a VAE's posterior mean)."""
+    return np.asarray(
+        self._encode(self.params, self._check(x, self.input_shape, 'x'))
+    )
+
+  def decode(self, z) -> np.ndarray:
+    """Mean reconstructions ``[B, *input_shape]`` of codes ``z``."""
+    return np.asarray(
+        self._decode(self.params, self._check(z, (self.latent_dim,), 'z'))
+    )
+
+  def reconstruct(self, x) -> np.ndarray:
+    return np.asarray(
+        self._reconstruct(self.params, self._check(x, self.input_shape, 'x'))
+    )
+
+  def sample(self, num: int, *, seed: int = 0) -> np.ndarray:
+    """``num`` decoded samples from the prior (generative models only)."""
+    if not self.model.generative:
+      raise NotImplementedError(
+          f'model {self.config.model!r} is not generative; '
+          "sample() needs e.g. 'vae'."
+      )
+    if not (isinstance(num, int) and num >= 1):
+      raise ValueError(f'num={num!r} must be a positive integer.')
+    return np.asarray(self._sample(self.params, jax.random.PRNGKey(seed), num))
+
+
+def load(
+    workdir: str | epath.PathLike, *, step: int | None = None
+) -> TrainedModel:
+  """The model trained in ``workdir`` (latest checkpoint unless ``step``)."""
+  workdir = epath.Path(workdir)
+  config_path = workdir / 'config.json'
+  if not config_path.exists():
+    raise FileNotFoundError(
+        f'{config_path} not found: {workdir} is not a work '
+        'directory written by experiments.train.'
+    )
+  config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+  ckpt_dir = workdir / 'checkpoints'
+  with ocp.CheckpointManager(
+      ckpt_dir, options=ocp.CheckpointManagerOptions(read_only=True)
+  ) as manager:
+    step = manager.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(
+          f'No checkpoint in {ckpt_dir}; train first (or '
+          'wait for the first checkpoint).'
+      )
+    restored = manager.restore(step, args=ocp.args.StandardRestore())
+  params = restored['params']
+  info_path = workdir / 'dataset.json'
+  input_shape = tuple(json.loads(info_path.read_text())['input_shape'])
+  model = models.build_model(config, input_shape)
+  # Restored leaves may be NumPy or differently structured dicts; cast to the
+  # model's own tree so jit sees one consistent structure.
+  template = jax.eval_shape(model.init, jax.random.PRNGKey(0))
+  params = jax.tree.map(lambda t, p: jnp.asarray(p, t.dtype), template, params)
+  return TrainedModel(model, params, config, int(step))

@@ -1,0 +1,98 @@
+"""Defaults every experiment config starts from, and the ``:key=val`` parser.
+
+A config file defines ``get_config(arg=None)``; ``arg`` is whatever follows
+the colon in ``--config=experiments/configs/vae.py:ARG``: comma-separated
+``key=value`` pairs or bare names of variants, e.g. ``:smoke`` or
+``:dataset=fashion_mnist,latent_dim=2``.
+"""
+
+import ml_collections
+
+# Named variants every config accepts.
+VARIANTS = ('smoke',)
+
+
+def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
+  """``'a=1,smoke'`` -> ConfigDict(a=1, smoke=True) over ``defaults``.
+
+  Values are converted to the type of their default; unknown keys raise.
+  """
+  result = ml_collections.ConfigDict(dict(defaults))
+  for token in filter(None, (arg or '').split(',')):
+    key, sep, value = token.partition('=')
+    key = key.strip()
+    if key not in defaults:
+      raise ValueError(
+          f'Unknown config argument {key!r} in {arg!r}; known: '
+          f'{sorted(defaults)}.'
+      )
+    default = defaults[key]
+    if not sep:
+      result[key] = True
+    elif isinstance(default, bool):
+      result[key] = value.strip().lower() in ('1', 'true', 'yes')
+    else:
+      result[key] = type(default)(value.strip())
+  return result
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+  """Every field the trainer reads, with the defaults of the main job."""
+  c = ml_collections.ConfigDict()
+  # What is trained.
+  c.model = 'vae'  # A name in ae_jax.models.MODELS.
+  c.encoder = 'mlp'  # 'mlp' | 'conv' (conv needs layout='hwc').
+  c.hidden_sizes = (512,)  # MLP encoder widths; the decoder mirrors them.
+  c.conv_features = (32, 64)  # Conv encoder channels (stride 2 each).
+  c.latent_dim = 20
+  c.likelihood = 'bernoulli'  # 'bernoulli' (BCE on [0,1] data) | 'gaussian'.
+  c.beta = 1.0  # KL weight of VAEs (1 = the ELBO).
+  # Data.
+  c.dataset = 'digits'  # 'digits' | 'fashion_mnist' | 'mnist' | a TFDS name.
+  c.data_dir = ''  # TFDS data dir; '' = TFDS's default.
+  c.idx_dir = ''  # Local IDX files; '' = /usr/share/datasets/<name>.
+  c.layout = 'flat'  # 'flat' [N, H*W*C] | 'hwc' [N, H, W, C].
+  c.binarize = 'none'  # 'none' | 'static' | 'dynamic'.
+  # Optimisation.
+  c.seed = 0
+  c.batch_size = 128  # Global batch; must divide across devices.
+  c.num_train_steps = 2400  # Run length, unless num_epochs > 0.
+  c.num_epochs = -1
+  c.optimizer = 'adam'  # 'adam' | 'adamw' | 'sgd'.
+  c.learning_rate = 1e-3
+  c.lr_schedule = 'constant'  # 'constant' | 'cosine'.
+  c.warmup_steps = 0
+  c.weight_decay = 0.0
+  c.grad_clip_norm = 0.0  # 0 = no clipping.
+  # Evaluation, checkpoints, logs.
+  c.eval_batch_size = 500
+  c.eval_every_steps = 500  # 0 = only at the end.
+  c.checkpoint_every_steps = 500
+  c.max_checkpoints_to_keep = 3
+  c.log_every_steps = 50
+  c.progress_bar = True
+  c.write_figures = True
+  return c
+
+
+def apply_variant(
+    config: ml_collections.ConfigDict, arg: ml_collections.ConfigDict
+) -> ml_collections.ConfigDict:
+  """Applies the shared ``dataset=`` and ``smoke`` arguments."""
+  config.dataset = arg.dataset
+  if arg.dataset in ('fashion_mnist', 'mnist'):
+    config.num_epochs = 5  # The reference runs in BUILD.md.
+    config.eval_every_steps = 0
+  if arg.smoke:  # Seconds on one CPU core: tiny model, a few steps.
+    config.hidden_sizes = (32,)
+    config.conv_features = (8, 16)
+    config.latent_dim = 2
+    config.batch_size = 32
+    config.eval_batch_size = 100
+    config.num_train_steps = 20
+    config.num_epochs = -1
+    config.eval_every_steps = 10
+    config.checkpoint_every_steps = 10
+    config.log_every_steps = 5
+    config.progress_bar = False
+  return config

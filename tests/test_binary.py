@@ -1,0 +1,119 @@
+"""End to end: the real binary on digits, its outputs, resume, `ae_jax.load`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ae_jax
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(*args, timeout=600):
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.train', *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'),
+  )
+
+
+@pytest.fixture(scope='module')
+def trained_workdir(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('vae')
+  proc = _run(
+      '--config=experiments/configs/vae.py:smoke',
+      f'--workdir={workdir}',
+      '--config.num_train_steps=30',
+  )
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  return workdir
+
+
+def test_binary_writes_checkpoint_logs_and_figures(trained_workdir):
+  names = set(os.listdir(trained_workdir))
+  assert {
+      'config.json',
+      'dataset.json',
+      'metrics.jsonl',
+      'final_metrics.json',
+      'checkpoints',
+      'tensorboard',
+      'reconstructions.png',
+      'latent_codes.png',
+      'samples.png',
+      'loss_curve.png',
+  } <= names, names
+  assert os.listdir(trained_workdir / 'checkpoints')
+  assert any(
+      f.startswith('events.out.tfevents')
+      for f in os.listdir(trained_workdir / 'tensorboard')
+  )
+  final = json.loads((trained_workdir / 'final_metrics.json').read_text())
+  assert final['step'] == 30 and np.isfinite(final['test']['neg_elbo'])
+  splits = {
+      json.loads(l)['split']
+      for l in (trained_workdir / 'metrics.jsonl').read_text().splitlines()
+  }
+  assert splits == {'train', 'test'}
+
+
+def test_rerun_resumes_instead_of_retraining(trained_workdir):
+  before = (trained_workdir / 'metrics.jsonl').read_text()
+  proc = _run(
+      '--config=experiments/configs/vae.py:smoke',
+      f'--workdir={trained_workdir}',
+      '--config.num_train_steps=30',
+  )
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert 'Restoring checkpoint at step 30' in proc.stderr
+  assert (trained_workdir / 'metrics.jsonl').read_text() == before
+
+
+def test_load_encode_decode_reconstruct_sample(trained_workdir):
+  from sklearn.datasets import load_digits
+
+  x = (load_digits().data[:5] / 16.0).astype(np.float32)
+  m = ae_jax.load(trained_workdir)
+  assert m.step == 30 and m.input_shape == (64,)
+  z = m.encode(x)
+  assert z.shape == (5, m.latent_dim)
+  assert m.decode(z).shape == (5, 64)
+  r = m.reconstruct(x)
+  assert r.shape == (5, 64) and 0 <= r.min() and r.max() <= 1
+  assert m.sample(3, seed=1).shape == (3, 64)
+  with pytest.raises(ValueError, match=r'shape \[batch, 64\]'):
+    m.encode(x.reshape(5, 8, 8))
+  with pytest.raises(TypeError, match='astype'):
+    m.encode((x * 16).astype(np.int32))
+  with pytest.raises(ValueError, match='NaN'):
+    m.encode(np.full((1, 64), np.nan, np.float32))
+
+
+def test_bad_flags_fail_fast_with_a_message(tmp_path):
+  proc = _run(
+      '--config=experiments/configs/vae.py:smoke',
+      f'--workdir={tmp_path}/w',
+      '--config.model=pca',
+  )
+  assert proc.returncode != 0
+  assert "error: Unknown model 'pca'" in proc.stderr
+  assert not (tmp_path / 'w').exists()
+
+
+def test_missing_dataset_names_the_command_that_provides_it(tmp_path):
+  proc = _run(
+      '--config=experiments/configs/vae.py:smoke',
+      f'--workdir={tmp_path}/w',
+      '--config.dataset=fashion_mnist',
+      f'--config.idx_dir={tmp_path}/none',
+      f'--config.data_dir={tmp_path}/tfds',
+  )
+  assert proc.returncode != 0
+  assert 'apt-get install -y dataset-fashion-mnist' in proc.stderr

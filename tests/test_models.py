@@ -1,0 +1,128 @@
+"""Models: shapes, objectives against the loss library, registry errors."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ae_jax import losses
+from ae_jax import models
+from experiments.configs import common
+
+
+def _config(**overrides):
+  c = common.get_base_config()
+  c.hidden_sizes = (16,)
+  c.conv_features = (4, 8)
+  c.latent_dim = 3
+  c.update(overrides)
+  return c
+
+
+SHAPES = [
+    ('mlp', (64,)),
+    ('mlp', (28, 28, 1)),
+    ('conv', (8, 8, 1)),
+    ('conv', (28, 28, 1)),
+]
+
+
+@pytest.mark.parametrize('name', ['ae', 'vae'])
+@pytest.mark.parametrize('encoder,shape', SHAPES)
+def test_shapes(name, encoder, shape):
+  model = models.build_model(_config(model=name, encoder=encoder), shape)
+  params = model.init(jax.random.PRNGKey(0))
+  x = jax.random.uniform(jax.random.PRNGKey(1), (5, *shape))
+  chex.assert_shape(model.encode(params, x), (5, 3))
+  chex.assert_shape(model.decode(params, jnp.zeros((5, 3))), (5, *shape))
+  recon = model.reconstruct(params, x)
+  assert float(recon.min()) >= 0 and float(recon.max()) <= 1  # Bernoulli means.
+  metrics = model.per_example_losses(
+      params, x, jax.random.PRNGKey(2), train=True
+  )
+  for k, v in metrics.items():
+    chex.assert_shape(v, (5,), custom_message=k)
+  chex.assert_tree_all_finite(metrics)
+
+
+def test_vae_loss_is_negative_elbo_from_the_loss_library():
+  model = models.build_model(_config(model='vae', beta=2.0), (64,))
+  params = model.init(jax.random.PRNGKey(0))
+  x = jax.random.uniform(jax.random.PRNGKey(1), (4, 64))
+  rng = jax.random.PRNGKey(3)
+  m = model.per_example_losses(params, x, rng, train=True)
+  mean, log_var = model.encode_distribution(params, x)
+  z = models.reparameterize(rng, mean, log_var)
+  logits = model.module.apply({'params': params}, z, method='decode')
+  ll = losses.bernoulli_log_likelihood(logits, x)
+  kl = losses.standard_normal_kl(mean, log_var)
+  np.testing.assert_allclose(m['loss'], kl * 2.0 - ll, rtol=1e-5)
+  np.testing.assert_allclose(m['neg_elbo'], kl - ll, rtol=1e-5)
+  np.testing.assert_allclose(m['loss_kl'], kl, rtol=1e-5)
+
+
+def test_reparameterize_is_differentiable_and_has_the_right_moments():
+  mean, log_var = jnp.array([1.0, -2.0]), jnp.log(jnp.array([0.25, 4.0]))
+  z = jax.vmap(lambda k: models.reparameterize(k, mean, log_var))(
+      jax.random.split(jax.random.PRNGKey(0), 100_000)
+  )
+  np.testing.assert_allclose(z.mean(0), mean, atol=0.02)
+  np.testing.assert_allclose(z.var(0), jnp.exp(log_var), rtol=0.03)
+  g = jax.grad(
+      lambda m: models.reparameterize(jax.random.PRNGKey(1), m, log_var).sum()
+  )(mean)
+  np.testing.assert_allclose(g, 1.0)
+
+
+def test_gaussian_vae_learns_its_output_variance():
+  model = models.build_model(_config(model='vae', likelihood='gaussian'), (64,))
+  params = model.init(jax.random.PRNGKey(0))
+  assert 'output_log_variance' in params
+  x = jax.random.uniform(jax.random.PRNGKey(1), (4, 64))
+  g = jax.grad(
+      lambda p: model.per_example_losses(
+          p, x, jax.random.PRNGKey(2), train=True
+      )['loss'].mean()
+  )(params)
+  assert float(jnp.abs(g['output_log_variance'])) > 0
+
+
+def test_ae_gaussian_likelihood_is_squared_error():
+  model = models.build_model(_config(model='ae', likelihood='gaussian'), (64,))
+  params = model.init(jax.random.PRNGKey(0))
+  x = jax.random.uniform(jax.random.PRNGKey(1), (4, 64))
+  m = model.per_example_losses(params, x, None, train=False)
+  np.testing.assert_allclose(
+      m['loss'], jnp.sum((model.reconstruct(params, x) - x) ** 2, -1), rtol=1e-5
+  )
+
+
+def test_sample_only_for_generative_models():
+  ae = models.build_model(_config(model='ae'), (64,))
+  with pytest.raises(NotImplementedError, match='vae'):
+    ae.sample(ae.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(0), 2)
+  vae = models.build_model(_config(model='vae'), (64,))
+  s = vae.sample(vae.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(0), 7)
+  chex.assert_shape(s, (7, 64))
+
+
+@pytest.mark.parametrize(
+    'overrides,match',
+    [
+        (dict(model='pca'), "Unknown model 'pca'.*'ae'"),
+        (dict(encoder='resnet'), 'Unknown encoder'),
+        (dict(latent_dim=0), 'latent_dim'),
+        (dict(hidden_sizes=(16, -1)), 'hidden_sizes'),
+        (dict(likelihood='poisson'), "likelihood='poisson'"),
+        (dict(model='vae', beta=-1.0), 'beta=-1.0 must be >= 0'),
+    ],
+)
+def test_invalid_model_config_is_rejected(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    models.build_model(_config(**overrides), (64,))
+
+
+def test_conv_encoder_needs_images():
+  with pytest.raises(ValueError, match='layout=hwc'):
+    models.build_model(_config(encoder='conv'), (784,))

@@ -1,0 +1,222 @@
+"""The training loop: learning, one compile, resume, NaN handling, evaluation."""
+
+import json
+
+import chex
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from ae_jax import data
+from ae_jax import models
+from ae_jax import train
+from ae_jax.train import sharding
+from ae_jax.train import state as state_lib
+from ae_jax.train import step as step_lib
+from ae_jax.train import trainer
+
+
+def _quiet(config, **overrides):
+  """A copy of ``config`` without figures, with ``overrides``."""
+  config = config.copy_and_resolve_references()
+  config.write_figures = False
+  config.update(overrides)
+  return config
+
+
+def _final_params(workdir):
+  with ocp.CheckpointManager(workdir / 'checkpoints') as mngr:
+    return mngr.restore(mngr.latest_step())['params']
+
+
+def test_training_reduces_the_test_loss(smoke_config, tmp_path):
+  config = _quiet(
+      smoke_config,
+      num_train_steps=150,
+      eval_every_steps=150,
+      checkpoint_every_steps=150,
+      hidden_sizes=(64,),
+  )
+  train.train_and_evaluate(config, tmp_path)
+  records = [
+      json.loads(l)
+      for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()
+  ]
+  train_losses = [r['loss'] for r in records if r['split'] == 'train']
+  assert train_losses[-1] < 0.7 * train_losses[0], train_losses
+  final = json.loads((tmp_path / 'final_metrics.json').read_text())
+  # 64 pixels in [0, 1]: an untrained Bernoulli decoder costs about 64*log(2).
+  assert final['test']['neg_elbo'] < 0.8 * 64 * np.log(2), final
+
+
+def test_train_step_compiles_once(smoke_config):
+  config = smoke_config
+  dataset = data.load_dataset('digits')
+  model = models.build_model(config, dataset.input_shape)
+  tx = state_lib.make_optimizer(config, 10)
+  mesh = sharding.make_mesh()
+  state = state_lib.init_train_state(
+      model,
+      tx,
+      init_rng=jax.random.PRNGKey(0),
+      train_rng=jax.random.PRNGKey(1),
+      mesh=mesh,
+  )
+  traced = chex.assert_max_traces(step_lib.make_train_step(model, tx), n=1)
+  step = step_lib.jit_train_step(traced, mesh)
+  batches = data.train_batches(
+      dataset.train_images, dataset.train_labels, batch_size=32, seed=0
+  )
+  for _ in range(5):
+    state, _ = step(state, sharding.put_batch(next(batches), mesh))
+  assert int(state.step) == 5
+
+
+def test_resume_matches_an_uninterrupted_run(
+    smoke_config, tmp_path, monkeypatch
+):
+  config = _quiet(
+      smoke_config,
+      num_train_steps=20,
+      checkpoint_every_steps=5,
+      eval_every_steps=0,
+      lr_schedule='cosine',
+      warmup_steps=3,
+      binarize='dynamic',
+  )
+  train.train_and_evaluate(config, tmp_path / 'straight')
+
+  # Interrupt a second run after 13 steps (last checkpoint: step 10) ...
+  real_batches = data.train_batches
+
+  def crashing_batches(*args, **kwargs):
+    for i, batch in enumerate(real_batches(*args, **kwargs)):
+      if kwargs['start_step'] + i == 13:
+        raise KeyboardInterrupt('simulated preemption')
+      yield batch
+
+  monkeypatch.setattr(data, 'train_batches', crashing_batches)
+  with pytest.raises(KeyboardInterrupt):
+    train.train_and_evaluate(config, tmp_path / 'resumed')
+  with ocp.CheckpointManager(tmp_path / 'resumed' / 'checkpoints') as mngr:
+    assert mngr.latest_step() == 10
+  monkeypatch.setattr(data, 'train_batches', real_batches)
+  # ... and rerun the same command: it resumes from step 10.
+  summary = train.train_and_evaluate(config, tmp_path / 'resumed')
+  assert summary['step'] == 20
+  chex.assert_trees_all_equal(
+      _final_params(tmp_path / 'straight'), _final_params(tmp_path / 'resumed')
+  )
+  steps = [
+      json.loads(l)['step']
+      for l in (tmp_path / 'resumed' / 'metrics.jsonl').read_text().splitlines()
+      if json.loads(l)['split'] == 'train'
+  ]
+  assert steps == sorted(
+      set(steps)
+  ), 'metrics after the checkpoint were not rewritten'
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
+    smoke_config, tmp_path
+):
+  config = _quiet(
+      smoke_config,
+      learning_rate=1e30,
+      checkpoint_every_steps=1,
+      log_every_steps=1,
+      eval_every_steps=0,
+  )
+  with pytest.raises(train.NonFiniteLossError, match='at step') as err:
+    train.train_and_evaluate(config, tmp_path)
+  with ocp.CheckpointManager(tmp_path / 'checkpoints') as mngr:
+    last = mngr.latest_step()
+    assert last is not None and f'last good checkpoint is step {last}' in str(
+        err.value
+    )
+    restored = mngr.restore(last)
+  chex.assert_tree_all_finite(restored['params'])
+
+
+def test_evaluation_counts_every_example_once(smoke_config):
+  config = smoke_config
+  dataset = data.load_dataset('digits')
+  model = models.build_model(config, dataset.input_shape)
+  params = model.init(jax.random.PRNGKey(0))
+  mesh = sharding.make_mesh()
+  eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(model), mesh)
+  ae = models.build_model(_quiet(config, model='ae'), dataset.input_shape)
+  ae_params = ae.init(jax.random.PRNGKey(0))
+  ae_eval = step_lib.jit_eval_step(step_lib.make_eval_step(ae), mesh)
+  full = ae.per_example_losses(
+      ae_params, dataset.test_images, None, train=False
+  )
+  for batch_size in (7, 64, 300, 1000):  # 300 test examples: padded and exact.
+    got = trainer.evaluate(
+        ae_eval,
+        ae_params,
+        dataset.test_images,
+        dataset.test_labels,
+        batch_size=batch_size,
+        mesh=mesh,
+        rng=jax.random.PRNGKey(0),
+    )
+    np.testing.assert_allclose(
+        got['loss'], float(full['loss'].mean()), rtol=1e-5
+    )
+  got = trainer.evaluate(
+      eval_step,
+      params,
+      dataset.test_images,
+      dataset.test_labels,
+      batch_size=64,
+      mesh=mesh,
+      rng=jax.random.PRNGKey(0),
+  )
+  assert set(got) >= {'loss', 'neg_elbo', 'loss_kl', 'loss_rec', 'mse'}
+
+
+@pytest.mark.parametrize(
+    'overrides,match',
+    [
+        (dict(model='nope'), 'Unknown model'),
+        (dict(layout='chw'), 'layout'),
+        (dict(binarize='sometimes'), 'binarize'),
+        (dict(encoder='conv'), 'layout=hwc'),
+        (dict(learning_rate=0.0), 'learning_rate'),
+        (dict(optimizer='lion'), 'optimizer'),
+        (dict(batch_size=0), 'batch_size'),
+        (dict(num_train_steps=0, num_epochs=0), 'num_train_steps'),
+        (dict(grad_clip_norm=-1.0), 'grad_clip_norm'),
+    ],
+)
+def test_invalid_config_fails_before_any_work(
+    smoke_config, tmp_path, overrides, match
+):
+  config = _quiet(smoke_config, **overrides)
+  with pytest.raises(ValueError, match=match):
+    train.train_and_evaluate(config, tmp_path / 'run')
+  assert not (tmp_path / 'run').exists()
+
+
+def test_batch_larger_than_the_dataset_is_rejected(smoke_config, tmp_path):
+  with pytest.raises(ValueError, match='batch_size'):
+    train.train_and_evaluate(_quiet(smoke_config, batch_size=4096), tmp_path)
+
+
+def test_resuming_with_a_different_model_config_is_refused(
+    smoke_config, tmp_path
+):
+  train.train_and_evaluate(_quiet(smoke_config), tmp_path)
+  before = sorted(p.name for p in (tmp_path / 'checkpoints').iterdir())
+  with pytest.raises(
+      train.IncompatibleWorkdirError, match='latent_dim: 2 -> 5'
+  ):
+    train.train_and_evaluate(_quiet(smoke_config, latent_dim=5), tmp_path)
+  assert sorted(p.name for p in (tmp_path / 'checkpoints').iterdir()) == before
+  # Run-control fields may change: training longer continues the same run.
+  summary = train.train_and_evaluate(
+      _quiet(smoke_config, num_train_steps=30), tmp_path
+  )
+  assert summary['step'] == 30
