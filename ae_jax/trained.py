@@ -20,6 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from ae_jax import models
+from ae_jax.train import checkpoints
 
 
 class TrainedModel:
@@ -99,7 +100,7 @@ def load(
     workdir: str | epath.PathLike, *, step: int | None = None
 ) -> TrainedModel:
   """The model trained in ``workdir`` (latest checkpoint unless ``step``)."""
-  workdir = epath.Path(workdir)
+  workdir = checkpoints.absolute(workdir)
   config_path = workdir / 'config.json'
   if not config_path.exists():
     raise FileNotFoundError(

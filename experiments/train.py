@@ -9,16 +9,13 @@ checkpoint. Everything here is a thin wrapper of
 """
 
 import json
-import logging as std_logging
-import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
-from ae_jax import data
 from ae_jax import train
+from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config',
@@ -27,32 +24,18 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True,
 )
 _WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Directory for checkpoints, ' 'metrics and figures.'
+    'workdir', None, 'Directory for checkpoints, metrics and figures.'
 )
 flags.mark_flags_as_required(['config', 'workdir'])
-
-# Errors that are the user's to fix: print the message, not a traceback.
-USER_ERRORS = (
-    ValueError,
-    TypeError,
-    data.DatasetNotFoundError,
-    train.NonFiniteLossError,
-)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.set_verbosity(logging.INFO)
-  # Orbax logs every file it writes at INFO; keep ours, drop its chatter.
-  logging.get_absl_handler().addFilter(
-      lambda r: '/orbax/' not in r.pathname or r.levelno >= std_logging.WARNING
+  cli.setup_logging()
+  summary = cli.exit_on_user_error(
+      lambda: train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   )
-  try:
-    summary = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except USER_ERRORS as e:
-    logging.debug('Traceback of the error below:', exc_info=True)
-    sys.exit(f'error: {e}')
   print(json.dumps(summary, indent=2))
 
 

@@ -13,25 +13,31 @@ import ae_jax
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(*args, timeout=600):
+def _run(*args, cwd=ROOT, timeout=600):
   return subprocess.run(
       [sys.executable, '-m', 'experiments.train', *args],
-      cwd=ROOT,
+      cwd=cwd,
       capture_output=True,
       text=True,
       timeout=timeout,
-      env=dict(os.environ, JAX_PLATFORMS='cpu'),
+      env=dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT),
   )
+
+
+CONFIG = os.path.join(ROOT, 'experiments/configs/vae.py')
 
 
 @pytest.fixture(scope='module')
 def trained_workdir(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp('vae')
+  parent = tmp_path_factory.mktemp('runs')
+  # A relative --workdir, as users type it.
   proc = _run(
-      '--config=experiments/configs/vae.py:smoke',
-      f'--workdir={workdir}',
+      f'--config={CONFIG}:smoke',
+      '--workdir=vae',
       '--config.num_train_steps=30',
+      cwd=parent,
   )
+  workdir = parent / 'vae'
   assert proc.returncode == 0, proc.stderr[-4000:]
   return workdir
 

@@ -115,6 +115,7 @@ def test_sample_only_for_generative_models():
         (dict(latent_dim=0), 'latent_dim'),
         (dict(hidden_sizes=(16, -1)), 'hidden_sizes'),
         (dict(likelihood='poisson'), "likelihood='poisson'"),
+        (dict(init='orthogonal'), "Unknown init 'orthogonal'"),
         (dict(model='vae', beta=-1.0), 'beta=-1.0 must be >= 0'),
     ],
 )
@@ -126,3 +127,29 @@ def test_invalid_model_config_is_rejected(overrides, match):
 def test_conv_encoder_needs_images():
   with pytest.raises(ValueError, match='layout=hwc'):
     models.build_model(_config(encoder='conv'), (784,))
+
+
+@pytest.mark.parametrize('encoder,shape', [('mlp', (64,)), ('conv', (8, 8, 1))])
+def test_uniform_fan_in_init_bounds_weights_and_biases(encoder, shape):
+  model = models.build_model(
+      _config(encoder=encoder, init='uniform_fan_in'), shape
+  )
+  params = model.init(jax.random.PRNGKey(0))
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    if leaf.ndim == 0:
+      continue
+    fan_in = int(np.prod(leaf.shape[:-1])) if leaf.ndim > 1 else None
+    if fan_in is not None:  # A kernel: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+      assert float(jnp.abs(leaf).max()) <= 1 / np.sqrt(fan_in) + 1e-7, path
+      assert float(jnp.abs(leaf).max()) > 0.8 / np.sqrt(fan_in), path
+    else:  # Biases are random too, unlike Flax's zero default.
+      assert float(jnp.abs(leaf).max()) > 0, path
+  lecun = models.build_model(
+      _config(encoder=encoder, init='lecun_normal'), shape
+  )
+  biases = [
+      l
+      for l in jax.tree.leaves(lecun.init(jax.random.PRNGKey(0)))
+      if l.ndim == 1
+  ]
+  assert all(float(jnp.abs(b).max()) == 0 for b in biases)

@@ -73,8 +73,11 @@ def test_train_step_compiles_once(smoke_config):
   assert int(state.step) == 5
 
 
+@pytest.mark.parametrize(
+    'data_on_device,source', [(True, 'train_indices'), (False, 'train_batches')]
+)
 def test_resume_matches_an_uninterrupted_run(
-    smoke_config, tmp_path, monkeypatch
+    smoke_config, tmp_path, monkeypatch, data_on_device, source
 ):
   config = _quiet(
       smoke_config,
@@ -84,38 +87,36 @@ def test_resume_matches_an_uninterrupted_run(
       lr_schedule='cosine',
       warmup_steps=3,
       binarize='dynamic',
+      data_on_device=data_on_device,
   )
   train.train_and_evaluate(config, tmp_path / 'straight')
 
   # Interrupt a second run after 13 steps (last checkpoint: step 10) ...
-  real_batches = data.train_batches
+  real_source = getattr(data, source)
 
-  def crashing_batches(*args, **kwargs):
-    for i, batch in enumerate(real_batches(*args, **kwargs)):
+  def crashing_source(*args, **kwargs):
+    for i, item in enumerate(real_source(*args, **kwargs)):
       if kwargs['start_step'] + i == 13:
         raise KeyboardInterrupt('simulated preemption')
-      yield batch
+      yield item
 
-  monkeypatch.setattr(data, 'train_batches', crashing_batches)
+  monkeypatch.setattr(data, source, crashing_source)
   with pytest.raises(KeyboardInterrupt):
     train.train_and_evaluate(config, tmp_path / 'resumed')
   with ocp.CheckpointManager(tmp_path / 'resumed' / 'checkpoints') as mngr:
     assert mngr.latest_step() == 10
-  monkeypatch.setattr(data, 'train_batches', real_batches)
+  monkeypatch.setattr(data, source, real_source)
   # ... and rerun the same command: it resumes from step 10.
   summary = train.train_and_evaluate(config, tmp_path / 'resumed')
   assert summary['step'] == 20
   chex.assert_trees_all_equal(
       _final_params(tmp_path / 'straight'), _final_params(tmp_path / 'resumed')
   )
+  records = (tmp_path / 'resumed' / 'metrics.jsonl').read_text().splitlines()
   steps = [
-      json.loads(l)['step']
-      for l in (tmp_path / 'resumed' / 'metrics.jsonl').read_text().splitlines()
-      if json.loads(l)['split'] == 'train'
+      json.loads(l)['step'] for l in records if json.loads(l)['split'] == 'train'
   ]
-  assert steps == sorted(
-      set(steps)
-  ), 'metrics after the checkpoint were not rewritten'
+  assert steps == sorted(set(steps)), 'metrics after the checkpoint were kept'
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
@@ -220,3 +221,27 @@ def test_resuming_with_a_different_model_config_is_refused(
       _quiet(smoke_config, num_train_steps=30), tmp_path
   )
   assert summary['step'] == 30
+
+
+def test_device_resident_data_trains_exactly_like_host_batches(
+    smoke_config, tmp_path
+):
+  config = _quiet(smoke_config, num_train_steps=15, binarize='dynamic')
+  train.train_and_evaluate(config, tmp_path / 'device')
+  train.train_and_evaluate(
+      _quiet(config, data_on_device=False), tmp_path / 'host'
+  )
+  chex.assert_trees_all_equal(
+      _final_params(tmp_path / 'device'), _final_params(tmp_path / 'host')
+  )
+
+
+def test_train_indices_select_what_train_batches_yield():
+  dataset = data.load_dataset('digits')
+  kw = dict(batch_size=64, seed=3, start_step=21)
+  for idx, batch in zip(
+      data.train_indices(len(dataset.train_images), **kw),
+      data.train_batches(dataset.train_images, dataset.train_labels, **kw),
+  ):
+    np.testing.assert_array_equal(dataset.train_images[idx], batch['image'])
+    break

@@ -14,6 +14,7 @@ from ae_jax.data.pipeline import eval_batches
 from ae_jax.data.pipeline import num_eval_batches
 from ae_jax.data.pipeline import prefetch
 from ae_jax.data.pipeline import train_batches
+from ae_jax.data.pipeline import train_indices
 
 __all__ = [
     'DATASET_NAMES',
@@ -24,4 +25,5 @@ __all__ = [
     'num_eval_batches',
     'prefetch',
     'train_batches',
+    'train_indices',
 ]

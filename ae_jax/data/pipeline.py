@@ -38,19 +38,18 @@ U = TypeVar('U')
 Batch = dict[str, np.ndarray]
 
 
-def _check_arrays(
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    process_index: int,
-    process_count: int,
-) -> int:
-  """Validates arguments shared by both iterators; returns the local size."""
+def _check_lengths(images: np.ndarray, labels: np.ndarray) -> None:
   if len(images) != len(labels):
     raise ValueError(
         f'images and labels differ in length ({len(images)} vs '
         f'{len(labels)}); pass the arrays of one split.'
     )
+
+
+def _check_batching(
+    batch_size: int, process_index: int, process_count: int
+) -> int:
+  """Validates arguments shared by the iterators; returns the local size."""
   if batch_size < 1:
     raise ValueError(
         f'batch_size={batch_size}: set --config.batch_size to a '
@@ -95,20 +94,45 @@ def train_batches(
   Yields ``{'image': float32 [local, ...], 'label': int32 [local]}``, this
   process's slice of the global batch (module docstring).
   """
-  local = _check_arrays(
-      images, labels, batch_size, process_index, process_count
+  _check_lengths(images, labels)
+  indices = train_indices(
+      len(images),
+      batch_size=batch_size,
+      seed=seed,
+      start_step=start_step,
+      process_index=process_index,
+      process_count=process_count,
   )
-  n = len(images)
-  if batch_size > n:
+  images, labels = _as_batch_arrays(images, labels)
+  return ({'image': images[idx], 'label': labels[idx]} for idx in indices)
+
+
+def train_indices(
+    num_examples: int,
+    *,
+    batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[np.ndarray]:
+  """The example indices `train_batches` would gather, as int32 ``[local]``.
+
+  For training sets kept on the device: the host sends only these indices and
+  the step gathers the batch there, so step ``s`` sees exactly the examples
+  `train_batches` yields at step ``s``.
+  """
+  local = _check_batching(batch_size, process_index, process_count)
+  if batch_size > num_examples:
     raise ValueError(
-        f'batch_size={batch_size} is larger than the {n} '
-        f'training examples: lower --config.batch_size to at '
-        f'most {n}.'
+        f'batch_size={batch_size} is larger than the {num_examples} '
+        'training examples: lower --config.batch_size to at most '
+        f'{num_examples}.'
     )
   if start_step < 0:
     raise ValueError(f'start_step={start_step} must be >= 0.')
-  return _train_iterator(
-      *_as_batch_arrays(images, labels),
+  return _index_iterator(
+      num_examples,
       batch_size=batch_size,
       seed=seed,
       start_step=start_step,
@@ -117,26 +141,25 @@ def train_batches(
   )
 
 
-def _train_iterator(
-    images: np.ndarray,
-    labels: np.ndarray,
+def _index_iterator(
+    n: int,
     *,
     batch_size: int,
     seed: int,
     start_step: int,
     offset: int,
     local: int,
-) -> Iterator[Batch]:
-  steps_per_epoch = len(images) // batch_size
+) -> Iterator[np.ndarray]:
+  steps_per_epoch = n // batch_size
   epoch, order = -1, None
   step = start_step
   while True:
     if step // steps_per_epoch != epoch:
       epoch = step // steps_per_epoch
-      order = np.random.default_rng([seed, epoch]).permutation(len(images))
+      order = np.random.default_rng([seed, epoch]).permutation(n)
+      order = order.astype(np.int32)
     start = (step % steps_per_epoch) * batch_size + offset
-    idx = order[start : start + local]
-    yield {'image': images[idx], 'label': labels[idx]}
+    yield order[start : start + local]
     step += 1
 
 
@@ -160,9 +183,8 @@ def eval_batches(
   Yields ``{'image': float32 [local, ...], 'label': int32 [local],
   'mask': float32 [local]}``; padding rows are zeros with mask 0.
   """
-  local = _check_arrays(
-      images, labels, batch_size, process_index, process_count
-  )
+  _check_lengths(images, labels)
+  local = _check_batching(batch_size, process_index, process_count)
   return _eval_iterator(
       *_as_batch_arrays(images, labels),
       batch_size=batch_size,

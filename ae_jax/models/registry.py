@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ae_jax.models import autoencoder
 from ae_jax.models import base
+from ae_jax.models import networks
 from ae_jax.models import vae
 
 MODELS: dict[str, Callable[..., base.Model]] = {
@@ -45,6 +46,11 @@ def check_model_config(config) -> None:
           f'config.{field}={sizes} must be positive integers, e.g. '
           f'--config.{field}="(512,)".'
       )
+  if config.init not in networks.INITS:
+    raise ValueError(
+        f'Unknown init {config.init!r}; set --config.init to one of '
+        f'{networks.INITS}.'
+    )
   base.check_likelihood(config.likelihood)
 
 

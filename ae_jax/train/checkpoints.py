@@ -6,10 +6,17 @@ state as the target, so arrays come back with the mesh's shardings.
 """
 
 import logging
+import os
 
 from etils import epath
 import jax
 import orbax.checkpoint as ocp
+
+
+def absolute(path: epath.PathLike) -> epath.Path:
+  """Orbax needs absolute paths; cloud paths (gs://...) already are."""
+  path = epath.Path(path)
+  return path if '://' in str(path) else epath.Path(os.path.abspath(path))
 
 
 def make_manager(

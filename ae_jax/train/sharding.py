@@ -52,3 +52,14 @@ def put_batch(
       k: jax.make_array_from_process_local_data(sharding, v)
       for k, v in batch.items()
   }
+
+
+def put_replicated(
+    arrays: dict[str, np.ndarray], mesh: jax.sharding.Mesh
+) -> dict[str, jax.Array]:
+  """Host arrays (the same on every process) -> copies on every device."""
+  rep = replicated(mesh)
+  return {
+      k: jax.make_array_from_callback(v.shape, rep, lambda idx, v=v: v[idx])
+      for k, v in arrays.items()
+  }

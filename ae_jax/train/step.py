@@ -73,12 +73,34 @@ def make_eval_step(
   return eval_step
 
 
-def jit_train_step(train_step, mesh: jax.sharding.Mesh):
-  """Batch sharded on 'data', state replicated and donated."""
+def gather_from_device_data(train_step):
+  """``step(state, batch, data)``: the batch is rows ``batch['index']`` of ``data``.
+
+  For training sets kept on the device (`put_replicated`): the host sends
+  only int32 indices per step, not the images.
+  """
+
+  def step(state: TrainState, batch: Batch, data: Batch):
+    return train_step(state, {k: v[batch['index']] for k, v in data.items()})
+
+  return step
+
+
+def jit_train_step(
+    train_step, mesh: jax.sharding.Mesh, *, device_data: bool = False
+):
+  """Batch sharded on 'data', state replicated and donated.
+
+  With ``device_data`` the step is a `gather_from_device_data` step whose
+  third argument, the replicated training set, is neither copied nor donated.
+  """
   rep = sharding.replicated(mesh)
+  in_shardings = (rep, sharding.data_sharded(mesh))
+  if device_data:
+    in_shardings += (rep,)
   return jax.jit(
       train_step,
-      in_shardings=(rep, sharding.data_sharded(mesh)),
+      in_shardings=in_shardings,
       out_shardings=(rep, rep),
       donate_argnums=(0,),
   )

@@ -49,6 +49,7 @@ RUN_CONTROL_FIELDS = frozenset(
         'max_checkpoints_to_keep',
         'progress_bar',
         'write_figures',
+        'data_on_device',
         'data_dir',
         'idx_dir',
         'eval_batch_size',
@@ -212,7 +213,7 @@ def train_and_evaluate(
   ``final_metrics.json`` and PNG figures into ``workdir``.
   """
   config = ml_collections.ConfigDict(config.to_dict())
-  workdir = epath.Path(workdir)
+  workdir = checkpoints.absolute(workdir)
   check_config(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh, 'batch_size')
@@ -269,12 +270,43 @@ def train_and_evaluate(
     )
     metric_writer.truncate_metrics(workdir, start_step)
 
-  train_step = step_lib.jit_train_step(
-      step_lib.make_train_step(
-          model, tx, dynamic_binarization=config.binarize == 'dynamic'
-      ),
-      mesh,
+  train_step = step_lib.make_train_step(
+      model, tx, dynamic_binarization=config.binarize == 'dynamic'
   )
+  process = dict(
+      process_index=jax.process_index(), process_count=jax.process_count()
+  )
+  if config.data_on_device:
+    # The training split lives on every device; each step sends 4 bytes per
+    # example (its index) instead of the image, so the host does no per-step
+    # copying that would compete with the step for CPU cores.
+    train_data = sharding.put_replicated(
+        {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
+    )
+    jitted = step_lib.jit_train_step(
+        step_lib.gather_from_device_data(train_step), mesh, device_data=True
+    )
+    run_step = lambda state, batch: jitted(state, batch, train_data)
+    source = (
+        {'index': idx}
+        for idx in data.train_indices(
+            len(dataset.train_images),
+            batch_size=config.batch_size,
+            seed=config.seed,
+            start_step=start_step,
+            **process,
+        )
+    )
+  else:  # Stream batches from host memory (datasets larger than a device).
+    run_step = step_lib.jit_train_step(train_step, mesh)
+    source = data.train_batches(
+        dataset.train_images,
+        dataset.train_labels,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        start_step=start_step,
+        **process,
+    )
   eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(model), mesh)
 
   def run_eval():
@@ -297,16 +329,7 @@ def train_and_evaluate(
       mesh.size,
   )
   batches = data.prefetch(
-      data.train_batches(
-          dataset.train_images,
-          dataset.train_labels,
-          batch_size=config.batch_size,
-          seed=config.seed,
-          start_step=start_step,
-          process_index=jax.process_index(),
-          process_count=jax.process_count(),
-      ),
-      transform=lambda b: sharding.put_batch(b, mesh),
+      source, transform=lambda b: sharding.put_batch(b, mesh)
   )
   pending = _TrainMetrics()
   eval_metrics = None
@@ -321,7 +344,7 @@ def train_and_evaluate(
   )
   try:
     for step in range(start_step, total_steps):
-      state, metrics = train_step(state, next(batches))
+      state, metrics = run_step(state, next(batches))
       done = step + 1
       pending.add(done, metrics)
       if timing['first_step_done'] is None:

@@ -45,6 +45,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.hidden_sizes = (512,)  # MLP encoder widths; the decoder mirrors them.
   c.conv_features = (32, 64)  # Conv encoder channels (stride 2 each).
   c.latent_dim = 20
+  c.init = 'uniform_fan_in'  # Layer init: 'uniform_fan_in' | 'lecun_normal'.
   c.likelihood = 'bernoulli'  # 'bernoulli' (BCE on [0,1] data) | 'gaussian'.
   c.beta = 1.0  # KL weight of VAEs (1 = the ELBO).
   # Data.
@@ -53,6 +54,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.idx_dir = ''  # Local IDX files; '' = /usr/share/datasets/<name>.
   c.layout = 'flat'  # 'flat' [N, H*W*C] | 'hwc' [N, H, W, C].
   c.binarize = 'none'  # 'none' | 'static' | 'dynamic'.
+  c.data_on_device = (
+      True  # Train split kept on the devices (False: streamed from host).
+  )
   # Optimisation.
   c.seed = 0
   c.batch_size = 128  # Global batch; must divide across devices.

@@ -1,0 +1,61 @@
+r"""Trains one config with several seeds and prints mean and spread of test metrics.
+
+  python -m experiments.seeds --config=experiments/configs/vae.py:dataset=fashion_mnist \
+      --workdir=runs/vae_fmnist --seeds=0,1,2 --metrics=neg_elbo,loss_kl,loss_rec
+
+Each seed trains in ``<workdir>/seed_<n>`` (resumable like experiments.train);
+the table is also written to ``<workdir>/seeds.json``.
+"""
+
+import json
+
+from absl import app
+from absl import flags
+from etils import epath
+from ml_collections import config_flags
+import numpy as np
+
+from ae_jax import train
+from experiments import cli
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config.')
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Parent of the per-seed runs.')
+_SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds to train.')
+_METRICS = flags.DEFINE_list(
+    'metrics', ['loss'], 'Final test metrics to report.'
+)
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  del argv
+  cli.setup_logging()
+  results = {}
+  for seed in map(int, _SEEDS.value):
+    config = _CONFIG.value.copy_and_resolve_references()
+    config.seed = seed
+    workdir = epath.Path(_WORKDIR.value) / f'seed_{seed}'
+    summary = cli.exit_on_user_error(
+        lambda: train.train_and_evaluate(config, workdir)  # pylint: disable=cell-var-from-loop
+    )
+    results[seed] = summary['test']
+  rows = {}
+  for name in _METRICS.value:
+    values = np.array([results[s][name] for s in results])
+    rows[name] = {
+        'mean': float(values.mean()),
+        'spread': float(values.max() - values.min()),
+        'per_seed': values.tolist(),
+    }
+    print(
+        f'{name}: mean {values.mean():.2f}  spread (max-min)'
+        f' {values.max() - values.min():.2f}  per seed '
+        + ', '.join(f'{v:.2f}' for v in values)
+    )
+  (epath.Path(_WORKDIR.value) / 'seeds.json').write_text(
+      json.dumps(rows, indent=2)
+  )
+
+
+if __name__ == '__main__':
+  app.run(main)
