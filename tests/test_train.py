@@ -114,7 +114,9 @@ def test_resume_matches_an_uninterrupted_run(
   )
   records = (tmp_path / 'resumed' / 'metrics.jsonl').read_text().splitlines()
   steps = [
-      json.loads(l)['step'] for l in records if json.loads(l)['split'] == 'train'
+      json.loads(l)['step']
+      for l in records
+      if json.loads(l)['split'] == 'train'
   ]
   assert steps == sorted(set(steps)), 'metrics after the checkpoint were kept'
 
@@ -245,3 +247,30 @@ def test_train_indices_select_what_train_batches_yield():
   ):
     np.testing.assert_array_equal(dataset.train_images[idx], batch['image'])
     break
+
+
+def test_steps_per_call_divides_every_boundary(smoke_config):
+  c = _quiet(
+      smoke_config,
+      steps_per_call=10,
+      log_every_steps=50,
+      checkpoint_every_steps=500,
+      eval_every_steps=0,
+  )
+  assert trainer.steps_per_call(c, 0, 2340) == 10
+  assert trainer.steps_per_call(c, 0, 2345) == 5
+  assert trainer.steps_per_call(c, 1000, 2340) == 10
+  assert trainer.steps_per_call(c, 7, 2340) == 1
+  assert trainer.steps_per_call(_quiet(c, eval_every_steps=4), 0, 2340) == 2
+
+
+def test_fused_steps_train_like_single_steps(smoke_config, tmp_path):
+  config = _quiet(smoke_config, num_train_steps=20, binarize='dynamic')
+  train.train_and_evaluate(_quiet(config, steps_per_call=1), tmp_path / 'one')
+  train.train_and_evaluate(_quiet(config, steps_per_call=10), tmp_path / 'ten')
+  chex.assert_trees_all_close(
+      _final_params(tmp_path / 'one'),
+      _final_params(tmp_path / 'ten'),
+      rtol=1e-5,
+      atol=1e-6,
+  )

@@ -25,9 +25,12 @@ def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def data_sharded(mesh: jax.sharding.Mesh) -> NamedSharding:
-  """Leading (batch) axis split across the mesh's data axis."""
-  return NamedSharding(mesh, P(DATA_AXIS))
+def data_sharded(
+    mesh: jax.sharding.Mesh, *, stacked: bool = False
+) -> NamedSharding:
+  """Batch axis split across the mesh's data axis: the leading axis, or the
+  second one for ``stacked`` batches ``[K steps, B, ...]``."""
+  return NamedSharding(mesh, P(None, DATA_AXIS) if stacked else P(DATA_AXIS))
 
 
 def check_batch_size(
@@ -44,10 +47,13 @@ def check_batch_size(
 
 
 def put_batch(
-    batch: dict[str, np.ndarray], mesh: jax.sharding.Mesh
+    batch: dict[str, np.ndarray],
+    mesh: jax.sharding.Mesh,
+    *,
+    stacked: bool = False,
 ) -> dict[str, jax.Array]:
   """This process's slice of a batch -> global arrays sharded along 'data'."""
-  sharding = data_sharded(mesh)
+  sharding = data_sharded(mesh, stacked=stacked)
   return {
       k: jax.make_array_from_process_local_data(sharding, v)
       for k, v in batch.items()

@@ -16,7 +16,9 @@ already saved is lost:
 
 import json
 import logging
+import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from etils import epath
@@ -50,6 +52,7 @@ RUN_CONTROL_FIELDS = frozenset(
         'progress_bar',
         'write_figures',
         'data_on_device',
+        'steps_per_call',
         'data_dir',
         'idx_dir',
         'eval_batch_size',
@@ -89,6 +92,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         '--config.num_epochs (one of them decides the run length).'
     )
   for field in (
+      'steps_per_call',
       'batch_size',
       'eval_batch_size',
       'log_every_steps',
@@ -172,35 +176,74 @@ def evaluate(
   return {k: float(v / count) for k, v in totals.items()}
 
 
+def steps_per_call(config, start_step: int, total_steps: int) -> int:
+  """K: the most steps (up to ``config.steps_per_call``) fused into one call.
+
+  K divides the run length, the start step and every log, eval and checkpoint
+  interval, so each boundary falls between calls and one shape compiles once.
+  """
+  boundaries = math.gcd(
+      total_steps,
+      start_step,
+      config.log_every_steps,
+      config.checkpoint_every_steps,
+      config.eval_every_steps,  # gcd(x, 0) = x: 0 (eval at the end) is no constraint.
+  )
+  return max(
+      k for k in range(1, config.steps_per_call + 1) if boundaries % k == 0
+  )
+
+
+def _stack(items: Iterator[dict], k: int) -> Iterator[dict]:
+  """Groups of ``k`` consecutive batches, each leaf stacked to ``[k, ...]``."""
+  while True:
+    group = [next(items) for _ in range(k)]
+    yield {key: np.stack([g[key] for g in group]) for key in group[0]}
+
+
 class _TrainMetrics:
-  """Metrics of dispatched steps, fetched in one transfer per log interval."""
+  """Metrics of dispatched calls, fetched in one transfer per log interval."""
 
   def __init__(self):
     self.pending: list[tuple[int, dict]] = []
 
-  def add(self, step: int, metrics: dict) -> None:
-    self.pending.append((step, metrics))
+  def add(self, done: int, metrics: dict) -> None:
+    """``metrics`` of the steps ending at step ``done``, each ``[K]``."""
+    self.pending.append((done, metrics))
 
   def fetch(self, last_good_step: int | None, ckpt_dir) -> dict[str, float]:
     """Host means of the pending metrics; raises on the first NaN/inf step."""
-    steps = [s for s, _ in self.pending]
+    ends = [s for s, _ in self.pending]
     values = jax.device_get([m for _, m in self.pending])
     self.pending = []
-    for step, metrics in zip(steps, values):
-      bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
-      if bad:
-        name, value = next(iter(bad.items()))
-        where = (
-            f'the last good checkpoint is step {last_good_step} in {ckpt_dir}'
-            if last_good_step is not None
-            else 'no checkpoint was saved'
-        )
-        raise NonFiniteLossError(
-            f'Training stopped: {name}={value} at step {step}; {where} and '
-            'nothing after it was saved. Lower --config.learning_rate, set '
-            '--config.grad_clip_norm, or check the data for extreme values.'
-        )
-    return {k: float(np.mean([m[k] for m in values])) for k in values[0]}
+    for done, metrics in zip(ends, values):
+      k = len(metrics['loss'])
+      for i in range(k):
+        bad = {n: v[i] for n, v in metrics.items() if not np.isfinite(v[i])}
+        if bad:
+          self._raise(
+              done - k + 1 + i,
+              *next(iter(bad.items())),
+              last_good_step,
+              ckpt_dir,
+          )
+    return {
+        name: float(np.mean(np.concatenate([m[name] for m in values])))
+        for name in values[0]
+    }
+
+  @staticmethod
+  def _raise(step, name, value, last_good_step, ckpt_dir):
+    where = (
+        f'the last good checkpoint is step {last_good_step} in {ckpt_dir}'
+        if last_good_step is not None
+        else 'no checkpoint was saved'
+    )
+    raise NonFiniteLossError(
+        f'Training stopped: {name}={value} at step {step}; {where} and '
+        'nothing after it was saved. Lower --config.learning_rate, set '
+        '--config.grad_clip_norm, or check the data for extreme values.'
+    )
 
 
 def train_and_evaluate(
@@ -276,6 +319,7 @@ def train_and_evaluate(
   process = dict(
       process_index=jax.process_index(), process_count=jax.process_count()
   )
+  k = steps_per_call(config, start_step, total_steps)
   if config.data_on_device:
     # The training split lives on every device; each step sends 4 bytes per
     # example (its index) instead of the image, so the host does no per-step
@@ -284,9 +328,12 @@ def train_and_evaluate(
         {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
     )
     jitted = step_lib.jit_train_step(
-        step_lib.gather_from_device_data(train_step), mesh, device_data=True
+        step_lib.scan_steps(step_lib.gather_from_device_data(train_step)),
+        mesh,
+        device_data=True,
+        stacked=True,
     )
-    run_step = lambda state, batch: jitted(state, batch, train_data)
+    run_steps = lambda state, batches: jitted(state, batches, train_data)
     source = (
         {'index': idx}
         for idx in data.train_indices(
@@ -298,7 +345,9 @@ def train_and_evaluate(
         )
     )
   else:  # Stream batches from host memory (datasets larger than a device).
-    run_step = step_lib.jit_train_step(train_step, mesh)
+    run_steps = step_lib.jit_train_step(
+        step_lib.scan_steps(train_step), mesh, stacked=True
+    )
     source = data.train_batches(
         dataset.train_images,
         dataset.train_labels,
@@ -329,7 +378,8 @@ def train_and_evaluate(
       mesh.size,
   )
   batches = data.prefetch(
-      source, transform=lambda b: sharding.put_batch(b, mesh)
+      _stack(source, k),
+      transform=lambda b: sharding.put_batch(b, mesh, stacked=True),
   )
   pending = _TrainMetrics()
   eval_metrics = None
@@ -343,9 +393,9 @@ def train_and_evaluate(
       mininterval=1.0,
   )
   try:
-    for step in range(start_step, total_steps):
-      state, metrics = run_step(state, next(batches))
-      done = step + 1
+    for step in range(start_step, total_steps, k):
+      state, metrics = run_steps(state, next(batches))
+      done = step + k
       pending.add(done, metrics)
       if timing['first_step_done'] is None:
         jax.block_until_ready(metrics)  # Compile time stays out of throughput.

@@ -67,6 +67,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.lr_schedule = 'constant'  # 'constant' | 'cosine'.
   c.warmup_steps = 0
   c.weight_decay = 0.0
+  c.steps_per_call = 10  # Steps fused per call (lax.scan); at most this many.
   c.grad_clip_norm = 0.0  # 0 = no clipping.
   # Evaluation, checkpoints, logs.
   c.eval_batch_size = 500
