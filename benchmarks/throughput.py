@@ -9,7 +9,8 @@ other load on a shared machine):
     logging): the ceiling;
   * loop: `ae_jax.train.train_and_evaluate` itself (input pipeline, prefetch,
     metric fetches, JSONL/TensorBoard logs, progress bar), timed by the loop
-    from the end of its first (compiling) step, eval and checkpoints excluded;
+    from the end of its first (compiling) call, eval and checkpoints excluded;
+    it fuses `steps/call` steps per call as configured by default;
   * compile: seconds to compile the train step (lower + compile).
 Uses Fashion-MNIST when it is installed, else digits (note which in the output).
 Prints a table; the loop should reach >= 90% of the bare step's steps/s.
@@ -28,6 +29,7 @@ from ae_jax import train
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
+from ae_jax.train import trainer
 from experiments.configs import common
 
 _MODELS = flags.DEFINE_list('models', ['ae', 'vae'], 'Registered model names.')
@@ -115,13 +117,18 @@ def main(argv):
   )
   header = (
       f'{"model":6} {"batch":>6} {"compile s":>10} {"bare step/s":>12} '
-      f'{"loop step/s":>12} {"loop ex/s":>11} {"loop/bare":>10}'
+      f'{"loop step/s":>12} {"loop ex/s":>11} {"loop/bare":>10} '
+      f'{"steps/call":>10}'
   )
   print(header)
   for name in _MODELS.value:
     for batch_size in map(int, _BATCH_SIZES.value):
-      steps = max(_EXAMPLES.value // batch_size, 50)
+      # A multiple of the log interval, so the loop fuses steps_per_call
+      # steps per call as it does in the default configs.
+      block = common.get_base_config().log_every_steps
+      steps = max(_EXAMPLES.value // batch_size // block, 1) * block
       config = _config(name, batch_size, dataset.name, steps)
+      k = trainer.steps_per_call(config, 0, steps)
       bare, looped, compile_s = 0.0, 0.0, None
       for _ in range(_REPEATS.value):
         c, b = bare_step(config, dataset, steps)
@@ -130,7 +137,8 @@ def main(argv):
         looped = max(looped, loop(config))
       print(
           f'{name:6} {batch_size:>6} {compile_s:>10.2f} {bare:>12.1f} '
-          f'{looped:>12.1f} {looped * batch_size:>11.0f} {looped / bare:>10.1%}',
+          f'{looped:>12.1f} {looped * batch_size:>11.0f} {looped / bare:>10.1%} '
+          f'{k:>10}',
           flush=True,
       )
 

@@ -8,6 +8,7 @@ the table is also written to ``<workdir>/seeds.json``.
 """
 
 import json
+import sys
 
 from absl import app
 from absl import flags
@@ -39,6 +40,12 @@ def main(argv):
         lambda: train.train_and_evaluate(config, workdir)  # pylint: disable=cell-var-from-loop
     )
     results[seed] = summary['test']
+  unknown = set(_METRICS.value) - set(results[seed])
+  if unknown:  # The runs are saved: a rerun with valid names resumes at once.
+    sys.exit(
+        f'error: unknown --metrics {sorted(unknown)}; this model reports '
+        f'{sorted(results[seed])}.'
+    )
   rows = {}
   for name in _METRICS.value:
     values = np.array([results[s][name] for s in results])

@@ -36,9 +36,6 @@ from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
 
-LAYOUTS = ('flat', 'hwc')
-BINARIZATIONS = ('none', 'static', 'dynamic')
-
 # Fields that may change between runs in one work directory (they control the
 # run, not what is trained); any other difference is refused on resume.
 RUN_CONTROL_FIELDS = frozenset(
@@ -72,14 +69,14 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   """Every cheap check, before data is loaded or anything compiled."""
   models.check_model_config(config)
   state_lib.check_optimizer_config(config)
-  if config.layout not in LAYOUTS:
+  if config.layout not in data.datasets.LAYOUTS:
     raise ValueError(
-        f'config.layout={config.layout!r} must be one of {LAYOUTS}.'
+        f'config.layout={config.layout!r} must be one of {data.datasets.LAYOUTS}.'
     )
-  if config.binarize not in BINARIZATIONS:
+  if config.binarize not in data.datasets.BINARIZE_MODES:
     raise ValueError(
         f'config.binarize={config.binarize!r} must be one of '
-        f'{BINARIZATIONS}.'
+        f'{data.datasets.BINARIZE_MODES}.'
     )
   if config.encoder == 'conv' and config.layout != 'hwc':
     raise ValueError(

@@ -54,9 +54,8 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.idx_dir = ''  # Local IDX files; '' = /usr/share/datasets/<name>.
   c.layout = 'flat'  # 'flat' [N, H*W*C] | 'hwc' [N, H, W, C].
   c.binarize = 'none'  # 'none' | 'static' | 'dynamic'.
-  c.data_on_device = (
-      True  # Train split kept on the devices (False: streamed from host).
-  )
+  # Keep the train split on the devices (False: stream batches from host).
+  c.data_on_device = True
   # Optimisation.
   c.seed = 0
   c.batch_size = 128  # Global batch; must divide across devices.
