@@ -32,8 +32,10 @@ class TrainedModel:
       params,
       config: ml_collections.ConfigDict,
       step: int,
+      workdir: epath.Path | None = None,
   ):
     self.model = model
+    self.workdir = workdir
     self.params = params
     self.config = config
     self.step = step
@@ -121,10 +123,12 @@ def load(
     restored = manager.restore(step, args=ocp.args.StandardRestore())
   params = restored['params']
   info_path = workdir / 'dataset.json'
-  input_shape = tuple(json.loads(info_path.read_text())['input_shape'])
-  model = models.build_model(config, input_shape)
+  info = json.loads(info_path.read_text())
+  model = models.build_model(
+      config, tuple(info['input_shape']), num_classes=info.get('num_classes')
+  )
   # Restored leaves may be NumPy or differently structured dicts; cast to the
   # model's own tree so jit sees one consistent structure.
   template = jax.eval_shape(model.init, jax.random.PRNGKey(0))
   params = jax.tree.map(lambda t, p: jnp.asarray(p, t.dtype), template, params)
-  return TrainedModel(model, params, config, int(step))
+  return TrainedModel(model, params, config, int(step), workdir)

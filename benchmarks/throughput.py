@@ -72,6 +72,7 @@ def bare_step(config, dataset, steps: int) -> tuple[float, float]:
       init_rng=jax.random.PRNGKey(0),
       train_rng=jax.random.PRNGKey(1),
       mesh=mesh,
+      batch_size=config.batch_size,
   )
   batch = next(
       data.train_batches(

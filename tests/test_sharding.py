@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent("""
       mesh = sharding.make_mesh(num_devices)
       state = state_lib.init_train_state(
           model, tx, init_rng=jax.random.PRNGKey(0),
-          train_rng=jax.random.PRNGKey(1), mesh=mesh)
+          train_rng=jax.random.PRNGKey(1), mesh=mesh,
+          batch_size=32)
       step = step_lib.jit_train_step(step_lib.make_train_step(
           model, tx, dynamic_binarization=True), mesh)
       batches = data.train_batches(dataset.train_images, dataset.train_labels,

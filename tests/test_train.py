@@ -62,6 +62,7 @@ def test_train_step_compiles_once(smoke_config):
       init_rng=jax.random.PRNGKey(0),
       train_rng=jax.random.PRNGKey(1),
       mesh=mesh,
+      batch_size=32,
   )
   traced = chex.assert_max_traces(step_lib.make_train_step(model, tx), n=1)
   step = step_lib.jit_train_step(traced, mesh)

@@ -1,8 +1,9 @@
 """Datasets by name, materialised once as in-memory NumPy arrays.
 
 ``load_dataset(name)`` returns a ``Dataset``: float32 images in [0, 1] and
-int32 labels for the train and test splits, in a ``'flat'`` ``[N, H*W*C]`` or
-``'hwc'`` ``[N, H, W, C]`` layout, optionally binarised.
+int32 labels for the train and test splits, in a ``'flat'`` ``[N, H*W*C]``,
+``'hwc'`` ``[N, H, W, C]`` or ``'sequence'`` ``[N, H, W*C]`` layout (an image
+read as H steps of one row each, for sequence models), optionally binarised.
 
 Names:
   ``'digits'``         scikit-learn's 8x8 digits (1,797 images, values 0..16,
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 DATASET_NAMES = ('digits', 'fashion_mnist', 'mnist')
-LAYOUTS = ('flat', 'hwc')
+LAYOUTS = ('flat', 'hwc', 'sequence')
 BINARIZE_MODES = ('none', 'static', 'dynamic')
 
 _DIGITS_TEST_SIZE = 300
@@ -92,7 +93,7 @@ def load_dataset(
     idx_dir: directory of the four IDX ``.gz`` files for ``fashion_mnist`` /
       ``mnist``; None means ``/usr/share/datasets/fashion-mnist`` or
       ``/usr/share/datasets/mnist``. Only read when no build exists yet.
-    layout: ``'flat'`` or ``'hwc'``.
+    layout: ``'flat'``, ``'hwc'`` or ``'sequence'``.
     binarize: ``'none'``, ``'static'`` or ``'dynamic'`` (module docstring).
     seed: seed of the binarisation.
 
@@ -129,6 +130,8 @@ def load_dataset(
       images = _bernoulli(images, seed, split)
     if layout == 'flat':
       images = images.reshape(images.shape[0], -1)
+    elif layout == 'sequence':
+      images = images.reshape(images.shape[0], images.shape[1], -1)
     out[split] = (
         np.ascontiguousarray(images, dtype=np.float32),
         np.ascontiguousarray(labels, dtype=np.int32),

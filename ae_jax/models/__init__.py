@@ -1,10 +1,18 @@
 """Autoencoder models: flax.linen modules paired with their objectives.
 
-Find a model by its name: `autoencoder.py` ('ae'), `vae.py` ('vae');
+Find a model by its registry name (``config.model``):
+  'ae'              autoencoder.py  deep/sparse/denoising/contractive/dropout/conv AE
+  'vae'             vae.py          variational autoencoder, beta-VAE
+  'rbm'             rbm.py          restricted Boltzmann machine (CD-k, PCD)
+  'lstm_ae'         lstm_ae.py      LSTM sequence autoencoder
+  'mlp_classifier'  classifier.py   the fine-tuned network of a stacked AE
 `networks.py` holds the MLP and convolutional encoders/decoders they share.
 """
 
 from ae_jax.models.autoencoder import Autoencoder, AutoencoderModule
 from ae_jax.models.base import Model
+from ae_jax.models.classifier import MLPClassifier
+from ae_jax.models.lstm_ae import LSTMAutoencoder
+from ae_jax.models.rbm import RBM
 from ae_jax.models.registry import MODELS, build_model, check_model_config
 from ae_jax.models.vae import VAEModule, VariationalAutoencoder, reparameterize

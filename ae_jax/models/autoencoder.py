@@ -1,9 +1,25 @@
-"""Deterministic autoencoder: x -> z = f(x) -> x_hat = g(z).
+"""Deterministic autoencoder x -> z = f(x) -> x_hat = g(z), and its classic regularisers.
 
-The undercomplete autoencoder of Hinton & Salakhutdinov (2006), "Reducing the
-dimensionality of data with neural networks", Science 313. Its loss is the
-reconstruction error alone: binary cross-entropy for data in [0, 1]
-(likelihood='bernoulli') or squared error (likelihood='gaussian').
+One model covers the deterministic autoencoders of the literature; its config
+fields choose the variant (each has a config in ``experiments/configs/``):
+
+* undercomplete / deep AE (Hinton & Salakhutdinov 2006, Science 313): the
+  reconstruction error alone, binary cross-entropy for data in [0, 1]
+  (likelihood='bernoulli') or squared error (likelihood='gaussian');
+* sparse AE: plus ``sparsity_weight`` times an L1 penalty on the codes
+  (``sparsity='l1'``) or the KL sparsity penalty of sigmoid codes towards a
+  target mean activation ``sparsity_target`` (``sparsity='kl'``; Ng 2011);
+* denoising AE (Vincent et al. 2008): the encoder sees a corrupted input
+  (``noise`` = 'gaussian' | 'masking' | 'salt_and_pepper' at ``noise_level``)
+  and the loss compares the reconstruction with the clean input;
+* contractive AE (Rifai et al. 2011): plus ``contractive_weight`` times the
+  squared Frobenius norm of the encoder Jacobian, in closed form for a single
+  sigmoid layer and exactly by vjp/jvp for deeper encoders;
+* dropout AE: dropout on hidden units in training (``dropout_rate``);
+* convolutional AE: any of the above with ``encoder='conv'``.
+
+With corruption the evaluation loss is the denoising objective too (the test
+input is corrupted with the step's key), so ``mse`` is the denoising error.
 """
 
 import dataclasses
@@ -11,9 +27,14 @@ import dataclasses
 import flax.linen as nn
 import jax
 
+from ae_jax import corruptions
 from ae_jax import losses
+from ae_jax import penalties
 from ae_jax.models import base
 from ae_jax.models import networks
+
+SPARSITY = ('none', 'l1', 'kl')
+CODE_ACTIVATIONS = ('linear', 'sigmoid', 'relu', 'tanh')
 
 
 class AutoencoderModule(nn.Module):
@@ -21,38 +42,90 @@ class AutoencoderModule(nn.Module):
 
   encoder: nn.Module
   decoder: nn.Module
+  code_activation: str = 'linear'
 
-  def encode(self, x: jax.Array) -> jax.Array:
-    return self.encoder(x)
+  def encode(self, x: jax.Array, train: bool = False) -> jax.Array:
+    z = self.encoder(x, train=train)
+    if self.code_activation == 'linear':
+      return z
+    return getattr(nn, self.code_activation)(z)
 
-  def decode(self, z: jax.Array) -> jax.Array:
-    return self.decoder(z)
+  def decode(self, z: jax.Array, train: bool = False) -> jax.Array:
+    return self.decoder(z, train=train)
 
-  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    z = self.encode(x)
-    return self.decode(z), z
+  def __call__(
+      self, x: jax.Array, train: bool = False
+  ) -> tuple[jax.Array, jax.Array]:
+    z = self.encode(x, train)
+    return self.decode(z, train), z
 
 
 @dataclasses.dataclass(frozen=True)
 class Autoencoder(base.Model):
-  """`base.Model` for `AutoencoderModule`."""
+  """`base.Model` for `AutoencoderModule` with optional regularisers."""
 
   module: AutoencoderModule = None
+  noise: str = 'none'
+  noise_level: float = 0.0
+  sparsity: str = 'none'
+  sparsity_weight: float = 0.0
+  sparsity_target: float = 0.05
+  contractive_weight: float = 0.0
 
   def init(self, rng):
     x = jax.numpy.zeros((1, *self.input_shape), jax.numpy.float32)
     return self.module.init(rng, x)['params']
 
-  def per_example_losses(self, params, x, rng, *, train):
-    del rng, train  # Deterministic model.
-    outputs, _ = self.module.apply({'params': params}, x)
+  def per_example_losses(self, params, x, rng, *, train, labels=None):
+    del labels  # Unsupervised.
+    # rng may be None for a model with no noise and no dropout.
+    noise_rng, dropout_rng = (
+        (None, None) if rng is None else jax.random.split(rng)
+    )
+    x_in = corruptions.corrupt(self.noise, noise_rng, x, level=self.noise_level)
+    rngs = {} if rng is None else {'dropout': dropout_rng}
+    outputs, z = self.module.apply({'params': params}, x_in, train, rngs=rngs)
     if self.likelihood == 'bernoulli':
       rec = losses.binary_cross_entropy(
           outputs, x, event_ndims=self.event_ndims
       )
     else:
       rec = losses.squared_error(outputs, x, event_ndims=self.event_ndims)
-    return {'loss': rec, 'loss_rec': rec, 'mse': self.pixel_mse(outputs, x)}
+    metrics = {'loss_rec': rec, 'mse': self.pixel_mse(outputs, x)}
+    loss = rec
+    if self.sparsity == 'l1':
+      metrics['loss_sparsity'] = penalties.l1_activity(z)
+    elif self.sparsity == 'kl':
+      metrics['loss_sparsity'] = penalties.kl_sparsity_per_example(
+          z, target=self.sparsity_target
+      )
+    if self.sparsity != 'none':
+      loss = loss + self.sparsity_weight * metrics['loss_sparsity']
+    if self.contractive_weight:
+      metrics['loss_contractive'] = self.jacobian_norm(params, x_in)
+      loss = loss + self.contractive_weight * metrics['loss_contractive']
+    metrics['loss'] = loss
+    return metrics
+
+  def jacobian_norm(self, params, x: jax.Array) -> jax.Array:
+    """Squared Frobenius norm of d encode(x) / dx per example, ``[B]``.
+
+    Closed form for a single sigmoid layer (the CAE of Rifai et al. 2011);
+    exact, by one vjp or jvp per code unit or input (whichever is fewer),
+    for any other encoder.
+    """
+    encoder = self.module.encoder
+    if (
+        isinstance(encoder, networks.MLPEncoder)
+        and not encoder.hidden_sizes
+        and self.module.code_activation == 'sigmoid'
+    ):
+      hidden = self.encode(params, x)
+      kernel = params['encoder']['head']['kernel']
+      return penalties.sigmoid_layer_jacobian_norm(kernel, hidden)
+    return penalties.jacobian_frobenius_norm(
+        lambda inputs: self.encode(params, inputs), x
+    )
 
   def encode(self, params, x):
     return self.module.apply({'params': params}, x, method='encode')
@@ -62,16 +135,57 @@ class Autoencoder(base.Model):
     return self.output_mean(outputs)
 
 
-def build(config, input_shape) -> Autoencoder:
+def check_regularizers(config) -> None:
+  """Raises ValueError naming the field and its valid range."""
+  if config.code_activation not in CODE_ACTIVATIONS:
+    raise ValueError(
+        f'config.code_activation={config.code_activation!r} is not one of '
+        f'{CODE_ACTIVATIONS}; set --config.code_activation to one of them.'
+    )
+  if config.sparsity not in SPARSITY:
+    raise ValueError(
+        f'config.sparsity={config.sparsity!r} is not one of {SPARSITY}; set '
+        '--config.sparsity to one of them.'
+    )
+  for field in ('sparsity_weight', 'contractive_weight'):
+    if not config[field] >= 0:
+      raise ValueError(
+          f'config.{field}={config[field]} must be >= 0 (0 turns it off).'
+      )
+  if config.sparsity == 'kl':
+    if not 0 < config.sparsity_target < 1:
+      raise ValueError(
+          f'config.sparsity_target={config.sparsity_target} must lie in '
+          '(0, 1): it is the target mean activation rho of each code unit, '
+          'e.g. --config.sparsity_target=0.05.'
+      )
+    if config.code_activation != 'sigmoid':
+      raise ValueError(
+          "config.sparsity='kl' needs codes in (0, 1); set "
+          '--config.code_activation=sigmoid.'
+      )
+  corruptions.check_corruption(config.noise, config.noise_level)
+
+
+def build(config, input_shape, *, num_classes=None) -> Autoencoder:
   """The 'ae' entry of the model registry."""
+  del num_classes  # Unsupervised.
   base.check_likelihood(config.likelihood)
+  check_regularizers(config)
   module = AutoencoderModule(
       encoder=networks.make_encoder(config, input_shape, config.latent_dim),
       decoder=networks.make_decoder(config, input_shape),
+      code_activation=config.code_activation,
   )
   return Autoencoder(
       input_shape=tuple(input_shape),
       latent_dim=config.latent_dim,
       likelihood=config.likelihood,
       module=module,
+      noise=config.noise,
+      noise_level=float(config.noise_level),
+      sparsity=config.sparsity,
+      sparsity_weight=float(config.sparsity_weight),
+      sparsity_target=float(config.sparsity_target),
+      contractive_weight=float(config.contractive_weight),
   )

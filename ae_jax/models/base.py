@@ -41,6 +41,7 @@ class Model(abc.ABC):
   likelihood: str
 
   generative = False  # Models with a prior set this and implement `sample`.
+  reconstructs = True  # False for models with no decoder (a classifier).
 
   @property
   def event_ndims(self) -> int:
@@ -52,14 +53,44 @@ class Model(abc.ABC):
 
   @abc.abstractmethod
   def per_example_losses(
-      self, params: Params, x: jax.Array, rng: jax.Array, *, train: bool
+      self,
+      params: Params,
+      x: jax.Array,
+      rng: jax.Array,
+      *,
+      train: bool,
+      labels: jax.Array | None = None,
   ) -> Metrics:
     """Per-example ``[B]`` metrics for inputs ``x`` ``[B, *input_shape]``.
 
-    Must contain ``'loss'`` (the objective to minimise) and ``'mse'`` (mean
-    squared error per pixel of the mean reconstruction, comparable across
-    every model).
+    Must contain ``'loss'`` (the objective to minimise) and, for models that
+    reconstruct, ``'mse'`` (mean squared error per pixel of the mean
+    reconstruction, comparable across every model). ``labels`` (``[B]`` int32) are passed by the trainer to
+    every model; unsupervised models ignore them.
     """
+
+  def init_model_state(self, rng: jax.Array, batch_size: int) -> Any:
+    """State a model carries between training steps besides its parameters.
+
+    E.g. the persistent Gibbs chains of an RBM trained with persistent CD.
+    It lives in the train state (checkpointed, replicated across devices)
+    and is updated by `train_losses`. Most models have none.
+    """
+    del rng, batch_size
+    return {}
+
+  def train_losses(
+      self,
+      params: Params,
+      model_state: Any,
+      x: jax.Array,
+      rng: jax.Array,
+      *,
+      labels: jax.Array | None = None,
+  ) -> tuple[Metrics, Any]:
+    """``(per-example metrics, new model state)`` of one training step."""
+    metrics = self.per_example_losses(params, x, rng, train=True, labels=labels)
+    return metrics, model_state
 
   @abc.abstractmethod
   def encode(self, params: Params, x: jax.Array) -> jax.Array:

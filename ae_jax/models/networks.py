@@ -22,6 +22,9 @@ import jax.numpy as jnp
 #   'lecun_normal': Flax's default (truncated normal, variance 1/fan_in; zero bias).
 INITS = ('uniform_fan_in', 'lecun_normal')
 
+# Hidden-layer nonlinearities (config.activation), by their flax.linen name.
+ACTIVATIONS = ('relu', 'sigmoid', 'tanh', 'elu', 'gelu')
+
 
 def layer_init(init: str, fan_in: int) -> dict:
   """``kernel_init``/``bias_init`` keyword arguments of a layer with ``fan_in`` inputs."""
@@ -40,25 +43,35 @@ def layer_init(init: str, fan_in: int) -> dict:
   }
 
 
+def _dropout(x: jax.Array, rate: float, train: bool) -> jax.Array:
+  """Dropout of hidden units in training only (draws from the 'dropout' rng)."""
+  if not rate:
+    return x
+  return nn.Dropout(rate, deterministic=not train)(x)
+
+
 class MLPEncoder(nn.Module):
   """Flatten, then ``Dense -> activation`` per hidden size, then a linear head."""
 
   hidden_sizes: Sequence[int]
   out_features: int
   activation: str = 'relu'
-  init: str = 'uniform_fan_in'
+  init_scheme: str = 'uniform_fan_in'
+  dropout_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     act = getattr(nn, self.activation)
     x = x.reshape((x.shape[0], -1))
     for i, size in enumerate(self.hidden_sizes):
       dense = nn.Dense(
-          size, name=f'hidden_{i}', **layer_init(self.init, x.shape[-1])
+          size, name=f'hidden_{i}', **layer_init(self.init_scheme, x.shape[-1])
       )
-      x = act(dense(x))
+      x = _dropout(act(dense(x)), self.dropout_rate, train)
     head = nn.Dense(
-        self.out_features, name='head', **layer_init(self.init, x.shape[-1])
+        self.out_features,
+        name='head',
+        **layer_init(self.init_scheme, x.shape[-1]),
     )
     return head(x)
 
@@ -69,21 +82,22 @@ class MLPDecoder(nn.Module):
   hidden_sizes: Sequence[int]
   output_shape: Sequence[int]
   activation: str = 'relu'
-  init: str = 'uniform_fan_in'
+  init_scheme: str = 'uniform_fan_in'
+  dropout_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, z: jax.Array) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
     act = getattr(nn, self.activation)
     x = z
     for i, size in enumerate(self.hidden_sizes):
       dense = nn.Dense(
-          size, name=f'hidden_{i}', **layer_init(self.init, x.shape[-1])
+          size, name=f'hidden_{i}', **layer_init(self.init_scheme, x.shape[-1])
       )
-      x = act(dense(x))
+      x = _dropout(act(dense(x)), self.dropout_rate, train)
     head = nn.Dense(
         math.prod(self.output_shape),
         name='head',
-        **layer_init(self.init, x.shape[-1]),
+        **layer_init(self.init_scheme, x.shape[-1]),
     )
     return head(x).reshape((z.shape[0], *self.output_shape))
 
@@ -97,10 +111,11 @@ class ConvEncoder(nn.Module):
   features: Sequence[int]
   out_features: int
   activation: str = 'relu'
-  init: str = 'uniform_fan_in'
+  init_scheme: str = 'uniform_fan_in'
+  dropout_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     if x.ndim != 4:
       raise ValueError(
           f'ConvEncoder needs images [B, H, W, C], got shape {x.shape}; '
@@ -114,12 +129,14 @@ class ConvEncoder(nn.Module):
           strides=(2, 2),
           padding='SAME',
           name=f'conv_{i}',
-          **layer_init(self.init, 9 * x.shape[-1]),
+          **layer_init(self.init_scheme, 9 * x.shape[-1]),
       )
-      x = act(conv(x))
+      x = _dropout(act(conv(x)), self.dropout_rate, train)
     x = x.reshape((x.shape[0], -1))
     head = nn.Dense(
-        self.out_features, name='head', **layer_init(self.init, x.shape[-1])
+        self.out_features,
+        name='head',
+        **layer_init(self.init_scheme, x.shape[-1]),
     )
     return head(x)
 
@@ -132,19 +149,23 @@ class ConvDecoder(nn.Module):
   features: Sequence[int]
   output_shape: Sequence[int]  # (H, W, C)
   activation: str = 'relu'
-  init: str = 'uniform_fan_in'
+  init_scheme: str = 'uniform_fan_in'
+  dropout_rate: float = 0.0
 
   @nn.compact
-  def __call__(self, z: jax.Array) -> jax.Array:
+  def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
     act = getattr(nn, self.activation)
     height, width, channels = self.output_shape
     scale = 2 ** len(self.features)
     h0, w0 = -(-height // scale), -(-width // scale)  # ceil division
     feats = list(self.features)[::-1]
     project = nn.Dense(
-        h0 * w0 * feats[0], name='project', **layer_init(self.init, z.shape[-1])
+        h0 * w0 * feats[0],
+        name='project',
+        **layer_init(self.init_scheme, z.shape[-1]),
     )
-    x = act(project(z)).reshape((z.shape[0], h0, w0, feats[0]))
+    x = _dropout(act(project(z)), self.dropout_rate, train)
+    x = x.reshape((z.shape[0], h0, w0, feats[0]))
     for i, f in enumerate(feats):
       deconv = nn.ConvTranspose(
           f,
@@ -152,15 +173,15 @@ class ConvDecoder(nn.Module):
           strides=(2, 2),
           padding='SAME',
           name=f'deconv_{i}',
-          **layer_init(self.init, 9 * x.shape[-1]),
+          **layer_init(self.init_scheme, 9 * x.shape[-1]),
       )
-      x = act(deconv(x))
+      x = _dropout(act(deconv(x)), self.dropout_rate, train)
     head = nn.Conv(
         channels,
         (3, 3),
         padding='SAME',
         name='head',
-        **layer_init(self.init, 9 * x.shape[-1]),
+        **layer_init(self.init_scheme, 9 * x.shape[-1]),
     )
     return head(x)[:, :height, :width, :]
 
@@ -169,26 +190,30 @@ def make_encoder(
     config, input_shape: Sequence[int], out_features: int
 ) -> nn.Module:
   """The encoder named by ``config.encoder`` ('mlp' or 'conv')."""
+  kw = dict(
+      activation=config.activation,
+      init_scheme=config.init,
+      dropout_rate=config.dropout_rate,
+  )
   if config.encoder == 'mlp':
-    return MLPEncoder(
-        tuple(config.hidden_sizes), out_features, init=config.init
-    )
+    return MLPEncoder(tuple(config.hidden_sizes), out_features, **kw)
   if len(input_shape) != 3:
     raise ValueError(
         f"config.encoder='conv' needs images in HWC layout, got input shape "
         f'{tuple(input_shape)}; set --config.layout=hwc.'
     )
-  return ConvEncoder(
-      tuple(config.conv_features), out_features, init=config.init
-  )
+  return ConvEncoder(tuple(config.conv_features), out_features, **kw)
 
 
 def make_decoder(config, output_shape: Sequence[int]) -> nn.Module:
   """The decoder mirroring ``config.encoder``."""
+  kw = dict(
+      activation=config.activation,
+      init_scheme=config.init,
+      dropout_rate=config.dropout_rate,
+  )
   if config.encoder == 'mlp':
     return MLPDecoder(
-        tuple(config.hidden_sizes)[::-1], tuple(output_shape), init=config.init
+        tuple(config.hidden_sizes)[::-1], tuple(output_shape), **kw
     )
-  return ConvDecoder(
-      tuple(config.conv_features), tuple(output_shape), init=config.init
-  )
+  return ConvDecoder(tuple(config.conv_features), tuple(output_shape), **kw)

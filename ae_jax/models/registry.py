@@ -1,22 +1,44 @@
 """Models by name: `build_model(config, input_shape)` for every registered model.
 
 A new model plugs in by adding ``'name': module.build`` to `MODELS`, where
-``build(config, input_shape) -> base.Model`` validates its own config fields.
+``build(config, input_shape, *, num_classes=None) -> base.Model`` validates
+its own config fields (``num_classes`` is the dataset's, for models that use
+labels).
 """
 
 from collections.abc import Callable, Sequence
 
 from ae_jax.models import autoencoder
 from ae_jax.models import base
+from ae_jax.models import classifier
+from ae_jax.models import lstm_ae
 from ae_jax.models import networks
+from ae_jax.models import rbm
 from ae_jax.models import vae
 
 MODELS: dict[str, Callable[..., base.Model]] = {
     'ae': autoencoder.build,
     'vae': vae.build,
+    'mlp_classifier': classifier.build,
+    'rbm': rbm.build,
+    'lstm_ae': lstm_ae.build,
 }
 
 ENCODERS = ('mlp', 'conv')
+
+# Config fields read by one model only, with their neutral values: setting one
+# for another model would silently do nothing, so it is refused instead.
+MODEL_SPECIFIC_FIELDS = {
+    'noise': ('none', ('ae',)),
+    'sparsity': ('none', ('ae',)),
+    'contractive_weight': (0.0, ('ae',)),
+    'code_activation': ('linear', ('ae',)),
+    'dropout_rate': (0.0, ('ae', 'mlp_classifier')),
+    'rbm_visible': ('bernoulli', ('rbm',)),
+    'rbm_hidden': ('bernoulli', ('rbm',)),
+    'cd_steps': (1, ('rbm',)),
+    'persistent_chains': (False, ('rbm',)),
+}
 
 
 def check_model_config(config) -> None:
@@ -51,10 +73,33 @@ def check_model_config(config) -> None:
         f'Unknown init {config.init!r}; set --config.init to one of '
         f'{networks.INITS}.'
     )
+  if config.activation not in networks.ACTIVATIONS:
+    raise ValueError(
+        f'Unknown activation {config.activation!r}; set '
+        f'--config.activation to one of {networks.ACTIVATIONS}.'
+    )
+  if not 0 <= config.dropout_rate < 1:
+    raise ValueError(
+        f'config.dropout_rate={config.dropout_rate} must lie in [0, 1).'
+    )
+  for field, (neutral, users) in MODEL_SPECIFIC_FIELDS.items():
+    # Stacked autoencoders pass the regularisers on to their layer AEs.
+    if config.pretrain == 'autoencoders' and field != 'dropout_rate':
+      continue
+    if config.model not in users and config[field] != neutral:
+      raise ValueError(
+          f'config.{field}={config[field]!r} has no effect on model '
+          f'{config.model!r} (only on {", ".join(users)}); remove it or set '
+          f'--config.{field}={neutral!r}.'
+      )
   base.check_likelihood(config.likelihood)
 
 
-def build_model(config, input_shape: Sequence[int]) -> base.Model:
+def build_model(
+    config, input_shape: Sequence[int], *, num_classes: int | None = None
+) -> base.Model:
   """The model named by ``config.model`` for examples of ``input_shape``."""
   check_model_config(config)
-  return MODELS[config.model](config, tuple(input_shape))
+  return MODELS[config.model](
+      config, tuple(input_shape), num_classes=num_classes
+  )

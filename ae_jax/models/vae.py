@@ -76,8 +76,8 @@ class VariationalAutoencoder(base.Model):
     x = jnp.zeros((1, *self.input_shape), jnp.float32)
     return self.module.init(rng, x, jax.random.PRNGKey(0))['params']
 
-  def per_example_losses(self, params, x, rng, *, train):
-    del train
+  def per_example_losses(self, params, x, rng, *, train, labels=None):
+    del train, labels
     outputs, mean, log_var, out_log_var = self.module.apply(
         {'params': params}, x, rng
     )
@@ -112,8 +112,9 @@ class VariationalAutoencoder(base.Model):
     return self.decode(params, z)
 
 
-def build(config, input_shape) -> VariationalAutoencoder:
+def build(config, input_shape, *, num_classes=None) -> VariationalAutoencoder:
   """The 'vae' entry of the model registry."""
+  del num_classes  # Unsupervised.
   base.check_likelihood(config.likelihood)
   if not config.beta >= 0:
     raise ValueError(

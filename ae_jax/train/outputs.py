@@ -70,7 +70,11 @@ def write_figures(
   reconstruct = step_lib.jit_batch_fn(model.reconstruct, mesh)
 
   shown = dataset.test_images[:16]
-  recon = predict(reconstruct, params, shown, batch_size=batch_size, mesh=mesh)
+  recon = None
+  if model.reconstructs:
+    recon = predict(
+        reconstruct, params, shown, batch_size=batch_size, mesh=mesh
+    )
   codes = predict(
       encode, params, dataset.test_images, batch_size=batch_size, mesh=mesh
   )
@@ -84,16 +88,18 @@ def write_figures(
   if not write:
     return []
 
-  written = ['reconstructions.png', 'latent_codes.png']
-  figures.save_reconstructions(
-      workdir / written[0],
-      shown,
-      recon,
-      shape,
-      title=f'{name}: test reconstructions',
-  )
+  written = ['latent_codes.png']
+  if recon is not None:
+    written.append('reconstructions.png')
+    figures.save_reconstructions(
+        workdir / 'reconstructions.png',
+        shown,
+        recon,
+        shape,
+        title=f'{name}: test reconstructions',
+    )
   figures.save_latent_scatter(
-      workdir / written[1],
+      workdir / 'latent_codes.png',
       codes,
       dataset.test_labels,
       dataset.class_names,

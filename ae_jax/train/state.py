@@ -22,12 +22,15 @@ class TrainState(flax.struct.PyTreeNode):
     opt_state: optax state.
     rng: root PRNG key of training; step ``s`` uses ``fold_in(rng, s)``, so a
       resumed run draws the same numbers as an uninterrupted one.
+    model_state: what the model carries between steps besides its parameters
+      (`base.Model.init_model_state`; ``{}`` for most models).
   """
 
   step: jax.Array
   params: Any
   opt_state: Any
   rng: jax.Array
+  model_state: Any = flax.struct.field(default_factory=dict)
 
 
 def check_optimizer_config(config) -> None:
@@ -90,13 +93,17 @@ def make_optimizer(
 
 
 def create_train_state(
-    params, tx: optax.GradientTransformation, rng: jax.Array
+    params,
+    tx: optax.GradientTransformation,
+    rng: jax.Array,
+    model_state: Any = None,
 ) -> TrainState:
   return TrainState(
       step=jnp.zeros((), jnp.int32),
       params=params,
       opt_state=tx.init(params),
       rng=rng,
+      model_state={} if model_state is None else model_state,
   )
 
 
@@ -107,13 +114,21 @@ def init_train_state(
     init_rng: jax.Array,
     train_rng: jax.Array,
     mesh: jax.sharding.Mesh,
+    batch_size: int,
+    params=None,
 ) -> TrainState:
   """A fresh state created directly replicated on ``mesh``.
 
   Creating it with the train step's own sharding means the first step does
-  not compile a second variant for unplaced inputs.
+  not compile a second variant for unplaced inputs. ``params`` (e.g. from
+  layer-wise pretraining) replace the model's random initialisation.
   """
-  return jax.jit(
-      lambda: create_train_state(model.init(init_rng), tx, train_rng),
-      out_shardings=sharding.replicated(mesh),
-  )()
+  params_rng, state_rng = jax.random.split(init_rng)
+
+  def create(params):
+    if params is None:
+      params = model.init(params_rng)
+    model_state = model.init_model_state(state_rng, batch_size)
+    return create_train_state(params, tx, train_rng, model_state)
+
+  return jax.jit(create, out_shardings=sharding.replicated(mesh))(params)

@@ -40,16 +40,23 @@ def make_train_step(
       x = jax.random.bernoulli(data_rng, x).astype(x.dtype)
 
     def loss_fn(params):
-      per_example = model.per_example_losses(params, x, model_rng, train=True)
+      per_example, model_state = model.train_losses(
+          params, state.model_state, x, model_rng, labels=batch.get('label')
+      )
       means = {k: jnp.mean(v) for k, v in per_example.items()}
-      return means['loss'], means
+      return means['loss'], (means, model_state)
 
-    grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
+    grads, (metrics, model_state) = jax.grad(loss_fn, has_aux=True)(
+        state.params
+    )
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics['grad_norm'] = optax.global_norm(grads)
     new_state = state.replace(
-        step=state.step + 1, params=params, opt_state=opt_state
+        step=state.step + 1,
+        params=params,
+        opt_state=opt_state,
+        model_state=model_state,
     )
     return new_state, metrics
 
@@ -63,7 +70,7 @@ def make_eval_step(
 
   def eval_step(params, batch: Batch, rng: jax.Array):
     per_example = model.per_example_losses(
-        params, batch['image'], rng, train=False
+        params, batch['image'], rng, train=False, labels=batch.get('label')
     )
     mask = batch['mask']
     sums = {k: jnp.sum(v * mask) for k, v in per_example.items()}

@@ -32,6 +32,7 @@ from ae_jax import models
 from ae_jax.train import checkpoints
 from ae_jax.train import metric_writer
 from ae_jax.train import outputs
+from ae_jax.train import pretrain
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
@@ -69,6 +70,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   """Every cheap check, before data is loaded or anything compiled."""
   models.check_model_config(config)
   state_lib.check_optimizer_config(config)
+  pretrain.check_config(config)
   if config.layout not in data.datasets.LAYOUTS:
     raise ValueError(
         f'config.layout={config.layout!r} must be one of {data.datasets.LAYOUTS}.'
@@ -244,13 +246,19 @@ class _TrainMetrics:
 
 
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str | epath.PathLike
+    config: ml_collections.ConfigDict,
+    workdir: str | epath.PathLike,
+    *,
+    dataset: data.Dataset | None = None,
 ) -> dict[str, Any]:
   """Trains ``config.model`` on ``config.dataset``; returns a summary dict.
 
-  Resumes from the latest checkpoint in ``workdir`` if there is one. Writes
-  ``config.json``, ``metrics.jsonl``, ``tensorboard/``, ``checkpoints/``,
-  ``final_metrics.json`` and PNG figures into ``workdir``.
+  Resumes from the latest checkpoint in ``workdir`` if there is one; a fresh
+  run with ``config.pretrain`` first pretrains its layers (`pretrain`).
+  Writes ``config.json``, ``metrics.jsonl``, ``tensorboard/``,
+  ``checkpoints/``, ``final_metrics.json`` and PNG figures into ``workdir``.
+  ``dataset`` (arrays already in memory, e.g. the codes of a lower layer)
+  replaces loading ``config.dataset``.
   """
   config = ml_collections.ConfigDict(config.to_dict())
   workdir = checkpoints.absolute(workdir)
@@ -260,36 +268,52 @@ def train_and_evaluate(
   sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
   check_workdir(workdir, config)
 
-  dataset = data.load_dataset(
-      config.dataset,
-      data_dir=config.data_dir or None,
-      idx_dir=config.idx_dir or None,
-      layout=config.layout,
-      binarize=config.binarize,
-      seed=config.seed,
-  )
+  if dataset is None:
+    dataset = data.load_dataset(
+        config.dataset,
+        data_dir=config.data_dir or None,
+        idx_dir=config.idx_dir or None,
+        layout=config.layout,
+        binarize=config.binarize,
+        seed=config.seed,
+    )
   if config.batch_size > len(dataset.train_images):
     raise ValueError(
         f'config.batch_size={config.batch_size} exceeds the '
         f'{len(dataset.train_images)} training examples of '
         f'{config.dataset!r}; lower --config.batch_size.'
     )
-  model = models.build_model(config, dataset.input_shape)
+  model = models.build_model(
+      config, dataset.input_shape, num_classes=dataset.num_classes
+  )
   total_steps = num_train_steps(config, len(dataset.train_images))
   tx = state_lib.make_optimizer(config, total_steps)
 
   init_rng, train_rng, eval_rng = jax.random.split(
       jax.random.PRNGKey(config.seed), 3
   )
-  state = state_lib.init_train_state(
-      model, tx, init_rng=init_rng, train_rng=train_rng, mesh=mesh
+  init = dict(
+      init_rng=init_rng,
+      train_rng=train_rng,
+      mesh=mesh,
+      batch_size=config.batch_size,
   )
+  state = state_lib.init_train_state(model, tx, **init)
   manager = checkpoints.make_manager(
       workdir, max_to_keep=config.max_checkpoints_to_keep
   )
   restored = checkpoints.restore_latest(manager, state)
   if restored is not None:
     state = restored
+  elif config.pretrain != 'none':
+    params = pretrain.pretrain(
+        config,
+        dataset,
+        workdir / 'pretrain',
+        jax.device_get(state.params),
+        train_fn=train_and_evaluate,
+    )
+    state = state_lib.init_train_state(model, tx, params=params, **init)
   start_step = int(jax.device_get(state.step))
   last_good = manager.latest_step()
 

@@ -46,13 +46,39 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.conv_features = (32, 64)  # Conv encoder channels (stride 2 each).
   c.latent_dim = 20
   c.init = 'uniform_fan_in'  # Layer init: 'uniform_fan_in' | 'lecun_normal'.
+  c.activation = 'relu'  # Hidden units: 'relu' | 'sigmoid' | 'tanh' | ...
   c.likelihood = 'bernoulli'  # 'bernoulli' (BCE on [0,1] data) | 'gaussian'.
+  c.dropout_rate = 0.0  # Dropout on hidden units in training (ae, classifier).
   c.beta = 1.0  # KL weight of VAEs (1 = the ELBO).
+  # Regularisers of the deterministic autoencoder (model='ae').
+  c.code_activation = 'linear'  # 'linear' | 'sigmoid' | 'relu' | 'tanh'.
+  c.noise = (
+      'none'  # Denoising: 'none' | 'gaussian' | 'masking' | 'salt_and_pepper'.
+  )
+  c.noise_level = 0.0  # Gaussian std, or the fraction of corrupted pixels.
+  c.sparsity = 'none'  # 'none' | 'l1' (activity) | 'kl' (sigmoid codes).
+  c.sparsity_weight = 0.0
+  c.sparsity_target = 0.05  # rho: target mean activation of a code unit (kl).
+  c.contractive_weight = 0.0  # Weight of the encoder Jacobian norm.
+  # RBM (model='rbm').
+  c.rbm_visible = 'bernoulli'  # 'bernoulli' | 'gaussian' (unit variance).
+  c.rbm_hidden = 'bernoulli'  # 'bernoulli' | 'gaussian' (unit variance).
+  c.cd_steps = 1  # k of CD-k: Gibbs steps of the negative phase.
+  c.persistent_chains = False  # Persistent CD (Tieleman 2008).
+  # LSTM sequence autoencoder (model='lstm_ae', layout='sequence').
+  c.lstm_hidden = 128
+  # Greedy layer-wise pretraining of the hidden layers before training:
+  # 'none' | 'autoencoders' (stacked AEs) | 'rbm' (stacked RBMs).
+  c.pretrain = 'none'
+  c.pretrain_steps = 2000  # Per layer.
+  c.pretrain_learning_rate = 1e-3
   # Data.
   c.dataset = 'digits'  # 'digits' | 'fashion_mnist' | 'mnist' | a TFDS name.
   c.data_dir = ''  # TFDS data dir; '' = TFDS's default.
   c.idx_dir = ''  # Local IDX files; '' = /usr/share/datasets/<name>.
-  c.layout = 'flat'  # 'flat' [N, H*W*C] | 'hwc' [N, H, W, C].
+  c.layout = (
+      'flat'  # 'flat' [N, H*W*C] | 'hwc' [N, H, W, C] | 'sequence' [N, H, W*C].
+  )
   c.binarize = 'none'  # 'none' | 'static' | 'dynamic'.
   # Keep the train split on the devices (False: stream batches from host).
   c.data_on_device = True
