@@ -160,3 +160,27 @@ def save_loss_curve(
   ax.grid(alpha=0.3)
   ax.legend()
   _save(fig, path)
+
+
+def save_sweep(
+    path,
+    values: Sequence[float],
+    left: tuple[str, Sequence[float]],
+    right: tuple[str, Sequence[float]],
+    *,
+    xlabel: str,
+    title: str,
+) -> None:
+  """Two metrics against a swept hyperparameter, on a left and a right axis."""
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  (name_l, ys_l), (name_r, ys_r) = left, right
+  ax.plot(values, ys_l, 'o-', color='tab:blue', label=name_l)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(name_l, color='tab:blue')
+  twin = ax.twinx()
+  twin.plot(values, ys_r, 's--', color='tab:red', label=name_r)
+  twin.set_ylabel(name_r, color='tab:red')
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  fig.legend(loc='upper center', bbox_to_anchor=(0.5, 0.9), fontsize=8)
+  _save(fig, path)

@@ -153,3 +153,32 @@ def test_uniform_fan_in_init_bounds_weights_and_biases(encoder, shape):
       if l.ndim == 1
   ]
   assert all(float(jnp.abs(b).max()) == 0 for b in biases)
+
+
+def test_classifier_needs_labels_and_reports_accuracy():
+  config = _config(model='mlp_classifier', hidden_sizes=(16, 8))
+  model = models.build_model(config, (64,), num_classes=4)
+  params = model.init(jax.random.PRNGKey(0))
+  x = jax.random.uniform(jax.random.PRNGKey(1), (6, 64))
+  labels = jnp.array([0, 1, 2, 3, 0, 1])
+  with pytest.raises(ValueError, match='labels'):
+    model.per_example_losses(params, x, None, train=False)
+  m = model.per_example_losses(params, x, None, train=False, labels=labels)
+  logits = model.logits(params, x)
+  np.testing.assert_allclose(
+      m['loss'], -jax.nn.log_softmax(logits)[jnp.arange(6), labels], rtol=1e-5
+  )
+  np.testing.assert_array_equal(
+      m['accuracy'], (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+  )
+  chex.assert_shape(model.encode(params, x), (6, 8))
+  assert not model.reconstructs
+  with pytest.raises(ValueError, match='>= 2 classes'):
+    models.build_model(config, (64,), num_classes=None)
+
+
+def test_model_specific_fields_are_refused_for_other_models():
+  with pytest.raises(ValueError, match='only on rbm'):
+    models.build_model(_config(model='ae', cd_steps=3), (64,))
+  with pytest.raises(ValueError, match='only on ae'):
+    models.build_model(_config(model='rbm', sparsity='l1'), (64,))

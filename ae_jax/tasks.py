@@ -1,0 +1,194 @@
+"""Evaluation tasks run on a trained work directory, each against its baseline.
+
+``run(name, trained, dataset, baseline=None) -> dict`` of plain numbers (JSON
+ready). Each task measures the property a model family is built for:
+
+  'pca'       test reconstruction MSE against PCA with as many components as
+              the code (Hinton & Salakhutdinov 2006);
+  'sparsity'  fraction of near-zero code entries and each unit's mean
+              activation (against ``config.sparsity_target`` for KL sparsity);
+  'denoise'   PSNR of noisy and denoised test images at several noise types
+              and levels, and of a baseline model fed the same noisy input;
+  'jacobian'  mean Frobenius norm of the encoder Jacobian on test images
+              (contractive AE), and the baseline model's;
+  'probe'     logistic-regression accuracy on the codes, on raw pixels and on
+              PCA features of the same size (and the model's own accuracy for
+              a classifier).
+"""
+
+from collections.abc import Callable
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ae_jax import corruptions
+from ae_jax import data
+from ae_jax import evaluation
+from ae_jax import trained as trained_lib
+
+BATCH = 500
+JACOBIAN_EXAMPLES = 1000
+NOISE_LEVELS = {
+    'gaussian': (0.1, 0.3, 0.5),
+    'masking': (0.25, 0.5),
+    'salt_and_pepper': (0.1, 0.3),
+}
+
+
+def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
+  """The data a work directory was trained on, in its layout."""
+  c = trained.config
+  return data.load_dataset(
+      c.dataset,
+      data_dir=c.data_dir or None,
+      idx_dir=c.idx_dir or None,
+      layout=c.layout,
+      binarize='static' if c.binarize == 'dynamic' else c.binarize,
+      seed=c.seed,
+  )
+
+
+def _batched(fn: Callable, x: np.ndarray) -> np.ndarray:
+  return evaluation.apply_in_batches(jax.jit(fn), x, batch_size=BATCH)
+
+
+def codes(trained, x) -> np.ndarray:
+  """``trained``'s codes of ``x``, in batches."""
+  return _batched(functools.partial(trained.model.encode, trained.params), x)
+
+
+def _reconstruct(trained, x):
+  return _batched(
+      functools.partial(trained.model.reconstruct, trained.params), x
+  )
+
+
+def _mse(a, b) -> float:
+  return float(np.mean((np.asarray(a, np.float64) - b) ** 2))
+
+
+def pca(trained, dataset, baseline=None) -> dict:
+  del baseline
+  x = dataset.test_images
+  ae = _mse(_reconstruct(trained, x), x)
+  flat = lambda a: a.reshape(len(a), -1)
+  pca_mse = evaluation.pca_reconstruction_mse(
+      flat(dataset.train_images), flat(x), num_components=trained.latent_dim
+  )
+  return {
+      'code_size': trained.latent_dim,
+      'ae_mse': ae,
+      'pca_mse': pca_mse,
+      'ae_over_pca': ae / pca_mse,
+  }
+
+
+def sparsity(trained, dataset, baseline=None) -> dict:
+  del baseline
+  x = dataset.test_images
+  z = codes(trained, x)
+  activation = evaluation.mean_unit_activation(z)
+  out = {
+      'fraction_near_zero': evaluation.fraction_near_zero(z),
+      'mean_activation': float(activation.mean()),
+      'min_unit_activation': float(activation.min()),
+      'max_unit_activation': float(activation.max()),
+      'mse': _mse(_reconstruct(trained, x), x),
+  }
+  if trained.config.sparsity == 'kl':
+    rho = trained.config.sparsity_target
+    out['target'] = rho
+    out['max_deviation_from_target'] = float(np.abs(activation - rho).max())
+  return out
+
+
+def denoise(trained, dataset, baseline=None) -> dict:
+  x = dataset.test_images
+  rows = []
+  for noise, levels in NOISE_LEVELS.items():
+    for level in levels:
+      noisy = np.asarray(
+          corruptions.corrupt(noise, jax.random.PRNGKey(0), x, level=level)
+      )
+      row = {
+          'noise': noise,
+          'level': level,
+          'psnr_noisy': _psnr(x, noisy),
+          'psnr_denoised': _psnr(x, _reconstruct(trained, noisy)),
+      }
+      if baseline is not None:
+        row['psnr_baseline'] = _psnr(x, _reconstruct(baseline, noisy))
+      rows.append(row)
+  return {'rows': rows}
+
+
+def _psnr(clean, images) -> float:
+  """Mean per-image PSNR; an image left identical counts as 100 dB, not inf."""
+  per_image = evaluation.psnr(clean, np.clip(images, 0.0, 1.0))
+  return float(np.mean(np.minimum(per_image, 100.0)))
+
+
+def jacobian(trained, dataset, baseline=None) -> dict:
+  x = dataset.test_images[:JACOBIAN_EXAMPLES]
+  norm = lambda t: evaluation.mean_encoder_jacobian_norm(
+      functools.partial(t.model.encode, t.params), x
+  )
+  out = {
+      'examples': len(x),
+      'jacobian_norm': norm(trained),
+      'mse': _mse(_reconstruct(trained, dataset.test_images), dataset.test_images),
+  }
+  if baseline is not None:
+    out['baseline_jacobian_norm'] = norm(baseline)
+    out['baseline_mse'] = _mse(
+        _reconstruct(baseline, dataset.test_images), dataset.test_images
+    )
+    out['ratio'] = out['jacobian_norm'] / out['baseline_jacobian_norm']
+  return out
+
+
+def probe(trained, dataset, baseline=None) -> dict:
+  del baseline
+  flat = lambda a: a.reshape(len(a), -1)
+  train_x, test_x = flat(dataset.train_images), flat(dataset.test_images)
+  labels = dataset.train_labels, dataset.test_labels
+  acc = lambda a, b: evaluation.linear_probe_accuracy(
+      a, labels[0], b, labels[1]
+  )
+  k = trained.latent_dim
+  pca_train, pca_test = evaluation.pca_codes(train_x, test_x, num_components=k)
+  out = {
+      'code_size': k,
+      'codes': acc(
+          codes(trained, dataset.train_images),
+          codes(trained, dataset.test_images),
+      ),
+      'raw_pixels': acc(train_x, test_x),
+      'pca': acc(pca_train, pca_test),
+  }
+  if hasattr(trained.model, 'predict'):  # A classifier: its own accuracy.
+    predicted = _batched(
+        functools.partial(trained.model.predict, trained.params),
+        dataset.test_images,
+    )
+    out['model_accuracy'] = float(np.mean(predicted == dataset.test_labels))
+  return out
+
+
+TASKS = {
+    'pca': pca,
+    'sparsity': sparsity,
+    'denoise': denoise,
+    'jacobian': jacobian,
+    'probe': probe,
+}
+
+
+def run(name, trained, dataset, baseline=None) -> dict:
+  if name not in TASKS:
+    raise ValueError(
+        f'Unknown task {name!r}; use one of {sorted(TASKS)}.'
+    )
+  return TASKS[name](trained, dataset, baseline)

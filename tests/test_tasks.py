@@ -1,0 +1,116 @@
+"""Evaluation tasks and the evaluate / dropout-sweep binaries on smoke runs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ae_jax import train
+from experiments import evaluate
+from experiments.configs import denoising_ae
+from experiments.configs import sparse_ae
+from experiments.configs import stacked_ae
+
+
+def _train(module, arg, workdir):
+  config = module.get_config(arg)
+  config.num_train_steps = 30
+  config.write_figures = False
+  train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+  root = tmp_path_factory.mktemp('runs')
+  return {
+      'dae': _train(denoising_ae, 'smoke,level=0.5', root / 'dae'),
+      'plain': _train(denoising_ae, 'smoke,noise=none,level=0', root / 'plain'),
+      'kl': _train(sparse_ae, 'smoke,sparsity=kl', root / 'kl'),
+      'stacked': _train(stacked_ae, 'smoke', root / 'stacked'),
+  }
+
+
+def test_every_task_writes_json_and_prints_a_table(runs):
+  results = evaluate.evaluate(
+      str(runs['dae']),
+      ['pca', 'denoise', 'jacobian', 'probe'],
+      baseline_workdir=str(runs['plain']),
+  )
+  pca = results['pca']
+  assert pca['ae_over_pca'] == pytest.approx(pca['ae_mse'] / pca['pca_mse'])
+  rows = results['denoise']['rows']
+  assert {r['noise'] for r in rows} == {
+      'gaussian',
+      'masking',
+      'salt_and_pepper',
+  }
+  assert all(np.isfinite(r['psnr_noisy']) for r in rows)
+  assert all('psnr_baseline' in r for r in rows)
+  jac = results['jacobian']
+  assert jac['ratio'] == pytest.approx(
+      jac['jacobian_norm'] / jac['baseline_jacobian_norm']
+  )
+  probe = results['probe']
+  assert 0.85 < probe['raw_pixels'] <= 1.0  # Logistic regression on digits.
+  for name, result in results.items():
+    saved = json.loads((runs['dae'] / f'eval_{name}.json').read_text())
+    assert saved == json.loads(json.dumps(result))
+    table = evaluate.markdown(name, result)
+    assert table.count('\n') >= 3 and '|---|' in table
+
+
+def test_sparsity_task_reports_the_target_deviation(runs):
+  result = evaluate.evaluate(str(runs['kl']), ['sparsity'])['sparsity']
+  assert result['target'] == 0.05
+  assert result['max_deviation_from_target'] >= 0
+  assert (
+      result['min_unit_activation']
+      <= result['mean_activation']
+      <= result['max_unit_activation']
+  )
+
+
+def test_probe_reports_a_classifier_own_accuracy(runs):
+  result = evaluate.evaluate(str(runs['stacked']), ['probe'])['probe']
+  assert 0.0 <= result['model_accuracy'] <= 1.0
+
+
+def test_unknown_task_fails_before_loading(tmp_path):
+  with pytest.raises(ValueError, match="Unknown task 'psnr'"):
+    evaluate.evaluate(str(tmp_path / 'missing'), ['psnr'])
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _sweep(*args):
+  # A subprocess: each binary defines its own absl flags.
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.dropout_sweep', '--smoke', *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'),
+  )
+
+
+def test_dropout_sweep_writes_table_json_and_figure(tmp_path):
+  proc = _sweep(f'--workdir={tmp_path}', '--rates=0,0.5')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = json.loads((tmp_path / 'sweep.json').read_text())
+  assert [r['dropout_rate'] for r in rows] == [0.0, 0.5]
+  assert all(0 <= r['probe_accuracy'] <= 1 for r in rows)
+  assert (tmp_path / 'sweep.png').stat().st_size > 0
+  assert '| 0.5 |' in proc.stdout
+
+
+def test_dropout_sweep_rejects_a_bad_rate_before_training(tmp_path):
+  proc = _sweep(f'--workdir={tmp_path}', '--rates=0.1,1.0')
+  assert proc.returncode == 1
+  assert 'dropout rate' in proc.stderr
+  assert not list(tmp_path.iterdir())
