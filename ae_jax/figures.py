@@ -89,13 +89,34 @@ def save_reconstructions(
     title: str,
 ) -> None:
   """Originals (top row of each pair) above their reconstructions."""
-  n = len(originals)
-  fig, axes = plt.subplots(2, 1, figsize=(max(n / 2, 4), 1.9))
-  _show(axes[0], image_grid(originals, input_shape, n))
-  axes[0].set_ylabel('input')
-  _show(axes[1], image_grid(reconstructions, input_shape, n))
-  axes[1].set_ylabel('output')
-  axes[0].set_title(title)
+  save_image_rows(
+      path,
+      {'input': originals, 'output': reconstructions},
+      input_shape,
+      title=title,
+  )
+
+
+def save_image_rows(
+    path,
+    rows: dict[str, np.ndarray],
+    input_shape: Sequence[int],
+    *,
+    title: str,
+) -> None:
+  """One labelled row of images per entry of ``rows`` (equal lengths)."""
+  n = len(next(iter(rows.values())))
+  width = max(0.6 * n, 4.0) + 1.5  # Room for the row labels.
+  fig, axes = plt.subplots(
+      len(rows),
+      1,
+      figsize=(width, 0.6 + len(rows) * (width - 1.5) / n),
+      squeeze=False,
+  )
+  for ax, (label, images) in zip(axes[:, 0], rows.items()):
+    _show(ax, image_grid(images, input_shape, n))
+    ax.set_ylabel(label, rotation=0, ha='right', va='center', fontsize=8)
+  axes[0, 0].set_title(title)
   _save(fig, path)
 
 

@@ -19,13 +19,14 @@ ready). Each task measures the property a model family is built for:
 from collections.abc import Callable
 import functools
 
+from etils import epath
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ae_jax import corruptions
 from ae_jax import data
 from ae_jax import evaluation
+from ae_jax import figures
 from ae_jax import trained as trained_lib
 
 BATCH = 500
@@ -69,7 +70,8 @@ def _mse(a, b) -> float:
   return float(np.mean((np.asarray(a, np.float64) - b) ** 2))
 
 
-def pca(trained, dataset, baseline=None) -> dict:
+def pca(trained, dataset, baseline=None, outdir=None) -> dict:
+  del outdir  # No figure.
   del baseline
   x = dataset.test_images
   ae = _mse(_reconstruct(trained, x), x)
@@ -85,7 +87,8 @@ def pca(trained, dataset, baseline=None) -> dict:
   }
 
 
-def sparsity(trained, dataset, baseline=None) -> dict:
+def sparsity(trained, dataset, baseline=None, outdir=None) -> dict:
+  del outdir  # No figure.
   del baseline
   x = dataset.test_images
   z = codes(trained, x)
@@ -104,23 +107,39 @@ def sparsity(trained, dataset, baseline=None) -> dict:
   return out
 
 
-def denoise(trained, dataset, baseline=None) -> dict:
+def denoise(trained, dataset, baseline=None, outdir=None) -> dict:
+  """PSNR table; with ``outdir`` also ``denoise.png``: 10 test images, and
+  per noise type at its middle level, noisy / denoised (/ baseline)."""
   x = dataset.test_images
-  rows = []
+  rows, shown = [], {'clean': x[:10]}
   for noise, levels in NOISE_LEVELS.items():
-    for level in levels:
+    for i, level in enumerate(levels):
       noisy = np.asarray(
           corruptions.corrupt(noise, jax.random.PRNGKey(0), x, level=level)
       )
+      denoised = _reconstruct(trained, noisy)
       row = {
           'noise': noise,
           'level': level,
           'psnr_noisy': _psnr(x, noisy),
-          'psnr_denoised': _psnr(x, _reconstruct(trained, noisy)),
+          'psnr_denoised': _psnr(x, denoised),
       }
       if baseline is not None:
-        row['psnr_baseline'] = _psnr(x, _reconstruct(baseline, noisy))
+        base = _reconstruct(baseline, noisy)
+        row['psnr_baseline'] = _psnr(x, base)
+      if i == (len(levels) - 1) // 2:  # The middle level goes in the figure.
+        shown[f'{noise} {level}'] = noisy[:10]
+        shown[f'denoised ({noise})'] = denoised[:10]
+        if baseline is not None:
+          shown[f'baseline ({noise})'] = base[:10]
       rows.append(row)
+  if outdir is not None:
+    figures.save_image_rows(
+        epath.Path(outdir) / 'denoise.png',
+        shown,
+        dataset.input_shape,
+        title=f'Denoising, {dataset.name} test images',
+    )
   return {'rows': rows}
 
 
@@ -130,7 +149,8 @@ def _psnr(clean, images) -> float:
   return float(np.mean(np.minimum(per_image, 100.0)))
 
 
-def jacobian(trained, dataset, baseline=None) -> dict:
+def jacobian(trained, dataset, baseline=None, outdir=None) -> dict:
+  del outdir  # No figure.
   x = dataset.test_images[:JACOBIAN_EXAMPLES]
   norm = lambda t: evaluation.mean_encoder_jacobian_norm(
       functools.partial(t.model.encode, t.params), x
@@ -138,7 +158,9 @@ def jacobian(trained, dataset, baseline=None) -> dict:
   out = {
       'examples': len(x),
       'jacobian_norm': norm(trained),
-      'mse': _mse(_reconstruct(trained, dataset.test_images), dataset.test_images),
+      'mse': _mse(
+          _reconstruct(trained, dataset.test_images), dataset.test_images
+      ),
   }
   if baseline is not None:
     out['baseline_jacobian_norm'] = norm(baseline)
@@ -149,7 +171,8 @@ def jacobian(trained, dataset, baseline=None) -> dict:
   return out
 
 
-def probe(trained, dataset, baseline=None) -> dict:
+def probe(trained, dataset, baseline=None, outdir=None) -> dict:
+  del outdir  # No figure.
   del baseline
   flat = lambda a: a.reshape(len(a), -1)
   train_x, test_x = flat(dataset.train_images), flat(dataset.test_images)
@@ -186,9 +209,8 @@ TASKS = {
 }
 
 
-def run(name, trained, dataset, baseline=None) -> dict:
+def run(name, trained, dataset, baseline=None, outdir=None) -> dict:
+  """Task ``name`` on ``trained``; figures (if any) go to ``outdir``."""
   if name not in TASKS:
-    raise ValueError(
-        f'Unknown task {name!r}; use one of {sorted(TASKS)}.'
-    )
-  return TASKS[name](trained, dataset, baseline)
+    raise ValueError(f'Unknown task {name!r}; use one of {sorted(TASKS)}.')
+  return TASKS[name](trained, dataset, baseline, outdir)

@@ -46,17 +46,19 @@ def sweep(workdir, dataset: str, rates: list[float], smoke: bool) -> list[dict]:
     trained = ae_jax.load(run_dir)
     data = tasks.load_data(trained)
     codes = lambda x: tasks.codes(trained, x)
-    rows.append({
-        'dropout_rate': rate,
-        'test_mse': summary['test']['mse'],
-        'test_loss': summary['test']['loss'],
-        'probe_accuracy': evaluation.linear_probe_accuracy(
-            codes(data.train_images),
-            data.train_labels,
-            codes(data.test_images),
-            data.test_labels,
-        ),
-    })
+    rows.append(
+        {
+            'dropout_rate': rate,
+            'test_mse': summary['test']['mse'],
+            'test_loss': summary['test']['loss'],
+            'probe_accuracy': evaluation.linear_probe_accuracy(
+                codes(data.train_images),
+                data.train_labels,
+                codes(data.test_images),
+                data.test_labels,
+            ),
+        }
+    )
   (workdir / 'sweep.json').write_text(json.dumps(rows, indent=2))
   figures.save_sweep(
       workdir / 'sweep.png',

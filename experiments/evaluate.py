@@ -53,7 +53,9 @@ def evaluate(workdir: str, names: list[str], baseline_workdir=None) -> dict:
   dataset = tasks.load_data(trained)
   results = {}
   for name in names:
-    results[name] = tasks.run(name, trained, dataset, baseline)
+    results[name] = tasks.run(
+        name, trained, dataset, baseline, outdir=trained.workdir
+    )
     path = trained.workdir / f'eval_{name}.json'
     path.write_text(json.dumps(results[name], indent=2))
   return results

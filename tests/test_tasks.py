@@ -50,6 +50,7 @@ def test_every_task_writes_json_and_prints_a_table(runs):
   }
   assert all(np.isfinite(r['psnr_noisy']) for r in rows)
   assert all('psnr_baseline' in r for r in rows)
+  assert (runs['dae'] / 'denoise.png').stat().st_size > 0
   jac = results['jacobian']
   assert jac['ratio'] == pytest.approx(
       jac['jacobian_norm'] / jac['baseline_jacobian_norm']
