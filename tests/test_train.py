@@ -4,6 +4,7 @@ import json
 
 import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -275,3 +276,35 @@ def test_fused_steps_train_like_single_steps(smoke_config, tmp_path):
       rtol=1e-5,
       atol=1e-6,
   )
+
+
+@pytest.mark.parametrize('unroll', [False, True])
+def test_scanned_steps_equal_single_steps(smoke_config, unroll):
+  config = smoke_config
+  dataset = data.load_dataset('digits')
+  model = models.build_model(config, dataset.input_shape)
+  tx = state_lib.make_optimizer(config, 10)
+  params = model.init(jax.random.PRNGKey(0))
+  fresh = lambda: state_lib.create_train_state(
+      jax.tree.map(jnp.copy, params), tx, jax.random.PRNGKey(1)
+  )
+  step = step_lib.make_train_step(model, tx, dynamic_binarization=True)
+  batches = np.stack(
+      [dataset.train_images[i * 8 : i * 8 + 8] for i in range(4)]
+  )
+  single = fresh()
+  for b in batches:
+    single, _ = jax.jit(step)(single, {'image': b})
+  scanned, metrics = jax.jit(step_lib.scan_steps(step, unroll=unroll))(
+      fresh(), {'image': batches}
+  )
+  chex.assert_shape(metrics['loss'], (4,))
+  chex.assert_trees_all_close(
+      scanned.params, single.params, rtol=1e-5, atol=1e-6
+  )
+  # A single fused step (K = 1) takes the loop-free path.
+  one, _ = jax.jit(step_lib.scan_steps(step, unroll=unroll))(
+      fresh(), {'image': batches[:1]}
+  )
+  first, _ = jax.jit(step)(fresh(), {'image': batches[0]})
+  chex.assert_trees_all_close(one.params, first.params, rtol=1e-6, atol=1e-7)

@@ -93,17 +93,30 @@ def gather_from_device_data(train_step):
   return step
 
 
-def scan_steps(train_step):
+def scan_steps(train_step, *, unroll: bool = False):
   """Several optimiser steps in one call, via `jax.lax.scan`.
 
   Batch leaves carry a leading ``[K]`` axis (K consecutive steps); metrics
   come back with that axis. Each step still uses ``fold_in(rng, state.step)``,
   so K steps in one call draw exactly what K single calls draw. One dispatch,
   one transfer and one Python round trip per K steps instead of per step.
+
+  ``unroll`` unrolls the K steps into straight-line code. Measured on 2 CPU
+  cores at batch 128: XLA:CPU runs convolutions inside a while loop about 3x
+  slower than outside one (conv AE: 0.33 s/step rolled, 0.09 s/step unrolled,
+  0.11 s/step with one step per call), while the MLP VAE is 25% slower
+  unrolled (157 vs 212 steps/s). K = 1 never loops.
   """
 
   def steps(state: TrainState, batches: Batch, *data):
-    return jax.lax.scan(lambda s, b: train_step(s, b, *data), state, batches)
+    if jax.tree.leaves(batches)[0].shape[0] == 1:  # No loop at all.
+      state, metrics = train_step(
+          state, jax.tree.map(lambda b: b[0], batches), *data
+      )
+      return state, jax.tree.map(lambda m: m[None], metrics)
+    return jax.lax.scan(
+        lambda s, b: train_step(s, b, *data), state, batches, unroll=unroll
+    )
 
   return steps
 
