@@ -28,6 +28,18 @@ def _mse(model, params, x):
   )
 
 
+def test_deep_autoencoder_reconstructs_better_than_pca_of_the_same_size():
+  data = fitting.digits()
+  pca = evaluation.pca_reconstruction_mse(
+      data.train_images, data.test_images, num_components=4
+  )
+  model, params, _ = fitting.fit(
+      fitting.config(hidden_sizes=(128, 64), latent_dim=4), steps=1500
+  )
+  # Measured: 0.025 against PCA-4's 0.038 (0.67x).
+  assert _mse(model, params, data.test_images) < 0.8 * pca
+
+
 def test_l1_sparsity_rises_with_the_penalty_weight():
   x = _test_images()
   fractions, errors = [], []
