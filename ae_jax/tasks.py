@@ -13,7 +13,11 @@ ready). Each task measures the property a model family is built for:
               (contractive AE), and the baseline model's;
   'probe'     logistic-regression accuracy on the codes, on raw pixels and on
               PCA features of the same size (and the model's own accuracy for
-              a classifier).
+              a classifier);
+  'prior'     MMD between test codes and the model's prior (adversarial
+              autoencoder), against a baseline model's codes;
+  'nll'       importance-sampled test negative log-likelihood (k = 5000) of a
+              VAE or IWAE.
 """
 
 from collections.abc import Callable
@@ -21,12 +25,15 @@ import functools
 
 from etils import epath
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ae_jax import corruptions
 from ae_jax import data
 from ae_jax import evaluation
 from ae_jax import figures
+from ae_jax import likelihood
+from ae_jax import losses
 from ae_jax import trained as trained_lib
 
 BATCH = 500
@@ -200,12 +207,73 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
   return out
 
 
+MMD_EXAMPLES = 2000
+NLL_EXAMPLES = 1000  # k = 5000 on all 10,000 images is hours on a CPU.
+NLL_SAMPLES = 5000
+
+
+def nll(trained, dataset, baseline=None, outdir=None) -> dict:
+  """Importance-sampled test negative log-likelihood (k = 5000) of a VAE or
+  IWAE, on the first `NLL_EXAMPLES` test images, beside their negative ELBO."""
+  del baseline, outdir
+  model = trained.model
+  if not hasattr(model, 'log_importance_weights'):
+    raise ValueError(
+        f'Task nll needs a latent-variable model with importance weights '
+        f'(vae, iwae); {trained.config.model!r} has none.'
+    )
+  x = dataset.test_images[:NLL_EXAMPLES]
+  fn = functools.partial(model.log_importance_weights, trained.params)
+  log_px = likelihood.dataset_log_likelihood(fn, x, num_samples=NLL_SAMPLES)
+  elbo = likelihood.dataset_log_likelihood(fn, x, num_samples=1)
+  return {
+      'examples': len(x),
+      'num_samples': NLL_SAMPLES,
+      'nll': float(-np.mean(log_px)),
+      'neg_elbo_one_sample': float(-np.mean(elbo)),
+  }
+
+
+def scaled_prior_mmd(z: np.ndarray, prior, *, seed: int = 0) -> float:
+  """MMD between codes and as many prior samples, after scaling the codes by
+  one number so their mean squared norm equals the prior's (so a model is not
+  rewarded or punished for the overall scale of its codes)."""
+  prior_z = np.asarray(prior.sample(jax.random.PRNGKey(seed), len(z)))
+  scale = np.sqrt(np.mean(np.sum(prior_z**2, -1)) / np.mean(np.sum(z**2, -1)))
+  return float(losses.mmd(jnp.asarray(z * scale), jnp.asarray(prior_z)))
+
+
+def prior(trained, dataset, baseline=None, outdir=None) -> dict:
+  """How well test codes match the model's prior (adversarial autoencoders),
+  against a baseline model's codes and against a second prior sample."""
+  del outdir  # latent_codes.png of the run shows the codes.
+  p = getattr(trained.model, 'prior', None)
+  if p is None:
+    raise ValueError(
+        f'Task prior needs a model with a prior (aae); '
+        f'{trained.config.model!r} has none.'
+    )
+  x = dataset.test_images[:MMD_EXAMPLES]
+  out = {
+      'examples': len(x),
+      'mmd': scaled_prior_mmd(codes(trained, x), p),
+      'mmd_prior_to_prior': scaled_prior_mmd(
+          np.asarray(p.sample(jax.random.PRNGKey(1), len(x))), p
+      ),
+  }
+  if baseline is not None:
+    out['baseline_mmd'] = scaled_prior_mmd(codes(baseline, x), p)
+  return out
+
+
 TASKS = {
     'pca': pca,
     'sparsity': sparsity,
     'denoise': denoise,
     'jacobian': jacobian,
     'probe': probe,
+    'prior': prior,
+    'nll': nll,
 }
 
 

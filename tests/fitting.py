@@ -27,7 +27,9 @@ def fit(config, *, steps: int = 300, batch_size: int = 64, seed: int = 0):
   model = models.build_model(
       config, dataset.input_shape, num_classes=dataset.num_classes
   )
-  tx = state_lib.make_optimizer(config, steps)
+  tx = state_lib.make_optimizer(
+      config, steps, param_groups=model.param_groups()
+  )
   k_init, k_state, k_train = jax.random.split(jax.random.PRNGKey(seed), 3)
   state = state_lib.create_train_state(
       model.init(k_init),

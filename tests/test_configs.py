@@ -26,6 +26,9 @@ CONFIGS = [
     ('rbm', ''),
     ('rbm', 'persistent,k=2'),
     ('rbm', 'gaussian'),
+    ('aae', ''),
+    ('aae', 'prior=gaussian_mixture,conditional'),
+    ('aae', 'gaussian'),
 ]
 
 

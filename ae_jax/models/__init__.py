@@ -3,12 +3,14 @@
 Find a model by its registry name (``config.model``):
   'ae'              autoencoder.py  deep/sparse/denoising/contractive/dropout/conv AE
   'vae'             vae.py          variational autoencoder, beta-VAE
+  'aae'             aae.py          adversarial autoencoder (prior matching)
   'rbm'             rbm.py          restricted Boltzmann machine (CD-k, PCD)
   'lstm_ae'         lstm_ae.py      LSTM sequence autoencoder
   'mlp_classifier'  classifier.py   the fine-tuned network of a stacked AE
 `networks.py` holds the MLP and convolutional encoders/decoders they share.
 """
 
+from ae_jax.models.aae import AdversarialAutoencoder
 from ae_jax.models.autoencoder import Autoencoder, AutoencoderModule
 from ae_jax.models.base import Model
 from ae_jax.models.classifier import MLPClassifier

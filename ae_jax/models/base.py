@@ -79,6 +79,18 @@ class Model(abc.ABC):
     del rng, batch_size
     return {}
 
+  def param_groups(self) -> dict[str, float] | None:
+    """Learning rate per top-level params key, for models with several optimisers.
+
+    ``None`` (most models): one optimiser for everything. An adversarial
+    model returns e.g. ``{'encoder': lr, 'decoder': lr, 'discriminator':
+    d_lr}``; its ``'loss'`` is then the sum of every group's objective with
+    ``stop_gradient`` on the other groups, so one gradient of ``'loss'``
+    gives each group the gradient of its own objective and one jitted step
+    updates all of them.
+    """
+    return None
+
   def train_losses(
       self,
       params: Params,

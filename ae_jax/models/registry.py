@@ -8,6 +8,7 @@ labels).
 
 from collections.abc import Callable, Sequence
 
+from ae_jax.models import aae
 from ae_jax.models import autoencoder
 from ae_jax.models import base
 from ae_jax.models import classifier
@@ -22,6 +23,8 @@ MODELS: dict[str, Callable[..., base.Model]] = {
     'mlp_classifier': classifier.build,
     'rbm': rbm.build,
     'lstm_ae': lstm_ae.build,
+    'aae': aae.build,
+    'iwae': vae.build_iwae,
 }
 
 ENCODERS = ('mlp', 'conv')
@@ -38,6 +41,11 @@ MODEL_SPECIFIC_FIELDS = {
     'rbm_hidden': ('bernoulli', ('rbm',)),
     'cd_steps': (1, ('rbm',)),
     'persistent_chains': (False, ('rbm',)),
+    'prior': ('standard_normal', ('aae',)),
+    'aae_encoder': ('deterministic', ('aae',)),
+    'aae_conditional': (False, ('aae',)),
+    'adversarial_weight': (1.0, ('aae',)),
+    'iwae_samples': (1, ('iwae',)),
 }
 
 

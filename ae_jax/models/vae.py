@@ -69,6 +69,9 @@ class VariationalAutoencoder(base.Model):
 
   module: VAEModule = None
   beta: float = 1.0
+  # K > 1: the IWAE objective of Burda et al. (2015) with K importance
+  # samples instead of the ELBO (registry name 'iwae').
+  num_samples: int = 1
 
   generative = True
 
@@ -78,6 +81,17 @@ class VariationalAutoencoder(base.Model):
 
   def per_example_losses(self, params, x, rng, *, train, labels=None):
     del train, labels
+    if self.num_samples > 1:
+      log_w = self.log_importance_weights(params, x, rng, self.num_samples)
+      bound = losses.iwae_bound(log_w)
+      return {
+          'loss': -bound,
+          'neg_iwae_bound': -bound,
+          'neg_elbo': -jnp.mean(log_w, axis=0),
+          'mse': losses.mean_squared_error(
+              self.reconstruct(params, x), x, event_ndims=self.event_ndims
+          ),
+      }
     outputs, mean, log_var, out_log_var = self.module.apply(
         {'params': params}, x, rng
     )
@@ -95,6 +109,33 @@ class VariationalAutoencoder(base.Model):
         'mse': self.pixel_mse(outputs, x),
     }
 
+  def log_importance_weights(
+      self, params, x: jax.Array, rng: jax.Array, num_samples: int
+  ) -> jax.Array:
+    """``log p(x, z_k) - log q(z_k | x)`` for K = ``num_samples`` draws, ``[K, B]``.
+
+    The ingredients of the IWAE bound (`losses.iwae_bound`) and of the
+    importance-sampled log-likelihood (`ae_jax.likelihood`).
+    """
+    mean, log_var = self.encode_distribution(params, x)
+    eps = jax.random.normal(rng, (num_samples, *mean.shape), mean.dtype)
+    z = mean + jnp.exp(0.5 * log_var) * eps  # [K, B, D]
+    flat = z.reshape((-1, self.latent_dim))
+    outputs = self.module.apply({'params': params}, flat, method='decode')
+    outputs = outputs.reshape((num_samples, *x.shape))
+    out_log_var = self.module.apply(
+        {'params': params}, method='decoder_log_variance'
+    )
+    log_px = self.log_likelihood(
+        outputs, jnp.broadcast_to(x, outputs.shape), out_log_var
+    )
+    zeros = jnp.zeros_like(z)
+    log_pz = losses.gaussian_log_likelihood(zeros, zeros, z)
+    log_qz = losses.gaussian_log_likelihood(
+        jnp.broadcast_to(mean, z.shape), jnp.broadcast_to(log_var, z.shape), z
+    )
+    return log_px + log_pz - log_qz
+
   def encode_distribution(self, params, x):
     """Posterior parameters ``(mean, log_variance)``, each ``[B, latent_dim]``."""
     return self.module.apply({'params': params}, x, method='encode')
@@ -110,6 +151,25 @@ class VariationalAutoencoder(base.Model):
     """Means of p(x|z) for ``num`` codes drawn from the prior."""
     z = jax.random.normal(rng, (num, self.latent_dim))
     return self.decode(params, z)
+
+
+def build_iwae(
+    config, input_shape, *, num_classes=None
+) -> VariationalAutoencoder:
+  """The 'iwae' entry: the VAE network trained on the K-sample IWAE bound."""
+  k = config.iwae_samples
+  if not (isinstance(k, int) and k >= 2):
+    raise ValueError(
+        f'config.iwae_samples={k!r} must be an integer >= 2 for the IWAE '
+        'bound (k = 1 is the ELBO: use --config.model=vae).'
+    )
+  if config.beta != 1:
+    raise ValueError(
+        f'config.beta={config.beta} has no meaning for the IWAE bound; set '
+        '--config.beta=1.'
+    )
+  model = build(config, input_shape, num_classes=num_classes)
+  return dataclasses.replace(model, num_samples=k)
 
 
 def build(config, input_shape, *, num_classes=None) -> VariationalAutoencoder:

@@ -57,16 +57,45 @@ def check_optimizer_config(config) -> None:
 
 
 def make_optimizer(
-    config, num_train_steps: int
+    config,
+    num_train_steps: int,
+    *,
+    param_groups: dict[str, float] | None = None,
 ) -> optax.GradientTransformation:
   """Optimiser, schedule and clipping from ``config``.
 
   ``lr_schedule='cosine'`` warms up linearly for ``warmup_steps`` then decays
   to zero at ``num_train_steps``; ``'constant'`` (with optional warm-up) keeps
   ``learning_rate``. ``grad_clip_norm > 0`` clips the global gradient norm.
+
+  ``param_groups`` (`base.Model.param_groups`) maps each top-level key of the
+  params dict to its learning rate: every group gets its own optimiser of the
+  configured kind (``optax.multi_transform``), e.g. an adversarial
+  autoencoder's discriminator beside its encoder and decoder. All groups are
+  still updated by the one jitted train step.
   """
   check_optimizer_config(config)
-  lr, warmup = config.learning_rate, config.warmup_steps
+  if not param_groups:
+    return _optimizer(config, num_train_steps, config.learning_rate)
+  transforms = {
+      key: _optimizer(config, num_train_steps, lr)
+      for key, lr in param_groups.items()
+  }
+
+  def labels(params):
+    missing = set(params) - set(param_groups)
+    if missing:
+      raise ValueError(
+          f'Parameter groups {sorted(missing)} have no optimiser; the model '
+          f'declared {sorted(param_groups)}.'
+      )
+    return {k: jax.tree.map(lambda _, k=k: k, v) for k, v in params.items()}
+
+  return optax.multi_transform(transforms, labels)
+
+
+def _optimizer(config, num_train_steps: int, lr: float):
+  warmup = config.warmup_steps
   if config.lr_schedule == 'cosine':
     schedule = optax.warmup_cosine_decay_schedule(
         0.0,

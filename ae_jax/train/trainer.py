@@ -287,7 +287,9 @@ def train_and_evaluate(
       config, dataset.input_shape, num_classes=dataset.num_classes
   )
   total_steps = num_train_steps(config, len(dataset.train_images))
-  tx = state_lib.make_optimizer(config, total_steps)
+  tx = state_lib.make_optimizer(
+      config, total_steps, param_groups=model.param_groups()
+  )
 
   init_rng, train_rng, eval_rng = jax.random.split(
       jax.random.PRNGKey(config.seed), 3

@@ -50,6 +50,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.likelihood = 'bernoulli'  # 'bernoulli' (BCE on [0,1] data) | 'gaussian'.
   c.dropout_rate = 0.0  # Dropout on hidden units in training (ae, classifier).
   c.beta = 1.0  # KL weight of VAEs (1 = the ELBO).
+  c.iwae_samples = 1  # K importance samples of model='iwae' (>= 2).
   # Regularisers of the deterministic autoencoder (model='ae').
   c.code_activation = 'linear'  # 'linear' | 'sigmoid' | 'relu' | 'tanh'.
   c.noise = (
@@ -67,6 +68,13 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.persistent_chains = False  # Persistent CD (Tieleman 2008).
   # LSTM sequence autoencoder (model='lstm_ae', layout='sequence').
   c.lstm_hidden = 128
+  # Adversarial autoencoder (model='aae').
+  c.prior = 'standard_normal'  # 'standard_normal' | 'gaussian_mixture'.
+  c.aae_encoder = 'deterministic'  # 'deterministic' | 'gaussian'.
+  c.aae_conditional = False  # Label-conditioned mixture prior.
+  c.adversarial_weight = 1.0  # Weight of the encoder's adversarial loss.
+  c.discriminator_sizes = (512, 512)
+  c.discriminator_learning_rate = 1e-3
   # Greedy layer-wise pretraining of the hidden layers before training:
   # 'none' | 'autoencoders' (stacked AEs) | 'rbm' (stacked RBMs).
   c.pretrain = 'none'
