@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from ae_jax import configs
 from ae_jax import models
 from ae_jax.train import checkpoints
 
@@ -109,7 +110,8 @@ def load(
         f'{config_path} not found: {workdir} is not a work '
         'directory written by experiments.train.'
     )
-  config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+  # Fields added since the run was saved take their defaults.
+  config = configs.with_defaults(json.loads(config_path.read_text()))
   ckpt_dir = workdir / 'checkpoints'
   with ocp.CheckpointManager(
       ckpt_dir, options=ocp.CheckpointManagerOptions(read_only=True)

@@ -123,3 +123,23 @@ def test_missing_dataset_names_the_command_that_provides_it(tmp_path):
   )
   assert proc.returncode != 0
   assert 'apt-get install -y dataset-fashion-mnist' in proc.stderr
+
+
+def test_a_run_saved_before_a_config_field_existed_still_loads(
+    trained_workdir, tmp_path
+):
+  import shutil  # pylint: disable=g-import-not-at-top
+
+  old = tmp_path / 'old'
+  shutil.copytree(trained_workdir, old)
+  saved = json.loads((old / 'config.json').read_text())
+  del saved['iwae_samples'], saved['prior']  # Fields added later.
+  (old / 'config.json').write_text(json.dumps(saved))
+  model = ae_jax.load(old)
+  assert model.config.iwae_samples == 1
+  proc = _run(
+      f'--config={CONFIG}:smoke',
+      f'--workdir={old}',
+      '--config.num_train_steps=30',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]

@@ -27,6 +27,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
+from ae_jax import configs
 from ae_jax import data
 from ae_jax import models
 from ae_jax.train import checkpoints
@@ -116,7 +117,10 @@ def check_workdir(
   saved_path = workdir / 'config.json'
   if not saved_path.exists() or not (workdir / 'checkpoints').exists():
     return
-  saved = json.loads(saved_path.read_text())
+  # Fields added since the run was saved count as their defaults.
+  saved = json.loads(
+      configs.with_defaults(json.loads(saved_path.read_text())).to_json()
+  )
   current = json.loads(config.to_json())
   diffs = [
       f'{k}: {saved.get(k)!r} -> {current.get(k)!r}'

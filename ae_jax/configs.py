@@ -1,0 +1,95 @@
+"""The config schema: every field the library reads, with its default.
+
+Experiment configs (``experiments/configs/*.py``) start from `default_config`
+and override fields; `with_defaults` completes a config saved by an older
+version (a work directory's ``config.json``), so adding a field never makes
+an old run unloadable.
+"""
+
+import json
+
+import ml_collections
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every field the trainer reads, with the defaults of the main job."""
+  c = ml_collections.ConfigDict()
+  # What is trained.
+  c.model = 'vae'  # A name in ae_jax.models.MODELS.
+  c.encoder = 'mlp'  # 'mlp' | 'conv' (conv needs layout='hwc').
+  c.hidden_sizes = (512,)  # MLP encoder widths; the decoder mirrors them.
+  c.conv_features = (32, 64)  # Conv encoder channels (stride 2 each).
+  c.latent_dim = 20
+  c.init = 'uniform_fan_in'  # Layer init: 'uniform_fan_in' | 'lecun_normal'.
+  c.activation = 'relu'  # Hidden units: 'relu' | 'sigmoid' | 'tanh' | ...
+  c.likelihood = 'bernoulli'  # 'bernoulli' (BCE on [0,1] data) | 'gaussian'.
+  c.dropout_rate = 0.0  # Dropout on hidden units in training (ae, classifier).
+  c.beta = 1.0  # KL weight of VAEs (1 = the ELBO).
+  c.iwae_samples = 1  # K importance samples of model='iwae' (>= 2).
+  # Regularisers of the deterministic autoencoder (model='ae').
+  c.code_activation = 'linear'  # 'linear' | 'sigmoid' | 'relu' | 'tanh'.
+  c.noise = (
+      'none'  # Denoising: 'none' | 'gaussian' | 'masking' | 'salt_and_pepper'.
+  )
+  c.noise_level = 0.0  # Gaussian std, or the fraction of corrupted pixels.
+  c.sparsity = 'none'  # 'none' | 'l1' (activity) | 'kl' (sigmoid codes).
+  c.sparsity_weight = 0.0
+  c.sparsity_target = 0.05  # rho: target mean activation of a code unit (kl).
+  c.contractive_weight = 0.0  # Weight of the encoder Jacobian norm.
+  # RBM (model='rbm').
+  c.rbm_visible = 'bernoulli'  # 'bernoulli' | 'gaussian' (unit variance).
+  c.rbm_hidden = 'bernoulli'  # 'bernoulli' | 'gaussian' (unit variance).
+  c.cd_steps = 1  # k of CD-k: Gibbs steps of the negative phase.
+  c.persistent_chains = False  # Persistent CD (Tieleman 2008).
+  # LSTM sequence autoencoder (model='lstm_ae', layout='sequence').
+  c.lstm_hidden = 128
+  # Adversarial autoencoder (model='aae').
+  c.prior = 'standard_normal'  # 'standard_normal' | 'gaussian_mixture'.
+  c.aae_encoder = 'deterministic'  # 'deterministic' | 'gaussian'.
+  c.aae_conditional = False  # Label-conditioned mixture prior.
+  c.adversarial_weight = 1.0  # Weight of the encoder's adversarial loss.
+  c.discriminator_sizes = (512, 512)
+  c.discriminator_learning_rate = 1e-3
+  # Greedy layer-wise pretraining of the hidden layers before training:
+  # 'none' | 'autoencoders' (stacked AEs) | 'rbm' (stacked RBMs).
+  c.pretrain = 'none'
+  c.pretrain_steps = 2000  # Per layer.
+  c.pretrain_learning_rate = 1e-3
+  # Data.
+  c.dataset = 'digits'  # 'digits' | 'fashion_mnist' | 'mnist' | a TFDS name.
+  c.data_dir = ''  # TFDS data dir; '' = TFDS's default.
+  c.idx_dir = ''  # Local IDX files; '' = /usr/share/datasets/<name>.
+  c.layout = (
+      'flat'  # 'flat' [N, H*W*C] | 'hwc' [N, H, W, C] | 'sequence' [N, H, W*C].
+  )
+  c.binarize = 'none'  # 'none' | 'static' | 'dynamic'.
+  # Keep the train split on the devices (False: stream batches from host).
+  c.data_on_device = True
+  # Optimisation.
+  c.seed = 0
+  c.batch_size = 128  # Global batch; must divide across devices.
+  c.num_train_steps = 2400  # Run length, unless num_epochs > 0.
+  c.num_epochs = -1
+  c.optimizer = 'adam'  # 'adam' | 'adamw' | 'sgd'.
+  c.learning_rate = 1e-3
+  c.lr_schedule = 'constant'  # 'constant' | 'cosine'.
+  c.warmup_steps = 0
+  c.weight_decay = 0.0
+  c.steps_per_call = 10  # Steps fused per call (lax.scan); at most this many.
+  c.grad_clip_norm = 0.0  # 0 = no clipping.
+  # Evaluation, checkpoints, logs.
+  c.eval_batch_size = 500
+  c.eval_every_steps = 500  # 0 = only at the end.
+  c.checkpoint_every_steps = 500
+  c.max_checkpoints_to_keep = 3
+  c.log_every_steps = 50
+  c.progress_bar = True
+  c.write_figures = True
+  return c
+
+
+def with_defaults(saved: dict) -> ml_collections.ConfigDict:
+  """``saved`` (e.g. a loaded config.json) over `default_config`."""
+  config = default_config()
+  config.update(json.loads(json.dumps(saved)))
+  return config
