@@ -26,6 +26,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.dropout_rate = 0.0  # Dropout on hidden units in training (ae, classifier).
   c.beta = 1.0  # KL weight of VAEs (1 = the ELBO).
   c.iwae_samples = 1  # K importance samples of model='iwae' (>= 2).
+  c.mmd_weight = 0.0  # InfoVAE: weight of MMD(q(z), p(z)) (vae).
+  c.mmd_kernel = 'imq'  # 'imq' | 'rbf'.
+  c.capacity_max = 0.0  # Capacity-annealed beta-VAE: target KL in nats (vae).
+  c.capacity_steps = 10000  # Steps over which the capacity rises to its max.
+  c.capacity_gamma = 1000.0  # Weight of |KL - capacity|.
   # Regularisers of the deterministic autoencoder (model='ae').
   c.code_activation = 'linear'  # 'linear' | 'sigmoid' | 'relu' | 'tanh'.
   c.noise = (

@@ -29,6 +29,9 @@ CONFIGS = [
     ('aae', ''),
     ('aae', 'prior=gaussian_mixture,conditional'),
     ('aae', 'gaussian'),
+    ('info_vae', ''),
+    ('beta_vae', ''),
+    ('beta_vae', 'capacity=5'),
 ]
 
 

@@ -46,6 +46,8 @@ MODEL_SPECIFIC_FIELDS = {
     'aae_conditional': (False, ('aae',)),
     'adversarial_weight': (1.0, ('aae',)),
     'iwae_samples': (1, ('iwae',)),
+    'mmd_weight': (0.0, ('vae',)),
+    'capacity_max': (0.0, ('vae',)),
 }
 
 

@@ -7,6 +7,16 @@ give the beta-VAE of Higgins et al. (2017).
 
 With likelihood='gaussian' the decoder outputs means and the model learns one
 shared log-variance for every pixel (a parameter of the module).
+
+Variants of the objective, by config field:
+* ``capacity_max > 0``: the capacity-annealed beta-VAE of Burgess et al.
+  (2018), ``-E_q[log p(x|z)] + gamma * |KL - C(step)|`` with C rising
+  linearly from 0 to ``capacity_max`` nats over ``capacity_steps`` (the step
+  is carried in the model state);
+* ``mmd_weight > 0``: InfoVAE (Zhao et al. 2017) adds ``mmd_weight`` times
+  the MMD between the batch's posterior samples and as many prior samples;
+  ``beta = 0`` with it is the MMD-VAE (alpha = 1 in the paper's terms);
+* ``iwae_samples = K > 1`` (registry name 'iwae'): the IWAE bound.
 """
 
 import dataclasses
@@ -18,6 +28,8 @@ import jax.numpy as jnp
 from ae_jax import losses
 from ae_jax.models import base
 from ae_jax.models import networks
+
+MMD_KERNELS = ('imq', 'rbf')
 
 
 def reparameterize(
@@ -72,12 +84,33 @@ class VariationalAutoencoder(base.Model):
   # K > 1: the IWAE objective of Burda et al. (2015) with K importance
   # samples instead of the ELBO (registry name 'iwae').
   num_samples: int = 1
+  mmd_weight: float = 0.0
+  mmd_kernel: str = 'imq'
+  capacity_max: float = 0.0
+  capacity_steps: int = 1
+  capacity_gamma: float = 1000.0
 
   generative = True
 
   def init(self, rng):
     x = jnp.zeros((1, *self.input_shape), jnp.float32)
     return self.module.init(rng, x, jax.random.PRNGKey(0))['params']
+
+  def init_model_state(self, rng, batch_size):
+    del rng, batch_size
+    # The capacity schedule needs the step count.
+    return {'step': jnp.zeros((), jnp.int32)} if self.capacity_max else {}
+
+  def train_losses(self, params, model_state, x, rng, *, labels=None):
+    if not self.capacity_max:
+      return super().train_losses(params, model_state, x, rng, labels=labels)
+    capacity = losses.capacity_schedule(
+        model_state['step'],
+        max_capacity=self.capacity_max,
+        num_steps=self.capacity_steps,
+    )
+    metrics = self._elbo_losses(params, x, rng, capacity)
+    return metrics, {'step': model_state['step'] + 1}
 
   def per_example_losses(self, params, x, rng, *, train, labels=None):
     del train, labels
@@ -92,6 +125,10 @@ class VariationalAutoencoder(base.Model):
               self.reconstruct(params, x), x, event_ndims=self.event_ndims
           ),
       }
+    # Evaluation measures the capacity objective at its final target.
+    return self._elbo_losses(params, x, rng, self.capacity_max)
+
+  def _elbo_losses(self, params, x, rng, capacity):
     outputs, mean, log_var, out_log_var = self.module.apply(
         {'params': params}, x, rng
     )
@@ -101,13 +138,27 @@ class VariationalAutoencoder(base.Model):
         beta=self.beta,
     )
     neg_elbo = terms.kl - terms.log_likelihood
-    return {
-        'loss': -terms.elbo,
+    metrics = {
         'neg_elbo': neg_elbo,
         'loss_rec': -terms.log_likelihood,
         'loss_kl': terms.kl,
         'mse': self.pixel_mse(outputs, x),
     }
+    loss = -terms.elbo
+    if self.capacity_max:
+      loss = -terms.log_likelihood + losses.capacity_kl(
+          terms.kl, capacity=capacity, gamma=self.capacity_gamma
+      )
+      metrics['capacity'] = jnp.broadcast_to(capacity, neg_elbo.shape)
+    if self.mmd_weight:
+      # The z the module decoded (same key), against as many prior samples.
+      z = reparameterize(rng, mean, log_var)
+      prior_z = jax.random.normal(jax.random.fold_in(rng, 1), z.shape)
+      mmd = losses.mmd(z, prior_z, kernel=self.mmd_kernel)
+      metrics['loss_mmd'] = jnp.broadcast_to(mmd, neg_elbo.shape)
+      loss = loss + self.mmd_weight * metrics['loss_mmd']
+    metrics['loss'] = loss
+    return metrics
 
   def log_importance_weights(
       self, params, x: jax.Array, rng: jax.Array, num_samples: int
@@ -181,6 +232,23 @@ def build(config, input_shape, *, num_classes=None) -> VariationalAutoencoder:
         f'config.beta={config.beta} must be >= 0 (beta = 1 is the '
         'VAE ELBO); set --config.beta to a non-negative number.'
     )
+  if config.mmd_kernel not in MMD_KERNELS:
+    raise ValueError(
+        f'config.mmd_kernel={config.mmd_kernel!r} is not one of '
+        f'{MMD_KERNELS}; set --config.mmd_kernel to one of them.'
+    )
+  for field in ('mmd_weight', 'capacity_max', 'capacity_gamma'):
+    if not config[field] >= 0:
+      raise ValueError(
+          f'config.{field}={config[field]} must be >= 0 (0 turns it off).'
+      )
+  if not (
+      isinstance(config.capacity_steps, int) and config.capacity_steps >= 1
+  ):
+    raise ValueError(
+        f'config.capacity_steps={config.capacity_steps!r} must be a positive '
+        'integer (steps over which the KL capacity rises to capacity_max).'
+    )
   module = VAEModule(
       encoder=networks.make_encoder(config, input_shape, 2 * config.latent_dim),
       decoder=networks.make_decoder(config, input_shape),
@@ -193,4 +261,9 @@ def build(config, input_shape, *, num_classes=None) -> VariationalAutoencoder:
       likelihood=config.likelihood,
       module=module,
       beta=float(config.beta),
+      mmd_weight=float(config.mmd_weight),
+      mmd_kernel=config.mmd_kernel,
+      capacity_max=float(config.capacity_max),
+      capacity_steps=int(config.capacity_steps),
+      capacity_gamma=float(config.capacity_gamma),
   )

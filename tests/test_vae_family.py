@@ -1,0 +1,108 @@
+"""beta-VAE with capacity annealing and InfoVAE (MMD) on digits."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ae_jax import losses
+from ae_jax import models
+from tests import fitting
+
+ARCH = dict(model='vae', hidden_sizes=(32,), latent_dim=4)
+
+
+def _test_x():
+  return jnp.asarray(fitting.digits().test_images)
+
+
+def _aggregate_mmd(model, params):
+  """MMD between posterior samples of the test set and N(0, I) samples."""
+  x = _test_x()
+  mean, log_var = model.encode_distribution(params, x)
+  z = models.reparameterize(jax.random.PRNGKey(0), mean, log_var)
+  prior = jax.random.normal(jax.random.PRNGKey(1), z.shape)
+  return float(losses.mmd(z, prior))
+
+
+def test_mmd_pulls_the_aggregate_posterior_to_the_prior():
+  free, free_params, _ = fitting.fit(
+      fitting.config(**ARCH, beta=0.0), steps=800
+  )
+  mmd_vae, mmd_params, _ = fitting.fit(
+      fitting.config(**ARCH, beta=0.0, mmd_weight=10.0), steps=800
+  )
+  # Measured: 3.9 without any regulariser, 0.004 with the MMD term.
+  assert _aggregate_mmd(mmd_vae, mmd_params) < 0.05 * _aggregate_mmd(
+      free, free_params
+  )
+
+
+def test_mmd_term_is_the_mmd_of_the_decoded_codes():
+  model = models.build_model(fitting.config(**ARCH, mmd_weight=2.0), (64,))
+  params = model.init(jax.random.PRNGKey(0))
+  x = _test_x()[:16]
+  rng = jax.random.PRNGKey(4)
+  metrics = model.per_example_losses(params, x, rng, train=True)
+  mean, log_var = model.encode_distribution(params, x)
+  z = models.reparameterize(rng, mean, log_var)
+  prior = jax.random.normal(jax.random.fold_in(rng, 1), z.shape)
+  np.testing.assert_allclose(
+      metrics['loss_mmd'], losses.mmd(z, prior), rtol=1e-5
+  )
+  np.testing.assert_allclose(
+      metrics['loss'],
+      metrics['neg_elbo'] + 2.0 * metrics['loss_mmd'],
+      rtol=1e-5,
+  )
+
+
+@pytest.mark.parametrize('capacity', [2.0, 6.0])
+def test_capacity_annealing_holds_the_kl_at_the_capacity(capacity):
+  model, params, state = fitting.fit(
+      fitting.config(
+          **ARCH,
+          capacity_max=capacity,
+          capacity_steps=1,
+          capacity_gamma=100.0,
+      ),
+      steps=800,
+  )
+  assert int(state['step']) == 800
+  kl = model.per_example_losses(
+      params, _test_x(), jax.random.PRNGKey(3), train=False
+  )['loss_kl']
+  # Measured: 2.01 and 6.04 nats.
+  assert abs(float(jnp.mean(kl)) - capacity) < 0.5
+
+
+def test_capacity_rises_linearly_with_the_carried_step():
+  model = models.build_model(
+      fitting.config(**ARCH, capacity_max=10.0, capacity_steps=100), (64,)
+  )
+  params = model.init(jax.random.PRNGKey(0))
+  x = _test_x()[:4]
+  state = model.init_model_state(jax.random.PRNGKey(0), 4)
+  seen = []
+  for _ in range(3):
+    metrics, state = model.train_losses(params, state, x, jax.random.PRNGKey(1))
+    seen.append(float(metrics['capacity'][0]))
+  np.testing.assert_allclose(seen, [0.0, 0.1, 0.2], atol=1e-6)
+  chex.assert_trees_all_equal(state, {'step': jnp.asarray(3, jnp.int32)})
+
+
+@pytest.mark.parametrize(
+    'overrides,match',
+    [
+        (dict(mmd_weight=-1.0), 'mmd_weight'),
+        (dict(mmd_weight=1.0, mmd_kernel='laplace'), 'mmd_kernel'),
+        (dict(capacity_max=-1.0), 'capacity_max'),
+        (dict(capacity_max=5.0, capacity_steps=0), 'capacity_steps'),
+        (dict(capacity_max=5.0, capacity_gamma=-1.0), 'capacity_gamma'),
+        (dict(model='ae', mmd_weight=1.0), 'only on vae'),
+    ],
+)
+def test_invalid_vae_settings_are_rejected(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    models.build_model(fitting.config(**{**ARCH, **overrides}), (64,))
