@@ -31,6 +31,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.capacity_max = 0.0  # Capacity-annealed beta-VAE: target KL in nats (vae).
   c.capacity_steps = 10000  # Steps over which the capacity rises to its max.
   c.capacity_gamma = 1000.0  # Weight of |KL - capacity|.
+  c.tc_weight = 10.0  # FactorVAE: weight (gamma) of the total correlation.
   # Regularisers of the deterministic autoencoder (model='ae').
   c.code_activation = 'linear'  # 'linear' | 'sigmoid' | 'relu' | 'tanh'.
   c.noise = (
@@ -54,7 +55,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.aae_conditional = False  # Label-conditioned mixture prior.
   c.adversarial_weight = 1.0  # Weight of the encoder's adversarial loss.
   c.discriminator_sizes = (512, 512)
-  c.discriminator_learning_rate = 1e-3
+  c.discriminator_learning_rate = 1e-3  # AAE and FactorVAE discriminators.
   # Greedy layer-wise pretraining of the hidden layers before training:
   # 'none' | 'autoencoders' (stacked AEs) | 'rbm' (stacked RBMs).
   c.pretrain = 'none'

@@ -32,6 +32,7 @@ CONFIGS = [
     ('info_vae', ''),
     ('beta_vae', ''),
     ('beta_vae', 'capacity=5'),
+    ('factor_vae', ''),
 ]
 
 

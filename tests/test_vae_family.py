@@ -106,3 +106,50 @@ def test_capacity_rises_linearly_with_the_carried_step():
 def test_invalid_vae_settings_are_rejected(overrides, match):
   with pytest.raises(ValueError, match=match):
     models.build_model(fitting.config(**{**ARCH, **overrides}), (64,))
+
+
+def _gaussian_total_correlation(z):
+  """TC of a Gaussian fitted to the codes: sum of marginal minus joint entropy."""
+  cov = np.cov(np.asarray(z, np.float64).T)
+  return 0.5 * (np.sum(np.log(np.diag(cov))) - np.linalg.slogdet(cov)[1])
+
+
+def test_factor_vae_decorrelates_the_aggregate_posterior():
+  fields = dict(hidden_sizes=(32,), latent_dim=8, beta=0.1)
+  tcs = {}
+  for model_name, extra in (('vae', {}), ('factor_vae', {'tc_weight': 10.0})):
+    model, params, _ = fitting.fit(
+        fitting.config(
+            model=model_name, discriminator_sizes=(64, 64), **fields, **extra
+        ),
+        steps=1500,
+    )
+    mean, log_var = model.encode_distribution(params, _test_x())
+    z = models.reparameterize(jax.random.PRNGKey(0), mean, log_var)
+    tcs[model_name] = _gaussian_total_correlation(z)
+  # Measured: 0.92 for the VAE, 0.22 with the TC penalty (0.06 at gamma 50).
+  assert tcs['factor_vae'] < 0.5 * tcs['vae'], tcs
+
+
+def test_factor_vae_groups_follow_their_own_objectives():
+  model = models.build_model(
+      fitting.config(
+          model='factor_vae', hidden_sizes=(16,), latent_dim=3, tc_weight=5.0
+      ),
+      (64,),
+  )
+  params = model.init(jax.random.PRNGKey(0))
+  assert set(params) == set(model.param_groups())
+  x = _test_x()[:16]
+  rng = jax.random.PRNGKey(1)
+  grad = lambda name: jax.grad(
+      lambda p: jnp.mean(model.per_example_losses(p, x, rng, train=True)[name])
+  )(params)
+  total, disc = grad('loss'), grad('loss_discriminator')
+  chex.assert_trees_all_close(
+      total['discriminator'], disc['discriminator'], atol=1e-6
+  )
+  # The discriminator's loss does not reach the encoder.
+  chex.assert_trees_all_close(
+      jax.tree.map(jnp.zeros_like, disc['encoder']), disc['encoder']
+  )

@@ -3,6 +3,8 @@
 Find a model by its registry name (``config.model``):
   'ae'              autoencoder.py  deep/sparse/denoising/contractive/dropout/conv AE
   'vae'             vae.py          variational autoencoder, beta-VAE
+  'iwae'            vae.py          the VAE network on the K-sample IWAE bound
+  'factor_vae'      factor_vae.py   VAE + total-correlation discriminator
   'aae'             aae.py          adversarial autoencoder (prior matching)
   'rbm'             rbm.py          restricted Boltzmann machine (CD-k, PCD)
   'lstm_ae'         lstm_ae.py      LSTM sequence autoencoder

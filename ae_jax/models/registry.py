@@ -12,6 +12,7 @@ from ae_jax.models import aae
 from ae_jax.models import autoencoder
 from ae_jax.models import base
 from ae_jax.models import classifier
+from ae_jax.models import factor_vae
 from ae_jax.models import lstm_ae
 from ae_jax.models import networks
 from ae_jax.models import rbm
@@ -25,6 +26,7 @@ MODELS: dict[str, Callable[..., base.Model]] = {
     'lstm_ae': lstm_ae.build,
     'aae': aae.build,
     'iwae': vae.build_iwae,
+    'factor_vae': factor_vae.build,
 }
 
 ENCODERS = ('mlp', 'conv')
@@ -46,8 +48,9 @@ MODEL_SPECIFIC_FIELDS = {
     'aae_conditional': (False, ('aae',)),
     'adversarial_weight': (1.0, ('aae',)),
     'iwae_samples': (1, ('iwae',)),
-    'mmd_weight': (0.0, ('vae',)),
+    'mmd_weight': (0.0, ('vae', 'factor_vae')),
     'capacity_max': (0.0, ('vae',)),
+    'tc_weight': (10.0, ('factor_vae',)),
 }
 
 

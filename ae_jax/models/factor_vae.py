@@ -1,0 +1,121 @@
+"""FactorVAE: a VAE whose aggregate posterior is pushed towards independent dimensions.
+
+Kim & Mnih (2018), "Disentangling by factorising", ICML. The loss is the
+negative ELBO plus ``gamma`` times the total correlation ``TC(z) = KL(q(z) ||
+prod_j q(z_j))``, estimated by a discriminator trained to tell codes
+``z ~ q(z)`` from `losses.permute_dims` codes (samples of the product of
+marginals): its logit on a code is the density-ratio estimate of TC
+(`losses.total_correlation_from_logits`).
+
+The discriminator has its own optimiser (`param_groups`); as in
+`ae_jax.models.aae`, the ``'loss'`` sums the VAE objective with a frozen
+discriminator and the discriminator's loss on frozen codes, so one jitted
+step updates the VAE and the discriminator. One batch serves both the VAE
+and the permutation (the paper draws a second batch for the permutation).
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ae_jax import losses
+from ae_jax.models import networks
+from ae_jax.models import vae
+
+
+class FactorVAEModule(vae.VAEModule):
+  """`vae.VAEModule` plus a discriminator on codes."""
+
+  discriminator: nn.Module = None
+
+  def discriminate(self, z: jax.Array) -> jax.Array:
+    """Logit ``[B]`` that ``z`` is a joint sample of q(z) (not permuted)."""
+    return self.discriminator(z)[..., 0]
+
+
+@dataclasses.dataclass(frozen=True)
+class FactorVAE(vae.VariationalAutoencoder):
+  """`vae.VariationalAutoencoder` with the FactorVAE total-correlation penalty."""
+
+  tc_weight: float = 10.0
+  learning_rate: float = 1e-3
+  discriminator_learning_rate: float = 1e-4
+
+  def init(self, rng):
+    params = super().init(rng)
+    disc = self.module.init(
+        rng,
+        jnp.zeros((1, self.latent_dim)),
+        method=lambda m, z: m.discriminate(z),
+    )
+    return {**params, **disc['params']}
+
+  def param_groups(self):
+    groups = {
+        'encoder': self.learning_rate,
+        'decoder': self.learning_rate,
+        'discriminator': self.discriminator_learning_rate,
+    }
+    if self.module.learn_output_variance:
+      groups['output_log_variance'] = self.learning_rate
+    return groups
+
+  def _discriminate(self, params, z):
+    return self.module.apply(
+        {'params': params}, z, method=lambda m, z: m.discriminate(z)
+    )
+
+  def per_example_losses(self, params, x, rng, *, train, labels=None):
+    del train, labels
+    metrics = self._elbo_losses(params, x, rng, self.capacity_max)
+    mean, log_var = self.encode_distribution(params, x)
+    z = vae.reparameterize(rng, mean, log_var)  # The code the ELBO decoded.
+    tc = losses.total_correlation_from_logits(
+        self._discriminate(jax.lax.stop_gradient(params), z)
+    )
+    frozen_z = jax.lax.stop_gradient(z)
+    permuted = losses.permute_dims(jax.random.fold_in(rng, 2), frozen_z)
+    real = self._discriminate(params, frozen_z)
+    fake = self._discriminate(params, permuted)
+    disc = losses.discriminator_loss(real, fake)
+    metrics.update(
+        loss=metrics['loss'] + self.tc_weight * tc + disc,
+        loss_tc=tc,
+        loss_discriminator=disc,
+        discriminator_accuracy=0.5
+        * ((real > 0).astype(jnp.float32) + (fake < 0)),
+    )
+    return metrics
+
+
+def build(config, input_shape, *, num_classes=None) -> FactorVAE:
+  """The 'factor_vae' entry of the model registry."""
+  model = vae.build(config, input_shape, num_classes=num_classes)
+  for field in ('tc_weight', 'discriminator_learning_rate'):
+    if not config[field] > 0:
+      raise ValueError(f'config.{field}={config[field]} must be > 0.')
+  sizes = tuple(config.discriminator_sizes)
+  if not sizes or not all(isinstance(s, int) and s >= 1 for s in sizes):
+    raise ValueError(
+        f'config.discriminator_sizes={sizes} must be positive integers, e.g. '
+        "--config.discriminator_sizes='(1000, 1000)'."
+    )
+  module = FactorVAEModule(
+      encoder=model.module.encoder,
+      decoder=model.module.decoder,
+      latent_dim=model.module.latent_dim,
+      learn_output_variance=model.module.learn_output_variance,
+      discriminator=networks.MLPEncoder(
+          sizes, 1, activation='relu', init_scheme=config.init
+      ),
+  )
+  fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+  fields['module'] = module
+  return FactorVAE(
+      **fields,
+      tc_weight=float(config.tc_weight),
+      learning_rate=float(config.learning_rate),
+      discriminator_learning_rate=float(config.discriminator_learning_rate),
+  )
