@@ -17,7 +17,9 @@ ready). Each task measures the property a model family is built for:
   'prior'     MMD between test codes and the model's prior (adversarial
               autoencoder), against a baseline model's codes;
   'nll'       importance-sampled test negative log-likelihood (k = 5000) of a
-              VAE or IWAE.
+              VAE or IWAE;
+  'latent'    per-dimension KL, active units and a latent interpolation grid
+              of a VAE-family model.
 """
 
 from collections.abc import Callable
@@ -266,6 +268,49 @@ def prior(trained, dataset, baseline=None, outdir=None) -> dict:
   return out
 
 
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), Sec. 5.2.
+
+
+def latent(trained, dataset, baseline=None, outdir=None) -> dict:
+  """Per-dimension KL and active units of a VAE-family model, and with
+  ``outdir`` ``interpolations.png``: decoded straight lines between the codes
+  of pairs of test images (8 pairs, 10 steps)."""
+  del baseline
+  model = trained.model
+  if not hasattr(model, 'encode_distribution'):
+    raise ValueError(
+        f'Task latent needs a model with a Gaussian posterior (vae, iwae, '
+        f'factor_vae); {trained.config.model!r} has none.'
+    )
+  x = dataset.test_images
+  encode = functools.partial(model.encode_distribution, trained.params)
+  stats = _batched(lambda v: jnp.concatenate(encode(v), -1), x)
+  mean, log_var = np.split(stats.astype(np.float64), 2, axis=-1)
+  kl = 0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var)  # Per dimension.
+  activity = np.var(mean, axis=0)  # Cov_x(E_q[z_u]).
+  out = {
+      'kl_per_dimension': [float(v) for v in kl.mean(0)],
+      'activity_per_dimension': [float(v) for v in activity],
+      'active_units': int(np.sum(activity > ACTIVE_UNIT_THRESHOLD)),
+      'latent_dim': int(mean.shape[1]),
+      'total_kl': float(kl.sum(1).mean()),
+  }
+  if outdir is not None:
+    steps = np.linspace(0.0, 1.0, 10)[:, None]
+    rows = {}
+    for i in range(8):
+      a, b = mean[2 * i], mean[2 * i + 1]
+      path = ((1 - steps) * a + steps * b).astype(np.float32)
+      rows[f'pair {i}'] = np.asarray(model.decode(trained.params, path))
+    figures.save_image_rows(
+        epath.Path(outdir) / 'interpolations.png',
+        rows,
+        dataset.input_shape,
+        title=f'Latent interpolations between test images, {dataset.name}',
+    )
+  return out
+
+
 TASKS = {
     'pca': pca,
     'sparsity': sparsity,
@@ -274,6 +319,7 @@ TASKS = {
     'probe': probe,
     'prior': prior,
     'nll': nll,
+    'latent': latent,
 }
 
 

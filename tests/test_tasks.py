@@ -13,6 +13,7 @@ from experiments import evaluate
 from experiments.configs import denoising_ae
 from experiments.configs import sparse_ae
 from experiments.configs import stacked_ae
+from experiments.configs import vae as vae_config
 
 
 def _train(module, arg, workdir):
@@ -78,6 +79,30 @@ def test_sparsity_task_reports_the_target_deviation(runs):
 def test_probe_reports_a_classifier_own_accuracy(runs):
   result = evaluate.evaluate(str(runs['stacked']), ['probe'])['probe']
   assert 0.0 <= result['model_accuracy'] <= 1.0
+
+
+def test_latent_task_counts_active_units_and_draws_interpolations(tmp_path):
+  config = vae_config.get_config('smoke')
+  config.num_train_steps = 30
+  config.write_figures = False
+  train.train_and_evaluate(config, tmp_path / 'vae')
+  result = evaluate.evaluate(str(tmp_path / 'vae'), ['latent'])['latent']
+  assert len(result['kl_per_dimension']) == result['latent_dim'] == 2
+  assert 0 <= result['active_units'] <= 2
+  assert result['total_kl'] == pytest.approx(sum(result['kl_per_dimension']))
+  assert result['active_units'] == sum(
+      a > 0.01 for a in result['activity_per_dimension']
+  )
+  assert (tmp_path / 'vae' / 'interpolations.png').stat().st_size > 0
+
+
+def test_generative_tasks_refuse_models_without_what_they_need(runs):
+  with pytest.raises(ValueError, match='Gaussian posterior'):
+    evaluate.evaluate(str(runs['dae']), ['latent'])
+  with pytest.raises(ValueError, match='importance weights'):
+    evaluate.evaluate(str(runs['dae']), ['nll'])
+  with pytest.raises(ValueError, match='prior'):
+    evaluate.evaluate(str(runs['dae']), ['prior'])
 
 
 def test_unknown_task_fails_before_loading(tmp_path):
