@@ -65,14 +65,12 @@ def _batched(fn: Callable, x: np.ndarray) -> np.ndarray:
 
 
 def codes(trained, x) -> np.ndarray:
-  """``trained``'s codes of ``x``, in batches."""
-  return _batched(functools.partial(trained.model.encode, trained.params), x)
+  """``trained``'s codes of ``x``, in batches (its jitted encode, one compile)."""
+  return evaluation.apply_in_batches(trained.encode, x, batch_size=BATCH)
 
 
 def _reconstruct(trained, x):
-  return _batched(
-      functools.partial(trained.model.reconstruct, trained.params), x
-  )
+  return evaluation.apply_in_batches(trained.reconstruct, x, batch_size=BATCH)
 
 
 def _mse(a, b) -> float:

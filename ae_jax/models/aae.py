@@ -35,7 +35,9 @@ import jax.numpy as jnp
 from ae_jax import losses
 from ae_jax import priors
 from ae_jax.models import base
+from ae_jax.models import discriminator
 from ae_jax.models import networks
+from ae_jax.models import vae
 
 ENCODER_KINDS = ('deterministic', 'gaussian')
 
@@ -121,7 +123,7 @@ class AdversarialAutoencoder(base.Model):
     mean, log_var = self.module.apply({'params': params}, x, method='encode')
     z = mean
     if self.module.gaussian:
-      z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(z_rng, mean.shape)
+      z = vae.reparameterize(z_rng, mean, log_var)
     outputs = self.module.apply({'params': params}, z, method='decode')
     if self.likelihood == 'bernoulli':
       rec = losses.binary_cross_entropy(
@@ -141,13 +143,12 @@ class AdversarialAutoencoder(base.Model):
     real = self._discriminate(params, prior_z, labels)
     fake = self._discriminate(params, jax.lax.stop_gradient(z), labels)
     disc = losses.discriminator_loss(real, fake)
-    correct = 0.5 * ((real > 0).astype(jnp.float32) + (fake < 0))
     return {
         'loss': rec + self.adversarial_weight * gen + disc,
         'loss_rec': rec,
         'loss_generator': gen,
         'loss_discriminator': disc,
-        'discriminator_accuracy': correct,
+        'discriminator_accuracy': discriminator.accuracy(real, fake),
         'mse': self.pixel_mse(outputs, x),
     }
 
@@ -172,15 +173,11 @@ def build(config, input_shape, *, num_classes=None) -> AdversarialAutoencoder:
         f'{ENCODER_KINDS}; set --config.aae_encoder to one of them.'
     )
   priors.check_prior(config.prior, config.latent_dim, config.latent_dim)
-  for field in ('adversarial_weight', 'discriminator_learning_rate'):
-    if not config[field] > 0:
-      raise ValueError(f'config.{field}={config[field]} must be > 0.')
-  sizes = tuple(config.discriminator_sizes)
-  if not sizes or not all(isinstance(s, int) and s >= 1 for s in sizes):
+  if not config.adversarial_weight > 0:
     raise ValueError(
-        f'config.discriminator_sizes={sizes} must be positive integers, e.g. '
-        "--config.discriminator_sizes='(512, 512)'."
+        f'config.adversarial_weight={config.adversarial_weight} must be > 0.'
     )
+  disc = discriminator.build(config, activation=config.activation)
   prior = priors.make_prior(config.prior, config.latent_dim)
   if config.aae_conditional:
     if config.prior != 'gaussian_mixture' or not num_classes:
@@ -199,9 +196,7 @@ def build(config, input_shape, *, num_classes=None) -> AdversarialAutoencoder:
   module = AAEModule(
       encoder=networks.make_encoder(config, input_shape, out),
       decoder=networks.make_decoder(config, input_shape),
-      discriminator=networks.MLPEncoder(
-          sizes, 1, activation=config.activation, init_scheme=config.init
-      ),
+      discriminator=disc,
       gaussian=gaussian,
   )
   return AdversarialAutoencoder(

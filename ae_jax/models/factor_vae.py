@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ae_jax import losses
-from ae_jax.models import networks
+from ae_jax.models import discriminator
 from ae_jax.models import vae
 
 
@@ -69,9 +69,7 @@ class FactorVAE(vae.VariationalAutoencoder):
 
   def per_example_losses(self, params, x, rng, *, train, labels=None):
     del train, labels
-    metrics = self._elbo_losses(params, x, rng, self.capacity_max)
-    mean, log_var = self.encode_distribution(params, x)
-    z = vae.reparameterize(rng, mean, log_var)  # The code the ELBO decoded.
+    metrics, z = self._elbo_losses(params, x, rng, self.capacity_max)
     tc = losses.total_correlation_from_logits(
         self._discriminate(jax.lax.stop_gradient(params), z)
     )
@@ -84,8 +82,7 @@ class FactorVAE(vae.VariationalAutoencoder):
         loss=metrics['loss'] + self.tc_weight * tc + disc,
         loss_tc=tc,
         loss_discriminator=disc,
-        discriminator_accuracy=0.5
-        * ((real > 0).astype(jnp.float32) + (fake < 0)),
+        discriminator_accuracy=discriminator.accuracy(real, fake),
     )
     return metrics
 
@@ -93,23 +90,15 @@ class FactorVAE(vae.VariationalAutoencoder):
 def build(config, input_shape, *, num_classes=None) -> FactorVAE:
   """The 'factor_vae' entry of the model registry."""
   model = vae.build(config, input_shape, num_classes=num_classes)
-  for field in ('tc_weight', 'discriminator_learning_rate'):
-    if not config[field] > 0:
-      raise ValueError(f'config.{field}={config[field]} must be > 0.')
-  sizes = tuple(config.discriminator_sizes)
-  if not sizes or not all(isinstance(s, int) and s >= 1 for s in sizes):
-    raise ValueError(
-        f'config.discriminator_sizes={sizes} must be positive integers, e.g. '
-        "--config.discriminator_sizes='(1000, 1000)'."
-    )
+  if not config.tc_weight > 0:
+    raise ValueError(f'config.tc_weight={config.tc_weight} must be > 0.')
+  disc = discriminator.build(config, activation='relu')
   module = FactorVAEModule(
       encoder=model.module.encoder,
       decoder=model.module.decoder,
       latent_dim=model.module.latent_dim,
       learn_output_variance=model.module.learn_output_variance,
-      discriminator=networks.MLPEncoder(
-          sizes, 1, activation='relu', init_scheme=config.init
-      ),
+      discriminator=disc,
   )
   fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
   fields['module'] = module

@@ -72,7 +72,7 @@ class VAEModule(nn.Module):
   def __call__(self, x: jax.Array, rng: jax.Array):
     mean, log_variance = self.encode(x)
     z = reparameterize(rng, mean, log_variance)
-    return self.decode(z), mean, log_variance, self.decoder_log_variance()
+    return self.decode(z), z, mean, log_variance, self.decoder_log_variance()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +109,7 @@ class VariationalAutoencoder(base.Model):
         max_capacity=self.capacity_max,
         num_steps=self.capacity_steps,
     )
-    metrics = self._elbo_losses(params, x, rng, capacity)
+    metrics, _ = self._elbo_losses(params, x, rng, capacity)
     return metrics, {'step': model_state['step'] + 1}
 
   def per_example_losses(self, params, x, rng, *, train, labels=None):
@@ -126,10 +126,11 @@ class VariationalAutoencoder(base.Model):
           ),
       }
     # Evaluation measures the capacity objective at its final target.
-    return self._elbo_losses(params, x, rng, self.capacity_max)
+    return self._elbo_losses(params, x, rng, self.capacity_max)[0]
 
   def _elbo_losses(self, params, x, rng, capacity):
-    outputs, mean, log_var, out_log_var = self.module.apply(
+    """``(per-example metrics, the sampled codes z that were decoded)``."""
+    outputs, z, mean, log_var, out_log_var = self.module.apply(
         {'params': params}, x, rng
     )
     terms = losses.elbo(
@@ -151,14 +152,13 @@ class VariationalAutoencoder(base.Model):
       )
       metrics['capacity'] = jnp.broadcast_to(capacity, neg_elbo.shape)
     if self.mmd_weight:
-      # The z the module decoded (same key), against as many prior samples.
-      z = reparameterize(rng, mean, log_var)
+      # The decoded codes against as many prior samples.
       prior_z = jax.random.normal(jax.random.fold_in(rng, 1), z.shape)
       mmd = losses.mmd(z, prior_z, kernel=self.mmd_kernel)
       metrics['loss_mmd'] = jnp.broadcast_to(mmd, neg_elbo.shape)
       loss = loss + self.mmd_weight * metrics['loss_mmd']
     metrics['loss'] = loss
-    return metrics
+    return metrics, z
 
   def log_importance_weights(
       self, params, x: jax.Array, rng: jax.Array, num_samples: int

@@ -26,6 +26,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from ae_jax import evaluation
 from ae_jax import trained
 from ae_jax.data import datasets
 
@@ -205,7 +206,7 @@ def pretrain(
   return assemble(config, template, layers)
 
 
-def _encode(layer: 'trained.TrainedModel', x: np.ndarray, chunk=10_000):
-  return np.concatenate(
-      [layer.encode(x[i : i + chunk]) for i in range(0, len(x), chunk)]
-  ).astype(np.float32)
+def _encode(layer: 'trained.TrainedModel', x: np.ndarray) -> np.ndarray:
+  return evaluation.apply_in_batches(layer.encode, x, batch_size=10_000).astype(
+      np.float32
+  )
