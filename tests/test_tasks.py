@@ -10,6 +10,7 @@ import pytest
 
 from ae_jax import train
 from experiments import evaluate
+from experiments.configs import aae as aae_config
 from experiments.configs import denoising_ae
 from experiments.configs import sparse_ae
 from experiments.configs import stacked_ae
@@ -103,6 +104,19 @@ def test_generative_tasks_refuse_models_without_what_they_need(runs):
     evaluate.evaluate(str(runs['dae']), ['nll'])
   with pytest.raises(ValueError, match='prior'):
     evaluate.evaluate(str(runs['dae']), ['prior'])
+
+
+def test_prior_task_compares_an_aae_with_a_baseline(runs, tmp_path):
+  config = aae_config.get_config('smoke')
+  config.num_train_steps = 30
+  config.write_figures = False
+  train.train_and_evaluate(config, tmp_path / 'aae')
+  result = evaluate.evaluate(
+      str(tmp_path / 'aae'), ['prior'], baseline_workdir=str(runs['plain'])
+  )['prior']
+  assert result['examples'] == 300
+  assert abs(result['mmd_prior_to_prior']) < result['baseline_mmd']
+  assert np.isfinite(result['mmd'])
 
 
 def test_unknown_task_fails_before_loading(tmp_path):
