@@ -1,6 +1,12 @@
 r"""Training throughput: the real training loop against a bare jitted step.
 
   python -m benchmarks.throughput [--models=ae,vae] [--batch_sizes=128,1024]
+  python -m benchmarks.throughput --models=vae,beta_vae,capacity_vae,info_vae,\
+      iwae,factor_vae,aae --batch_sizes=128
+
+`--models` names the entries of `VARIANTS`: each is the same MLP 784-512-20
+(discriminators 512-512, the config default) with its own objective, so the
+step rate shows what each objective costs next to the plain VAE's.
 
 For each model and batch size, in one process (so the ratio is not skewed by
 other load on a shared machine):
@@ -32,7 +38,27 @@ from ae_jax.train import step as step_lib
 from ae_jax.train import trainer
 from experiments.configs import common
 
-_MODELS = flags.DEFINE_list('models', ['ae', 'vae'], 'Registered model names.')
+# Config overrides on top of the shared MLP 784-512-20: one per objective.
+VARIANTS = {
+    'ae': dict(model='ae'),
+    'vae': dict(model='vae'),
+    'beta_vae': dict(model='vae', beta=4.0),
+    'capacity_vae': dict(
+        model='vae',
+        capacity_max=25.0,
+        capacity_gamma=1000.0,
+        capacity_steps=2000,
+    ),
+    'info_vae': dict(model='vae', beta=0.0, mmd_weight=10.0),
+    'iwae': dict(model='iwae', iwae_samples=50),
+    'factor_vae': dict(model='factor_vae', tc_weight=10.0),
+    'aae': dict(model='aae'),
+    'conv_vae': dict(model='vae', encoder='conv', layout='hwc'),
+}
+
+_MODELS = flags.DEFINE_list(
+    'models', ['ae', 'vae'], f'Entries of VARIANTS: {", ".join(VARIANTS)}.'
+)
 _BATCH_SIZES = flags.DEFINE_list('batch_sizes', ['128', '1024'], 'Batch sizes.')
 _EXAMPLES = flags.DEFINE_integer(
     'examples',
@@ -46,9 +72,9 @@ _REPEATS = flags.DEFINE_integer(
 )
 
 
-def _config(model: str, batch_size: int, dataset: str, steps: int):
+def _config(variant: str, batch_size: int, dataset: str, steps: int):
   config = common.get_base_config()
-  config.model = model
+  config.update(VARIANTS[variant])
   config.dataset = dataset
   config.hidden_sizes = (512,)
   config.latent_dim = 20
@@ -65,7 +91,9 @@ def bare_step(config, dataset, steps: int) -> tuple[float, float]:
   """(compile seconds, steps/s) of the jitted step on a device-resident batch."""
   mesh = sharding.make_mesh()
   model = models.build_model(config, dataset.input_shape)
-  tx = state_lib.make_optimizer(config, steps)
+  tx = state_lib.make_optimizer(
+      config, steps, param_groups=model.param_groups()
+  )
   state = state_lib.init_train_state(
       model,
       tx,
@@ -107,17 +135,26 @@ def loop(config) -> float:
 
 def main(argv):
   del argv
+  unknown = [m for m in _MODELS.value if m not in VARIANTS]
+  if unknown:
+    raise app.UsageError(
+        f'--models: unknown {unknown}; choose from {", ".join(VARIANTS)}.'
+    )
+  layouts = sorted({VARIANTS[m].get('layout', 'flat') for m in _MODELS.value})
   try:
-    dataset = data.load_dataset('fashion_mnist')
+    datasets = {
+        l: data.load_dataset('fashion_mnist', layout=l) for l in layouts
+    }
   except data.DatasetNotFoundError:
-    dataset = data.load_dataset('digits')
+    datasets = {l: data.load_dataset('digits', layout=l) for l in layouts}
+  dataset = datasets[layouts[0]]
   print(
       f'dataset {dataset.name} ({len(dataset.train_images)} train), '
       f'{jax.device_count()} {jax.devices()[0].platform} device(s), '
-      f'MLP {dataset.input_shape[0]}-512-20'
+      'MLP encoder 512, 20-d code, decoder mirrored (conv_vae: conv 32-64)'
   )
   header = (
-      f'{"model":6} {"batch":>6} {"compile s":>10} {"bare step/s":>12} '
+      f'{"model":12} {"batch":>6} {"compile s":>10} {"bare step/s":>12} '
       f'{"loop step/s":>12} {"loop ex/s":>11} {"loop/bare":>10} '
       f'{"steps/call":>10}'
   )
@@ -129,6 +166,7 @@ def main(argv):
       block = common.get_base_config().log_every_steps
       steps = max(_EXAMPLES.value // batch_size // block, 1) * block
       config = _config(name, batch_size, dataset.name, steps)
+      dataset = datasets[config.layout]
       k = trainer.steps_per_call(config, 0, steps)
       bare, looped, compile_s = 0.0, 0.0, None
       for _ in range(_REPEATS.value):
@@ -137,7 +175,7 @@ def main(argv):
         bare = max(bare, b)
         looped = max(looped, loop(config))
       print(
-          f'{name:6} {batch_size:>6} {compile_s:>10.2f} {bare:>12.1f} '
+          f'{name:12} {batch_size:>6} {compile_s:>10.2f} {bare:>12.1f} '
           f'{looped:>12.1f} {looped * batch_size:>11.0f} {looped / bare:>10.1%} '
           f'{k:>10}',
           flush=True,

@@ -1,0 +1,69 @@
+"""Reconstruction tasks: against PCA, code sparsity, encoder contraction."""
+
+import functools
+
+import numpy as np
+
+from ae_jax import evaluation
+from ae_jax.tasks import common
+
+JACOBIAN_EXAMPLES = 1000
+
+
+def pca(trained, dataset, baseline=None, outdir=None) -> dict:
+  del outdir  # No figure.
+  del baseline
+  x = dataset.test_images
+  ae = common.mse(common.reconstruct(trained, x), x)
+  flat = lambda a: a.reshape(len(a), -1)
+  pca_mse = evaluation.pca_reconstruction_mse(
+      flat(dataset.train_images), flat(x), num_components=trained.latent_dim
+  )
+  return {
+      'code_size': trained.latent_dim,
+      'ae_mse': ae,
+      'pca_mse': pca_mse,
+      'ae_over_pca': ae / pca_mse,
+  }
+
+
+def sparsity(trained, dataset, baseline=None, outdir=None) -> dict:
+  del outdir  # No figure.
+  del baseline
+  x = dataset.test_images
+  z = common.codes(trained, x)
+  activation = evaluation.mean_unit_activation(z)
+  out = {
+      'fraction_near_zero': evaluation.fraction_near_zero(z),
+      'mean_activation': float(activation.mean()),
+      'min_unit_activation': float(activation.min()),
+      'max_unit_activation': float(activation.max()),
+      'mse': common.mse(common.reconstruct(trained, x), x),
+  }
+  if trained.config.sparsity == 'kl':
+    rho = trained.config.sparsity_target
+    out['target'] = rho
+    out['max_deviation_from_target'] = float(np.abs(activation - rho).max())
+  return out
+
+
+def jacobian(trained, dataset, baseline=None, outdir=None) -> dict:
+  del outdir  # No figure.
+  x = dataset.test_images[:JACOBIAN_EXAMPLES]
+  norm = lambda t: evaluation.mean_encoder_jacobian_norm(
+      functools.partial(t.model.encode, t.params), x
+  )
+  out = {
+      'examples': len(x),
+      'jacobian_norm': norm(trained),
+      'mse': common.mse(
+          common.reconstruct(trained, dataset.test_images), dataset.test_images
+      ),
+  }
+  if baseline is not None:
+    out['baseline_jacobian_norm'] = norm(baseline)
+    out['baseline_mse'] = common.mse(
+        common.reconstruct(baseline, dataset.test_images), dataset.test_images
+    )
+    out['ratio'] = out['jacobian_norm'] / out['baseline_jacobian_norm']
+  return out
