@@ -205,3 +205,59 @@ def save_sweep(
   ax.grid(alpha=0.3)
   fig.legend(loc='upper center', bbox_to_anchor=(0.5, 0.9), fontsize=8)
   _save(fig, path)
+
+
+def save_curves(
+    path,
+    curves: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    logx: bool = False,
+    logy: bool = False,
+) -> None:
+  """One line with markers per ``label -> (xs, ys)``, on shared axes."""
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for label, (xs, ys) in curves.items():
+    ax.plot(xs, ys, 'o-', label=label, markersize=4)
+  if logx:
+    ax.set_xscale('log')
+  if logy:
+    ax.set_yscale('log')
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  _save(fig, path)
+
+
+def save_bars(
+    path,
+    labels: Sequence[str],
+    values: dict[str, Sequence[float]],
+    *,
+    ylabel: str,
+    title: str,
+    reference: dict[str, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+) -> None:
+  """Grouped bars: one group per label, one bar per ``values`` series;
+  ``reference`` draws labelled horizontal lines (e.g. a mean or a baseline)."""
+  fig, ax = plt.subplots(figsize=(max(7, 0.7 * len(labels)), 4.5))
+  width = 0.8 / max(len(values), 1)
+  xs = np.arange(len(labels))
+  for i, (name, ys) in enumerate(values.items()):
+    ax.bar(xs + (i - (len(values) - 1) / 2) * width, ys, width, label=name)
+  for j, (name, y) in enumerate((reference or {}).items()):
+    ax.axhline(y, color=f'C{len(values) + j}', linestyle='--', label=name)
+  ax.set_xticks(xs)
+  ax.set_xticklabels(labels, rotation=30, ha='right', fontsize=8)
+  ax.set_ylabel(ylabel)
+  if ylim is not None:
+    ax.set_ylim(*ylim)
+  ax.set_title(title)
+  ax.grid(alpha=0.3, axis='y')
+  ax.legend(fontsize=8)
+  _save(fig, path)
