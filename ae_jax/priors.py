@@ -31,6 +31,7 @@ validates ``--config.prior`` and its dimension against the code size.
 """
 
 import abc
+import importlib
 from collections.abc import Callable
 import dataclasses
 import math
@@ -417,28 +418,57 @@ def from_sampler(
   return SamplerPrior(dim, fn=fn)
 
 
-# Priors that a config can name with --config.prior. A user sampler has no
-# name here: build it in Python with `from_sampler`.
+# Priors that a config can name with --config.prior. A user's sampler is named
+# by reference instead, 'package.module:function' (see `make_prior`), or built
+# in Python with `from_sampler`.
 PRIORS: dict[str, Callable[..., Prior]] = {
     'standard_normal': standard_normal,
     'gaussian_mixture': gaussian_mixture,
 }
 
 
+def _is_reference(name: str) -> bool:
+  return ':' in name
+
+
 def _check_name(name: str) -> None:
-  if name not in PRIORS:
+  if name not in PRIORS and not _is_reference(name):
     raise ValueError(
         f'config.prior={name!r} is not one of {tuple(PRIORS)}; set '
-        '--config.prior to one of them, or build a Prior in Python with '
-        'ae_jax.priors.from_sampler(fn, dim).'
+        '--config.prior to one of them, to a sampler of your own as '
+        "'package.module:function' (fn(rng, num) -> [num, latent_dim]), or "
+        'build a Prior in Python with ae_jax.priors.from_sampler(fn, dim).'
     )
+
+
+def import_sampler(reference: str) -> Callable[[jax.Array, int], jax.Array]:
+  """The function named by ``'package.module:function'``.
+
+  Raises:
+    ValueError: if the module cannot be imported or has no such callable.
+  """
+  module_name, _, attr = reference.partition(':')
+  fix = (
+      f"config.prior={reference!r} names a sampler as 'package.module:"
+      "function'; make the module importable (installed, or on PYTHONPATH) "
+      'and define fn(rng, num) -> [num, latent_dim] in it'
+  )
+  try:
+    module = importlib.import_module(module_name)
+  except ImportError as e:
+    raise ValueError(f'{fix}. Importing {module_name!r} failed: {e}') from e
+  fn = getattr(module, attr, None)
+  if not callable(fn):
+    raise ValueError(f'{fix}. {module_name!r} has no function {attr!r}.')
+  return fn
 
 
 def make_prior(name: str, dim: int, **kwargs) -> Prior:
   """The prior called ``name`` in `PRIORS`, over ``dim``-dimensional codes.
 
   Args:
-    name: a key of `PRIORS`, e.g. ``config.prior``.
+    name: a key of `PRIORS`, e.g. ``config.prior``, or a user's sampler
+      ``'package.module:function'`` (see `import_sampler`, `from_sampler`).
     dim: code dimension (the model's ``latent_dim``).
     **kwargs: the prior's own options, e.g. ``radius=`` and ``std=`` for
       'gaussian_mixture'.
@@ -450,6 +480,10 @@ def make_prior(name: str, dim: int, **kwargs) -> Prior:
     ValueError: for an unknown name or invalid options.
   """
   _check_name(name)
+  if _is_reference(name):
+    if kwargs:
+      raise ValueError(f'A sampler prior takes no options, got {kwargs}.')
+    return from_sampler(import_sampler(name), dim)
   return PRIORS[name](dim, **kwargs)
 
 
@@ -463,9 +497,19 @@ def check_prior(name: str, dim: int, latent_dim: int) -> None:
       discriminator compares with the prior samples.
 
   Raises:
-    ValueError: if ``name`` is not in `PRIORS` or ``dim != latent_dim``.
+    ValueError: if ``name`` is not in `PRIORS` (or an importable sampler
+      reference whose samples have ``latent_dim`` dimensions) or ``dim !=
+      latent_dim``.
   """
   _check_name(name)
+  if _is_reference(name):
+    try:  # Imports and traces the sampler once.
+      make_prior(name, latent_dim)
+    except ValueError as e:
+      raise ValueError(
+          f'config.prior={name!r} must sample latent_dim={latent_dim} codes: '
+          f'{e}'
+      ) from e
   if dim != latent_dim:
     raise ValueError(
         f'The {name!r} prior samples {dim}-dimensional codes but the encoder '

@@ -307,3 +307,42 @@ class TestNamesAndChecks:
   def test_invalid_dim(self, dim):
     with pytest.raises(ValueError, match='positive int'):
       priors.standard_normal(dim)
+
+
+def uniform_square(rng, num):
+  """A user's sampler, named in configs as 'tests.test_priors:uniform_square'."""
+  return jax.random.uniform(rng, (num, 2), minval=-1.0, maxval=1.0)
+
+
+def test_a_config_names_a_user_sampler_by_reference():
+  prior = priors.make_prior('tests.test_priors:uniform_square', 2)
+  assert isinstance(prior, priors.SamplerPrior)
+  z = np.asarray(prior.sample(jax.random.PRNGKey(0), 1000))
+  assert z.shape == (1000, 2) and np.abs(z).max() <= 1.0
+  priors.check_prior('tests.test_priors:uniform_square', 2, 2)
+  with pytest.raises(
+      ValueError, match=r'latent_dim=3 codes.*returned shape \(3, 2\)'
+  ):
+    priors.check_prior('tests.test_priors:uniform_square', 3, 3)
+  with pytest.raises(ValueError, match='Importing'):
+    priors.make_prior('no_such_module_xyz:fn', 2)
+  with pytest.raises(ValueError, match="no function 'missing'"):
+    priors.make_prior('tests.test_priors:missing', 2)
+  with pytest.raises(ValueError, match='package.module:function'):
+    priors.make_prior('uniform', 2)
+
+
+def test_an_aae_trains_and_reloads_with_a_user_sampler(tmp_path):
+  from ae_jax import load  # pylint: disable=g-import-not-at-top
+  from ae_jax import train  # pylint: disable=g-import-not-at-top
+  from experiments.configs import aae  # pylint: disable=g-import-not-at-top
+
+  config = aae.get_config('smoke')
+  config.prior = 'tests.test_priors:uniform_square'
+  config.num_train_steps = 20
+  config.write_figures = False
+  summary = train.train_and_evaluate(config, tmp_path)
+  assert np.isfinite(summary['test']['loss'])
+  trained = load(tmp_path)
+  assert isinstance(trained.model.prior, priors.SamplerPrior)
+  assert trained.sample(5).shape[0] == 5
