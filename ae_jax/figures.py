@@ -143,6 +143,18 @@ def save_latent_scatter(
   """2-D scatter of test codes coloured by class (PCA first if D > 2)."""
   xy, axis_name = project_2d(codes)
   fig, ax = plt.subplots(figsize=(7, 6))
+  _scatter_by_class(ax, xy, labels, class_names)
+  ax.set_xlabel(f'{axis_name} 1')
+  ax.set_ylabel(f'{axis_name} 2')
+  ax.set_title(f'{title} (latent dim {codes.shape[1]})')
+  ax.legend(markerscale=3, fontsize=8, loc='best', title='class')
+  _save(fig, path)
+
+
+def _scatter_by_class(
+    ax, xy: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
+) -> None:
+  """Points ``xy`` ``[N, 2]``, one colour and legend label per class id."""
   cmap = plt.get_cmap('tab10' if len(class_names) <= 10 else 'tab20')
   for k, name in enumerate(class_names):
     sel = labels == k
@@ -154,11 +166,85 @@ def save_latent_scatter(
         color=cmap(k % cmap.N),
         label=str(name),
     )
-  ax.set_xlabel(f'{axis_name} 1')
-  ax.set_ylabel(f'{axis_name} 2')
-  ax.set_title(f'{title} (latent dim {codes.shape[1]})')
-  ax.legend(markerscale=3, fontsize=8, loc='best', title='class')
-  _save(fig, path)
+
+
+def save_embeddings(
+    path,
+    panels: dict[str, np.ndarray],
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    title: str,
+    axis_names: dict[str, str] | None = None,
+    ncols: int | None = None,
+) -> None:
+  """Side-by-side 2-D embeddings of the same points, coloured by class.
+
+  Args:
+    path: PNG to write.
+    panels: ``panel title -> xy`` ``[N, 2]``, the same N points in each
+      (e.g. codes, a t-SNE of the codes, PCA of the pixels).
+    labels: integer class ids ``[N]`` in ``[0, len(class_names))``.
+    class_names: legend entry of each class id (one legend for the figure).
+    title: figure title.
+    axis_names: ``panel title -> axis name``; the axes read ``'<name> 1'``
+      and ``'<name> 2'`` (default ``'dim'``).
+    ncols: panels per row; default: all of up to 3 panels in one row, else
+      two rows.
+
+  Raises:
+    ValueError: on no panels, a panel that is not ``[N, 2]``, or labels that
+      do not match the points or the class names.
+  """
+  if not panels:
+    raise ValueError('save_embeddings: panels is empty; pass title -> xy')
+  labels = np.asarray(labels)
+  if labels.ndim != 1 or labels.dtype.kind not in 'iu':
+    raise ValueError(
+        f'save_embeddings: labels must be 1-D integer class ids, got shape '
+        f'{labels.shape} and dtype {labels.dtype}'
+    )
+  if labels.size and (labels.min() < 0 or labels.max() >= len(class_names)):
+    raise ValueError(
+        f'save_embeddings: labels span [{labels.min()}, {labels.max()}] but '
+        f'there are {len(class_names)} class_names; pass a name per class'
+    )
+  for name, xy in panels.items():
+    if np.shape(xy) != (len(labels), 2):
+      raise ValueError(
+          f'save_embeddings: panel {name!r} has shape {np.shape(xy)}; every '
+          f'panel must be [N, 2] with N = len(labels) = {len(labels)}'
+      )
+  axis_names = axis_names or {}
+  if ncols is None:
+    ncols = len(panels) if len(panels) <= 3 else -(-len(panels) // 2)
+  ncols = min(ncols, len(panels))
+  nrows = -(-len(panels) // ncols)
+  fig, axes = plt.subplots(
+      nrows, ncols, figsize=(4.6 * ncols + 1.8, 4.4 * nrows), squeeze=False
+  )
+  for ax, (name, xy) in zip(axes.flat, panels.items()):
+    _scatter_by_class(ax, np.asarray(xy, np.float64), labels, class_names)
+    axis = axis_names.get(name, 'dim')
+    ax.set_xlabel(f'{axis} 1')
+    ax.set_ylabel(f'{axis} 2')
+    ax.set_title(name, fontsize=10)
+    ax.tick_params(labelsize=7)
+  for ax in axes.flat[len(panels) :]:
+    ax.axis('off')
+  handles, names = axes.flat[0].get_legend_handles_labels()
+  fig.legend(
+      handles,
+      names,
+      loc='center right',
+      markerscale=3,
+      fontsize=9,
+      title='class',
+  )
+  fig.suptitle(title)
+  fig.tight_layout(rect=(0, 0, 1 - 1.7 / fig.get_figwidth(), 1))
+  fig.savefig(os.fspath(path), dpi=100)
+  plt.close(fig)
 
 
 def save_loss_curve(

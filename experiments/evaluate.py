@@ -1,11 +1,14 @@
 r"""Evaluates a trained work directory against baselines; writes JSON, prints Markdown.
 
-  python -m experiments.evaluate --workdir=runs/deep_ae_fmnist --task=pca
+  python -m experiments.evaluate --workdir=runs/deep_ae_fmnist
   python -m experiments.evaluate --workdir=runs/dae_gaussian --task=denoise \
       --baseline_workdir=runs/ae_fmnist
 
-Tasks (`ae_jax.tasks`): pca, sparsity, denoise, jacobian, probe; several may
-be given comma-separated. Results go to ``<workdir>/eval_<task>.json``.
+Without --task, every task that applies to the model runs
+(`ae_jax.tasks.default_tasks`; `nll` only when named). Tasks are listed in
+`ae_jax.tasks`; several may be given comma-separated. Each result goes to
+``<workdir>/eval_<task>.json``, its figures next to it, and its table to
+stdout.
 """
 
 import json
@@ -18,31 +21,61 @@ from ae_jax import tasks
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Trained work directory.')
-_TASK = flags.DEFINE_list('task', None, f'Tasks: {sorted(tasks.TASKS)}.')
+_TASK = flags.DEFINE_list(
+    'task',
+    None,
+    f'Tasks: {sorted(tasks.TASKS)}; default: those that apply to the model '
+    '(tasks.default_tasks: all but the slow nll).',
+)
 _BASELINE = flags.DEFINE_string(
     'baseline_workdir',
     None,
     'A second trained work directory to compare with (denoise, jacobian).',
 )
-flags.mark_flags_as_required(['workdir', 'task'])
+flags.mark_flags_as_required(['workdir'])
+
+
+def _is_rows(value) -> bool:
+  return (
+      isinstance(value, list)
+      and bool(value)
+      and all(isinstance(r, dict) for r in value)
+  )
 
 
 def markdown(task: str, result: dict) -> str:
-  """The result as a Markdown table."""
-  rows = result.get('rows', [result])
-  keys = list(rows[0])
+  """The result as Markdown: its 'rows' (or its scalars) as one table, and
+  each other list of row dicts (e.g. probe's 'label_efficiency') as another.
+  Per-unit lists and nested dicts stay in the JSON file."""
   fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
-  lines = [
-      f'{task}:',
-      '| ' + ' | '.join(keys) + ' |',
-      '|' + '---|' * len(keys),
-  ]
-  lines += ['| ' + ' | '.join(fmt(r[k]) for k in keys) + ' |' for r in rows]
+  scalar = lambda v: not isinstance(v, (list, dict))
+  tables = {task: result['rows'] if 'rows' in result else [result]}
+  tables.update(
+      {
+          f'{task} {k}': v
+          for k, v in result.items()
+          if k != 'rows' and _is_rows(v)
+      }
+  )
+  lines = []
+  for name, rows in tables.items():
+    keys = [k for k, v in rows[0].items() if scalar(v)]
+    lines += [
+        f'{name}:',
+        '| ' + ' | '.join(keys) + ' |',
+        '|' + '---|' * len(keys),
+    ]
+    lines += [
+        '| ' + ' | '.join(fmt(r.get(k)) for k in keys) + ' |' for r in rows
+    ]
   return '\n'.join(lines)
 
 
-def evaluate(workdir: str, names: list[str], baseline_workdir=None) -> dict:
-  for name in names:  # Before loading anything.
+def evaluate(
+    workdir: str, names: list[str] | None = None, baseline_workdir=None
+) -> dict:
+  """Runs tasks ``names`` (default: `tasks.default_tasks`) on ``workdir``."""
+  for name in names or []:  # Before loading anything.
     if name not in tasks.TASKS:
       raise ValueError(
           f'Unknown task {name!r}; use --task with some of '
@@ -50,6 +83,7 @@ def evaluate(workdir: str, names: list[str], baseline_workdir=None) -> dict:
       )
   trained = ae_jax.load(workdir)
   baseline = ae_jax.load(baseline_workdir) if baseline_workdir else None
+  names = names or tasks.default_tasks(trained)
   dataset = tasks.load_data(trained)
   results = {}
   for name in names:

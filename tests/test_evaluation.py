@@ -247,6 +247,191 @@ class TestPSNR:
 
 
 # ---------------------------------------------------------------------------
+# SSIM.
+# ---------------------------------------------------------------------------
+
+
+def _brute_ssim(a, b, size, max_value=1.0, sigma=1.5):
+  """Mean SSIM of two [H, W, C] images, window by window, in float64."""
+  offsets = np.arange(size) - (size - 1) / 2
+  g = np.exp(-0.5 * (offsets / sigma) ** 2)
+  w = np.outer(g, g) / np.sum(g) ** 2  # Truncated, renormalised Gaussian.
+  c1, c2 = (0.01 * max_value) ** 2, (0.03 * max_value) ** 2
+  h, wd, c = a.shape
+  values = []
+  for i in range(h - size + 1):
+    for j in range(wd - size + 1):
+      for ch in range(c):
+        pa = a[i : i + size, j : j + size, ch].astype(np.float64)
+        pb = b[i : i + size, j : j + size, ch].astype(np.float64)
+        mu_a, mu_b = np.sum(w * pa), np.sum(w * pb)
+        var_a = np.sum(w * (pa - mu_a) ** 2)
+        var_b = np.sum(w * (pb - mu_b) ** 2)
+        cov = np.sum(w * (pa - mu_a) * (pb - mu_b))
+        values.append(
+            (2 * mu_a * mu_b + c1)
+            * (2 * cov + c2)
+            / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+        )
+  return np.mean(values)
+
+
+def _noisy(clean, sigma, seed):
+  noise = _rng(seed).normal(size=clean.shape)
+  return np.clip(clean + sigma * noise, 0, 1)
+
+
+class TestSSIM:
+
+  def test_matches_skimage_with_the_wang_window(self):
+    metrics = pytest.importorskip('skimage.metrics')
+    rng = _rng(20)
+    # Smooth-ish images (a random field blurred by averaging neighbours).
+    field = rng.uniform(size=(3, 30, 30))
+    clean = (field[:, 1:-1, 1:-1] + field[:, 2:, 1:-1] + field[:, 1:-1, 2:]) / 3
+    other = _noisy(clean, 0.15, 21)
+    out = evaluation.ssim(clean, other, image_shape=(28, 28))
+    expected = [
+        metrics.structural_similarity(
+            a,
+            b,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        for a, b in zip(clean, other)
+    ]
+    np.testing.assert_allclose(out, expected, atol=2e-5)
+    # Colour: each channel separately, then the mean (skimage channel_axis).
+    clean3 = rng.uniform(size=(2, 12, 15, 3))
+    other3 = _noisy(clean3, 0.1, 22)
+    out3 = evaluation.ssim(
+        clean3.reshape(2, -1), other3.reshape(2, -1), image_shape=(12, 15, 3)
+    )
+    expected3 = [
+        metrics.structural_similarity(
+            a,
+            b,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            channel_axis=-1,
+        )
+        for a, b in zip(clean3, other3)
+    ]
+    np.testing.assert_allclose(out3, expected3, atol=2e-5)
+
+  @pytest.mark.parametrize('shape', [(8, 8, 1), (11, 11, 1), (9, 14, 2)])
+  def test_matches_brute_force_windows(self, shape):
+    # 8x8 digits get the largest odd window that fits (7x7), 11x11 images
+    # the full 11x11 window, a single position (one window = the image).
+    rng = _rng(23)
+    clean = rng.uniform(size=(3, *shape))
+    other = _noisy(clean, 0.2, 24)
+    size = min(11, shape[0], shape[1])
+    size -= 1 - size % 2
+    expected = [_brute_ssim(a, b, size) for a, b in zip(clean, other)]
+    out = evaluation.ssim(clean, other, image_shape=shape)
+    np.testing.assert_allclose(out, expected, atol=2e-6)
+    out5 = evaluation.ssim(clean, other, image_shape=shape, filter_size=5)
+    np.testing.assert_allclose(
+        out5, [_brute_ssim(a, b, 5) for a, b in zip(clean, other)], atol=2e-6
+    )
+
+  @pytest.mark.parametrize('side', [8, 28])
+  def test_constant_images_closed_form(self, side):
+    # No variance anywhere: SSIM = (2ab + C1) / (a^2 + b^2 + C1) exactly.
+    # (dm_pix with its 11x11 window on 8x8 images gives 0.648 for 0.3 / 0.6.)
+    a, b = np.array([0.3, 0.0, 1.0]), np.array([0.6, 0.5, 1.0])
+    clean = np.ones((3, side * side)) * a[:, None]
+    other = np.ones((3, side * side)) * b[:, None]
+    c1 = 0.01**2
+    expected = (2 * a * b + c1) / (a**2 + b**2 + c1)
+    np.testing.assert_allclose(
+        evaluation.ssim(clean, other, image_shape=(side, side)),
+        expected,
+        rtol=1e-4,  # float32 variances of constant windows: ~1e-8, not 0.
+    )
+    np.testing.assert_allclose(expected[0], 0.80004, atol=1e-5)
+    # On 0-255 images the constants scale with max_value: same values.
+    np.testing.assert_allclose(
+        evaluation.ssim(
+            255 * clean, 255 * other, image_shape=(side, side), max_value=255
+        ),
+        expected,
+        rtol=1e-4,  # float32 variances of constant windows: ~1e-8, not 0.
+    )
+
+  def test_identity_symmetry_noise_and_range(self):
+    clean = _rng(25).uniform(size=(20, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(
+        evaluation.ssim(clean, clean, image_shape=(28, 28, 1)), 1.0, atol=1e-6
+    )
+    noisy = _noisy(clean, 0.2, 26)
+    forward = evaluation.ssim(clean, noisy, image_shape=(28, 28, 1))
+    backward = evaluation.ssim(noisy, clean, image_shape=(28, 28, 1))
+    np.testing.assert_allclose(forward, backward, atol=1e-6)
+    means = [
+        np.mean(
+            evaluation.ssim(clean, _noisy(clean, s, 27), image_shape=(28, 28))
+        )
+        for s in (0.02, 0.05, 0.1, 0.2, 0.4)
+    ]
+    assert np.all(np.diff(means) < -0.005), means
+    # The negative image: perfectly anti-correlated, SSIM near -1, not below.
+    negative = evaluation.ssim(clean, 1 - clean, image_shape=(28, 28))
+    assert np.all(negative >= -1.0) and np.all(negative < -0.5), negative
+    assert np.all(forward <= 1.0) and np.all(forward > 0.0)
+
+  def test_layouts_agree(self):
+    clean = _rng(28).uniform(size=(4, 8, 8))
+    other = _noisy(clean, 0.1, 29)
+    flat = evaluation.ssim(
+        clean.reshape(4, 64), other.reshape(4, 64), image_shape=(8, 8)
+    )
+    chex.assert_shape(flat, (4,))
+    assert flat.dtype == np.float64
+    np.testing.assert_allclose(
+        evaluation.ssim(clean, other, image_shape=(8, 8)), flat
+    )
+    np.testing.assert_allclose(
+        evaluation.ssim(clean[..., None], other[..., None], image_shape=(8, 8)),
+        flat,
+    )
+    np.testing.assert_allclose(  # Several jitted batches, padded last one.
+        evaluation.ssim(clean, other, image_shape=(8, 8), batch_size=3), flat
+    )
+
+  def test_bad_inputs_raise(self):
+    x = _rng(30).uniform(size=(3, 64))
+    ssim = evaluation.ssim
+    with pytest.raises(ValueError, match='not images of shape'):
+      ssim(x, x, image_shape=(8, 9))
+    with pytest.raises(ValueError, match='not images of shape'):
+      ssim(x.reshape(3, 4, 16), x.reshape(3, 4, 16), image_shape=(8, 8))
+    with pytest.raises(ValueError, match=r'\(H, W\) or \(H, W, C\)'):
+      ssim(x, x, image_shape=(1, 8, 8, 1))
+    with pytest.raises(ValueError, match=r'\(H, W\) or \(H, W, C\)'):
+      ssim(x, x, image_shape=(0, 8))
+    with pytest.raises(ValueError, match=r'\(H, W\) or \(H, W, C\)'):
+      ssim(x, x, image_shape=64)
+    with pytest.raises(ValueError, match='filter_size <= 8'):
+      ssim(x, x, image_shape=(8, 8), filter_size=11)
+    with pytest.raises(ValueError, match='max_value'):
+      ssim(255 * x, x, image_shape=(8, 8))  # 8-bit values scored as [0, 1].
+    with pytest.raises(ValueError, match='max_value must be > 0'):
+      ssim(x, x, image_shape=(8, 8), max_value=-1.0)
+    with pytest.raises(ValueError, match='same layout'):
+      ssim(x, x.reshape(3, 8, 8), image_shape=(8, 8))
+    with pytest.raises(ValueError, match='NaN'):
+      ssim(x, np.full_like(x, np.nan), image_shape=(8, 8))
+    with pytest.raises(ValueError, match='empty'):
+      ssim(x[:0], x[:0], image_shape=(8, 8))
+
+
+# ---------------------------------------------------------------------------
 # Code statistics.
 # ---------------------------------------------------------------------------
 

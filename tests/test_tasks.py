@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+import ae_jax
+from ae_jax import tasks
 from ae_jax import train
 from experiments import evaluate
 from experiments.configs import aae as aae_config
@@ -82,19 +84,53 @@ def test_probe_reports_a_classifier_own_accuracy(runs):
   assert 0.0 <= result['model_accuracy'] <= 1.0
 
 
-def test_latent_task_counts_active_units_and_draws_interpolations(tmp_path):
+def test_latent_and_generate_tasks_on_a_vae(tmp_path):
   config = vae_config.get_config('smoke')
   config.num_train_steps = 30
   config.write_figures = False
   train.train_and_evaluate(config, tmp_path / 'vae')
-  result = evaluate.evaluate(str(tmp_path / 'vae'), ['latent'])['latent']
+  results = evaluate.evaluate(
+      str(tmp_path / 'vae'),
+      ['latent', 'generate'],
+      baseline_workdir=str(tmp_path / 'vae'),
+  )
+  result = results['latent']
   assert len(result['kl_per_dimension']) == result['latent_dim'] == 2
   assert 0 <= result['active_units'] <= 2
   assert result['total_kl'] == pytest.approx(sum(result['kl_per_dimension']))
   assert result['active_units'] == sum(
       a > 0.01 for a in result['activity_per_dimension']
   )
-  assert (tmp_path / 'vae' / 'interpolations.png').stat().st_size > 0
+  assert result['total_correlation'] >= 0 and result['mmd_to_prior'] > -0.1
+  # The model as its own baseline reproduces its own scalars.
+  assert result['baseline_total_correlation'] == result['total_correlation']
+  assert result['baseline_active_units'] == result['active_units']
+  generated = results['generate']
+  assert generated['generative'] and np.isfinite(generated['sample_mmd'])
+  # Barely trained samples are further from the test images than real ones.
+  assert generated['sample_mmd'] > generated['reference_mmd_train_to_test']
+  assert generated['baseline_sample_mmd'] == generated['sample_mmd']
+  for name in ('interpolations.png', 'generated_samples.png'):
+    assert (tmp_path / 'vae' / name).stat().st_size > 0
+
+
+def test_default_tasks_follow_the_model(runs):
+  load = lambda name: ae_jax.load(runs[name])
+  assert tasks.default_tasks(load('stacked')) == ['probe']
+  assert 'sparsity' in tasks.default_tasks(load('kl'))
+  plain = tasks.default_tasks(load('plain'))
+  assert {'pca', 'probe', 'denoise', 'generate'} <= set(plain)
+  assert not {'sparsity', 'jacobian', 'prior', 'latent', 'nll'} & set(plain)
+
+
+def test_evaluate_without_task_runs_the_default_tasks(runs):
+  results = evaluate.evaluate(str(runs['plain']))
+  assert list(results) == tasks.default_tasks(ae_jax.load(runs['plain']))
+  for name in results:
+    assert (runs['plain'] / f'eval_{name}.json').exists()
+  generated = results['generate']
+  assert not generated['generative'] and 'sample_mmd' not in generated
+  assert (runs['plain'] / 'interpolations.png').stat().st_size > 0
 
 
 def test_generative_tasks_refuse_models_without_what_they_need(runs):

@@ -1,31 +1,49 @@
 """Evaluation tasks run on a trained work directory, each against its baseline.
 
-``run(name, trained, dataset, baseline=None) -> dict`` of plain numbers (JSON
-ready). Each task measures the property a model family is built for:
+``run(name, trained, dataset, baseline=None, outdir=None) -> dict`` of plain
+numbers (JSON ready); figures go to ``outdir``. One module per application:
+`reconstruction` (pca, sparsity, jacobian), `denoising`, `features` (probe),
+`generative` (prior, nll, latent, generate), `visualization` (visualize),
+`compression`. Each task measures the property
+a model family is built for:
 
   'pca'       test reconstruction MSE against PCA with as many components as
               the code (Hinton & Salakhutdinov 2006);
   'sparsity'  fraction of near-zero code entries and each unit's mean
               activation (against ``config.sparsity_target`` for KL sparsity);
-  'denoise'   PSNR of noisy and denoised test images at several noise types
+  'denoise'   PSNR and SSIM of noisy and denoised test images at several noise types
               and levels, and of a baseline model fed the same noisy input;
   'jacobian'  mean Frobenius norm of the encoder Jacobian on test images
               (contractive AE), and the baseline model's;
   'probe'     logistic-regression accuracy on the codes, on raw pixels and on
               PCA features of the same size (and the model's own accuracy for
-              a classifier);
+              a classifier), and a label-efficiency curve (100, 1,000, all
+              labels; label_efficiency.png);
+  'visualize' 2-D embeddings of the test codes (PCA / t-SNE) beside PCA
+              (and t-SNE) of the pixels, each scored by 5-NN accuracy and
+              silhouette; embedding.png;
   'prior'     MMD between test codes and the model's prior (adversarial
               autoencoder), against a baseline model's codes;
   'nll'       importance-sampled test negative log-likelihood (k = 5000) of a
               VAE or IWAE;
-  'latent'    per-dimension KL, active units and a latent interpolation grid
-              of a VAE-family model.
+  'latent'    per-dimension KL, active units, total correlation and MMD to
+              N(0, I) of a VAE-family model's codes;
+  'generate'  prior samples (pixel MMD to test images) and latent
+              interpolations;
+  'compression'  bits per test image of the quantised code against test MSE
+              (fixed and entropy-coded rate), against PCA with as many
+              components and the same quantiser.
+
+`default_tasks(trained)` picks those that apply to a model, leaving out the
+slow `nll`.
 """
 
+from ae_jax.tasks import compression
 from ae_jax.tasks import denoising
 from ae_jax.tasks import features
 from ae_jax.tasks import generative
 from ae_jax.tasks import reconstruction
+from ae_jax.tasks import visualization
 from ae_jax.tasks.common import codes
 from ae_jax.tasks.common import load_data
 from ae_jax.tasks.generative import scaled_prior_mmd
@@ -39,7 +57,31 @@ TASKS = {
     'prior': generative.prior,
     'nll': generative.nll,
     'latent': generative.latent,
+    'generate': generative.generate,
+    'compression': compression.compression,
+    'visualize': visualization.visualize,
 }
+
+
+def default_tasks(trained) -> list[str]:
+  """The tasks that apply to ``trained``'s model, in a fixed order.
+
+  Every task that measures something the model has; `nll` (k = 5000
+  importance samples, many minutes on a CPU) only when asked for.
+  """
+  model, config = trained.model, trained.config
+  if not model.reconstructs:  # A classifier: its features only.
+    return ['probe']
+  names = ['pca', 'visualize', 'probe', 'denoise', 'compression', 'generate']
+  if getattr(config, 'sparsity', 'none') != 'none':
+    names.append('sparsity')
+  if getattr(config, 'contractive_weight', 0.0) > 0:
+    names.append('jacobian')
+  if getattr(model, 'prior', None) is not None:
+    names.append('prior')
+  if hasattr(model, 'encode_distribution'):
+    names.append('latent')
+  return [n for n in names if n in TASKS]
 
 
 def run(name, trained, dataset, baseline=None, outdir=None) -> dict:

@@ -1,10 +1,11 @@
-"""Denoising: PSNR of noisy and denoised test images."""
+"""Denoising: PSNR and SSIM of noisy and denoised test images."""
 
 from etils import epath
 import jax
 import numpy as np
 
 from ae_jax import corruptions
+from ae_jax import evaluation
 from ae_jax import figures
 from ae_jax.tasks import common
 
@@ -15,10 +16,21 @@ NOISE_LEVELS = {
 }
 
 
+def mean_ssim(clean, images, image_shape) -> float:
+  """Mean per-image SSIM of ``images`` clipped to [0, 1] (as `mean_psnr`)."""
+  per_image = evaluation.ssim(
+      clean, np.clip(images, 0.0, 1.0), image_shape=image_shape
+  )
+  return float(np.mean(per_image))
+
+
 def denoise(trained, dataset, baseline=None, outdir=None) -> dict:
-  """PSNR table; with ``outdir`` also ``denoise.png``: 10 test images, and
-  per noise type at its middle level, noisy / denoised (/ baseline)."""
+  """PSNR and SSIM table (means over the test images; SSIM with an 11x11
+  Gaussian window, or the largest odd one that fits smaller images, see
+  `evaluation.ssim`); with ``outdir`` also ``denoise.png``: 10 test images,
+  and per noise type at its middle level, noisy / denoised (/ baseline)."""
   x = dataset.test_images
+  shape = figures.image_shape(dataset.input_shape)
   rows, shown = [], {'clean': x[:10]}
   for noise, levels in NOISE_LEVELS.items():
     for i, level in enumerate(levels):
@@ -35,6 +47,10 @@ def denoise(trained, dataset, baseline=None, outdir=None) -> dict:
       if baseline is not None:
         base = common.reconstruct(baseline, noisy)
         row['psnr_baseline'] = common.mean_psnr(x, base)
+      row['ssim_noisy'] = mean_ssim(x, noisy, shape)
+      row['ssim_denoised'] = mean_ssim(x, denoised, shape)
+      if baseline is not None:
+        row['ssim_baseline'] = mean_ssim(x, base, shape)
       if i == (len(levels) - 1) // 2:  # The middle level goes in the figure.
         shown[f'{noise} {level}'] = noisy[:10]
         shown[f'denoised ({noise})'] = denoised[:10]

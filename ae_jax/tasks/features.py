@@ -1,37 +1,87 @@
-"""Feature learning: linear probes on the codes against pixels and PCA."""
+"""Feature learning: linear probes on the codes against pixels and PCA, and
+how their accuracy grows with the number of training labels."""
 
 import functools
 
+from etils import epath
 import numpy as np
 
 from ae_jax import evaluation
+from ae_jax import figures
 from ae_jax.tasks import common
+
+# Training labels of the label-efficiency curve; None = all of them. Sizes
+# that the training set cannot stratify (more than N_train - num_classes)
+# are skipped.
+LABEL_SIZES = (100, 1000, None)
+FEATURES = ('codes', 'raw_pixels', 'pca')
 
 
 def probe(trained, dataset, baseline=None, outdir=None) -> dict:
-  del outdir  # No figure.
+  """Linear-probe test accuracy with every training label on the codes, raw
+  pixels and PCA features of the code size (``codes``, ``raw_pixels``,
+  ``pca``), and ``label_efficiency`` rows: mean and std of the accuracy over
+  stratified draws of `LABEL_SIZES` training labels, per feature type. With
+  ``outdir`` also ``label_efficiency.png``: accuracy against the number of
+  labels, one curve per feature type."""
   del baseline
   flat = lambda a: a.reshape(len(a), -1)
   train_x, test_x = flat(dataset.train_images), flat(dataset.test_images)
-  labels = dataset.train_labels, dataset.test_labels
-  acc = lambda a, b: evaluation.linear_probe_accuracy(
-      a, labels[0], b, labels[1]
-  )
+  train_y, test_y = dataset.train_labels, dataset.test_labels
   k = trained.latent_dim
   pca_train, pca_test = evaluation.pca_codes(train_x, test_x, num_components=k)
-  out = {
-      'code_size': k,
-      'codes': acc(
+  features = {
+      'codes': (
           common.codes(trained, dataset.train_images),
           common.codes(trained, dataset.test_images),
       ),
-      'raw_pixels': acc(train_x, test_x),
-      'pca': acc(pca_train, pca_test),
+      'raw_pixels': (train_x, test_x),
+      'pca': (pca_train, pca_test),
   }
+  n, num_classes = len(train_y), len(np.unique(train_y))
+  sizes = [s for s in LABEL_SIZES if s is None or s <= n - num_classes]
+  out = {'code_size': k}
+  rows = []
+  for name in FEATURES:
+    train_f, test_f = features[name]
+    # The all-labels fit of the curve is the headline number (fitted once).
+    curve = evaluation.label_efficiency(
+        train_f, train_y, test_f, test_y, sizes=sizes
+    )
+    rows += [{'features': name, **row} for row in curve]
+    (full,) = [r for r in curve if r['labels'] == n]
+    out[name] = full['accuracy_mean']
   if hasattr(trained.model, 'predict'):  # A classifier: its own accuracy.
     predicted = common.batched(
         functools.partial(trained.model.predict, trained.params),
         dataset.test_images,
     )
-    out['model_accuracy'] = float(np.mean(predicted == dataset.test_labels))
+    out['model_accuracy'] = float(np.mean(predicted == test_y))
+  out['label_efficiency'] = rows
+  if outdir is not None:
+    legend = {
+        'codes': f'{trained.config.model} codes ({k}-D)',
+        'raw_pixels': f'raw pixels ({train_x.shape[1]}-D)',
+        'pca': f'PCA ({k}-D)',
+    }
+    curves = {}
+    for name in FEATURES:
+      mine = [r for r in rows if r['features'] == name]
+      curves[legend[name]] = (
+          [r['labels'] for r in mine],
+          [r['accuracy_mean'] for r in mine],
+      )
+    outdir = epath.Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    figures.save_curves(
+        outdir / 'label_efficiency.png',
+        curves,
+        xlabel='training labels (class-stratified subset)',
+        ylabel='test accuracy (logistic regression)',
+        title=(
+            f'Label efficiency of linear probes, {dataset.name} '
+            '(mean over draws)'
+        ),
+        logx=True,
+    )
   return out

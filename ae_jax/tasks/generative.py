@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ae_jax import evaluation
 from ae_jax import figures
 from ae_jax import likelihood
 from ae_jax import losses
@@ -75,39 +76,113 @@ def prior(trained, dataset, baseline=None, outdir=None) -> dict:
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), Sec. 5.2.
 
 
-def latent(trained, dataset, baseline=None, outdir=None) -> dict:
-  """Per-dimension KL and active units of a VAE-family model, and with
-  ``outdir`` ``interpolations.png``: decoded straight lines between the codes
-  of pairs of test images (8 pairs, 10 steps)."""
-  del baseline
+def _posterior_statistics(trained, x) -> dict:
+  """Latent statistics of a VAE-family model on ``x``."""
   model = trained.model
   if not hasattr(model, 'encode_distribution'):
     raise ValueError(
-        f'Task latent needs a model with a Gaussian posterior (vae, iwae, '
+        f'Task latent needs models with a Gaussian posterior (vae, iwae, '
         f'factor_vae); {trained.config.model!r} has none.'
     )
-  x = dataset.test_images
   encode = functools.partial(model.encode_distribution, trained.params)
   stats = common.batched(lambda v: jnp.concatenate(encode(v), -1), x)
   mean, log_var = np.split(stats.astype(np.float64), 2, axis=-1)
   kl = 0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var)  # Per dimension.
   activity = np.var(mean, axis=0)  # Cov_x(E_q[z_u]).
+  # One sample per test image: draws from the aggregate posterior q(z).
+  rng = np.random.default_rng(0)
+  z = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
+  prior_z = rng.standard_normal((MMD_EXAMPLES, z.shape[1]))
   out = {
       'kl_per_dimension': [float(v) for v in kl.mean(0)],
       'activity_per_dimension': [float(v) for v in activity],
       'active_units': int(np.sum(activity > ACTIVE_UNIT_THRESHOLD)),
       'latent_dim': int(mean.shape[1]),
       'total_kl': float(kl.sum(1).mean()),
+      'total_correlation': evaluation.gaussian_total_correlation(z),
+      'mmd_to_prior': float(
+          losses.mmd(
+              jnp.asarray(z[:MMD_EXAMPLES], jnp.float32),
+              jnp.asarray(prior_z, jnp.float32),
+          )
+      ),
   }
+  return out
+
+
+def latent(trained, dataset, baseline=None, outdir=None) -> dict:
+  """Latent statistics of a VAE-family model on the test set: per-dimension
+  KL and active units (Burda et al.), the Gaussian total correlation of
+  sampled codes (FactorVAE's target) and the MMD of sampled codes to N(0, I)
+  (InfoVAE's); the same scalars for a baseline model."""
+  del outdir  # `generate` draws the interpolations.
+  out = _posterior_statistics(trained, dataset.test_images)
+  if baseline is not None:
+    base = _posterior_statistics(baseline, dataset.test_images)
+    for key, value in base.items():
+      if not isinstance(value, list):
+        out[f'baseline_{key}'] = value
+  return out
+
+
+SAMPLE_EXAMPLES = 1000
+INTERPOLATION_PAIRS = 8
+INTERPOLATION_STEPS = 10
+
+
+def _pixel_mmd(a: np.ndarray, b: np.ndarray) -> float:
+  flat = lambda v: jnp.asarray(v.reshape(len(v), -1), jnp.float32)
+  return float(losses.mmd(flat(a), flat(b)))
+
+
+def generate(trained, dataset, baseline=None, outdir=None) -> dict:
+  """Samples and interpolations. For a generative model, the pixel-space MMD
+  between `SAMPLE_EXAMPLES` decoded prior samples and as many test images,
+  beside the same MMD between training and test images (what a perfect
+  sampler would score) and a generative baseline's. For any autoencoder,
+  decoded straight lines between the codes of pairs of test images. With
+  ``outdir``: ``generated_samples.png`` (64 samples) and
+  ``interpolations.png``."""
+  model = trained.model
+  if not model.reconstructs:
+    raise ValueError(
+        f'Task generate needs a model with a decoder; {trained.config.model!r}'
+        ' has none.'
+    )
+  n = min(SAMPLE_EXAMPLES, len(dataset.test_images), len(dataset.train_images))
+  test = dataset.test_images[:n]
+  out = {
+      'generative': bool(model.generative),
+      'examples': n,
+      'reference_mmd_train_to_test': _pixel_mmd(dataset.train_images[:n], test),
+  }
+  samples = None
+  if model.generative:
+    samples = trained.sample(n, seed=0)
+    out['sample_mmd'] = _pixel_mmd(samples, test)
+  if baseline is not None and baseline.model.generative:
+    out['baseline_sample_mmd'] = _pixel_mmd(baseline.sample(n, seed=0), test)
   if outdir is not None:
-    steps = np.linspace(0.0, 1.0, 10)[:, None]
+    outdir = epath.Path(outdir)
+    if samples is not None:
+      figures.save_image_grid(
+          outdir / 'generated_samples.png',
+          samples[:64],
+          dataset.input_shape,
+          title=f'Samples from the prior, {trained.config.model}, '
+          f'{dataset.name}',
+      )
+    pairs = 2 * INTERPOLATION_PAIRS
+    z = trained.encode(dataset.test_images[:pairs]).astype(np.float64)
+    steps = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)[:, None]
     rows = {}
-    for i in range(8):
-      a, b = mean[2 * i], mean[2 * i + 1]
-      path = ((1 - steps) * a + steps * b).astype(np.float32)
-      rows[f'pair {i}'] = np.asarray(model.decode(trained.params, path))
+    for i in range(INTERPOLATION_PAIRS):
+      a, b = z[2 * i], z[2 * i + 1]
+      rows[f'pair {i}'] = trained.decode(
+          ((1 - steps) * a + steps * b).astype(np.float32)
+      )
     figures.save_image_rows(
-        epath.Path(outdir) / 'interpolations.png',
+        outdir / 'interpolations.png',
         rows,
         dataset.input_shape,
         title=f'Latent interpolations between test images, {dataset.name}',

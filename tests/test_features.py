@@ -1,0 +1,163 @@
+"""Label efficiency of linear probes, stratified label subsets and the probe
+task's curve on a smoke run."""
+
+import functools
+
+import numpy as np
+import pytest
+
+import ae_jax
+from ae_jax import evaluation
+from ae_jax import train
+from ae_jax.tasks import common
+from ae_jax.tasks import features
+from experiments.configs import ae as ae_config
+
+
+def _gaussian_classes(seed=0, *, n_train=2000, n_test=1000, c=4, d=50):
+  """Classes N(mu_c, I) with random means: a known Bayes classifier (the
+  nearest true mean), linear, whose accuracy a probe approaches with labels."""
+  rng = np.random.default_rng(seed)
+  means = rng.normal(size=(c, d)) * 0.4
+  y = rng.integers(0, c, n_train + n_test).astype(np.int32)
+  x = means[y] + rng.normal(size=(len(y), d))
+  dist = ((x[n_train:, None, :] - means[None]) ** 2).sum(-1)
+  bayes = float(np.mean(dist.argmin(1) == y[n_train:]))
+  return (x[:n_train], y[:n_train], x[n_train:], y[n_train:]), bayes
+
+
+def test_more_labels_approach_the_bayes_accuracy():
+  data, bayes = _gaussian_classes()
+  rows = evaluation.label_efficiency(*data, sizes=(20, 200, None))
+  assert [r['labels'] for r in rows] == [20, 200, 2000]
+  assert [r['repeats'] for r in rows] == [5, 3, 1]
+  means = [r['accuracy_mean'] for r in rows]
+  # Measured: 0.646, 0.858, 0.905 against a Bayes accuracy of 0.931.
+  assert means[0] < means[1] - 0.1 and means[1] <= means[2] + 0.01
+  assert means[0] < bayes - 0.15
+  assert bayes - 0.04 <= means[2] <= bayes + 0.02
+  assert rows[0]['accuracy_std'] > 0 and rows[2]['accuracy_std'] == 0
+
+
+def test_all_labels_row_is_the_linear_probe_and_draws_are_averaged():
+  data, _ = _gaussian_classes(1, n_train=600, n_test=300)
+  rows = evaluation.label_efficiency(*data, sizes=(None, 40), repeats=3, seed=7)
+  assert rows[0]['accuracy_mean'] == evaluation.linear_probe_accuracy(
+      *data, seed=7
+  )
+  x, y, x_test, y_test = data
+  draws = []
+  for i in range(3):  # Brute force: the same seeded stratified subsets.
+    idx = evaluation.stratified_subset(y, 40, seed=7 + i)
+    draws.append(
+        evaluation.linear_probe_accuracy(
+            x[idx], y[idx], x_test, y_test, seed=7 + i
+        )
+    )
+  assert rows[1]['repeats'] == 3
+  assert rows[1]['accuracy_mean'] == pytest.approx(np.mean(draws))
+  assert rows[1]['accuracy_std'] == pytest.approx(np.std(draws))
+  assert len(set(draws)) > 1  # The draws differ.
+
+
+def test_stratified_subset_gives_every_class_its_share():
+  rng = np.random.default_rng(0)
+  balanced = rng.permutation(np.repeat(np.arange(10), 30)).astype(np.int32)
+  for k in (1, 3, 7):
+    idx = evaluation.stratified_subset(balanced, 10 * k, seed=k)
+    assert len(np.unique(idx)) == 10 * k and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(np.bincount(balanced[idx]), [k] * 10)
+  a = evaluation.stratified_subset(balanced, 30, seed=0)
+  b = evaluation.stratified_subset(balanced, 30, seed=1)
+  assert not np.array_equal(a, b)
+  np.testing.assert_array_equal(
+      a, evaluation.stratified_subset(balanced, 30, seed=0)
+  )
+  counts = np.array([20, 40, 60, 80, 200])  # Unbalanced: 5% ... 50%.
+  labels = rng.permutation(np.repeat(np.arange(5), counts)).astype(np.int32)
+  for num in (5, 37, 100):
+    got = np.bincount(
+        labels[evaluation.stratified_subset(labels, num)], None, 5
+    )
+    assert got.sum() == num
+    assert np.all(np.abs(got - num * counts / counts.sum()) <= 1), got
+  np.testing.assert_array_equal(
+      evaluation.stratified_subset(labels, len(labels)), np.arange(len(labels))
+  )
+
+
+def test_bad_sizes_are_refused_before_any_fit(monkeypatch):
+  data, _ = _gaussian_classes(2, n_train=200, n_test=50)
+
+  def no_fit(*args, **kwargs):
+    raise AssertionError('fitted before checking the sizes')
+
+  monkeypatch.setattr(evaluation, 'linear_probe_accuracy', no_fit)
+  le = functools.partial(evaluation.label_efficiency, *data)
+  with pytest.raises(ValueError, match='between the number of classes'):
+    le(sizes=(100, 3))  # Fewer labels than the 4 classes.
+  with pytest.raises(ValueError, match='N_train - 4 = 196'):
+    le(sizes=(198,))  # Too few left out to stratify.
+  with pytest.raises(ValueError, match='positive int'):
+    le(sizes=(0,))
+  with pytest.raises(ValueError, match='positive int'):
+    le(sizes=(10.5,))
+  with pytest.raises(ValueError, match='sequence'):
+    le(sizes=100)
+  with pytest.raises(ValueError, match='empty'):
+    le(sizes=())
+  with pytest.raises(ValueError, match='repeats'):
+    le(repeats=0)
+  x, y, x_test, y_test = data
+  with pytest.raises(ValueError, match='single class'):
+    evaluation.label_efficiency(x, np.zeros_like(y), x_test, y_test)
+  with pytest.raises(ValueError, match='NaN'):
+    evaluation.label_efficiency(x * np.nan, y, x_test, y_test)
+  with pytest.raises(TypeError, match='integer class ids'):
+    evaluation.label_efficiency(x, y.astype(float), x_test, y_test)
+  with pytest.raises(ValueError, match='between the number of classes'):
+    evaluation.stratified_subset(y, 2)
+  with pytest.raises(ValueError, match='single example'):
+    evaluation.stratified_subset(np.array([0, 0, 0, 1, 2, 2, 2, 2]), 4)
+
+
+def test_probe_task_adds_a_label_efficiency_curve(tmp_path, monkeypatch):
+  config = ae_config.get_config('smoke')
+  config.num_train_steps = 30
+  config.write_figures = False
+  train.train_and_evaluate(config, tmp_path / 'ae')
+  trained = ae_jax.load(tmp_path / 'ae')
+  dataset = common.load_data(trained)
+  fits = []
+  probe_fn = evaluation.linear_probe_accuracy
+
+  def counted(x, *args, **kwargs):
+    fits.append(np.shape(x))
+    return probe_fn(x, *args, **kwargs)
+
+  monkeypatch.setattr(evaluation, 'linear_probe_accuracy', counted)
+  result = features.probe(trained, dataset, outdir=tmp_path / 'figs')
+
+  n = len(dataset.train_labels)  # 1,497 digits.
+  rows = result['label_efficiency']
+  assert [(r['features'], r['labels']) for r in rows] == [
+      (f, s) for f in ('codes', 'raw_pixels', 'pca') for s in (100, 1000, n)
+  ]
+  assert [r['repeats'] for r in rows[:3]] == [5, 3, 1]
+  for name in ('codes', 'raw_pixels', 'pca'):
+    (full,) = [r for r in rows if r['features'] == name and r['labels'] == n]
+    assert result[name] == full['accuracy_mean']
+  # The headline pixel accuracy is the plain probe, fitted only once.
+  flat = lambda a: a.reshape(len(a), -1)
+  assert result['raw_pixels'] == probe_fn(
+      flat(dataset.train_images),
+      dataset.train_labels,
+      flat(dataset.test_images),
+      dataset.test_labels,
+  )
+  assert fits.count((n, 64)) == 1 and len(fits) == 3 * (5 + 3 + 1)
+  assert result['code_size'] == 2
+  pixels = [r['accuracy_mean'] for r in rows if r['features'] == 'raw_pixels']
+  # Measured on digits: 0.878 (100 labels), 0.968, 0.970.
+  assert pixels[0] < pixels[2] - 0.03
+  assert (tmp_path / 'figs' / 'label_efficiency.png').stat().st_size > 0
