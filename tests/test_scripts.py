@@ -62,3 +62,34 @@ def test_throughput_benchmark_prints_its_table():
   fields = row[0].split()
   assert fields[1] == '64' and fields[-1] == '10'  # 100 steps: 10 per call.
   assert float(fields[3]) > 0 and float(fields[4]) > 0
+
+
+def test_code_sizes_compares_each_size_with_pca(tmp_path):
+  proc = _run(
+      'experiments.code_sizes',
+      '--config=experiments/configs/ae.py:smoke',
+      '--config.num_train_steps=20',
+      f'--workdir={tmp_path}',
+      '--code_sizes=4,2',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = json.loads((tmp_path / 'code_sizes.json').read_text())
+  assert [r['code_size'] for r in rows] == [2, 4]
+  for r in rows:
+    assert r['model_over_pca'] == r['model_mse'] / r['pca_mse']
+  # PCA with more components reconstructs better: the baseline is real.
+  assert rows[1]['pca_mse'] < rows[0]['pca_mse']
+  assert (tmp_path / 'code_sizes.png').stat().st_size > 0
+  assert '| 2 |' in proc.stdout and '| 4 |' in proc.stdout
+
+
+def test_code_sizes_refuses_bad_sizes_before_training(tmp_path):
+  proc = _run(
+      'experiments.code_sizes',
+      '--config=experiments/configs/ae.py:smoke',
+      f'--workdir={tmp_path}',
+      '--code_sizes=2,0',
+  )
+  assert proc.returncode != 0
+  assert 'positive integers' in proc.stderr
+  assert not list(tmp_path.iterdir())
