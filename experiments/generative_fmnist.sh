@@ -23,3 +23,31 @@ $T --config=$C/ae.py:$D --workdir=$R/ae_8 --config.hidden_sizes='(1000, 1000)' -
 $E --workdir=$R/aae --task=prior --baseline_workdir=$R/ae_8
 $T --config=$C/aae.py:$D,prior=gaussian_mixture,conditional --workdir=$R/aae_mixture
 $E --workdir=$R/aae_mixture --task=prior
+# beta-VAE with capacity annealing (Burgess et al. 2018): the test KL follows C.
+for c in 5 15 25; do
+  $T --config=$C/beta_vae.py:$D,capacity=$c --workdir=$R/capacity_$c
+  $E --workdir=$R/capacity_$c --task=latent --baseline_workdir=$R/beta_1
+done
+# InfoVAE (MMD-VAE, beta 0): the aggregate posterior against N(0, I), beside the VAE.
+$T --config=$C/info_vae.py:$D --workdir=$R/info_vae
+$E --workdir=$R/info_vae --task=latent --baseline_workdir=$R/beta_1
+# FactorVAE against a VAE with the same 10-d code: total correlation. With the
+# paper's discriminator learning rate (1e-4) 5 epochs are too few for the
+# discriminator (gamma 10 and 40, and beta 0.1); 1e-3 and 20 epochs work.
+L=--config.discriminator_learning_rate=1e-4
+$T --config=$C/factor_vae.py:$D $L --workdir=$R/factor_vae
+$T --config=$C/vae.py:$D --config.latent_dim=10 --workdir=$R/vae_10
+$E --workdir=$R/factor_vae --task=latent --baseline_workdir=$R/vae_10
+$T --config=$C/factor_vae.py:$D,gamma=40 $L --workdir=$R/factor_vae_g40
+$E --workdir=$R/factor_vae_g40 --task=latent --baseline_workdir=$R/vae_10
+$T --config=$C/vae.py:$D --config.latent_dim=10 --config.beta=0.1 --workdir=$R/vae_10_b0.1
+$T --config=$C/factor_vae.py:$D $L --config.beta=0.1 --workdir=$R/factor_vae_b0.1
+$E --workdir=$R/factor_vae_b0.1 --task=latent --baseline_workdir=$R/vae_10_b0.1
+$T --config=$C/vae.py:$D --config.latent_dim=10 --config.num_epochs=20 --workdir=$R/vae_10_e20
+$T --config=$C/factor_vae.py:$D --config.num_epochs=20 --workdir=$R/factor_vae_e20
+$E --workdir=$R/factor_vae_e20 --task=latent --baseline_workdir=$R/vae_10_e20
+# InfoVAE's MMD weight: 0 (beta 0, nothing ties q(z) to the prior) and 100.
+for w in 0 100; do
+  $T --config=$C/info_vae.py:$D,weight=$w --workdir=$R/info_vae_w$w
+  $E --workdir=$R/info_vae_w$w --task=latent --baseline_workdir=$R/beta_1
+done
