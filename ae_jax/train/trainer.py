@@ -31,6 +31,7 @@ from ae_jax import configs
 from ae_jax import data
 from ae_jax import models
 from ae_jax.train import checkpoints
+from ae_jax.train import distributed
 from ae_jax.train import metric_writer
 from ae_jax.train import outputs
 from ae_jax.train import pretrain
@@ -470,6 +471,8 @@ def train_and_evaluate(
   if eval_metrics is None:  # Already trained: evaluate the restored state.
     eval_metrics = run_eval()
   summary['test'] = eval_metrics
+  # This process's copy: every process of a multi-host run prints the same.
+  summary['params_sha256'] = distributed.params_fingerprint(state.params)
   if _is_main_process():
     (workdir / 'final_metrics.json').write_text(json.dumps(summary, indent=2))
   if config.write_figures:
