@@ -93,3 +93,17 @@ def test_code_sizes_refuses_bad_sizes_before_training(tmp_path):
   assert proc.returncode != 0
   assert 'positive integers' in proc.stderr
   assert not list(tmp_path.iterdir())
+
+
+def test_sweep_benchmark_prints_the_ratio():
+  proc = _run(
+      'benchmarks.sweep',
+      '--k=2',
+      '--steps=10',
+      '--hidden=16',
+      '--config=experiments/configs/vae.py',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  speedup = [l for l in proc.stdout.splitlines() if l.startswith('speed-up')]
+  assert len(speedup) == 1, proc.stdout
+  assert float(speedup[0].split()[-1].rstrip('x')) > 0
