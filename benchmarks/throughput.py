@@ -22,7 +22,6 @@ Uses Fashion-MNIST when it is installed, else digits (note which in the output).
 Prints a table; the loop should reach >= 90% of the bare step's steps/s.
 """
 
-import tempfile
 import time
 
 from absl import app
@@ -31,11 +30,11 @@ import jax
 
 from ae_jax import data
 from ae_jax import models
-from ae_jax import train
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
 from ae_jax.train import trainer
+from benchmarks import harness
 from experiments.configs import common
 
 # Config overrides on top of the shared MLP 784-512-20: one per objective.
@@ -73,17 +72,8 @@ _REPEATS = flags.DEFINE_integer(
 
 
 def _config(variant: str, batch_size: int, dataset: str, steps: int):
-  config = common.get_base_config()
+  config = harness.mlp_config(batch_size, dataset, steps)
   config.update(VARIANTS[variant])
-  config.dataset = dataset
-  config.hidden_sizes = (512,)
-  config.latent_dim = 20
-  config.batch_size = batch_size
-  config.num_train_steps = steps
-  config.eval_every_steps = 0
-  config.checkpoint_every_steps = steps
-  config.write_figures = False
-  config.progress_bar = False
   return config
 
 
@@ -126,11 +116,7 @@ def bare_step(config, dataset, steps: int) -> tuple[float, float]:
   return compile_s, steps / (time.perf_counter() - t0)
 
 
-def loop(config) -> float:
-  """steps/s of the real training loop, as it measures itself."""
-  with tempfile.TemporaryDirectory() as workdir:
-    summary = train.train_and_evaluate(config, workdir)
-  return summary['train_steps_per_second']
+loop = harness.loop
 
 
 def main(argv):

@@ -1,0 +1,510 @@
+r"""Every model family's step against the machine's matmul peak, and PyTorch.
+
+  pip install -e ".[bench]"   # torch, for the peer comparison only
+  python -m benchmarks.suite  # about 5-10 minutes on 2 CPU cores
+  python -m benchmarks.suite --models=vae --batch_sizes=128 \
+      --sections=peak,peers --torch_compile=false   # a minute
+
+Three sections, in one process so that ratios are not skewed by other load
+on a shared machine (the load average is printed before and after):
+
+  * peak: the FLOP/s of a large float32 `jnp.dot` (best of a few sizes and
+    repeats), the machine's measured matmul peak;
+  * families: for each entry of `FAMILIES` and batch size, the bare jitted
+    train step (one step per call on a device-resident batch, state donated:
+    the ceiling the training loop approaches, see `benchmarks.throughput`
+    for the loop against it): compile seconds (lower + compile), steps/s,
+    examples/s, GFLOP per step (XLA's `cost_analysis()` of the compiled
+    step), memory (XLA's `memory_analysis()` of the compiled step:
+    arguments + outputs + temporaries - donated aliases, i.e. what the step
+    holds at its peak; on GPU/TPU the device's own high-water mark
+    `memory_stats()['peak_bytes_in_use']` is printed too) and the fraction
+    of the matmul peak the step reaches (GFLOP per step x steps/s / peak);
+  * peers: the MLP VAE 784-512-20, batch 128, Adam 1e-3, in a plain PyTorch
+    loop (`benchmarks.pytorch_vae.time_training`): eager with foreach and
+    fused Adam, and `torch.compile` with fused Adam, each with and without
+    `torch.set_flush_denormal(True)`; against ae_jax's full training loop
+    (`train.train_and_evaluate`, as `benchmarks.throughput` times it) and its
+    bare step, with the ratios to the best PyTorch configuration and to the
+    matmul-peak ceiling (peak FLOP/s / FLOPs per step). Aims: loop >= 1.2x
+    the best PyTorch, >= 55% of the ceiling.
+
+XLA counts the FLOPs of a `while` loop's body once, whatever its trip count:
+for steps that contain one (lstm_ae's time scan, the RBM's Gibbs loop) the
+GFLOP/step and peak fraction are lower bounds, marked ``>=``. `--json_out`
+writes every number printed.
+"""
+
+import json
+import math
+import os
+import re
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ae_jax import data
+from ae_jax import models
+from ae_jax.train import sharding
+from ae_jax.train import state as state_lib
+from ae_jax.train import step as step_lib
+from benchmarks import harness
+from experiments.configs import common
+
+# Config overrides on top of `harness.mlp_config`'s MLP 784-512-20: one
+# model per family, sized as the family's config in experiments/configs.
+FAMILIES = {
+    'ae': dict(model='ae'),
+    'vae': dict(model='vae'),
+    'conv_ae': dict(
+        model='ae',
+        encoder='conv',
+        layout='hwc',
+        latent_dim=32,
+        conv_features=(16, 32),
+    ),
+    'conv_vae': dict(model='vae', encoder='conv', layout='hwc'),
+    'info_vae': dict(model='vae', beta=0.0, mmd_weight=10.0),
+    'iwae': dict(model='iwae', iwae_samples=50),
+    'factor_vae': dict(model='factor_vae', tc_weight=10.0),
+    'aae': dict(model='aae'),
+    'rbm': dict(model='rbm', latent_dim=500),
+    'lstm_ae': dict(
+        model='lstm_ae', layout='sequence', lstm_hidden=256, latent_dim=32
+    ),
+}
+SECTIONS = ('peak', 'families', 'peers')
+
+_SECTIONS = flags.DEFINE_list(
+    'sections', list(SECTIONS), f'Any of {", ".join(SECTIONS)}.'
+)
+_MODELS = flags.DEFINE_list(
+    'models', list(FAMILIES), f'Entries of FAMILIES: {", ".join(FAMILIES)}.'
+)
+_BATCH_SIZES = flags.DEFINE_list(
+    'batch_sizes', ['128', '1024'], 'Batch sizes of the families table.'
+)
+_DATASET = flags.DEFINE_string(
+    'dataset',
+    'fashion_mnist',
+    'fashion_mnist, mnist or digits (fashion_mnist falls back to digits when '
+    'it is not installed).',
+)
+_MIN_SECONDS = flags.DEFINE_float(
+    'min_seconds', 2.0, 'Seconds of timed steps per family measurement.'
+)
+_PEAK_SIZES = flags.DEFINE_list(
+    'peak_sizes', ['1024', '2048', '3072'], 'Square matmul sizes for the peak.'
+)
+_PEAK_REPEATS = flags.DEFINE_integer(
+    'peak_repeats', 5, 'Timed matmuls per size (best kept).'
+)
+_PEER_STEPS = flags.DEFINE_integer(
+    'peer_steps', 1000, 'Timed PyTorch steps per configuration.'
+)
+_LOOP_EXAMPLES = flags.DEFINE_integer(
+    'loop_examples',
+    256_000,
+    'Examples the ae_jax training loop trains on in the peer comparison '
+    '(steps = this / 128, rounded down to a multiple of the log interval).',
+)
+_REPEATS = flags.DEFINE_integer(
+    'repeats', 2, 'Peer measurements of our loop and bare step; best kept.'
+)
+_TORCH_COMPILE = flags.DEFINE_bool(
+    'torch_compile', True, 'Include the torch.compile configurations.'
+)
+_JSON_OUT = flags.DEFINE_string('json_out', None, 'Writes results as JSON.')
+
+
+def check_flags() -> None:
+  """Raises ValueError naming the flag and the fix, before any work."""
+  bad = [s for s in _SECTIONS.value if s not in SECTIONS]
+  if bad or not _SECTIONS.value:
+    raise ValueError(
+        f'--sections: unknown {bad}; choose from {", ".join(SECTIONS)}.'
+    )
+  bad = [m for m in _MODELS.value if m not in FAMILIES]
+  if bad:
+    raise ValueError(
+        f'--models: unknown {bad}; choose from {", ".join(FAMILIES)}.'
+    )
+  for name, values in (
+      ('batch_sizes', _BATCH_SIZES.value),
+      ('peak_sizes', _PEAK_SIZES.value),
+  ):
+    if not values or not all(v.isdigit() and int(v) > 0 for v in values):
+      raise ValueError(
+          f'--{name}={",".join(values)} must be positive integers, '
+          'e.g. 128,1024.'
+      )
+  if not _MIN_SECONDS.value > 0:
+    raise ValueError(f'--min_seconds={_MIN_SECONDS.value} must be > 0.')
+  for name, value in (
+      ('peak_repeats', _PEAK_REPEATS.value),
+      ('peer_steps', _PEER_STEPS.value),
+      ('loop_examples', _LOOP_EXAMPLES.value),
+      ('repeats', _REPEATS.value),
+  ):
+    if value < 1:
+      raise ValueError(f'--{name}={value} must be a positive integer.')
+  if _DATASET.value not in ('fashion_mnist', 'mnist', 'digits'):
+    raise ValueError(
+        f'--dataset={_DATASET.value!r}: use fashion_mnist, mnist or digits.'
+    )
+
+
+def matmul_peak(sizes, repeats: int) -> dict:
+  """Best FLOP/s of a jitted float32 n x n `jnp.dot` over ``sizes``."""
+  per_size = {}
+  for n in sizes:
+    ka, kb = jax.random.split(jax.random.PRNGKey(n))
+    a = jax.random.normal(ka, (n, n), jnp.float32)
+    b = jax.random.normal(kb, (n, n), jnp.float32)
+    dot = jax.jit(jnp.dot).lower(a, b).compile()
+    dot(a, b).block_until_ready()
+    best = math.inf
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      dot(a, b).block_until_ready()
+      best = min(best, time.perf_counter() - t0)
+    per_size[n] = 2 * n**3 / best
+  n = max(per_size, key=per_size.get)
+  return {'flops_per_s': per_size[n], 'size': n, 'per_size': per_size}
+
+
+def family_config(name: str, batch_size: int, dataset_name: str):
+  overrides = dict(FAMILIES[name])
+  model = overrides.pop('model')
+  config = harness.mlp_config(batch_size, dataset_name, 100)
+  config.model = model
+  config.update(overrides)
+  return config
+
+
+def _flops(compiled) -> float:
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):  # Older jax: one dict per computation.
+    cost = cost[0] if cost else {}
+  return float((cost or {}).get('flops', float('nan')))
+
+
+def _has_loop(compiled) -> bool:
+  """Whether a `while` body of the step runs a dot or a convolution.
+
+  XLA's cost analysis counts such a body once, so the step's FLOPs are then
+  undercounted. Loops without matrix work (random bits) do not matter.
+  """
+  computations, name = {}, None
+  for line in compiled.as_text().splitlines():
+    m = re.match(r'^(?:ENTRY )?%?([\w.\-]+) ', line)
+    if m and line.rstrip().endswith('{'):
+      name = m.group(1)
+      computations[name] = []
+    elif name is not None:
+      computations[name].append(line)
+  calls = re.compile(
+      r'(?:calls|to_apply|body|condition|branch_computations)='
+      r'\{?%?([\w.\-]+)'
+  )
+  bodies = [
+      b
+      for lines in computations.values()
+      for l in lines
+      for b in re.findall(r'body=%?([\w.\-]+)', l)
+  ]
+  seen = set()
+  while bodies:
+    c = bodies.pop()
+    if c in seen or c not in computations:
+      continue
+    seen.add(c)
+    for l in computations[c]:
+      if re.search(r' (dot|convolution)\(', l):
+        return True
+      bodies.extend(calls.findall(l))
+  return False
+
+
+def _xla_bytes(compiled) -> float:
+  m = compiled.memory_analysis()
+  if m is None:
+    return float('nan')
+  return float(
+      m.argument_size_in_bytes
+      + m.output_size_in_bytes
+      - m.alias_size_in_bytes
+      + m.temp_size_in_bytes
+  )
+
+
+def device_peak_bytes() -> float | None:
+  """The device's high-water mark (GPU/TPU), None where jax has no stats."""
+  stats = jax.devices()[0].memory_stats()
+  if not stats or 'peak_bytes_in_use' not in stats:
+    return None
+  return float(stats['peak_bytes_in_use'])
+
+
+def measure_step(config, dataset, min_seconds: float) -> dict:
+  """Compile time, steps/s, FLOPs and memory of the bare jitted train step."""
+  mesh = sharding.make_mesh()
+  model = models.build_model(config, dataset.input_shape)
+  tx = state_lib.make_optimizer(
+      config, config.num_train_steps, param_groups=model.param_groups()
+  )
+  state = state_lib.init_train_state(
+      model,
+      tx,
+      init_rng=jax.random.PRNGKey(0),
+      train_rng=jax.random.PRNGKey(1),
+      mesh=mesh,
+      batch_size=config.batch_size,
+  )
+  batch = next(
+      data.train_batches(
+          dataset.train_images,
+          dataset.train_labels,
+          batch_size=config.batch_size,
+          seed=0,
+      )
+  )
+  batch = sharding.put_batch(batch, mesh)
+  jitted = step_lib.jit_train_step(step_lib.make_train_step(model, tx), mesh)
+  t0 = time.perf_counter()
+  compiled = jitted.lower(state, batch).compile()
+  compile_s = time.perf_counter() - t0
+  # Warm-up, and a first estimate of the rate that sizes the timed run.
+  state, metrics = compiled(state, batch)
+  jax.block_until_ready(metrics)
+  t0 = time.perf_counter()
+  for _ in range(2):
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready(metrics)
+  per_step = (time.perf_counter() - t0) / 2
+  steps = max(3, int(min_seconds / max(per_step, 1e-6)))
+  t0 = time.perf_counter()
+  for _ in range(steps):
+    state, metrics = compiled(state, batch)
+  jax.block_until_ready(metrics)
+  steps_per_s = steps / (time.perf_counter() - t0)
+  return {
+      'compile_s': compile_s,
+      'steps_per_second': steps_per_s,
+      'examples_per_second': steps_per_s * config.batch_size,
+      'flops_per_step': _flops(compiled),
+      'flops_lower_bound': _has_loop(compiled),
+      'xla_bytes': _xla_bytes(compiled),
+      'device_peak_bytes': device_peak_bytes(),
+      'timed_steps': steps,
+  }
+
+
+def peer_comparison(dataset, loop_steps: int) -> dict:
+  """PyTorch configurations against our loop and bare step, MLP VAE, 128."""
+  config = family_config('vae', 128, dataset.name)
+  config.num_train_steps = loop_steps
+  config.checkpoint_every_steps = loop_steps
+  result = {'loop_steps': loop_steps, 'loop': 0.0, 'bare': 0.0}
+  for _ in range(_REPEATS.value):  # Alternating, best kept, as throughput.
+    bare = measure_step(config, dataset, loop_steps / 250)
+    result['bare'] = max(result['bare'], bare['steps_per_second'])
+    result['flops_per_step'] = bare['flops_per_step']
+    result['loop'] = max(result['loop'], harness.loop(config))
+  torch_runs = []
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+    from benchmarks import pytorch_vae  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    result['torch_error'] = f'{e} (pip install -e ".[bench]")'
+    return result
+  result['torch_version'] = torch.__version__
+  result['torch_threads'] = torch.get_num_threads()
+  modes = [('eager', False, False), ('eager', False, True)]
+  if _TORCH_COMPILE.value:
+    modes.append(('compile', True, True))
+  for label, compile_, fused in modes:
+    for flush in (False, True):
+      run = {
+          'mode': label,
+          'adam': 'fused' if fused else 'foreach',
+          'flush_denormal': flush,
+      }
+      try:
+        run.update(
+            pytorch_vae.time_training(
+                dataset.train_images,
+                steps=_PEER_STEPS.value,
+                compile=compile_,
+                fused=fused,
+                flush_denormal=flush,
+            )
+        )
+      except Exception as e:  # pylint: disable=broad-except
+        # torch.compile needs a C++ compiler and may fail offline: say why.
+        run['error'] = f'{type(e).__name__}: {str(e)[:300]}'
+      torch_runs.append(run)
+  result['torch'] = torch_runs
+  ok = [r for r in torch_runs if 'steps_per_second' in r]
+  if ok:
+    best = max(ok, key=lambda r: r['steps_per_second'])
+    result['torch_best'] = best['steps_per_second']
+    result['loop_over_torch_best'] = result['loop'] / best['steps_per_second']
+    result['bare_over_torch_best'] = result['bare'] / best['steps_per_second']
+  return result
+
+
+def _load(name: str, layout: str):
+  try:
+    return data.load_dataset(name, layout=layout)
+  except data.DatasetNotFoundError:
+    if name != 'fashion_mnist':
+      raise
+    return data.load_dataset('digits', layout=layout)
+
+
+def _mib(x) -> str:
+  return 'n/a' if x is None or math.isnan(x) else f'{x / 2**20:.1f}'
+
+
+def main(argv):
+  del argv
+  check_flags()
+  logging.set_verbosity(logging.WARNING)  # Not the loop's checkpoint logs.
+  sections = _SECTIONS.value
+  results = {'load_average_start': os.getloadavg()}
+  print(
+      f'{jax.device_count()} {jax.devices()[0].platform} device(s) '
+      f'({jax.devices()[0].device_kind}), {os.cpu_count()} CPU(s), '
+      'load average %.2f %.2f %.2f' % results['load_average_start'],
+      flush=True,
+  )
+  peak = None
+  if 'peak' in sections or 'families' in sections or 'peers' in sections:
+    peak = matmul_peak(map(int, _PEAK_SIZES.value), _PEAK_REPEATS.value)
+    results['peak'] = peak
+    sizes = ', '.join(
+        f'{n}: {f / 1e9:.1f}' for n, f in peak['per_size'].items()
+    )
+    print(
+        f'matmul peak (float32 jnp.dot, n x n, GFLOP/s by n: {sizes}): '
+        f'{peak["flops_per_s"] / 1e9:.1f} GFLOP/s at n = {peak["size"]}',
+        flush=True,
+    )
+  layouts = {'flat'}
+  if 'families' in sections:
+    layouts |= {FAMILIES[m].get('layout', 'flat') for m in _MODELS.value}
+  datasets = {l: _load(_DATASET.value, l) for l in sorted(layouts)}
+  dataset = datasets['flat']
+  print(
+      f'dataset {dataset.name} ({len(dataset.train_images)} train); MLP '
+      f'{dataset.input_shape[-1]}-512-20 unless the family config says '
+      'otherwise (conv_ae 16-32 -> 32, conv_vae 32-64 -> 20, rbm 500 hidden, '
+      'lstm_ae 256 -> 32)',
+      flush=True,
+  )
+  if 'families' in sections:
+    has_device_stats = device_peak_bytes() is not None
+    print(
+        '\nbare jitted train step (one step per call, batch on the device, '
+        'state donated); GFLOP/step from XLA cost_analysis; mem = XLA '
+        'memory_analysis (args + outputs - donated + temps)'
+        + ('; dev MiB = device peak_bytes_in_use' if has_device_stats else '')
+    )
+    print(
+        f'{"model":12} {"batch":>6} {"compile s":>10} {"steps/s":>9} '
+        f'{"examples/s":>11} {"GFLOP/step":>11} {"mem MiB":>9} '
+        f'{"of peak":>8}' + (f' {"dev MiB":>9}' if has_device_stats else ''),
+        flush=True,
+    )
+    rows = []
+    for name in _MODELS.value:
+      for batch_size in map(int, _BATCH_SIZES.value):
+        config = family_config(name, batch_size, dataset.name)
+        r = measure_step(config, datasets[config.layout], _MIN_SECONDS.value)
+        r['fraction_of_peak'] = (
+            r['flops_per_step'] * r['steps_per_second'] / peak['flops_per_s']
+        )
+        r.update(model=name, batch_size=batch_size)
+        rows.append(r)
+        ge = '>=' if r['flops_lower_bound'] else ''
+        print(
+            f'{name:12} {batch_size:>6} {r["compile_s"]:>10.2f} '
+            f'{r["steps_per_second"]:>9.1f} {r["examples_per_second"]:>11.0f} '
+            f'{ge + format(r["flops_per_step"] / 1e9, ".3f"):>11} '
+            f'{_mib(r["xla_bytes"]):>9} '
+            f'{ge + format(r["fraction_of_peak"], ".1%"):>8}'
+            + (
+                f' {_mib(r["device_peak_bytes"]):>9}'
+                if has_device_stats
+                else ''
+            ),
+            flush=True,
+        )
+    results['families'] = rows
+  if 'peers' in sections:
+    block = common.get_base_config().log_every_steps
+    loop_steps = max(_LOOP_EXAMPLES.value // 128 // block, 1) * block
+    print(
+        f'\npeers: MLP VAE {dataset.input_shape[-1]}-512-20, batch 128, '
+        f'Adam 1e-3; ae_jax loop {loop_steps} steps',
+        flush=True,
+    )
+    p = peer_comparison(dataset, loop_steps)
+    results['peers'] = p
+    if 'torch_error' in p:
+      print(f'PyTorch unavailable: {p["torch_error"]}')
+    else:
+      print(
+          f'PyTorch {p["torch_version"]}, {p["torch_threads"]} threads, '
+          f'{_PEER_STEPS.value} timed steps each (warm-up and compile '
+          'excluded)'
+      )
+      for r in p['torch']:
+        label = (
+            f'pytorch {r["mode"]:7} adam {r["adam"]:7} flush_denormal '
+            f'{"on " if r["flush_denormal"] else "off"}'
+        )
+        if 'error' in r:
+          print(f'  {label}: failed: {r["error"]}')
+        else:
+          print(
+              f'  {label} {r["steps_per_second"]:>8.1f} steps/s '
+              f'(warm-up {r["compile_s"]:.1f} s)'
+          )
+    ceiling = peak['flops_per_s'] / p['flops_per_step']
+    p['ceiling'] = ceiling
+    p['loop_of_ceiling'] = p['loop'] / ceiling
+    p['bare_of_ceiling'] = p['bare'] / ceiling
+    best = p.get('torch_best')
+    vs = lambda ours: f' = {ours / best:.2f}x best PyTorch' if best else ''
+    print(
+        f'  ae_jax bare jitted step       {p["bare"]:>8.1f} steps/s{vs(p["bare"])}'
+    )
+    print(
+        f'  ae_jax training loop          {p["loop"]:>8.1f} steps/s'
+        f'{vs(p["loop"])} (aim >= 1.2x)'
+    )
+    print(
+        f'  matmul-peak ceiling           {ceiling:>8.1f} steps/s '
+        f'({p["flops_per_step"] / 1e9:.3f} GFLOP/step at '
+        f'{peak["flops_per_s"] / 1e9:.1f} GFLOP/s): loop reaches '
+        f'{p["loop_of_ceiling"]:.1%} (aim >= 55%), bare step '
+        f'{p["bare_of_ceiling"]:.1%}'
+        + (f', best PyTorch {best / ceiling:.1%}' if best else ''),
+        flush=True,
+    )
+  results['load_average_end'] = os.getloadavg()
+  print('load average at the end %.2f %.2f %.2f' % results['load_average_end'])
+  if _JSON_OUT.value:
+    with open(_JSON_OUT.value, 'w') as f:
+      json.dump(results, f, indent=1, default=str)
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,125 @@
+"""benchmarks.suite: its numbers agree with each other and with FLOP counts."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = (
+    '--dataset=digits',
+    '--batch_sizes=16',
+    '--min_seconds=0.05',
+    '--peak_sizes=128,256',
+    '--peak_repeats=2',
+)
+
+
+def _run(*args):
+  return subprocess.run(
+      [sys.executable, '-m', 'benchmarks.suite', *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'),
+  )
+
+
+def _mlp_weights(d, hidden=512, latent=20, vae=False):
+  """Weights of the MLP d-512-latent autoencoder (VAE: mean and log-variance)."""
+  encoder = d * hidden + hidden * latent * (2 if vae else 1)
+  return encoder + latent * hidden + hidden * d
+
+
+def test_families_table_is_consistent_with_flop_counts(tmp_path):
+  out = tmp_path / 'r.json'
+  proc = _run(
+      *TINY,
+      '--sections=families',
+      '--models=ae,vae,lstm_ae',
+      f'--json_out={out}',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  r = json.loads(out.read_text())
+  peak = r['peak']
+  assert set(peak['per_size']) == {'128', '256'}
+  assert peak['flops_per_s'] == max(peak['per_size'].values()) > 1e8
+  rows = {f['model']: f for f in r['families']}
+  assert set(rows) == {'ae', 'vae', 'lstm_ae'}
+  d = 64  # digits: 8 x 8 pixels.
+  for name, f in rows.items():
+    assert f['batch_size'] == 16 and f['steps_per_second'] > 0
+    assert f['examples_per_second'] == pytest.approx(16 * f['steps_per_second'])
+    assert f['fraction_of_peak'] == pytest.approx(
+        f['flops_per_step'] * f['steps_per_second'] / peak['flops_per_s']
+    )
+    assert f['compile_s'] > 0
+  # A dense train step costs about 6 x batch x weights FLOPs (forward 2,
+  # backward 4, less the unneeded input gradient); XLA's count must agree.
+  for name, vae in (('ae', False), ('vae', True)):
+    dense = 6 * 16 * _mlp_weights(d, vae=vae)
+    assert 0.8 * dense < rows[name]['flops_per_step'] < 1.3 * dense, name
+    # The step holds at least its parameters and Adam's two moments.
+    assert rows[name]['xla_bytes'] >= 3 * 4 * _mlp_weights(d, vae=vae)
+    assert not rows[name]['flops_lower_bound']
+  assert rows['lstm_ae']['flops_lower_bound']  # nn.RNN scans over time.
+  table = {
+      l.split()[0]: l.split() for l in proc.stdout.splitlines() if l.strip()
+  }
+  assert table['ae'][1] == '16'
+  assert float(table['ae'][3]) == pytest.approx(
+      rows['ae']['steps_per_second'], rel=1e-3, abs=0.05
+  )
+  assert table['lstm_ae'][5].startswith('>=')
+
+
+@pytest.mark.parametrize(
+    'flag, message',
+    [
+        ('--models=ae,nope', "--models: unknown ['nope']"),
+        ('--batch_sizes=0', '--batch_sizes=0 must be positive'),
+        ('--sections=peak,speed', "--sections: unknown ['speed']"),
+        ('--min_seconds=0', '--min_seconds=0.0 must be > 0'),
+    ],
+)
+def test_bad_flags_are_refused_before_any_work(flag, message):
+  proc = _run(flag, '--json_out=/nonexistent/never_written.json')
+  assert proc.returncode != 0
+  assert message in proc.stderr
+  assert 'matmul peak' not in proc.stdout
+
+
+@pytest.mark.slow
+def test_peer_comparison_ratios(tmp_path):
+  pytest.importorskip('torch')
+  out = tmp_path / 'r.json'
+  proc = _run(
+      *TINY,
+      '--sections=peers',
+      '--peer_steps=20',
+      '--loop_examples=6400',
+      '--repeats=1',
+      '--torch_compile=false',
+      f'--json_out={out}',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  p = json.loads(out.read_text())['peers']
+  runs = p['torch']
+  assert [(t['mode'], t['adam'], t['flush_denormal']) for t in runs] == [
+      ('eager', 'foreach', False),
+      ('eager', 'foreach', True),
+      ('eager', 'fused', False),
+      ('eager', 'fused', True),
+  ]
+  best = max(t['steps_per_second'] for t in runs)
+  assert p['torch_best'] == best > 0
+  assert p['loop_over_torch_best'] == pytest.approx(p['loop'] / best)
+  assert p['bare_over_torch_best'] == pytest.approx(p['bare'] / best)
+  peak = json.loads(out.read_text())['peak']['flops_per_s']
+  assert p['ceiling'] == pytest.approx(peak / p['flops_per_step'])
+  assert p['loop_of_ceiling'] == pytest.approx(p['loop'] / p['ceiling'])
+  assert 'ae_jax training loop' in proc.stdout
+  assert 'matmul-peak ceiling' in proc.stdout
