@@ -83,6 +83,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.weight_decay = 0.0
   c.steps_per_call = 10  # Steps fused per call (lax.scan); at most this many.
   c.grad_clip_norm = 0.0  # 0 = no clipping.
+  # Layer compute dtype: 'float32' | 'bfloat16' (mixed precision for GPU/TPU:
+  # float32 parameters, optimiser state and losses; not for RBMs).
+  c.compute_dtype = 'float32'
   # Evaluation, checkpoints, logs.
   c.eval_batch_size = 500
   c.eval_every_steps = 500  # 0 = only at the end.

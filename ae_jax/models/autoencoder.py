@@ -101,7 +101,7 @@ class Autoencoder(base.Model):
       )
     if self.sparsity != 'none':
       loss = loss + self.sparsity_weight * metrics['loss_sparsity']
-    if self.contractive_weight:
+    if base.is_on(self.contractive_weight):
       metrics['loss_contractive'] = self.jacobian_norm(params, x_in)
       loss = loss + self.contractive_weight * metrics['loss_contractive']
     metrics['loss'] = loss

@@ -151,6 +151,13 @@ class Model(abc.ABC):
     )
 
 
+def is_on(weight) -> bool:
+  """Whether a loss term with this weight is computed: a nonzero number, or a
+  traced value (a vmapped sweep, `ae_jax.train.sweep`, where some members may
+  have weight 0 and get the term times 0)."""
+  return isinstance(weight, jax.core.Tracer) or bool(weight)
+
+
 def check_likelihood(likelihood: str) -> None:
   if likelihood not in LIKELIHOODS:
     raise ValueError(

@@ -57,9 +57,12 @@ class MLPClassifier(base.Model):
         {'params': params}, x, capture_intermediates=True
     )
     last = f'hidden_{len(self.module.hidden_sizes) - 1}'
-    # Dense outputs are captured before the activation; apply it here.
-    pre = state['intermediates'][last]['__call__'][0]
-    return getattr(jax.nn, self.module.activation)(pre)
+    # Dense outputs are captured before the activation; apply it here. The
+    # last capture is the layer's output (a bfloat16 layer also captures its
+    # output before its float32 bias, `networks.layer`).
+    pre = state['intermediates'][last]['__call__'][-1]
+    # float32 features even when the layers compute in bfloat16.
+    return getattr(jax.nn, self.module.activation)(pre).astype(jnp.float32)
 
   def decode(self, params, z):
     raise NotImplementedError(
@@ -90,6 +93,7 @@ def build(config, input_shape, *, num_classes=None) -> MLPClassifier:
       activation=config.activation,
       init_scheme=config.init,
       dropout_rate=config.dropout_rate,
+      dtype=networks.compute_dtype(config),
   )
   return MLPClassifier(
       input_shape=tuple(input_shape),

@@ -25,7 +25,11 @@ def build(config, *, activation: str) -> nn.Module:
         "--config.discriminator_sizes='(512, 512)'."
     )
   return networks.MLPEncoder(
-      sizes, 1, activation=activation, init_scheme=config.init
+      sizes,
+      1,
+      activation=activation,
+      init_scheme=config.init,
+      dtype=networks.compute_dtype(config),
   )
 
 

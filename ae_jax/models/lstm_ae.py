@@ -22,6 +22,7 @@ rows of 28 pixels (``--config.layout=sequence``) is the fixed-length case.
 """
 
 import dataclasses
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -30,6 +31,7 @@ import numpy as np
 
 from ae_jax import losses
 from ae_jax.models import base
+from ae_jax.models import networks
 
 
 def sequence_mask(lengths: jax.typing.ArrayLike, num_steps: int) -> jax.Array:
@@ -214,19 +216,24 @@ class LSTMAutoencoderModule(nn.Module):
     latent_dim: code size.
     num_steps: ``T``, the number of steps the decoder is unrolled for.
     num_features: ``F``, features per step.
+    dtype: the dtype the gates and Dense layers compute in (float32 or
+      bfloat16); parameters, the LSTM states, codes and outputs are float32.
   """
 
   hidden: int
   latent_dim: int
   num_steps: int
   num_features: int
+  dtype: Any = jnp.float32
 
   def setup(self):
-    self.encoder_rnn = nn.RNN(nn.OptimizedLSTMCell(self.hidden))
-    self.to_code = nn.Dense(self.latent_dim)
-    self.to_decoder_state = nn.Dense(2 * self.hidden)
-    self.decoder_rnn = nn.RNN(nn.OptimizedLSTMCell(self.hidden))
-    self.readout = nn.Dense(self.num_features)
+    kw = networks.layer_dtypes(self.dtype)
+    dense = lambda n: networks.layer(nn.Dense, n, dtype=self.dtype)
+    self.encoder_rnn = nn.RNN(nn.OptimizedLSTMCell(self.hidden, **kw))
+    self.to_code = dense(self.latent_dim)
+    self.to_decoder_state = dense(2 * self.hidden)
+    self.decoder_rnn = nn.RNN(nn.OptimizedLSTMCell(self.hidden, **kw))
+    self.readout = dense(self.num_features)
 
   def encode(self, x: jax.Array, lengths: jax.Array | None = None):
     """Codes ``[B, latent_dim]`` for ``x`` ``[B, T, F]``."""
@@ -238,18 +245,21 @@ class LSTMAutoencoderModule(nn.Module):
     # With seq_lengths and return_carry, nn.RNN returns the carry after step
     # lengths[b] - 1 of each sequence (tested in tests/test_lstm_ae.py).
     (c, h), _ = self.encoder_rnn(x, seq_lengths=lengths, return_carry=True)
-    z = self.to_code(jnp.concatenate([c, h], axis=-1))
+    z = self.to_code(jnp.concatenate([c, h], axis=-1)).astype(jnp.float32)
     return nan_where_invalid(z, lengths, x.shape[1])
 
   def decode(self, z: jax.Array) -> jax.Array:
     """Decoder outputs ``[B, T, F]`` (logits or means) for codes ``z``."""
-    c0, h0 = jnp.split(self.to_decoder_state(z), 2, axis=-1)
+    state = self.to_decoder_state(z).astype(jnp.float32)
+    c0, h0 = jnp.split(state, 2, axis=-1)
     # An LSTM's hidden state is o * tanh(c), within (-1, 1); start there.
+    # The carry is float32 (as nn.RNN initialises the encoder's).
     carry = (c0, jnp.tanh(h0))
     inputs = jnp.broadcast_to(
         z[:, None, :], (z.shape[0], self.num_steps, z.shape[-1])
     )
-    return self.readout(self.decoder_rnn(inputs, initial_carry=carry))
+    outputs = self.readout(self.decoder_rnn(inputs, initial_carry=carry))
+    return outputs.astype(jnp.float32)
 
   def __call__(self, x: jax.Array, lengths: jax.Array | None = None):
     z = self.encode(x, lengths)
@@ -307,8 +317,8 @@ class LSTMAutoencoder(base.Model):
 def build(config, input_shape, *, num_classes=None) -> LSTMAutoencoder:
   """The LSTM autoencoder for sequences of ``input_shape = (T, F)``.
 
-  Reads ``config.latent_dim``, ``config.lstm_hidden`` and
-  ``config.likelihood``.
+  Reads ``config.latent_dim``, ``config.lstm_hidden``,
+  ``config.likelihood`` and ``config.compute_dtype``.
   """
   del num_classes  # Unsupervised.
   base.check_likelihood(config.likelihood)
@@ -334,6 +344,7 @@ def build(config, input_shape, *, num_classes=None) -> LSTMAutoencoder:
       latent_dim=config.latent_dim,
       num_steps=input_shape[0],
       num_features=input_shape[1],
+      dtype=networks.compute_dtype(config),
   )
   return LSTMAutoencoder(
       input_shape=input_shape,

@@ -512,7 +512,9 @@ def build(config, input_shape, *, num_classes=None) -> RBM:
 
   Reads ``config.latent_dim`` (hidden units), ``config.rbm_visible``,
   ``config.rbm_hidden``, ``config.cd_steps`` and ``config.persistent_chains``;
-  ``config.likelihood`` is not read (it follows ``rbm_visible``).
+  ``config.likelihood`` is not read (it follows ``rbm_visible``). RBMs
+  compute in float32 only: `registry.check_precision` refuses
+  ``config.compute_dtype='bfloat16'`` for them.
   """
   del num_classes  # Unsupervised.
   if config.rbm_visible not in UNIT_TYPES:

@@ -91,6 +91,7 @@ def check_model_config(config) -> None:
         f'Unknown activation {config.activation!r}; set '
         f'--config.activation to one of {networks.ACTIVATIONS}.'
     )
+  check_precision(config)
   if not 0 <= config.dropout_rate < 1:
     raise ValueError(
         f'config.dropout_rate={config.dropout_rate} must lie in [0, 1).'
@@ -106,6 +107,23 @@ def check_model_config(config) -> None:
           f'--config.{field}={neutral!r}.'
       )
   base.check_likelihood(config.likelihood)
+
+
+def check_precision(config) -> None:
+  """Checks ``config.compute_dtype`` (see `networks.COMPUTE_DTYPES`).
+
+  RBMs (``model='rbm'``, ``pretrain='rbm'``) compute in float32 only: their
+  contrastive-divergence gradient is a small difference of two sampled
+  statistics, which bfloat16's 8-bit mantissa would swamp.
+  """
+  name = config.get('compute_dtype', 'float32')
+  networks.check_compute_dtype(name)
+  if name != 'float32' and 'rbm' in (config.model, config.get('pretrain')):
+    raise ValueError(
+        f'config.compute_dtype={name!r} is not supported by RBMs '
+        f'(model={config.model!r}, pretrain={config.pretrain!r}): they '
+        'compute in float32 only; set --config.compute_dtype=float32.'
+    )
 
 
 def build_model(

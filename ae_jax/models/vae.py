@@ -151,7 +151,7 @@ class VariationalAutoencoder(base.Model):
           terms.kl, capacity=capacity, gamma=self.capacity_gamma
       )
       metrics['capacity'] = jnp.broadcast_to(capacity, neg_elbo.shape)
-    if self.mmd_weight:
+    if base.is_on(self.mmd_weight):
       # The decoded codes against as many prior samples.
       prior_z = jax.random.normal(jax.random.fold_in(rng, 1), z.shape)
       mmd = losses.mmd(z, prior_z, kernel=self.mmd_kernel)
