@@ -171,3 +171,20 @@ def test_the_binary_prints_its_table_and_figure(tmp_path):
       env=dict(os.environ, JAX_PLATFORMS='cpu'),
   )
   assert bad.returncode != 0 and 'comma-separated numbers' in bad.stderr
+
+
+def test_a_weight_swept_through_zero_matches_the_run_without_the_term(tmp_path):
+  # mmd_weight = 0 turns the term off in a plain run; in the sweep it is
+  # computed and multiplied by 0, which must leave the same parameters.
+  config = _config(steps=20)
+  rows = sweep.train_sweep(config, {'mmd_weight': [0.0, 5.0]}, tmp_path / 's')
+  assert 'test_loss_mmd' in rows[0]
+  single = train.train_and_evaluate(
+      sweep.member_config(config, {'mmd_weight': 0.0}), tmp_path / 'single'
+  )
+  for a, b in zip(
+      _params(tmp_path / 's' / 'member_0'), _params(tmp_path / 'single')
+  ):
+    np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+  assert rows[0]['test_loss'] == pytest.approx(single['test']['loss'], rel=1e-4)
+  assert rows[1]['test_loss_mmd'] < rows[0]['test_loss_mmd']
