@@ -2,7 +2,14 @@
 
 import tempfile
 
+import jax
+
+from ae_jax import data
+from ae_jax import models
 from ae_jax import train
+from ae_jax.train import sharding
+from ae_jax.train import state as state_lib
+from ae_jax.train import step as step_lib
 from experiments.configs import common
 
 
@@ -32,3 +39,32 @@ def loop(config) -> float:
   with tempfile.TemporaryDirectory() as workdir:
     summary = train.train_and_evaluate(config, workdir)
   return summary['train_steps_per_second']
+
+
+def bare_step_setup(config, dataset, steps: int):
+  """``(jitted step, state, batch)``: the trainer's jitted, sharded, donated
+  step, a fresh replicated state and one batch already on the device."""
+  mesh = sharding.make_mesh()
+  model = models.build_model(config, dataset.input_shape)
+  tx = state_lib.make_optimizer(
+      config, steps, param_groups=model.param_groups()
+  )
+  state = state_lib.init_train_state(
+      model,
+      tx,
+      init_rng=jax.random.PRNGKey(0),
+      train_rng=jax.random.PRNGKey(1),
+      mesh=mesh,
+      batch_size=config.batch_size,
+  )
+  batch = next(
+      data.train_batches(
+          dataset.train_images,
+          dataset.train_labels,
+          batch_size=config.batch_size,
+          seed=0,
+      )
+  )
+  batch = sharding.put_batch(batch, mesh)
+  jitted = step_lib.jit_train_step(step_lib.make_train_step(model, tx), mesh)
+  return jitted, state, batch

@@ -46,13 +46,8 @@ from absl import flags
 from absl import logging
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ae_jax import data
-from ae_jax import models
-from ae_jax.train import sharding
-from ae_jax.train import state as state_lib
-from ae_jax.train import step as step_lib
 from benchmarks import harness
 from experiments.configs import common
 
@@ -253,29 +248,9 @@ def device_peak_bytes() -> float | None:
 
 def measure_step(config, dataset, min_seconds: float) -> dict:
   """Compile time, steps/s, FLOPs and memory of the bare jitted train step."""
-  mesh = sharding.make_mesh()
-  model = models.build_model(config, dataset.input_shape)
-  tx = state_lib.make_optimizer(
-      config, config.num_train_steps, param_groups=model.param_groups()
+  jitted, state, batch = harness.bare_step_setup(
+      config, dataset, config.num_train_steps
   )
-  state = state_lib.init_train_state(
-      model,
-      tx,
-      init_rng=jax.random.PRNGKey(0),
-      train_rng=jax.random.PRNGKey(1),
-      mesh=mesh,
-      batch_size=config.batch_size,
-  )
-  batch = next(
-      data.train_batches(
-          dataset.train_images,
-          dataset.train_labels,
-          batch_size=config.batch_size,
-          seed=0,
-      )
-  )
-  batch = sharding.put_batch(batch, mesh)
-  jitted = step_lib.jit_train_step(step_lib.make_train_step(model, tx), mesh)
   t0 = time.perf_counter()
   compiled = jitted.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0

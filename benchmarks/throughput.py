@@ -29,10 +29,6 @@ from absl import flags
 import jax
 
 from ae_jax import data
-from ae_jax import models
-from ae_jax.train import sharding
-from ae_jax.train import state as state_lib
-from ae_jax.train import step as step_lib
 from ae_jax.train import trainer
 from benchmarks import harness
 from experiments.configs import common
@@ -79,29 +75,7 @@ def _config(variant: str, batch_size: int, dataset: str, steps: int):
 
 def bare_step(config, dataset, steps: int) -> tuple[float, float]:
   """(compile seconds, steps/s) of the jitted step on a device-resident batch."""
-  mesh = sharding.make_mesh()
-  model = models.build_model(config, dataset.input_shape)
-  tx = state_lib.make_optimizer(
-      config, steps, param_groups=model.param_groups()
-  )
-  state = state_lib.init_train_state(
-      model,
-      tx,
-      init_rng=jax.random.PRNGKey(0),
-      train_rng=jax.random.PRNGKey(1),
-      mesh=mesh,
-      batch_size=config.batch_size,
-  )
-  batch = next(
-      data.train_batches(
-          dataset.train_images,
-          dataset.train_labels,
-          batch_size=config.batch_size,
-          seed=0,
-      )
-  )
-  batch = sharding.put_batch(batch, mesh)
-  jitted = step_lib.jit_train_step(step_lib.make_train_step(model, tx), mesh)
+  jitted, state, batch = harness.bare_step_setup(config, dataset, steps)
   t0 = time.perf_counter()
   compiled = jitted.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0
