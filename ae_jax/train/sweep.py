@@ -178,14 +178,7 @@ def train_sweep(
   trainer.check_config(config)
   workdir = checkpoints.absolute(workdir)
   if dataset is None:
-    dataset = data.load_dataset(
-        config.dataset,
-        data_dir=config.data_dir or None,
-        idx_dir=config.idx_dir or None,
-        layout=config.layout,
-        binarize=config.binarize,
-        seed=config.seed,
-    )
+    dataset = trainer.load_dataset(config)
   model = check(
       config, members, dataset.input_shape, num_classes=dataset.num_classes
   )
@@ -345,20 +338,7 @@ def _write_members(workdir, config, members, state, dataset) -> None:
   for i, point in enumerate(members):
     d = workdir / f'member_{i}'
     d.mkdir(parents=True, exist_ok=True)
-    (d / 'config.json').write_text(
-        member_config(config, point).to_json(indent=2)
-    )
-    (d / 'dataset.json').write_text(
-        json.dumps(
-            {
-                'name': dataset.name,
-                'input_shape': list(dataset.input_shape),
-                'num_classes': dataset.num_classes,
-                'class_names': list(dataset.class_names),
-            },
-            indent=2,
-        )
-    )
+    trainer.write_run_description(d, member_config(config, point), dataset)
     one = jax.tree.map(lambda v, i=i: v[i], state)
     manager = checkpoints.make_manager(d, max_to_keep=1)
     checkpoints.save(manager, one)

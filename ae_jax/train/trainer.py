@@ -136,6 +136,36 @@ def check_workdir(
     )
 
 
+def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
+  """The training data ``config`` names, in its layout and binarisation."""
+  return data.load_dataset(
+      config.dataset,
+      data_dir=config.data_dir or None,
+      idx_dir=config.idx_dir or None,
+      layout=config.layout,
+      binarize=config.binarize,
+      seed=config.seed,
+  )
+
+
+def write_run_description(
+    workdir: epath.Path, config: ml_collections.ConfigDict, dataset
+) -> None:
+  """``config.json`` and ``dataset.json``: what `ae_jax.load` rebuilds from."""
+  (workdir / 'config.json').write_text(config.to_json(indent=2))
+  (workdir / 'dataset.json').write_text(
+      json.dumps(
+          {
+              'name': dataset.name,
+              'input_shape': list(dataset.input_shape),
+              'num_classes': dataset.num_classes,
+              'class_names': list(dataset.class_names),
+          },
+          indent=2,
+      )
+  )
+
+
 def num_train_steps(config, num_train_examples: int) -> int:
   if config.num_epochs > 0:
     return config.num_epochs * (num_train_examples // config.batch_size)
@@ -274,14 +304,7 @@ def train_and_evaluate(
   check_workdir(workdir, config)
 
   if dataset is None:
-    dataset = data.load_dataset(
-        config.dataset,
-        data_dir=config.data_dir or None,
-        idx_dir=config.idx_dir or None,
-        layout=config.layout,
-        binarize=config.binarize,
-        seed=config.seed,
-    )
+    dataset = load_dataset(config)
   if config.batch_size > len(dataset.train_images):
     raise ValueError(
         f'config.batch_size={config.batch_size} exceeds the '
@@ -327,18 +350,7 @@ def train_and_evaluate(
   writer = metric_writer.MetricWriter(workdir, enabled=_is_main_process())
   if _is_main_process():
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / 'config.json').write_text(config.to_json(indent=2))
-    (workdir / 'dataset.json').write_text(
-        json.dumps(
-            {
-                'name': dataset.name,
-                'input_shape': list(dataset.input_shape),
-                'num_classes': dataset.num_classes,
-                'class_names': list(dataset.class_names),
-            },
-            indent=2,
-        )
-    )
+    write_run_description(workdir, config, dataset)
     metric_writer.truncate_metrics(workdir, start_step)
 
   train_step = step_lib.make_train_step(
