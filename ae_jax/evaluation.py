@@ -252,6 +252,25 @@ def pca_codes(
 # ---------------------------------------------------------------------------
 
 
+def _probe_inputs(
+    fn, train_features, train_labels, test_features, test_labels, max_iter
+):
+  """Checked ``(x_train, y_train, x_test, y_test, max_iter)`` of a probe."""
+  x_train = _as_matrix(fn, 'train_features', train_features)
+  x_test = _as_matrix(fn, 'test_features', test_features)
+  _check_same_example_shape(
+      fn,
+      'train_features',
+      np.asarray(train_features),
+      'test_features',
+      np.asarray(test_features),
+  )
+  y_train = _as_labels(fn, 'train_labels', train_labels, len(x_train))
+  y_test = _as_labels(fn, 'test_labels', test_labels, len(x_test))
+  max_iter = _check_positive_int(fn, 'max_iter', max_iter)
+  return x_train, y_train, x_test, y_test, max_iter
+
+
 def linear_probe_accuracy(
     train_features: np.typing.ArrayLike,
     train_labels: np.typing.ArrayLike,
@@ -293,18 +312,9 @@ def linear_probe_accuracy(
     TypeError: on non-integer labels.
   """
   fn = 'linear_probe_accuracy'
-  x_train = _as_matrix(fn, 'train_features', train_features)
-  x_test = _as_matrix(fn, 'test_features', test_features)
-  _check_same_example_shape(
-      fn,
-      'train_features',
-      np.asarray(train_features),
-      'test_features',
-      np.asarray(test_features),
+  x_train, y_train, x_test, y_test, max_iter = _probe_inputs(
+      fn, train_features, train_labels, test_features, test_labels, max_iter
   )
-  y_train = _as_labels(fn, 'train_labels', train_labels, len(x_train))
-  y_test = _as_labels(fn, 'test_labels', test_labels, len(x_test))
-  max_iter = _check_positive_int(fn, 'max_iter', max_iter)
   classes = np.unique(y_train)
   if len(classes) < 2:
     raise ValueError(
@@ -463,18 +473,9 @@ def label_efficiency(
     TypeError: on non-integer labels.
   """
   fn = 'label_efficiency'
-  x_train = _as_matrix(fn, 'train_features', train_features)
-  x_test = _as_matrix(fn, 'test_features', test_features)
-  _check_same_example_shape(
-      fn,
-      'train_features',
-      np.asarray(train_features),
-      'test_features',
-      np.asarray(test_features),
+  x_train, y_train, x_test, y_test, max_iter = _probe_inputs(
+      fn, train_features, train_labels, test_features, test_labels, max_iter
   )
-  y_train = _as_labels(fn, 'train_labels', train_labels, len(x_train))
-  y_test = _as_labels(fn, 'test_labels', test_labels, len(x_test))
-  max_iter = _check_positive_int(fn, 'max_iter', max_iter)
   if repeats is not None:
     repeats = _check_positive_int(fn, 'repeats', repeats)
   n = len(y_train)
