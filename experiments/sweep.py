@@ -4,6 +4,9 @@ r"""Trains K models that differ in seed and/or hyperparameters in one program.
       --sweep.beta=0.5,1,2,4 --workdir=runs/sweep_beta
   python -m experiments.sweep --config=experiments/configs/vae.py --sweep.seed=0,1,2,3 \
       --sweep.learning_rate=1e-3,3e-4 --workdir=runs/sweep_seed_lr
+  # 8 GPUs as 4 (model) x 2 (data): 2 members per GPU pair, batches split in 2.
+  python -m experiments.sweep --config=experiments/configs/vae.py \
+      --sweep.seed=0,1,2,3,4,5,6,7 --model_parallel=4 --workdir=runs/sweep_8
 
 Every combination of the given values is one member (`ae_jax.train.sweep`):
 all members train together under `jax.vmap` in one compiled step. Writes
@@ -11,6 +14,11 @@ all members train together under `jax.vmap` in one compiled step. Writes
 loss and a second metric against the first swept field), ``member_<i>/`` work
 directories that ``experiments.evaluate`` and `ae_jax.load` read, and prints
 a Markdown table.
+
+``--model_parallel=N`` spreads the members over N devices (a 'model' mesh
+axis; N must divide the member count and the device count); the remaining
+devices split each member's batch (a 'data' axis), so the default, N=1, is
+data parallelism over every device, as in ``experiments.train``.
 """
 
 import json
@@ -22,6 +30,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from ae_jax import figures
+from ae_jax.train import sharding
 from ae_jax.train import sweep as sweep_lib
 from experiments import cli
 
@@ -38,6 +47,12 @@ _SWEEP = config_flags.DEFINE_config_dict(
     f'(fields: {", ".join(sweep_lib.SWEEPABLE)}).',
 )
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.')
+_MODEL_PARALLEL = flags.DEFINE_integer(
+    'model_parallel',
+    1,
+    'Devices the members are split across (a "model" mesh axis); the other '
+    "devices split each member's batch. Must divide the number of members.",
+)
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -64,7 +79,12 @@ def main(argv):
   cli.setup_logging()
   values = cli.exit_on_user_error(lambda: parse(_SWEEP.value))
   rows = cli.exit_on_user_error(
-      lambda: sweep_lib.train_sweep(_CONFIG.value, values, _WORKDIR.value)
+      lambda: sweep_lib.train_sweep(
+          _CONFIG.value,
+          values,
+          _WORKDIR.value,
+          mesh=sharding.make_sweep_mesh(_MODEL_PARALLEL.value),
+      )
   )
   workdir = epath.Path(_WORKDIR.value)
   summary = json.loads((workdir / 'sweep.json').read_text())

@@ -1,16 +1,20 @@
-"""vmapped sweeps: each member equals its own run of the trainer, one compile."""
+"""vmapped sweeps: members equal their own runs, on 1 or N devices, one trace."""
 
 import json
 import os
 import subprocess
 import sys
+import textwrap
 
+import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import ae_jax
 from ae_jax import train
+from ae_jax.train import sharding
 from ae_jax.train import sweep
 from experiments.configs import ae as ae_config
 from experiments.configs import aae as aae_config
@@ -94,23 +98,79 @@ def test_member_directories_load_and_evaluate(swept):
 
 
 def test_the_sweep_step_compiles_once(tmp_path, monkeypatch):
-  traces = []
   make = sweep.step_lib.make_train_step
-
-  def counting(*args, **kwargs):
-    step = make(*args, **kwargs)
-
-    def wrapped(state, batch):
-      traces.append(1)
-      return step(state, batch)
-
-    return wrapped
-
-  monkeypatch.setattr(sweep.step_lib, 'make_train_step', counting)
+  monkeypatch.setattr(
+      sweep.step_lib,
+      'make_train_step',
+      lambda *a, **kw: chex.assert_max_traces(make(*a, **kw), n=1),
+  )
   config = _config(steps=40)
   config.steps_per_call = 10
-  sweep.train_sweep(config, {'beta': [0.5, 2.0]}, tmp_path)
-  assert len(traces) == 1  # Four calls of 10 steps, traced once.
+  try:  # Four calls of 10 steps; a second trace raises inside the sweep.
+    sweep.train_sweep(config, {'beta': [0.5, 2.0]}, tmp_path)
+  finally:
+    chex.clear_trace_counter()
+
+
+def _toy_step(state, batch, hparams, train_data):
+  """A sweep step in miniature: member rows of ``w`` gather their batch."""
+  x = train_data['image'][batch['index']]  # [K, B, D]
+  w = state['w'] + jnp.mean(x, axis=1) * hparams['beta'][:, None]
+  return {'w': w}, {'loss': jnp.mean(w, axis=1)}
+
+
+def _toy_args(mesh, steps):
+  members = sharding.member_sharded(mesh)
+  rng = np.random.default_rng(0)
+  index = rng.integers(0, 10, (steps, 2, 4)).astype(np.int32)
+  return (
+      jax.device_put({'w': np.zeros((2, 3), np.float32)}, members),
+      {
+          'index': jax.device_put(
+              index, sharding.member_sharded(mesh, axis=1, batch=True)
+          )
+      },
+      jax.device_put({'beta': np.float32([1, 2])}, members),
+      jax.device_put(
+          {'image': rng.normal(size=(10, 3)).astype(np.float32)},
+          sharding.replicated(mesh),
+      ),
+  )
+
+
+def test_the_sweep_step_donates_its_state_and_refuses_a_retrace():
+  mesh = sharding.make_sweep_mesh(num_devices=1)
+  run = sweep.jit_sweep_step(_toy_step, mesh)
+  state, batch, hparams, train_data = _toy_args(mesh, 3)
+  with jax.transfer_guard('disallow'):  # No implicit copy in or out.
+    new, metrics = run(state, batch, hparams, train_data)
+    assert state['w'].is_deleted()  # Donated: its buffer holds `new`.
+    new, _ = run(new, batch, hparams, train_data)  # Same shapes: no trace.
+  chex.assert_shape(metrics['loss'], (3, 2))
+  x = np.asarray(train_data['image'])[np.asarray(batch['index'])]
+  expected = 2 * np.sum(x.mean(axis=2), axis=0) * np.float32([[1], [2]])
+  np.testing.assert_allclose(new['w'], expected, rtol=1e-5)
+  _, shorter, _, _ = _toy_args(mesh, 2)  # 2 steps per call instead of 3.
+  with pytest.raises(RuntimeError, match='traced 2 times'):
+    run(new, shorter, hparams, train_data)
+
+
+def test_the_training_loop_allows_no_implicit_transfer(tmp_path, monkeypatch):
+  # Feeding the step host indices (no explicit device_put) is an implicit
+  # copy per call; the sweep's transfer guard turns it into an error.
+  monkeypatch.setattr(sweep, '_put', lambda array, where: array)
+  with pytest.raises(Exception, match='Disallowed host-to-device transfer'):
+    sweep.train_sweep(_config(steps=10), {'beta': [0.5, 2.0]}, tmp_path)
+
+
+def test_meshes_that_do_not_fit_the_sweep_are_refused(tmp_path):
+  with pytest.raises(ValueError, match='model_parallel=2 must divide the 1'):
+    sharding.make_sweep_mesh(2, num_devices=1)
+  with pytest.raises(ValueError, match='make_sweep_mesh'):
+    sweep.train_sweep(
+        _config(), {'beta': [1.0, 2.0]}, tmp_path, mesh=sharding.make_mesh()
+    )
+  assert not tmp_path.joinpath('sweep.json').exists()
 
 
 @pytest.mark.parametrize(
@@ -171,6 +231,26 @@ def test_the_binary_prints_its_table_and_figure(tmp_path):
       env=dict(os.environ, JAX_PLATFORMS='cpu'),
   )
   assert bad.returncode != 0 and 'comma-separated numbers' in bad.stderr
+  too_wide = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.sweep',
+          '--config=experiments/configs/ae.py:smoke',
+          '--sweep.sparsity_weight=0,0.5',
+          '--model_parallel=2',
+          f'--workdir={tmp_path}/too_wide',
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env=dict(os.environ, JAX_PLATFORMS='cpu'),
+  )
+  assert too_wide.returncode != 0
+  assert 'error: --model_parallel=2 must divide the 1 devices' in (
+      too_wide.stderr
+  )
 
 
 def test_a_weight_swept_through_zero_matches_the_run_without_the_term(tmp_path):
@@ -188,3 +268,88 @@ def test_a_weight_swept_through_zero_matches_the_run_without_the_term(tmp_path):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
   assert rows[0]['test_loss'] == pytest.approx(single['test']['loss'], rel=1e-4)
   assert rows[1]['test_loss_mmd'] < rows[0]['test_loss_mmd']
+
+
+MODEL_AXIS_SCRIPT = textwrap.dedent("""
+    import sys
+    import jax, numpy as np
+    assert jax.device_count() == 4, jax.devices()
+    from ae_jax.train import sharding, sweep
+    from experiments.configs import vae
+
+    config = vae.get_config('smoke')
+    config.num_train_steps = 10
+    config.write_figures = config.progress_bar = False
+    values = {'seed': [0, 3], 'beta': [1.0, 4.0]}
+    write_members = sweep._write_members
+    final = {}
+
+    def keep_state(workdir, config, members, state, dataset):
+      final['state'] = state
+      write_members(workdir, config, members, state, dataset)
+
+    sweep._write_members = keep_state
+
+    def run(model_parallel, num_devices):
+      mesh = sharding.make_sweep_mesh(model_parallel, num_devices)
+      workdir = f'{sys.argv[1]}/{model_parallel}_{num_devices}'
+      rows = sweep.train_sweep(config, values, workdir, mesh=mesh)
+      leaf = jax.tree.leaves(final['state'].params)[0]
+      shards = leaf.addressable_shards
+      assert len(leaf.sharding.device_set) == num_devices, leaf.sharding
+      # Each device holds K / model_parallel members, not all K.
+      assert {s.data.shape[0] for s in shards} == {4 // model_parallel}
+      assert len({(s.index[0].start, s.device) for s in shards}) == len(shards)
+      assert len({s.index[0].start for s in shards}) == model_parallel
+      return jax.device_get(final['state'].params), rows
+
+    p1, r1 = run(1, 1)
+    for shape in ((4, 4), (2, 4)):
+      p, r = run(*shape)
+      for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=shape)
+      for x, y in zip(r1, r):
+        assert x.keys() == y.keys()
+        for key in x:
+          np.testing.assert_allclose(x[key], y[key], rtol=1e-5, err_msg=key)
+
+    for model_parallel, match in ((3, 'must divide the 4 devices'),
+                                  (4, None)):
+      try:
+        mesh = sharding.make_sweep_mesh(model_parallel)
+        sweep.train_sweep(config, {'beta': [1.0, 2.0]}, sys.argv[1] + '/bad',
+                          mesh=mesh)
+      except ValueError as e:
+        assert (match or "set --model_parallel to one of [1, 2]") in str(e), e
+      else:
+        raise AssertionError(f'model_parallel={model_parallel} accepted')
+    config.batch_size = 30
+    try:
+      sweep.train_sweep(config, values, sys.argv[1] + '/bad',
+                        mesh=sharding.make_sweep_mesh(1))
+    except ValueError as e:
+      assert 'batch_size=28' in str(e), e
+    else:
+      raise AssertionError('batch 30 over a data axis of 4 accepted')
+    print('MODEL_AXIS_OK')
+""")
+
+
+@pytest.mark.slow
+def test_members_spread_over_a_model_axis_train_as_on_one_device(tmp_path):
+  # 4 members on a 4-device model axis, and on 2 x 2 (model x data), against
+  # the same sweep on one device. XLA_FLAGS must be set before JAX starts.
+  proc = subprocess.run(
+      [sys.executable, '-c', MODEL_AXIS_SCRIPT, str(tmp_path)],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+      env=dict(
+          os.environ,
+          XLA_FLAGS='--xla_force_host_platform_device_count=4',
+          JAX_PLATFORMS='cpu',
+      ),
+  )
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  assert 'MODEL_AXIS_OK' in proc.stdout

@@ -3,6 +3,10 @@
 The same code runs on 1 CPU, N local devices or a multi-host slice: each
 process feeds its own slice of the global batch and
 `jax.make_array_from_process_local_data` assembles the global array.
+
+Sweeps (`ae_jax.train.sweep`) add a 'model' axis: their K members, stacked
+on a leading axis, are split across it, and each member's batch across the
+'data' axis (`make_sweep_mesh`, `member_sharded`).
 """
 
 import jax
@@ -11,6 +15,7 @@ from jax.sharding import PartitionSpec as P
 import numpy as np
 
 DATA_AXIS = 'data'
+MODEL_AXIS = 'model'
 
 
 def make_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
@@ -69,3 +74,39 @@ def put_replicated(
       k: jax.make_array_from_callback(v.shape, rep, lambda idx, v=v: v[idx])
       for k, v in arrays.items()
   }
+
+
+def make_sweep_mesh(
+    model_parallel: int = 1, num_devices: int | None = None
+) -> jax.sharding.Mesh:
+  """A ('model', 'data') mesh: ``model_parallel`` devices hold the sweep's
+  members, and the other devices of each model row split every batch.
+
+  Args:
+    model_parallel: devices on the 'model' axis.
+    num_devices: the first ``num_devices`` devices (default: all).
+
+  Raises:
+    ValueError: if ``model_parallel`` does not divide the device count.
+  """
+  devices = jax.devices()
+  if num_devices is not None:
+    devices = devices[:num_devices]
+  n = len(devices)
+  if model_parallel < 1 or n % model_parallel:
+    divisors = [d for d in range(1, n + 1) if n % d == 0]
+    raise ValueError(
+        f'--model_parallel={model_parallel} must divide the {n} devices; '
+        f'use one of {divisors}.'
+    )
+  grid = np.asarray(devices).reshape(model_parallel, n // model_parallel)
+  return jax.sharding.Mesh(grid, (MODEL_AXIS, DATA_AXIS))
+
+
+def member_sharded(
+    mesh: jax.sharding.Mesh, *, axis: int = 0, batch: bool = False
+) -> NamedSharding:
+  """Axis ``axis`` (a sweep's members) split across 'model'; with ``batch``,
+  the next axis (each member's examples) split across 'data'."""
+  spec = (None,) * axis + (MODEL_AXIS,) + ((DATA_AXIS,) if batch else ())
+  return NamedSharding(mesh, P(*spec))

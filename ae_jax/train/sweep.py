@@ -21,6 +21,15 @@ How each field enters the traced step:
 So each member ends with the parameters its own `train_and_evaluate` run
 would reach (up to float reduction order; tested).
 
+Devices: the step is jitted over a ('model', 'data') mesh
+(`sharding.make_sweep_mesh`). The members' states, hyperparameters and
+batch indices are split across 'model' (each device trains K / model_parallel
+members), each member's batch across 'data', and XLA adds the gradient
+all-reduce over 'data' only. The state is donated, a second trace of the step
+raises (`fail_on_retrace`), and the training loop runs under
+``jax.transfer_guard('disallow')``: the explicit copy of each call's int32
+batch indices is the only host-device traffic.
+
 Each member is written like a run of `train_and_evaluate`
 (``<workdir>/member_<i>/`` with ``config.json``, ``dataset.json`` and an orbax
 checkpoint), so `ae_jax.load` and ``experiments.evaluate`` work on it.
@@ -28,6 +37,7 @@ checkpoint), so `ae_jax.load` and ``experiments.evaluate`` work on it.
 
 from collections.abc import Mapping, Sequence
 import dataclasses
+import functools
 import itertools
 import json
 import time
@@ -45,6 +55,7 @@ from ae_jax import configs
 from ae_jax import data
 from ae_jax import models
 from ae_jax.train import checkpoints
+from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
 from ae_jax.train import trainer
@@ -133,6 +144,12 @@ def check(
     )
   if config.pretrain != 'none':
     raise ValueError('A sweep cannot pretrain; set --config.pretrain=none.')
+  if config.nonfinite != 'stop' or config.validation_size:
+    raise ValueError(
+        "A sweep supports neither --config.nonfinite='skip' nor "
+        '--config.validation_size; leave them at their defaults (train such '
+        'runs one by one with experiments.train).'
+    )
   for m in built[1:]:  # Everything but the swept numbers must match.
     other = {f.name: getattr(m, f.name) for f in dataclasses.fields(m)}
     same = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
@@ -145,9 +162,86 @@ def check(
   return model
 
 
-def _hparams(members, fields) -> dict[str, jax.Array]:
+def check_mesh(k: int, config, mesh: jax.sharding.Mesh) -> None:
+  """The K members split evenly over 'model', each batch over 'data'.
+
+  A `NamedSharding` needs every split axis to divide evenly; checked here so
+  the user sees the fix instead of an XLA error after compiling.
+  """
+  if set(mesh.axis_names) != {sharding.MODEL_AXIS, sharding.DATA_AXIS}:
+    raise ValueError(
+        f'A sweep needs a mesh with axes {sharding.MODEL_AXIS!r} and '
+        f'{sharding.DATA_AXIS!r}, got {mesh.axis_names}; build it with '
+        'sharding.make_sweep_mesh.'
+    )
+  m = mesh.shape[sharding.MODEL_AXIS]
+  d = mesh.shape[sharding.DATA_AXIS]
+  if k % m:
+    fits = [n for n in range(1, m + 1) if k % n == 0 and m % n == 0]
+    raise ValueError(
+        f'The sweep has {k} members, which do not split across the {m} '
+        f'devices of the model axis; sweep a multiple of {m} members or set '
+        f'--model_parallel to one of {fits}.'
+    )
+  if config.batch_size % d:
+    raise ValueError(
+        f'config.batch_size={config.batch_size} must be a multiple of the {d} '
+        f'devices of the data axis; set --config.batch_size='
+        f'{max(d, config.batch_size // d * d)} or a larger --model_parallel.'
+    )
+
+
+def fail_on_retrace(fn):
+  """``fn`` that raises if traced a second time.
+
+  A retrace means the step recompiles (its argument shapes or dtypes
+  changed), which costs seconds per call and would silently dominate a sweep.
+  The count lives in this closure, so separate sweeps in one process (a
+  notebook, a test session) each get their own, unlike
+  `chex.assert_max_traces`, which counts per call site.
+  """
+  traces = 0
+
+  @functools.wraps(fn)
+  def traced_once(*args):
+    nonlocal traces
+    traces += 1
+    if traces > 1:
+      raise RuntimeError(
+          f'The sweep step {fn.__name__!r} was traced {traces} times: its '
+          'argument shapes or dtypes changed between calls, so every call '
+          'would recompile. Feed every call the same shapes.'
+      )
+    return fn(*args)
+
+  return traced_once
+
+
+def jit_sweep_step(train_step, mesh: jax.sharding.Mesh, *, unroll=False):
+  """``train_step(state, batch, hparams, data)`` over chunks of steps, jitted.
+
+  Members (the state's and hparams' leading axis) are split across 'model',
+  batches ``[steps, K, B]`` across 'model' and 'data', the training set is
+  replicated; the state is donated, so its buffers hold the next state. The
+  step fails on a second trace (`fail_on_retrace`).
+  """
+  members = sharding.member_sharded(mesh)
+  return jax.jit(
+      fail_on_retrace(step_lib.scan_steps(train_step, unroll=unroll)),
+      in_shardings=(
+          members,
+          sharding.member_sharded(mesh, axis=1, batch=True),
+          members,
+          sharding.replicated(mesh),
+      ),
+      out_shardings=(members, sharding.member_sharded(mesh, axis=1)),
+      donate_argnums=(0,),
+  )
+
+
+def _hparams(members, fields) -> dict[str, np.ndarray]:
   return {
-      f: jnp.asarray([m[f] for m in members], jnp.float32)
+      f: np.asarray([m[f] for m in members], np.float32)
       for f in fields
       if f != 'seed'
   }
@@ -159,6 +253,7 @@ def train_sweep(
     workdir: epath.PathLike,
     *,
     dataset: data.Dataset | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> list[dict[str, Any]]:
   """Trains every member of the sweep in one compiled program.
 
@@ -168,6 +263,9 @@ def train_sweep(
     workdir: output directory; members go to ``member_<i>/``, the table to
       ``sweep.json``.
     dataset: arrays already in memory instead of loading ``config.dataset``.
+    mesh: a `sharding.make_sweep_mesh` mesh: members split across its
+      'model' axis, each member's batch across 'data'. Default: every device
+      on 'data', as the trainer does.
 
   Returns:
     One row per member: its values, its test metrics (batch means over the
@@ -176,13 +274,20 @@ def train_sweep(
   config = configs.with_defaults(config.to_dict())
   members = grid(values)
   trainer.check_config(config)
+  if jax.process_count() > 1:
+    raise ValueError(
+        'A sweep runs in one process; spread its members over local devices '
+        'with --model_parallel instead of several processes.'
+    )
+  mesh = sharding.make_sweep_mesh() if mesh is None else mesh
+  k = len(members)
+  check_mesh(k, config, mesh)
   workdir = checkpoints.absolute(workdir)
   if dataset is None:
     dataset = trainer.load_dataset(config)
   model = check(
       config, members, dataset.input_shape, num_classes=dataset.num_classes
   )
-  k = len(members)
   total_steps = trainer.num_train_steps(config, len(dataset.train_images))
   lr_swept = 'learning_rate' in values
   base = member_config(config, {'learning_rate': 1.0} if lr_swept else {})
@@ -190,7 +295,8 @@ def train_sweep(
       base, total_steps, param_groups=model.param_groups()
   )
   model_fields = [f for f in values if f in MODEL_FIELDS]
-  hparams = _hparams(members, values)
+  on_members = sharding.member_sharded(mesh)
+  hparams = jax.device_put(_hparams(members, values), on_members)
 
   def member(hp):
     m = dataclasses.replace(model, **{f: hp[f] for f in model_fields})
@@ -202,7 +308,8 @@ def train_sweep(
     return m, tx
 
   seeds = [int(m.get('seed', config.seed)) for m in members]
-  keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+  root_keys = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
+  keys = jax.device_put(root_keys, on_members)
 
   def init(key, hp):
     m, tx = member(hp)
@@ -215,7 +322,7 @@ def train_sweep(
         m.init_model_state(state_rng, config.batch_size),
     )
 
-  state = jax.jit(jax.vmap(init))(keys, hparams)
+  state = jax.jit(jax.vmap(init), out_shardings=on_members)(keys, hparams)
 
   def one_step(state, index, hp, train_data):
     m, tx = member(hp)
@@ -224,7 +331,7 @@ def train_sweep(
         m, tx, dynamic_binarization=config.binarize == 'dynamic'
     )(state, batch)
 
-  def train_step(state, batch, train_data):
+  def train_step(state, batch, hparams, train_data):
     return jax.vmap(one_step, in_axes=(0, 0, 0, None))(
         state, batch['index'], hparams, train_data
     )
@@ -232,14 +339,11 @@ def train_sweep(
   chunk = max(1, min(config.steps_per_call, total_steps))
   while total_steps % chunk:
     chunk -= 1
-  run = jax.jit(
-      step_lib.scan_steps(train_step, unroll=config.encoder == 'conv'),
-      donate_argnums=(0,),
+  run = jit_sweep_step(train_step, mesh, unroll=config.encoder == 'conv')
+  train_data = jax.device_put(
+      {'image': dataset.train_images, 'label': dataset.train_labels},
+      sharding.replicated(mesh),
   )
-  train_data = {
-      'image': jnp.asarray(dataset.train_images),
-      'label': jnp.asarray(dataset.train_labels),
-  }
   # Each member draws the batches a run with its own seed would draw.
   indices = [
       data.train_indices(
@@ -247,44 +351,58 @@ def train_sweep(
       )
       for s in seeds
   ]
+  on_index = sharding.member_sharded(mesh, axis=1, batch=True)
   logging.info(
-      'Sweep of %d %s models over %s: %d steps, %d per call.',
+      'Sweep of %d %s models over %s: %d steps, %d per call, mesh %s.',
       k,
       config.model,
       ', '.join(values),
       total_steps,
       chunk,
+      dict(mesh.shape),
   )
   compile_start = time.perf_counter()
   first = True
   train_start = None
   metrics = None
-  for _ in range(total_steps // chunk):
-    index = np.stack(
-        [np.stack([next(it) for it in indices]) for _ in range(chunk)]
-    )  # [chunk, K, batch]
-    state, metrics = run(state, {'index': jnp.asarray(index)}, train_data)
-    if first:
-      jax.block_until_ready(metrics)
-      compile_s = time.perf_counter() - compile_start
-      train_start, first = time.perf_counter(), False
-  jax.block_until_ready(state)
+  # Inside the loop only the explicit `device_put` of each call's indices
+  # may move data: an implicit copy (a host array reaching the step, a
+  # resharded argument) raises instead of slowing every call.
+  with jax.transfer_guard('disallow'):
+    for _ in range(total_steps // chunk):
+      index = np.stack(
+          [np.stack([next(it) for it in indices]) for _ in range(chunk)]
+      )  # [chunk, K, batch]
+      batch = {'index': _put(index, on_index)}
+      state, metrics = run(state, batch, hparams, train_data)
+      if first:
+        jax.block_until_ready(metrics)
+        compile_s = time.perf_counter() - compile_start
+        train_start, first = time.perf_counter(), False
+    jax.block_until_ready(state)
   timed_steps = total_steps - chunk
   steps_per_s = (
       timed_steps / (time.perf_counter() - train_start) if timed_steps else 0.0
   )
-  eval_keys = jax.vmap(lambda key: jax.random.split(key, 3)[2])(keys)
-  test = evaluate(member, state.params, hparams, eval_keys, dataset, config)
+  eval_keys = jax.device_put(
+      np.stack([np.asarray(jax.random.split(r, 3)[2]) for r in root_keys]),
+      on_members,
+  )
+  test = evaluate(
+      member, state.params, hparams, eval_keys, dataset, config, mesh=mesh
+  )
+  final_loss = np.asarray(jax.device_get(metrics['loss'][-1]))
   rows = []
   for i, point in enumerate(members):
     row = dict(point)
     row.update({f'test_{n}': float(v[i]) for n, v in test.items()})
-    row['final_train_loss'] = float(metrics['loss'][-1, i])
+    row['final_train_loss'] = float(final_loss[i])
     rows.append(row)
   _write_members(workdir, config, members, state, dataset)
   summary = {
       'model': config.model,
       'members': k,
+      'mesh': dict(mesh.shape),
       'steps': total_steps,
       'compile_seconds': compile_s,
       'steps_per_second': steps_per_s,
@@ -296,22 +414,35 @@ def train_sweep(
   return rows
 
 
-def evaluate(member, params, hparams, keys, dataset, config) -> dict:
+def _put(array: np.ndarray, where: jax.sharding.Sharding) -> jax.Array:
+  """The one host-to-device copy per call of the sweep step (explicit)."""
+  return jax.device_put(array, where)
+
+
+def evaluate(member, params, hparams, keys, dataset, config, *, mesh) -> dict:
   """Per-member means of every per-example metric over the test split.
 
   Member ``i``'s batch ``j`` uses ``fold_in(keys[i], j)``, the key the
   trainer's evaluation gives that batch, so a member's test metrics equal
-  those of its own run.
+  those of its own run. Members stay split across 'model'; each device
+  evaluates its members on the whole (replicated) batch.
   """
   x = np.asarray(dataset.test_images)
   labels = np.asarray(dataset.test_labels)
   b = min(config.eval_batch_size, len(x))
 
-  def one(p, hp, key, xb, yb):
+  def one(p, hp, key, j, xb, yb):
     m, _ = member(hp)
+    key = jax.random.fold_in(key, j)
     return m.per_example_losses(p, xb, key, train=False, labels=yb)
 
-  fn = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, None)))
+  on_members = sharding.member_sharded(mesh)
+  rep = sharding.replicated(mesh)
+  fn = jax.jit(
+      jax.vmap(one, in_axes=(0, 0, 0, None, None, None)),
+      in_shardings=(on_members, on_members, on_members, rep, rep, rep),
+      out_shardings=on_members,
+  )
   sums, n = None, 0
   for j, start in enumerate(range(0, len(x), b)):
     xb, yb = x[start : start + b], labels[start : start + b]
@@ -319,10 +450,8 @@ def evaluate(member, params, hparams, keys, dataset, config) -> dict:
     if real < b:  # One shape for every call; padding is sliced off.
       xb = np.concatenate([xb, np.repeat(xb[-1:], b - real, 0)])
       yb = np.concatenate([yb, np.repeat(yb[-1:], b - real, 0)])
-    batch_keys = jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(keys)
-    out = jax.device_get(
-        fn(params, hparams, batch_keys, jnp.asarray(xb), jnp.asarray(yb))
-    )
+    args = jax.device_put((np.int32(j), xb, yb), rep)
+    out = jax.device_get(fn(params, hparams, keys, *args))
     part = {
         k: np.sum(np.asarray(v, np.float64)[:, :real], axis=1)
         for k, v in out.items()
@@ -334,12 +463,17 @@ def evaluate(member, params, hparams, keys, dataset, config) -> dict:
 
 
 def _write_members(workdir, config, members, state, dataset) -> None:
-  """``member_<i>/`` work directories that `ae_jax.load` can read."""
+  """``member_<i>/`` work directories that `ae_jax.load` can read.
+
+  Each member is saved from host memory as a single-device state, whatever
+  the mesh the sweep trained on, like a checkpoint of the trainer.
+  """
+  host = jax.device_get(state)
   for i, point in enumerate(members):
     d = workdir / f'member_{i}'
     d.mkdir(parents=True, exist_ok=True)
     trainer.write_run_description(d, member_config(config, point), dataset)
-    one = jax.tree.map(lambda v, i=i: v[i], state)
+    one = jax.tree.map(lambda v, i=i: jnp.asarray(v[i]), host)
     manager = checkpoints.make_manager(d, max_to_keep=1)
     checkpoints.save(manager, one)
     manager.wait_until_finished()
