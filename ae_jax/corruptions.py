@@ -106,6 +106,28 @@ def _check_level(fn_name: str, name: str, level) -> jax.Array:
   return jnp.asarray(level, dtype=float)
 
 
+def _as_real(fn_name: str, x, *, floating: bool = False) -> jax.Array:
+  """`x` as a jax array of a real dtype, checked before JAX sees it.
+
+  Strings, objects and complex numbers would otherwise fail inside JAX with
+  an error that names neither the function nor the argument, or (complex)
+  be corrupted silently.
+  """
+  if not isinstance(x, jax.Array):  # Tracers are jax.Arrays: no host copy.
+    x = np.asarray(x)
+  dtype = x.dtype
+  ok = jnp.issubdtype(dtype, jnp.floating)
+  if not floating:
+    ok = ok or jnp.issubdtype(dtype, jnp.integer) or dtype == np.bool_
+  if not ok:
+    wanted = 'floating point' if floating else 'of a real dtype'
+    raise TypeError(
+        f'{fn_name}: x must be {wanted}, got dtype {dtype}; cast it first, '
+        'e.g. x.astype(jnp.float32)'
+    )
+  return jnp.asarray(x)
+
+
 def gaussian_noise(
     rng: jax.Array,
     x: jax.typing.ArrayLike,
@@ -130,12 +152,7 @@ def gaussian_noise(
     ValueError: if a concrete `level` is negative, infinite or NaN, or
       `level` is not a scalar.
   """
-  x = jnp.asarray(x)
-  if not jnp.issubdtype(x.dtype, jnp.floating):
-    raise TypeError(
-        f'gaussian_noise: x must be floating point, got dtype {x.dtype}; '
-        'cast it first, e.g. x.astype(jnp.float32)'
-    )
+  x = _as_real('gaussian_noise', x, floating=True)
   std = _check_level('gaussian_noise', 'gaussian', level).astype(x.dtype)
   noisy = x + std * jax.random.normal(rng, x.shape, x.dtype)
   return jnp.clip(noisy, 0.0, 1.0) if clip else noisy
@@ -156,10 +173,11 @@ def masking_noise(
     Array of `x`'s shape and dtype.
 
   Raises:
+    TypeError: if `x` is not of a real dtype (bool, int or float).
     ValueError: if a concrete `level` is outside ``[0, 1]`` or `level` is
       not a scalar.
   """
-  x = jnp.asarray(x)
+  x = _as_real('masking_noise', x)
   p = _check_level('masking_noise', 'masking', level)
   # bernoulli(p) is uniform[0, 1) < p: never for p = 0, always for p = 1.
   masked = jax.random.bernoulli(rng, p, x.shape)
@@ -185,10 +203,11 @@ def salt_and_pepper_noise(
     Array of `x`'s shape and dtype.
 
   Raises:
+    TypeError: if `x` is not of a real dtype (bool, int or float).
     ValueError: if a concrete `level` is outside ``[0, 1]`` or `level` is
       not a scalar.
   """
-  x = jnp.asarray(x)
+  x = _as_real('salt_and_pepper_noise', x)
   p = _check_level('salt_and_pepper_noise', 'salt_and_pepper', level)
   where_rng, value_rng = jax.random.split(rng)
   corrupted = jax.random.bernoulli(where_rng, p, x.shape)

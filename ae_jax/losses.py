@@ -92,6 +92,23 @@ _LOG_2PI = math.log(2.0 * math.pi)
 # ---------------------------------------------------------------------------
 
 
+def _as_array(fn_name: str, name: str, value) -> jax.Array:
+  """``value`` as a JAX array; strings and objects get a named TypeError.
+
+  (`jnp.asarray` would fail on them with a message naming neither the loss
+  nor the argument.)
+  """
+  if not isinstance(value, jax.Array):
+    host = np.asarray(value)
+    if host.dtype.kind not in "biufc":
+      raise TypeError(
+          f"{fn_name}: {name} must be a numeric array, got dtype "
+          f"{host.dtype}; convert it, e.g. np.asarray({name}, np.float32)"
+      )
+    value = host
+  return jnp.asarray(value)
+
+
 def _check_and_cast(
     fn_name: str,
     event_ndims: int,
@@ -124,7 +141,7 @@ def _check_and_cast(
   """
   out = []
   for name, value in floating:
-    x = jnp.asarray(value)
+    x = _as_array(fn_name, name, value)
     if not jnp.issubdtype(x.dtype, jnp.floating):
       raise TypeError(
           f"{fn_name}: {name} must be floating point, got dtype "
@@ -133,7 +150,7 @@ def _check_and_cast(
     out.append(x)
   ref_name, ref = floating[0][0], out[0]
   for name, value in cast:
-    x = jnp.asarray(value)
+    x = _as_array(fn_name, name, value)
     if not (
         jnp.issubdtype(x.dtype, jnp.floating)
         or jnp.issubdtype(x.dtype, jnp.integer)

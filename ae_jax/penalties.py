@@ -39,12 +39,17 @@ __all__ = [
 _check_and_cast = losses._check_and_cast  # pylint: disable=protected-access
 
 
-def _check_floating(fn_name: str, name: str, x: jax.Array) -> None:
+def _as_floating(fn_name: str, name: str, x) -> jax.Array:
+  """`x` as a floating jax array; the dtype is checked before JAX sees it,
+  so strings and objects fail here, naming the argument, not inside JAX."""
+  if not isinstance(x, jax.Array):  # Tracers are jax.Arrays: no host copy.
+    x = np.asarray(x)
   if not jnp.issubdtype(x.dtype, jnp.floating):
     raise TypeError(
         f'{fn_name}: {name} must be floating point, got dtype {x.dtype}; '
         f'cast it first, e.g. {name}.astype(jnp.float32)'
     )
+  return jnp.asarray(x)
 
 
 # ---------------------------------------------------------------------------
@@ -70,6 +75,7 @@ def l1_activity(
     Array of shape ``[...]`` (`codes`' shape without its last `event_ndims`
     axes), >= 0.
   """
+  codes = _as_floating('l1_activity', 'codes', codes)
   (codes,) = _check_and_cast(
       'l1_activity', event_ndims, floating=[('codes', codes)]
   )
@@ -138,6 +144,9 @@ def kl_sparsity(
     CS294A lecture notes, 2011.
   """
   _check_target('kl_sparsity', target)
+  mean_activation = _as_floating(
+      'kl_sparsity', 'mean_activation', mean_activation
+  )
   (rho_hat,) = _check_and_cast(
       'kl_sparsity', 0, floating=[('mean_activation', mean_activation)]
   )
@@ -186,14 +195,13 @@ def kl_sparsity_per_example(
       not in ``(0, 1)``.
     TypeError: if `codes` is not floating point.
   """
-  codes = jnp.asarray(codes)
+  codes = _as_floating('kl_sparsity_per_example', 'codes', codes)
   if codes.ndim < 2:
     raise ValueError(
         'kl_sparsity_per_example: codes must have shape [B, *units] (at '
         f'least 2 axes), got shape {codes.shape}; for a single unit use '
         'codes[:, None]'
     )
-  _check_floating('kl_sparsity_per_example', 'codes', codes)
   _check_target('kl_sparsity_per_example', target)
   penalty = kl_sparsity(jnp.mean(codes, axis=0), target=target)
   return jnp.broadcast_to(penalty, codes.shape[:1])
@@ -236,10 +244,9 @@ def sigmoid_layer_jacobian_norm(
     Explicit Invariance During Feature Extraction
     <https://icml.cc/2011/papers/455_icmlpaper.pdf>`_, ICML 2011.
   """
-  kernel, hidden = jnp.asarray(kernel), jnp.asarray(hidden)
   fn_name = 'sigmoid_layer_jacobian_norm'
-  _check_floating(fn_name, 'kernel', kernel)
-  _check_floating(fn_name, 'hidden', hidden)
+  kernel = _as_floating(fn_name, 'kernel', kernel)
+  hidden = _as_floating(fn_name, 'hidden', hidden)
   if kernel.ndim != 2 or hidden.ndim < 1:
     raise ValueError(
         f'{fn_name}: kernel must be [D_in, H] and hidden [..., H], got '
@@ -341,13 +348,12 @@ def jacobian_frobenius_norm(
     <https://icml.cc/2011/papers/455_icmlpaper.pdf>`_, ICML 2011.
   """
   fn_name = 'jacobian_frobenius_norm'
-  x = jnp.asarray(x)
+  x = _as_floating(fn_name, 'x', x)
   if x.ndim < 1:
     raise ValueError(
         f'{fn_name}: x must have a leading batch axis [B, *in_shape], got '
         f'shape {x.shape}; use x[None] for a single example'
     )
-  _check_floating(fn_name, 'x', x)
   out = jax.eval_shape(fn, x)  # Trace-time only: no FLOPs.
   if not isinstance(out, jax.ShapeDtypeStruct):
     raise TypeError(

@@ -80,6 +80,13 @@ def _check_num(prior_name: str, num) -> None:
     )
 
 
+def _host_or_traced(x):
+  """A jax array (possibly a tracer) as is, anything else as a NumPy array:
+  its dtype can then be checked before JAX rejects strings or objects with
+  an error that names neither the prior nor the argument."""
+  return x if isinstance(x, jax.Array) else np.asarray(x)
+
+
 @dataclasses.dataclass(frozen=True)
 class Prior(abc.ABC):
   """A prior p(z) over ``dim``-dimensional codes that can be sampled.
@@ -133,7 +140,7 @@ class Prior(abc.ABC):
     )
 
   def _check_codes(self, z: jax.typing.ArrayLike) -> jax.Array:
-    z = jnp.asarray(z)
+    z = _host_or_traced(z)
     if not jnp.issubdtype(z.dtype, jnp.floating):
       raise TypeError(
           f'{self.name} prior: log_prob(z) needs floating-point codes, got '
@@ -145,7 +152,7 @@ class Prior(abc.ABC):
           f'{self.dim}], got {z.shape}; the prior dimension must equal the '
           'code dimension.'
       )
-    return z
+    return jnp.asarray(z)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,7 +269,7 @@ class GaussianMixture(Prior):
     Returns:
       float32 codes of shape ``[*labels.shape, dim]``.
     """
-    labels = jnp.asarray(labels)
+    labels = _host_or_traced(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
       raise TypeError(
           'gaussian_mixture prior: sample_conditioned needs integer class '

@@ -16,6 +16,7 @@ T = TypeVar('T')
 USER_ERRORS = (
     ValueError,
     TypeError,
+    FileNotFoundError,  # E.g. a --workdir with no run in it.
     data.DatasetNotFoundError,
     train.NonFiniteLossError,
 )

@@ -642,3 +642,15 @@ class TestELBO:
     for g in jax.tree.leaves(grads):
       assert np.all(np.isfinite(g))
       assert np.any(g != 0)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [np.array(["a", "b"]), np.array([object(), object()])],
+    ids=["str", "object"],
+)
+def test_non_numeric_arrays_name_the_loss_and_argument(bad):
+  with pytest.raises(TypeError, match="binary_cross_entropy: logits must be"):
+    losses.binary_cross_entropy(bad, np.zeros(2, np.float32))
+  with pytest.raises(TypeError, match="squared_error: targets must be"):
+    losses.squared_error(np.zeros(2, np.float32), bad)

@@ -68,10 +68,70 @@ class Dataset:
   num_classes: int
   class_names: tuple[str, ...]
 
+  def __post_init__(self):
+    # A user's own arrays (`train_and_evaluate(..., dataset=)`) fail here,
+    # before anything is compiled, not as NaN metrics or a crash mid-run.
+    for split in ('train', 'test'):
+      _check_split_arrays(self, split)
+    if self.test_images.shape[1:] != self.train_images.shape[1:]:
+      raise ValueError(
+          f'Dataset {self.name!r}: test examples have shape '
+          f'{self.test_images.shape[1:]} but train examples '
+          f'{self.train_images.shape[1:]}; give both splits one layout.'
+      )
+
   @property
   def input_shape(self) -> tuple[int, ...]:
     """Shape of one example: ``(H*W*C,)`` (flat) or ``(H, W, C)`` (hwc)."""
     return tuple(self.train_images.shape[1:])
+
+
+def _check_split_arrays(dataset: Dataset, split: str) -> None:
+  """Types, shapes, emptiness, finiteness and label range of one split.
+
+  Not the [0, 1] range: a `Dataset` may hold codes of a lower layer
+  (`ae_jax.train.pretrain`). NaN/inf are found through min and max, which
+  propagate them, without a temporary the size of the images.
+  """
+  images = getattr(dataset, f'{split}_images')
+  labels = getattr(dataset, f'{split}_labels')
+  where = f'Dataset {dataset.name!r}, {split}_images'
+  if not isinstance(images, np.ndarray) or images.dtype.kind != 'f':
+    raise TypeError(
+        f'{where}: must be a floating NumPy array [N, *input_shape], got '
+        f'{type(images).__name__} of dtype {getattr(images, "dtype", None)}; '
+        'convert with np.asarray(x, np.float32) (uint8 pixels: / 255).'
+    )
+  if images.ndim < 2 or 0 in images.shape:
+    raise ValueError(
+        f'{where}: must be a non-empty array [N, *input_shape] (N >= 1), got '
+        f'shape {images.shape}; pass at least one example per split.'
+    )
+  lo, hi = images.min(), images.max()
+  if not (np.isfinite(lo) and np.isfinite(hi)):
+    bad = int(images.size - np.count_nonzero(np.isfinite(images)))
+    raise ValueError(
+        f'{where}: {bad} values are NaN or inf; drop or repair those '
+        'examples (np.isfinite(x).all(axis=...)) before training.'
+    )
+  where = f'Dataset {dataset.name!r}, {split}_labels'
+  if not isinstance(labels, np.ndarray) or labels.dtype.kind not in 'iu':
+    raise TypeError(
+        f'{where}: must be an integer NumPy array [N] of class ids, got '
+        f'dtype {getattr(labels, "dtype", None)}; convert with '
+        'labels.astype(np.int32).'
+    )
+  if labels.shape != images.shape[:1]:
+    raise ValueError(
+        f'{where}: shape {labels.shape} does not match the '
+        f'{images.shape[0]} {split} images; pass one label per example.'
+    )
+  if labels.min() < 0 or labels.max() >= dataset.num_classes:
+    raise ValueError(
+        f'{where}: labels span [{labels.min()}, {labels.max()}], outside '
+        f'[0, num_classes - 1 = {dataset.num_classes - 1}]; set num_classes '
+        'to the number of classes or remap the labels.'
+    )
 
 
 def load_dataset(
@@ -110,9 +170,9 @@ def load_dataset(
         name, data_dir
     ):
       raise ValueError(
-          f'Unknown dataset {name!r}: use one of '
-          f'{", ".join(repr(n) for n in DATASET_NAMES)}, or any TFDS image '
-          'dataset name (tfds.list_builders()).'
+          f'Unknown dataset {name!r} (config.dataset): set --config.dataset '
+          f'to one of {", ".join(repr(n) for n in DATASET_NAMES)}, or any '
+          'TFDS image dataset name (tfds.list_builders()).'
       )
     arrays = tfds_source.load_tfds_arrays(
         name, data_dir=data_dir, idx_dir=idx_dir

@@ -72,10 +72,31 @@ def _check_batching(
 def _as_batch_arrays(
     images: np.ndarray, labels: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+  """float32 images and int32 labels, refusing casts that lose meaning.
+
+  Strings would be parsed as numbers, complex values lose their imaginary
+  part and float labels are truncated to other classes, all silently; the
+  values themselves (NaN/inf) are checked once, by `datasets.Dataset`.
+  """
+  images, labels = np.asarray(images), np.asarray(labels)
+  if images.dtype.kind not in 'biuf':
+    raise TypeError(
+        f'images must be a real array (float32 in [0, 1]), got dtype '
+        f'{images.dtype}; convert with np.asarray(images, np.float32).'
+    )
+  if labels.dtype.kind not in 'iu':
+    raise TypeError(
+        f'labels must be integer class ids, got dtype {labels.dtype}; '
+        'convert with labels.astype(np.int32).'
+    )
+  if images.ndim < 1 or labels.ndim != 1:
+    raise ValueError(
+        f'images must be [N, ...] and labels [N], got shapes {images.shape} '
+        f'and {labels.shape}; pass the arrays of one split.'
+    )
   # No copy when the dtypes already match (the case for a Dataset's arrays).
-  return (
-      np.asarray(images, dtype=np.float32),
-      np.asarray(labels, dtype=np.int32),
+  return images.astype(np.float32, copy=False), labels.astype(
+      np.int32, copy=False
   )
 
 
@@ -94,6 +115,7 @@ def train_batches(
   Yields ``{'image': float32 [local, ...], 'label': int32 [local]}``, this
   process's slice of the global batch (module docstring).
   """
+  images, labels = _as_batch_arrays(images, labels)
   _check_lengths(images, labels)
   indices = train_indices(
       len(images),
@@ -103,7 +125,6 @@ def train_batches(
       process_index=process_index,
       process_count=process_count,
   )
-  images, labels = _as_batch_arrays(images, labels)
   return ({'image': images[idx], 'label': labels[idx]} for idx in indices)
 
 
@@ -183,10 +204,12 @@ def eval_batches(
   Yields ``{'image': float32 [local, ...], 'label': int32 [local],
   'mask': float32 [local]}``; padding rows are zeros with mask 0.
   """
+  images, labels = _as_batch_arrays(images, labels)
   _check_lengths(images, labels)
   local = _check_batching(batch_size, process_index, process_count)
   return _eval_iterator(
-      *_as_batch_arrays(images, labels),
+      images,
+      labels,
       batch_size=batch_size,
       offset=process_index * local,
       local=local,

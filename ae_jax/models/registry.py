@@ -8,6 +8,7 @@ labels).
 
 from collections.abc import Callable, Sequence
 
+from ae_jax import configs
 from ae_jax.models import aae
 from ae_jax.models import autoencoder
 from ae_jax.models import base
@@ -59,6 +60,7 @@ def check_model_config(config) -> None:
 
   Cheap: runs before any data is loaded or anything is compiled.
   """
+  configs.check_values(config)  # Types, finiteness, seed: every field.
   if config.model not in MODELS:
     raise ValueError(
         f'Unknown model {config.model!r}; set --config.model to one '

@@ -75,6 +75,13 @@ def make_optimizer(
   still updated by the one jitted train step.
   """
   check_optimizer_config(config)
+  if config.warmup_steps and config.warmup_steps >= num_train_steps:
+    raise ValueError(
+        f'config.warmup_steps={config.warmup_steps} is not shorter than the '
+        f'{num_train_steps} training steps, so the learning rate would never '
+        f'reach config.learning_rate; set --config.warmup_steps below '
+        f'{num_train_steps} (or 0).'
+    )
   if not param_groups:
     return _optimizer(config, num_train_steps, config.learning_rate)
   transforms = {
