@@ -7,6 +7,8 @@ an old run unloadable.
 """
 
 import json
+import math
+import numbers
 
 import ml_collections
 
@@ -71,6 +73,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.binarize = 'none'  # 'none' | 'static' | 'dynamic'.
   # Keep the train split on the devices (False: stream batches from host).
   c.data_on_device = True
+  # Train examples held out as a validation split (a fixed draw, the same for
+  # every seed). With it, each checkpoint records the validation loss and the
+  # best checkpoint by it is kept besides the most recent ones.
+  c.validation_size = 0
   # Optimisation.
   c.seed = 0
   c.batch_size = 128  # Global batch; must divide across devices.
@@ -83,6 +89,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.weight_decay = 0.0
   c.steps_per_call = 10  # Steps fused per call (lax.scan); at most this many.
   c.grad_clip_norm = 0.0  # 0 = no clipping.
+  # A batch with a NaN/inf loss or gradient: 'stop' (raise, naming the step
+  # and the last good checkpoint) or 'skip' (optax.apply_if_finite: no update;
+  # stop after more than max_consecutive_nonfinite such batches in a row).
+  c.nonfinite = 'stop'
+  c.max_consecutive_nonfinite = 10
   # Layer compute dtype: 'float32' | 'bfloat16' (mixed precision for GPU/TPU:
   # float32 parameters, optimiser state and losses; not for RBMs).
   c.compute_dtype = 'float32'
@@ -102,3 +113,78 @@ def with_defaults(saved: dict) -> ml_collections.ConfigDict:
   config = default_config()
   config.update(json.loads(json.dumps(saved)))
   return config
+
+
+def _kind(value) -> str:
+  """The schema type of a default value: what a config may hold there."""
+  if isinstance(value, bool):
+    return 'bool'
+  if isinstance(value, numbers.Integral):
+    return 'int'
+  if isinstance(value, numbers.Real):
+    return 'float'
+  if isinstance(value, (tuple, list)):
+    return 'ints'
+  return 'str'
+
+
+def _fits(kind: str, value) -> bool:
+  is_bool = isinstance(value, bool)
+  if kind == 'bool':
+    return is_bool
+  if kind == 'int':  # True is an int to Python, but surely a mistake here.
+    return isinstance(value, numbers.Integral) and not is_bool
+  if kind == 'float':
+    return (
+        isinstance(value, numbers.Real) and not is_bool and math.isfinite(value)
+    )
+  if kind == 'ints':
+    return isinstance(value, (tuple, list)) and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool)
+        for v in value
+    )
+  return isinstance(value, str)
+
+
+_KIND_TEXT = {
+    'bool': 'True or False',
+    'int': 'an integer',
+    'float': 'a finite number',
+    'ints': 'a tuple of integers, e.g. "(512,)"',
+    'str': 'a string',
+}
+
+
+def check_values(config) -> None:
+  """Every schema field holds a value of its type; numbers are finite.
+
+  The range checks of each field live with the code that reads it
+  (`models.check_model_config`, `train.state.check_optimizer_config`, ...);
+  this catches what they would let through: ``inf`` or NaN in a float field
+  (``beta=inf`` would train to NaN), ``True`` in an int field, and a
+  negative seed (NumPy's generators refuse it only once data is drawn).
+
+  Raises:
+    TypeError: a field holds a value of the wrong type.
+    ValueError: a float field is NaN or inf, or the seed is negative.
+  """
+  for field, default in default_config().items():
+    if field not in config:
+      continue
+    value, kind = config[field], _kind(default)
+    if not _fits(kind, value):
+      wrong_number = kind == 'float' and not isinstance(value, bool)
+      error = (
+          ValueError
+          if wrong_number and isinstance(value, numbers.Real)
+          else TypeError
+      )
+      raise error(
+          f'config.{field}={value!r} must be {_KIND_TEXT[kind]} (default '
+          f'{default!r}); set --config.{field} to one.'
+      )
+  if config.get('seed', 0) < 0:
+    raise ValueError(
+        f'config.seed={config.seed} must be >= 0 (NumPy seeds the data '
+        'order and binarisation with it); set --config.seed to 0 or more.'
+    )

@@ -66,6 +66,11 @@ class TrainedModel:
           f' got {tuple(x.shape)}; this model was trained with '
           f'layout={self.config.layout!r}.'
       )
+    if x.shape[0] == 0:
+      raise ValueError(
+          f'{what} has no rows (shape {tuple(x.shape)}); pass at least one '
+          'example.'
+      )
     if not bool(jnp.all(jnp.isfinite(x))):
       raise ValueError(f'{what} contains NaN or inf; clean the data first.')
     return jnp.asarray(x, jnp.float32)
@@ -94,15 +99,20 @@ class TrainedModel:
           f'model {self.config.model!r} is not generative; '
           "sample() needs e.g. 'vae'."
       )
-    if not (isinstance(num, int) and num >= 1):
+    if isinstance(num, bool) or not (isinstance(num, int) and num >= 1):
       raise ValueError(f'num={num!r} must be a positive integer.')
     return np.asarray(self._sample(self.params, jax.random.PRNGKey(seed), num))
 
 
 def load(
-    workdir: str | epath.PathLike, *, step: int | None = None
+    workdir: str | epath.PathLike, *, step: int | str | None = None
 ) -> TrainedModel:
-  """The model trained in ``workdir`` (latest checkpoint unless ``step``)."""
+  """The model trained in ``workdir``.
+
+  ``step``: None for the latest readable checkpoint (an unreadable latest one
+  is skipped with a warning), ``'best'`` for the lowest validation loss (runs
+  with ``config.validation_size > 0``), or a saved step number.
+  """
   workdir = checkpoints.absolute(workdir)
   config_path = workdir / 'config.json'
   if not config_path.exists():
@@ -113,16 +123,38 @@ def load(
   # Fields added since the run was saved take their defaults.
   config = configs.with_defaults(json.loads(config_path.read_text()))
   ckpt_dir = workdir / 'checkpoints'
-  with ocp.CheckpointManager(
-      ckpt_dir, options=ocp.CheckpointManagerOptions(read_only=True)
-  ) as manager:
-    step = manager.latest_step() if step is None else step
-    if step is None:
+  options = ocp.CheckpointManagerOptions(
+      read_only=True, best_fn=lambda m: m['loss'], best_mode='min'
+  )
+  with ocp.CheckpointManager(ckpt_dir, options=options) as manager:
+    saved = manager.all_steps()
+    if step == 'best':
+      step = manager.best_step()
+      if step is None:
+        raise ValueError(
+            f'No checkpoint in {ckpt_dir} has a validation loss; train with '
+            '--config.validation_size > 0 to keep the best one, or load '
+            'the latest (step=None).'
+        )
+    elif step is not None and step not in saved:
+      raise ValueError(
+          f'step={step!r} is not a checkpoint in {ckpt_dir}; saved steps: '
+          f"{sorted(saved)} (or None for the latest, 'best' for the best)."
+      )
+    requested = step
+    step, restored = checkpoints.restore_latest(
+        manager, step=step, quarantine=False
+    )
+    if restored is None:
       raise FileNotFoundError(
-          f'No checkpoint in {ckpt_dir}; train first (or '
+          f'No readable checkpoint in {ckpt_dir}; train first (or '
           'wait for the first checkpoint).'
       )
-    restored = manager.restore(step, args=ocp.args.StandardRestore())
+    if requested is not None and step != requested:
+      raise ValueError(
+          f'Checkpoint step {requested} in {ckpt_dir} is unreadable (see the '
+          f'warning above); step {step} is the newest readable one before it.'
+      )
   params = restored['params']
   info_path = workdir / 'dataset.json'
   info = json.loads(info_path.read_text())

@@ -16,6 +16,7 @@ Multi-host (every process runs the same command; see BUILD.md):
 """
 
 import json
+import sys
 
 from absl import app
 from absl import flags
@@ -72,9 +73,14 @@ def main(argv):
           _PROCESS_ID.value,
       )
   )
-  summary = cli.exit_on_user_error(
-      lambda: train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  )
+  try:
+    summary = cli.exit_on_user_error(
+        lambda: train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    )
+  except train.Preempted as e:
+    # Saved; the shell's convention for "terminated by signal N".
+    print(f'stopped: {e}', file=sys.stderr)
+    sys.exit(128 + e.signum)
   print(json.dumps(summary, indent=2))
 
 

@@ -1,6 +1,10 @@
 """The training loop: learning, one compile, resume, NaN handling, evaluation."""
 
+import dataclasses
+import importlib.metadata
 import json
+import os
+import subprocess
 
 import chex
 import jax
@@ -308,3 +312,135 @@ def test_scanned_steps_equal_single_steps(smoke_config, unroll):
   )
   first, _ = jax.jit(step)(fresh(), {'image': batches[0]})
   chex.assert_trees_all_close(one.params, first.params, rtol=1e-6, atol=1e-7)
+
+
+_MAGIC = 0.123456  # Not a grey level of digits (multiples of 1/16).
+
+
+def _poison_rows(monkeypatch, dataset, rows):
+  """``dataset`` with rows whose training loss (and gradient) will be NaN."""
+  images = dataset.train_images.copy()
+  images[rows, 0] = _MAGIC
+  real_build = models.build_model
+
+  def build(*args, **kwargs):
+    model = real_build(*args, **kwargs)
+    inner = model.train_losses
+
+    def train_losses(params, model_state, x, rng, **kw):
+      losses, model_state = inner(params, model_state, x, rng, **kw)
+      hit = jnp.abs(x.reshape(len(x), -1)[:, 0] - _MAGIC) < 1e-6
+      nan_if_hit = jnp.where(hit, jnp.nan, 1.0)
+      return dict(losses, loss=losses['loss'] * nan_if_hit), model_state
+
+    object.__setattr__(model, 'train_losses', train_losses)
+    return model
+
+  monkeypatch.setattr(models, 'build_model', build)
+  return dataclasses.replace(dataset, train_images=images)
+
+
+def _steps_hitting(rows, config, num_examples):
+  """1-based numbers of the steps whose batch holds one of ``rows``."""
+  indices = data.train_indices(
+      num_examples, batch_size=config.batch_size, seed=config.seed
+  )
+  return [
+      s + 1
+      for s, idx in zip(range(config.num_train_steps), indices)
+      if set(idx) & set(rows)
+  ]
+
+
+def test_skip_mode_drops_non_finite_batches_and_finishes(
+    smoke_config, tmp_path, monkeypatch
+):
+  config = _quiet(
+      smoke_config,
+      num_train_steps=60,
+      checkpoint_every_steps=20,
+      log_every_steps=10,
+      eval_every_steps=0,
+      nonfinite='skip',
+      max_consecutive_nonfinite=5,
+  )
+  dataset = _poison_rows(monkeypatch, data.load_dataset('digits'), [3, 700])
+  hits = _steps_hitting([3, 700], config, len(dataset.train_images))
+  assert 0 < len(hits) < 10, hits
+
+  summary = train.train_and_evaluate(config, tmp_path, dataset=dataset)
+  assert summary['skipped_batches'] == len(hits)
+  records = [
+      json.loads(l)
+      for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()
+  ]
+  train_records = [r for r in records if r['split'] == 'train']
+  assert sum(r['skipped_batches'] for r in train_records) == len(hits)
+  assert all(np.isfinite(r['loss']) for r in train_records)
+  chex.assert_tree_all_finite(_final_params(tmp_path))
+
+
+def test_stop_mode_names_the_first_non_finite_step(
+    smoke_config, tmp_path, monkeypatch
+):
+  config = _quiet(smoke_config, num_train_steps=60, checkpoint_every_steps=1000)
+  dataset = _poison_rows(monkeypatch, data.load_dataset('digits'), [3, 700])
+  first = _steps_hitting([3, 700], config, len(dataset.train_images))[0]
+  with pytest.raises(train.NonFiniteLossError, match=f'at step {first};'):
+    train.train_and_evaluate(config, tmp_path, dataset=dataset)
+
+
+def test_skip_mode_stops_after_too_many_in_a_row(
+    smoke_config, tmp_path, monkeypatch
+):
+  config = _quiet(
+      smoke_config,
+      num_train_steps=60,
+      nonfinite='skip',
+      max_consecutive_nonfinite=2,
+  )
+  dataset = data.load_dataset('digits')
+  # Every batch is poisoned: the third in a row stops the run.
+  dataset = _poison_rows(
+      monkeypatch, dataset, list(range(len(dataset.train_images)))
+  )
+  with pytest.raises(train.NonFiniteLossError, match='at step 3, the last of 3 non-finite batches in a row'):
+    train.train_and_evaluate(config, tmp_path, dataset=dataset)
+
+
+def test_same_config_and_seed_give_identical_results(smoke_config, tmp_path):
+  config = _quiet(smoke_config, num_train_steps=30, eval_every_steps=10)
+  first = train.train_and_evaluate(config, tmp_path / 'a')
+  second = train.train_and_evaluate(config, tmp_path / 'b')
+  other_seed = train.train_and_evaluate(_quiet(config, seed=1), tmp_path / 'c')
+  assert first['params_sha256'] == second['params_sha256']
+  assert first['test'] == second['test']
+  metrics = lambda d: (d / 'metrics.jsonl').read_text()
+  assert metrics(tmp_path / 'a') == metrics(tmp_path / 'b')
+  assert other_seed['params_sha256'] != first['params_sha256']
+
+
+def test_work_directory_records_config_versions_and_revision(
+    smoke_config, tmp_path
+):
+  config = _quiet(smoke_config, num_train_steps=5)
+  train.train_and_evaluate(config, tmp_path)
+  train.train_and_evaluate(_quiet(config, num_train_steps=10), tmp_path)
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  assert saved['num_train_steps'] == 10 and saved['model'] == config.model
+  launches = [
+      json.loads(l)
+      for l in (tmp_path / 'launches.jsonl').read_text().splitlines()
+  ]
+  assert [l['start_step'] for l in launches] == [0, 5]
+  assert launches[0]['packages']['jax'] == jax.__version__
+  assert launches[0]['packages']['flax'] == importlib.metadata.version('flax')
+  head = subprocess.run(
+      ['git', '-C', os.path.dirname(__file__), 'rev-parse', 'HEAD'],
+      capture_output=True,
+      text=True,
+  )
+  if head.returncode == 0:  # A git checkout (CI clones one).
+    assert launches[0]['git']['revision'] == head.stdout.strip()
+  else:
+    assert launches[0]['git']['revision'] is None

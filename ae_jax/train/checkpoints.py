@@ -1,16 +1,32 @@
 """Orbax checkpoints of the `TrainState` under ``<workdir>/checkpoints``.
 
 Saves are asynchronous (training continues while files are written); the
-trainer waits for them before it exits. Restoring uses the freshly initialised
-state as the target, so arrays come back with the mesh's shardings.
+trainer waits for them before it exits. Orbax writes each step into a
+temporary directory and renames it when complete, so a process killed mid-save
+leaves no half-written step behind (only a temporary directory, removed by the
+next run). Restoring uses the freshly initialised state as the target, so
+arrays come back with the mesh's shardings.
+
+Which steps are kept: the ``max_to_keep`` most recent, plus, when the trainer
+has a validation split, the one with the lowest validation loss
+(`make_manager`'s ``best_metric``), however old.
+
+A step that cannot be read back (truncated or damaged files, non-finite
+values) is moved to ``<workdir>/checkpoints_corrupt/`` with a warning and the
+step before it is used (`restore_latest`).
 """
 
 import logging
 import os
+from typing import Any
 
 from etils import epath
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+CORRUPT_DIR = 'checkpoints_corrupt'
 
 
 def absolute(path: epath.PathLike) -> epath.Path:
@@ -20,27 +36,125 @@ def absolute(path: epath.PathLike) -> epath.Path:
 
 
 def make_manager(
-    workdir: epath.PathLike, *, max_to_keep: int
+    workdir: epath.PathLike, *, max_to_keep: int, best_metric: str | None = None
 ) -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+  """Keeps the latest ``max_to_keep`` steps, and the best by ``best_metric``.
+
+  ``best_metric`` names a key of the metrics passed to `save` (lower is
+  better); the step with its lowest value is kept besides the recent ones.
+  """
+  policies = [checkpoint_managers.LatestN(n=max_to_keep)]
+  best_fn = None
+  if best_metric is not None:
+    best_fn = lambda metrics: metrics[best_metric]
+    policies.append(
+        checkpoint_managers.BestN(
+            get_metric_fn=best_fn,
+            reverse=True,  # Sorted high to low: the last n are the lowest.
+            n=1,
+            keep_checkpoints_without_metrics=False,
+        )
+    )
+  options = ocp.CheckpointManagerOptions(
+      create=True,
+      preservation_policy=checkpoint_managers.AnyPreservationPolicy(policies),
+      best_fn=best_fn,
+      best_mode='min',
+      cleanup_tmp_directories=True,
+  )
   return ocp.CheckpointManager(
       epath.Path(workdir) / 'checkpoints', options=options
   )
 
 
-def save(manager: ocp.CheckpointManager, state) -> None:
+def save(
+    manager: ocp.CheckpointManager,
+    state,
+    *,
+    metrics: dict[str, float] | None = None,
+) -> None:
   step = int(jax.device_get(state.step))
   if step not in manager.all_steps():
-    manager.save(step, args=ocp.args.StandardSave(state))
+    manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics)
 
 
-def restore_latest(manager: ocp.CheckpointManager, target):
-  """The latest saved state shaped and sharded like ``target``, or None."""
-  step = manager.latest_step()
-  if step is None:
-    return None
-  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-  logging.info(
-      'Restoring checkpoint at step %d from %s', step, manager.directory
+def _all_finite(tree) -> bool:
+  for leaf in jax.tree.leaves(tree):
+    leaf = np.asarray(jax.device_get(leaf))
+    if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
+      return False
+  return True
+
+
+def restore_latest(
+    manager: ocp.CheckpointManager,
+    target: Any = None,
+    *,
+    step: int | None = None,
+    quarantine: bool = True,
+) -> tuple[int | None, Any]:
+  """``(step, state)`` of the newest readable checkpoint, or ``(None, None)``.
+
+  ``target`` (a state of the right structure, or None for the saved one)
+  gives shapes, dtypes and shardings. ``step`` starts the search there
+  instead of at the latest step. A step that fails to restore, or restores
+  non-finite values (never saved by the trainer), is skipped with a warning
+  and, with ``quarantine`` (not for read-only managers), moved to
+  ``<workdir>/checkpoints_corrupt/<step>`` so a resumed run can save that
+  step again; the files are kept for inspection.
+  """
+  steps = sorted(manager.all_steps(), reverse=True)
+  if step is not None:
+    steps = [s for s in steps if s <= step]
+  abstract = (
+      None
+      if target is None
+      else jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
   )
-  return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  skipped = []
+  for s in steps:
+    logging.info(
+        'Restoring checkpoint at step %d from %s', s, manager.directory
+    )
+    try:
+      restored = manager.restore(s, args=ocp.args.StandardRestore(abstract))
+      error = None if _all_finite(restored) else 'non-finite values'
+    except Exception as e:  # pylint: disable=broad-except
+      # Orbax and TensorStore raise many types for damaged files.
+      error = f'{type(e).__name__}: {e}'
+    if error is None:
+      if skipped:
+        manager.reload()
+      return s, restored
+    skipped.append(s)
+    where = _quarantine(manager, s) if quarantine else None
+    logging.warning(
+        'Checkpoint step %d in %s is unreadable (%s); %s Trying the '
+        'previous one.',
+        s,
+        manager.directory,
+        error.splitlines()[0][:300],
+        f'moved it to {where}.' if where else 'skipping it.',
+    )
+  if skipped:
+    manager.reload()
+    logging.warning(
+        'No readable checkpoint in %s (tried steps %s); starting from '
+        'scratch.',
+        manager.directory,
+        skipped,
+    )
+  return None, None
+
+
+def _quarantine(manager: ocp.CheckpointManager, step: int) -> epath.Path | None:
+  """Moves step ``step``'s directory out of the manager's sight (process 0)."""
+  source = epath.Path(manager.directory) / str(step)
+  dest = epath.Path(manager.directory).parent / CORRUPT_DIR / str(step)
+  if jax.process_index() != 0 or not source.exists():
+    return None
+  dest.parent.mkdir(parents=True, exist_ok=True)
+  if dest.exists():
+    dest.rmtree()
+  source.rename(dest)
+  return dest

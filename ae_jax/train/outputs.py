@@ -4,6 +4,9 @@
 ``latent_codes.png`` (test codes coloured by label, PCA if the code has more
 than two dimensions), ``samples.png`` (generative models: decoded prior
 samples) and ``loss_curve.png`` (train and test loss against step).
+
+Every forward pass here sees at most one evaluation batch (`predict`,
+`sample_in_batches`), however large the test split.
 """
 
 from collections.abc import Callable
@@ -51,6 +54,32 @@ def predict(
   return np.concatenate(out)
 
 
+def sample_in_batches(
+    sample_fn: Callable[[jax.Array, int], jax.Array],
+    num: int,
+    *,
+    batch_size: int,
+    seed: int,
+) -> np.ndarray:
+  """``num`` draws of ``sample_fn(rng, n)`` -> NumPy, `batch_size` at a time.
+
+  Decoding prior samples is a forward pass like any other, so it streams in
+  evaluation batches too. Every call draws the same ``n`` (the last one is
+  trimmed), so a jitted ``sample_fn`` compiles once; call ``i`` uses
+  ``fold_in(PRNGKey(seed), i)``, so the draws depend on `batch_size`.
+  """
+  for name, value in (('num', num), ('batch_size', batch_size)):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ValueError(f'{name}={value!r} must be an integer >= 1.')
+  per_call = min(num, batch_size)
+  key = jax.random.PRNGKey(seed)
+  out = [
+      np.asarray(sample_fn(jax.random.fold_in(key, i), per_call))
+      for i in range(-(-num // per_call))
+  ]
+  return np.concatenate(out)[:num]
+
+
 def write_figures(
     model: base.Model,
     params,
@@ -80,10 +109,12 @@ def write_figures(
   )
   samples = None
   if model.generative:
-    samples = np.asarray(
-        jax.jit(model.sample, static_argnums=2)(
-            params, jax.random.PRNGKey(seed), 64
-        )
+    sample = jax.jit(model.sample, static_argnums=2)
+    samples = sample_in_batches(
+        lambda key, n: sample(params, key, n),
+        64,
+        batch_size=batch_size,
+        seed=seed,
     )
   if not write:
     return []

@@ -25,11 +25,16 @@ def make_train_step(
     tx: optax.GradientTransformation,
     *,
     dynamic_binarization: bool = False,
+    skip_nonfinite: bool = False,
 ) -> Callable[[TrainState, Batch], tuple[TrainState, dict]]:
   """One optimiser step on ``batch['image']``; metrics are batch means.
 
   With ``dynamic_binarization`` the grey levels are resampled as binary pixels
   every step (Salakhutdinov & Murray 2008), from the step's own key.
+
+  With ``skip_nonfinite`` (for a ``tx`` wrapped in `optax.apply_if_finite`,
+  which leaves the parameters and optimiser state of a NaN/inf gradient
+  unchanged) the model's carried state is kept unchanged on such a step too.
   """
 
   def train_step(state: TrainState, batch: Batch):
@@ -52,6 +57,13 @@ def make_train_step(
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics['grad_norm'] = optax.global_norm(grads)
+    if skip_nonfinite:
+      finite = jnp.isfinite(metrics['grad_norm'])
+      model_state = jax.tree.map(
+          lambda new, old: jnp.where(finite, new, old),
+          model_state,
+          state.model_state,
+      )
     new_state = state.replace(
         step=state.step + 1,
         params=params,

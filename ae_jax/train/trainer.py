@@ -14,9 +14,11 @@ already saved is lost:
   5. evaluate on the test split and write checkpoints, logs and figures.
 """
 
+import dataclasses
 import json
 import logging
 import math
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +27,7 @@ from etils import epath
 import jax
 import ml_collections
 import numpy as np
+import optax
 import tqdm
 
 from ae_jax import configs
@@ -34,7 +37,9 @@ from ae_jax.train import checkpoints
 from ae_jax.train import distributed
 from ae_jax.train import metric_writer
 from ae_jax.train import outputs
+from ae_jax.train import preemption
 from ae_jax.train import pretrain
+from ae_jax.train import provenance
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
@@ -56,8 +61,11 @@ RUN_CONTROL_FIELDS = frozenset(
         'data_dir',
         'idx_dir',
         'eval_batch_size',
+        'max_consecutive_nonfinite',
     }
 )
+
+NONFINITE_MODES = ('stop', 'skip')
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -103,6 +111,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if not (isinstance(config[field], int) and config[field] >= 1):
       raise ValueError(
           f'config.{field}={config[field]!r} must be a positive ' 'integer.'
+      )
+  if config.nonfinite not in NONFINITE_MODES:
+    raise ValueError(
+        f'config.nonfinite={config.nonfinite!r} must be one of '
+        f"{NONFINITE_MODES} ('stop' raises at the first NaN/inf; 'skip' "
+        'drops the update of such a batch).'
+    )
+  for field in ('validation_size', 'max_consecutive_nonfinite'):
+    if not (isinstance(config[field], int) and config[field] >= 0):
+      raise ValueError(
+          f'config.{field}={config[field]!r} must be an integer >= 0.'
       )
   if not config.eval_every_steps >= 0:
     raise ValueError(
@@ -164,6 +183,32 @@ def write_run_description(
           indent=2,
       )
   )
+
+
+def split_validation(
+    dataset: data.Dataset, size: int
+) -> tuple[data.Dataset, tuple[np.ndarray, np.ndarray] | None]:
+  """``size`` training examples held out: ``(train-only dataset, (x, y))``.
+
+  The held-out examples are a fixed random draw (seed 0, not the run's seed),
+  so runs that differ only in their seed are compared on the same split.
+  """
+  if size == 0:
+    return dataset, None
+  n = len(dataset.train_images)
+  if size >= n:
+    raise ValueError(
+        f'config.validation_size={size} leaves no training examples out of '
+        f'{n}; lower it.'
+    )
+  order = np.random.default_rng(0).permutation(n)
+  held, kept = order[:size], np.sort(order[size:])
+  train = dataclasses.replace(
+      dataset,
+      train_images=dataset.train_images[kept],
+      train_labels=dataset.train_labels[kept],
+  )
+  return train, (dataset.train_images[held], dataset.train_labels[held])
 
 
 def num_train_steps(config, num_train_examples: int) -> int:
@@ -236,10 +281,20 @@ def _stack(items: Iterator[dict], k: int) -> Iterator[dict]:
 
 
 class _TrainMetrics:
-  """Metrics of dispatched calls, fetched in one transfer per log interval."""
+  """Metrics of dispatched calls, fetched in one transfer per log interval.
 
-  def __init__(self):
+  With ``skip_nonfinite`` a step whose gradient norm is NaN/inf was not
+  applied (`optax.apply_if_finite`): it is counted, logged and left out of the
+  means, and only more than ``max_consecutive`` such steps in a row stop the
+  run. Any other NaN/inf metric stops it.
+  """
+
+  def __init__(self, *, skip_nonfinite: bool = False, max_consecutive: int = 0):
     self.pending: list[tuple[int, dict]] = []
+    self.skip_nonfinite = skip_nonfinite
+    self.max_consecutive = max_consecutive
+    self.consecutive = 0
+    self.skipped: list[int] = []
 
   def add(self, done: int, metrics: dict) -> None:
     """``metrics`` of the steps ending at step ``done``, each ``[K]``."""
@@ -250,33 +305,64 @@ class _TrainMetrics:
     ends = [s for s, _ in self.pending]
     values = jax.device_get([m for _, m in self.pending])
     self.pending = []
+    kept = []
+    skipped = []
     for done, metrics in zip(ends, values):
       k = len(metrics['loss'])
       for i in range(k):
+        step = done - k + 1 + i
         bad = {n: v[i] for n, v in metrics.items() if not np.isfinite(v[i])}
-        if bad:
-          self._raise(
-              done - k + 1 + i,
-              *next(iter(bad.items())),
-              last_good_step,
-              ckpt_dir,
-          )
-    return {
-        name: float(np.mean(np.concatenate([m[name] for m in values])))
-        for name in values[0]
-    }
+        if not bad:
+          self.consecutive = 0
+          kept.append({n: v[i] for n, v in metrics.items()})
+        elif self.skip_nonfinite and not np.isfinite(metrics['grad_norm'][i]):
+          self.consecutive += 1
+          skipped.append(step)
+          if self.consecutive > self.max_consecutive:
+            self._raise(
+                step,
+                *next(iter(bad.items())),
+                last_good_step,
+                ckpt_dir,
+                consecutive=self.consecutive,
+            )
+        else:
+          self._raise(step, *next(iter(bad.items())), last_good_step, ckpt_dir)
+    if skipped:
+      self.skipped += skipped
+      logging.warning(
+          'Skipped %d batch(es) with a NaN/inf gradient (steps %s); the '
+          'parameters were not updated on them.',
+          len(skipped),
+          skipped if len(skipped) <= 10 else f'{skipped[:10]}...',
+      )
+    means = (
+        {name: float(np.mean([m[name] for m in kept])) for name in kept[0]}
+        if kept
+        else {}
+    )
+    if self.skip_nonfinite:
+      means['skipped_batches'] = float(len(skipped))
+    return means
 
   @staticmethod
-  def _raise(step, name, value, last_good_step, ckpt_dir):
+  def _raise(step, name, value, last_good_step, ckpt_dir, consecutive=None):
     where = (
         f'the last good checkpoint is step {last_good_step} in {ckpt_dir}'
         if last_good_step is not None
         else 'no checkpoint was saved'
     )
+    what = f'{name}={value} at step {step}'
+    if consecutive is not None:
+      what += (
+          f', the last of {consecutive} non-finite batches in a row (more '
+          'than config.max_consecutive_nonfinite)'
+      )
     raise NonFiniteLossError(
-        f'Training stopped: {name}={value} at step {step}; {where} and '
-        'nothing after it was saved. Lower --config.learning_rate, set '
-        '--config.grad_clip_norm, or check the data for extreme values.'
+        f'Training stopped: {what}; {where} and nothing after it was saved. '
+        'Lower --config.learning_rate, set --config.grad_clip_norm, or check '
+        "the data for extreme values (--config.nonfinite='skip' drops such "
+        'batches instead).'
     )
 
 
@@ -305,6 +391,7 @@ def train_and_evaluate(
 
   if dataset is None:
     dataset = load_dataset(config)
+  dataset, validation = split_validation(dataset, config.validation_size)
   if config.batch_size > len(dataset.train_images):
     raise ValueError(
         f'config.batch_size={config.batch_size} exceeds the '
@@ -318,6 +405,9 @@ def train_and_evaluate(
   tx = state_lib.make_optimizer(
       config, total_steps, param_groups=model.param_groups()
   )
+  skip_nonfinite = config.nonfinite == 'skip'
+  if skip_nonfinite:
+    tx = optax.apply_if_finite(tx, config.max_consecutive_nonfinite)
 
   init_rng, train_rng, eval_rng = jax.random.split(
       jax.random.PRNGKey(config.seed), 3
@@ -330,9 +420,11 @@ def train_and_evaluate(
   )
   state = state_lib.init_train_state(model, tx, **init)
   manager = checkpoints.make_manager(
-      workdir, max_to_keep=config.max_checkpoints_to_keep
+      workdir,
+      max_to_keep=config.max_checkpoints_to_keep,
+      best_metric=None if validation is None else 'loss',
   )
-  restored = checkpoints.restore_latest(manager, state)
+  _, restored = checkpoints.restore_latest(manager, state)
   if restored is not None:
     state = restored
   elif config.pretrain != 'none':
@@ -351,10 +443,14 @@ def train_and_evaluate(
   if _is_main_process():
     workdir.mkdir(parents=True, exist_ok=True)
     write_run_description(workdir, config, dataset)
+    provenance.record_launch(workdir, start_step)
     metric_writer.truncate_metrics(workdir, start_step)
 
   train_step = step_lib.make_train_step(
-      model, tx, dynamic_binarization=config.binarize == 'dynamic'
+      model,
+      tx,
+      dynamic_binarization=config.binarize == 'dynamic',
+      skip_nonfinite=skip_nonfinite,
   )
   process = dict(
       process_index=jax.process_index(), process_count=jax.process_count()
@@ -402,16 +498,23 @@ def train_and_evaluate(
     )
   eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(model), mesh)
 
-  def run_eval():
+  def run_eval(images, labels):
     return evaluate(
         eval_step,
         state.params,
-        dataset.test_images,
-        dataset.test_labels,
+        images,
+        labels,
         batch_size=config.eval_batch_size,
         mesh=mesh,
         rng=eval_rng,
     )
+
+  def save_checkpoint(done):
+    metrics = None
+    if validation is not None:  # Ranks the checkpoint (best is kept).
+      metrics = run_eval(*validation)
+      writer.write(done, 'validation', metrics)
+    checkpoints.save(manager, state, metrics=metrics)
 
   logging.info(
       'Training %s on %s for %d steps (from step %d) on %d device(s).',
@@ -425,7 +528,10 @@ def train_and_evaluate(
       _stack(source, k),
       transform=lambda b: sharding.put_batch(b, mesh, stacked=True),
   )
-  pending = _TrainMetrics()
+  pending = _TrainMetrics(
+      skip_nonfinite=skip_nonfinite,
+      max_consecutive=config.max_consecutive_nonfinite,
+  )
   eval_metrics = None
   timing = {'first_step_done': None, 'other_seconds': 0.0}
   bar = tqdm.tqdm(
@@ -436,39 +542,55 @@ def train_and_evaluate(
       dynamic_ncols=True,
       mininterval=1.0,
   )
-  try:
-    for step in range(start_step, total_steps, k):
-      state, metrics = run_steps(state, next(batches))
-      done = step + k
-      pending.add(done, metrics)
-      if timing['first_step_done'] is None:
-        jax.block_until_ready(metrics)  # Compile time stays out of throughput.
-        timing['first_step_done'] = (time.perf_counter(), done)
-      is_last = done == total_steps
-      eval_due = is_last or (
-          config.eval_every_steps > 0 and done % config.eval_every_steps == 0
-      )
-      ckpt_due = is_last or done % config.checkpoint_every_steps == 0
-      if eval_due or ckpt_due or done % config.log_every_steps == 0:
-        means = pending.fetch(last_good, manager.directory)
-        writer.write(done, 'train', means)
-        bar.update(done - bar.n)
-        bar.set_postfix(loss=f'{means["loss"]:.4g}', refresh=False)
-      if eval_due or ckpt_due:
-        t0 = time.perf_counter()
-        if eval_due:
-          eval_metrics = run_eval()
-          writer.write(done, 'test', eval_metrics)
-          logging.info('step %d test %s', done, _fmt(eval_metrics))
-        if ckpt_due:
-          checkpoints.save(manager, state)
-          last_good = done
-        timing['other_seconds'] += time.perf_counter() - t0
-  finally:
-    batches.close()
-    bar.close()
-    manager.wait_until_finished()
-    writer.flush()
+  multi_process = jax.process_count() > 1
+  # One process: our handlers. Several: JAX's preemption service (it sees
+  # SIGTERM itself) tells every process at the same step.
+  with preemption.catch_signals(enabled=not multi_process) as stop:
+    try:
+      for step in range(start_step, total_steps, k):
+        state, metrics = run_steps(state, next(batches))
+        done = step + k
+        pending.add(done, metrics)
+        if timing['first_step_done'] is None:
+          jax.block_until_ready(
+              metrics
+          )  # Compile time stays out of throughput.
+          timing['first_step_done'] = (time.perf_counter(), done)
+        is_last = done == total_steps
+        preempted = stop.pending or (
+            multi_process and manager.reached_preemption(done)
+        )
+        eval_due = is_last or (
+            config.eval_every_steps > 0 and done % config.eval_every_steps == 0
+        )
+        ckpt_due = (
+            is_last or preempted or done % config.checkpoint_every_steps == 0
+        )
+        if eval_due or ckpt_due or done % config.log_every_steps == 0:
+          means = pending.fetch(last_good, manager.directory)
+          writer.write(done, 'train', means)
+          bar.update(done - bar.n)
+          if 'loss' in means:
+            bar.set_postfix(loss=f'{means["loss"]:.4g}', refresh=False)
+        if eval_due or ckpt_due:
+          t0 = time.perf_counter()
+          if eval_due:
+            eval_metrics = run_eval(dataset.test_images, dataset.test_labels)
+            writer.write(done, 'test', eval_metrics)
+            logging.info('step %d test %s', done, _fmt(eval_metrics))
+          if ckpt_due:
+            save_checkpoint(done)
+            last_good = done
+          timing['other_seconds'] += time.perf_counter() - t0
+        if preempted and not is_last:
+          raise preemption.Preempted(
+              stop.signum or signal.SIGTERM, done, manager.directory
+          )
+    finally:
+      batches.close()
+      bar.close()
+      manager.wait_until_finished()
+      writer.flush()
 
   summary = {
       'step': total_steps,
@@ -481,8 +603,16 @@ def train_and_evaluate(
     if total_steps > first and elapsed > 0:
       summary['train_steps_per_second'] = (total_steps - first) / elapsed
   if eval_metrics is None:  # Already trained: evaluate the restored state.
-    eval_metrics = run_eval()
+    eval_metrics = run_eval(dataset.test_images, dataset.test_labels)
   summary['test'] = eval_metrics
+  if validation is not None:
+    best = manager.best_step()
+    summary['best_checkpoint'] = {
+        'step': best,
+        'validation': manager.metrics(best) if best is not None else None,
+    }
+  if pending.skipped:
+    summary['skipped_batches'] = len(pending.skipped)
   # This process's copy: every process of a multi-host run prints the same.
   summary['params_sha256'] = distributed.params_fingerprint(state.params)
   if _is_main_process():
