@@ -1013,7 +1013,8 @@ def mean_encoder_jacobian_norm(
   compare a CAE with a plain AE of the same architecture. Exact per-example
   Jacobians from `ae_jax.penalties.jacobian_frobenius_norm`, in jitted
   batches of `batch_size` (one backward pass per code unit, each over the
-  whole batch: lower `batch_size` if memory runs out).
+  whole batch, vmapped: a call holds ``batch_size * min(D_in, K)`` rows of
+  activations; the `jacobian` task sizes it to one evaluation batch).
 
   Args:
     encode_fn: maps a ``[B, ...]`` float32 jax array to codes ``[B, K]``,

@@ -3,7 +3,9 @@
 ``log p(x) ~= log (1/K) sum_k p(x, z_k) / q(z_k | x)`` with ``z_k ~ q(z | x)``
 (Burda et al. 2015, Sec. 5; K = 5000 is the standard for MNIST-like data).
 The K samples are drawn in chunks and combined with a running log-sum-exp, so
-memory holds one chunk (``chunk_size x batch x input``) whatever K is.
+memory holds one chunk (``chunk_size x batch x input``) whatever K is;
+`dataset_log_likelihood` sizes batch and chunk so that one forward pass sees
+at most ``batch_size`` (image, sample) rows, as one evaluation batch would.
 """
 
 from collections.abc import Callable
@@ -55,16 +57,53 @@ def importance_sampled_log_likelihood(
   return total - math.log(num_samples)
 
 
+def batch_and_chunk(
+    num_samples: int, num_examples: int, batch_size: int
+) -> tuple[int, int]:
+  """``(images, samples)`` per forward pass with ``images * samples <=
+  batch_size``: as many images as fit (the whole set when it is smaller),
+  then the largest divisor of `num_samples` that fits beside them.
+
+  The activations of one pass are ``[samples * images, ...]``; holding them
+  to one evaluation batch keeps k = 5000 as cheap in memory as k = 1. A
+  divisor, so every chunk has one shape (one compile); at least 1 sample.
+  """
+  for name, value in (
+      ('num_samples', num_samples),
+      ('num_examples', num_examples),
+      ('batch_size', batch_size),
+  ):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ValueError(f'{name}={value!r} must be an integer >= 1.')
+  images = min(batch_size, num_examples)
+  room = batch_size // images
+  chunk = max(
+      d for d in range(1, min(room, num_samples) + 1) if num_samples % d == 0
+  )
+  return images, chunk
+
+
 def dataset_log_likelihood(
     log_weights_fn: LogWeightsFn,
     images: np.ndarray,
     *,
     num_samples: int = 5000,
-    chunk_size: int = 500,
-    batch_size: int = 100,
+    batch_size: int = 500,
     seed: int = 0,
 ) -> np.ndarray:
-  """``log p(x)`` of every image, ``[N]``, in batches (one compile)."""
+  """``log p(x)`` of every image, ``[N]``, streamed (one compile).
+
+  Args:
+    log_weights_fn: as for `importance_sampled_log_likelihood`.
+    images: ``[N, ...]``, N >= 1.
+    num_samples: K importance samples per image (keyword-only).
+    batch_size: the most (image, sample) rows one forward pass may see, e.g.
+      ``config.eval_batch_size``; images and samples per pass come from
+      `batch_and_chunk` (keyword-only).
+    seed: images ``[i * b, (i + 1) * b)`` draw with
+      ``fold_in(PRNGKey(seed), i)`` (keyword-only).
+  """
+  per_call, chunk_size = batch_and_chunk(num_samples, len(images), batch_size)
   fn = jax.jit(
       lambda x, key: importance_sampled_log_likelihood(
           log_weights_fn,
@@ -75,13 +114,11 @@ def dataset_log_likelihood(
       )
   )
   out = []
-  for i, start in enumerate(range(0, len(images), batch_size)):
-    chunk = np.asarray(images[start : start + batch_size], np.float32)
+  for i, start in enumerate(range(0, len(images), per_call)):
+    chunk = np.asarray(images[start : start + per_call], np.float32)
     real = len(chunk)
-    if real < batch_size:  # Pad so every call has one shape.
-      chunk = np.concatenate(
-          [chunk, np.repeat(chunk[-1:], batch_size - real, 0)]
-      )
+    if real < per_call:  # Pad so every call has one shape.
+      chunk = np.concatenate([chunk, np.repeat(chunk[-1:], per_call - real, 0)])
     key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
     out.append(np.asarray(fn(chunk, key))[:real])
   return np.concatenate(out)

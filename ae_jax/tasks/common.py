@@ -2,6 +2,7 @@
 encoders and decoders of a trained model."""
 
 from collections.abc import Callable
+import functools
 
 import jax
 import numpy as np
@@ -9,8 +10,9 @@ import numpy as np
 from ae_jax import data
 from ae_jax import evaluation
 from ae_jax import trained as trained_lib
+from ae_jax.train import outputs
 
-BATCH = 500
+DEFAULT_BATCH = 500  # A run whose config predates eval_batch_size.
 
 
 def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
@@ -26,17 +28,58 @@ def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
   )
 
 
-def batched(fn: Callable, x: np.ndarray) -> np.ndarray:
-  return evaluation.apply_in_batches(jax.jit(fn), x, batch_size=BATCH)
+def batch_size(trained: trained_lib.TrainedModel) -> int:
+  """Rows per forward pass of every task: the run's ``eval_batch_size``.
+
+  One knob bounds evaluation memory (issue 7): tasks stream the test set
+  through the model in batches of this size, and derived passes (importance
+  samples, Jacobian passes) fit their extra axis into the same budget.
+  """
+  return int(getattr(trained.config, 'eval_batch_size', DEFAULT_BATCH))
+
+
+def batched(trained, fn: Callable, x: np.ndarray) -> np.ndarray:
+  """``fn`` jitted over ``x`` in batches of `batch_size` (one compile)."""
+  return evaluation.apply_in_batches(
+      jax.jit(fn), x, batch_size=batch_size(trained)
+  )
 
 
 def codes(trained, x) -> np.ndarray:
-  """``trained``'s codes of ``x``, in batches (its jitted encode, one compile)."""
-  return evaluation.apply_in_batches(trained.encode, x, batch_size=BATCH)
+  """``trained``'s codes of ``x``, in batches (its jitted encode)."""
+  return evaluation.apply_in_batches(
+      trained.encode, x, batch_size=batch_size(trained)
+  )
 
 
-def reconstruct(trained, x):
-  return evaluation.apply_in_batches(trained.reconstruct, x, batch_size=BATCH)
+def decode(trained, z) -> np.ndarray:
+  """Mean reconstructions of codes ``z``, in batches."""
+  return evaluation.apply_in_batches(
+      trained.decode, np.asarray(z, np.float32), batch_size=batch_size(trained)
+  )
+
+
+def reconstruct(trained, x) -> np.ndarray:
+  return evaluation.apply_in_batches(
+      trained.reconstruct, x, batch_size=batch_size(trained)
+  )
+
+
+def samples(trained, num: int, *, seed: int = 0) -> np.ndarray:
+  """``num`` decoded prior samples of a generative model, in batches."""
+  if not trained.model.generative:
+    raise ValueError(
+        f'model {trained.config.model!r} is not generative; sampling needs '
+        "e.g. 'vae'."
+    )
+  return outputs.sample_in_batches(
+      functools.partial(
+          jax.jit(trained.model.sample, static_argnums=2), trained.params
+      ),
+      num,
+      batch_size=batch_size(trained),
+      seed=seed,
+  )
 
 
 def mse(a, b) -> float:

@@ -13,9 +13,7 @@ BITS = (2, 3, 4, 6, 8)
 
 def _model_rows(method, trained, dataset) -> tuple[list[dict], float]:
   """Rate-distortion rows of a trained model, and its unquantised test MSE."""
-  decode = lambda z: evaluation.apply_in_batches(
-      trained.decode, np.asarray(z, np.float32), batch_size=common.BATCH
-  )
+  decode = lambda z: common.decode(trained, z)
   encode = lambda x: common.codes(trained, x)
   points = compression_lib.rate_distortion(
       encode, decode, dataset.train_images, dataset.test_images, BITS

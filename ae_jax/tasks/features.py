@@ -53,6 +53,7 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
     out[name] = full['accuracy_mean']
   if hasattr(trained.model, 'predict'):  # A classifier: its own accuracy.
     predicted = common.batched(
+        trained,
         functools.partial(trained.model.predict, trained.params),
         dataset.test_images,
     )

@@ -31,8 +31,15 @@ def nll(trained, dataset, baseline=None, outdir=None) -> dict:
     )
   x = dataset.test_images[:NLL_EXAMPLES]
   fn = functools.partial(model.log_importance_weights, trained.params)
-  log_px = likelihood.dataset_log_likelihood(fn, x, num_samples=NLL_SAMPLES)
-  elbo = likelihood.dataset_log_likelihood(fn, x, num_samples=1)
+  # Images x samples per pass fit one evaluation batch, however large K.
+  log_likelihood = functools.partial(
+      likelihood.dataset_log_likelihood,
+      fn,
+      x,
+      batch_size=common.batch_size(trained),
+  )
+  log_px = log_likelihood(num_samples=NLL_SAMPLES)
+  elbo = log_likelihood(num_samples=1)
   return {
       'examples': len(x),
       'num_samples': NLL_SAMPLES,
@@ -85,7 +92,7 @@ def _posterior_statistics(trained, x) -> dict:
         f'factor_vae); {trained.config.model!r} has none.'
     )
   encode = functools.partial(model.encode_distribution, trained.params)
-  stats = common.batched(lambda v: jnp.concatenate(encode(v), -1), x)
+  stats = common.batched(trained, lambda v: jnp.concatenate(encode(v), -1), x)
   mean, log_var = np.split(stats.astype(np.float64), 2, axis=-1)
   kl = 0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var)  # Per dimension.
   activity = np.var(mean, axis=0)  # Cov_x(E_q[z_u]).
@@ -158,10 +165,12 @@ def generate(trained, dataset, baseline=None, outdir=None) -> dict:
   }
   samples = None
   if model.generative:
-    samples = trained.sample(n, seed=0)
+    samples = common.samples(trained, n, seed=0)
     out['sample_mmd'] = _pixel_mmd(samples, test)
   if baseline is not None and baseline.model.generative:
-    out['baseline_sample_mmd'] = _pixel_mmd(baseline.sample(n, seed=0), test)
+    out['baseline_sample_mmd'] = _pixel_mmd(
+        common.samples(baseline, n, seed=0), test
+    )
   if outdir is not None:
     outdir = epath.Path(outdir)
     if samples is not None:
@@ -173,14 +182,12 @@ def generate(trained, dataset, baseline=None, outdir=None) -> dict:
           f'{dataset.name}',
       )
     pairs = 2 * INTERPOLATION_PAIRS
-    z = trained.encode(dataset.test_images[:pairs]).astype(np.float64)
+    z = common.codes(trained, dataset.test_images[:pairs]).astype(np.float64)
     steps = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)[:, None]
     rows = {}
     for i in range(INTERPOLATION_PAIRS):
       a, b = z[2 * i], z[2 * i + 1]
-      rows[f'pair {i}'] = trained.decode(
-          ((1 - steps) * a + steps * b).astype(np.float32)
-      )
+      rows[f'pair {i}'] = common.decode(trained, (1 - steps) * a + steps * b)
     figures.save_image_rows(
         outdir / 'interpolations.png',
         rows,

@@ -47,11 +47,24 @@ def sparsity(trained, dataset, baseline=None, outdir=None) -> dict:
   return out
 
 
+def jacobian_batch_size(trained) -> int:
+  """Images per Jacobian call, so that its passes fit one evaluation batch.
+
+  `evaluation.mean_encoder_jacobian_norm` runs ``min(D_in, latent_dim)``
+  passes over each batch at once (vmapped), i.e. that many times the
+  activations of a plain forward pass.
+  """
+  passes = min(int(np.prod(trained.input_shape)), trained.latent_dim)
+  return max(1, common.batch_size(trained) // passes)
+
+
 def jacobian(trained, dataset, baseline=None, outdir=None) -> dict:
   del outdir  # No figure.
   x = dataset.test_images[:JACOBIAN_EXAMPLES]
   norm = lambda t: evaluation.mean_encoder_jacobian_norm(
-      functools.partial(t.model.encode, t.params), x
+      functools.partial(t.model.encode, t.params),
+      x,
+      batch_size=jacobian_batch_size(t),
   )
   out = {
       'examples': len(x),

@@ -207,6 +207,6 @@ def pretrain(
 
 
 def _encode(layer: 'trained.TrainedModel', x: np.ndarray) -> np.ndarray:
-  return evaluation.apply_in_batches(layer.encode, x, batch_size=10_000).astype(
-      np.float32
-  )
+  return evaluation.apply_in_batches(
+      layer.encode, x, batch_size=layer.config.eval_batch_size
+  ).astype(np.float32)
