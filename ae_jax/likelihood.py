@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ae_jax import evaluation
+
 LogWeightsFn = Callable[[jax.Array, jax.Array, int], jax.Array]
 
 
@@ -103,6 +105,9 @@ def dataset_log_likelihood(
     seed: images ``[i * b, (i + 1) * b)`` draw with
       ``fold_in(PRNGKey(seed), i)`` (keyword-only).
   """
+  images = evaluation._as_real_array(  # pylint: disable=protected-access
+      'dataset_log_likelihood', 'images', images, min_ndim=2
+  )
   per_call, chunk_size = batch_and_chunk(num_samples, len(images), batch_size)
   fn = jax.jit(
       lambda x, key: importance_sampled_log_likelihood(

@@ -102,3 +102,19 @@ def test_iwae_model_minimises_the_negative_bound():
 def test_invalid_iwae_settings_are_rejected(overrides, match):
   with pytest.raises(ValueError, match=match):
     models.build_model(fitting.config(**overrides), (64,))
+
+
+@pytest.mark.parametrize(
+    'images,error,match',
+    [
+        (np.zeros((0, 4), np.float32), ValueError, 'is empty'),
+        (np.full((2, 4), np.nan, np.float32), ValueError, 'NaN/inf'),
+        (np.zeros(4, np.float32), ValueError, 'leading example axis'),
+        (np.array([['a']]), TypeError, 'real dtype'),
+    ],
+    ids=['empty', 'nan', 'no_example_axis', 'strings'],
+)
+def test_dataset_log_likelihood_refuses_bad_images(images, error, match):
+  fn = lambda x, key: jnp.zeros(x.shape[:-1])
+  with pytest.raises(error, match=f'dataset_log_likelihood: images .*{match}'):
+    likelihood.dataset_log_likelihood(fn, images, num_samples=2)
