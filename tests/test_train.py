@@ -404,7 +404,10 @@ def test_skip_mode_stops_after_too_many_in_a_row(
   dataset = _poison_rows(
       monkeypatch, dataset, list(range(len(dataset.train_images)))
   )
-  with pytest.raises(train.NonFiniteLossError, match='at step 3, the last of 3 non-finite batches in a row'):
+  with pytest.raises(
+      train.NonFiniteLossError,
+      match='at step 3, the last of 3 non-finite batches in a row',
+  ):
     train.train_and_evaluate(config, tmp_path, dataset=dataset)
 
 
@@ -444,3 +447,16 @@ def test_work_directory_records_config_versions_and_revision(
     assert launches[0]['git']['revision'] == head.stdout.strip()
   else:
     assert launches[0]['git']['revision'] is None
+
+
+def test_misspelt_config_field_is_named_with_a_suggestion(
+    smoke_config, tmp_path
+):
+  config = _quiet(smoke_config)
+  config.unlock()
+  config.lattent_dim = 3
+  with pytest.raises(
+      ValueError, match="'lattent_dim' \\(did you mean 'latent_dim'"
+  ):
+    train.train_and_evaluate(config, tmp_path)
+  assert not tmp_path.joinpath('checkpoints').exists()

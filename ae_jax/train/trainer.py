@@ -15,6 +15,7 @@ already saved is lost:
 """
 
 import dataclasses
+import difflib
 import json
 import logging
 import math
@@ -78,6 +79,20 @@ class IncompatibleWorkdirError(ValueError):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Every cheap check, before data is loaded or anything compiled."""
+  unknown = sorted(set(config) - set(configs.default_config()))
+  if unknown:
+    hints = {
+        f: difflib.get_close_matches(f, configs.default_config(), n=1)
+        for f in unknown
+    }
+    raise ValueError(
+        'Unknown config field(s): '
+        + ', '.join(
+            f'{f!r}' + (f' (did you mean {hints[f][0]!r}?)' if hints[f] else '')
+            for f in unknown
+        )
+        + '; ae_jax/configs.py lists every field the library reads.'
+    )
   models.check_model_config(config)
   state_lib.check_optimizer_config(config)
   pretrain.check_config(config)
