@@ -19,6 +19,7 @@ USER_ERRORS = (
     FileNotFoundError,  # E.g. a --workdir with no run in it.
     data.DatasetNotFoundError,
     train.NonFiniteLossError,
+    train.UnreadableCheckpointError,
 )
 
 

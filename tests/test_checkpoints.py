@@ -217,3 +217,22 @@ def test_load_best_without_validation_names_the_fix(smoke_config, tmp_path):
   train.train_and_evaluate(_config(smoke_config, num_train_steps=5), tmp_path)
   with pytest.raises(ValueError, match='validation_size'):
     ae_jax.load(tmp_path, step='best')
+
+
+def test_when_no_checkpoint_restores_nothing_is_moved_and_the_run_stops(
+    smoke_config, tmp_path
+):
+  # What a change of code or state structure looks like: every step fails.
+  config = _config(smoke_config)
+  train.train_and_evaluate(config, tmp_path)
+  for step in (10, 15, 20):
+    _garbage_metadata(tmp_path / 'checkpoints' / str(step))
+  with pytest.raises(
+      train.UnreadableCheckpointError, match='Nothing was moved'
+  ):
+    train.train_and_evaluate(config, tmp_path)
+  with pytest.raises(train.UnreadableCheckpointError):
+    ae_jax.load(tmp_path)
+  with ocp.CheckpointManager(tmp_path / 'checkpoints') as mngr:
+    assert mngr.all_steps() == [10, 15, 20]
+  assert not (tmp_path / 'checkpoints_corrupt').exists()

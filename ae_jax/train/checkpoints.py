@@ -13,7 +13,8 @@ has a validation split, the one with the lowest validation loss
 
 A step that cannot be read back (truncated or damaged files, non-finite
 values) is moved to ``<workdir>/checkpoints_corrupt/`` with a warning and the
-step before it is used (`restore_latest`).
+step before it is used (`restore_latest`); when no step can be read, the run
+stops with `UnreadableCheckpointError` and nothing is moved.
 """
 
 import logging
@@ -86,6 +87,10 @@ def _all_finite(tree) -> bool:
   return True
 
 
+class UnreadableCheckpointError(RuntimeError):
+  """No saved step could be restored; nothing was moved or deleted."""
+
+
 def restore_latest(
     manager: ocp.CheckpointManager,
     target: Any = None,
@@ -93,15 +98,20 @@ def restore_latest(
     step: int | None = None,
     quarantine: bool = True,
 ) -> tuple[int | None, Any]:
-  """``(step, state)`` of the newest readable checkpoint, or ``(None, None)``.
+  """``(step, state)`` of the newest readable checkpoint; ``(None, None)`` if none.
 
   ``target`` (a state of the right structure, or None for the saved one)
   gives shapes, dtypes and shardings. ``step`` starts the search there
   instead of at the latest step. A step that fails to restore, or restores
   non-finite values (never saved by the trainer), is skipped with a warning
-  and, with ``quarantine`` (not for read-only managers), moved to
-  ``<workdir>/checkpoints_corrupt/<step>`` so a resumed run can save that
-  step again; the files are kept for inspection.
+  and, once an older step has restored and with ``quarantine`` (not for
+  read-only managers), moved to ``<workdir>/checkpoints_corrupt/<step>`` so a
+  resumed run can save that step again; the files are kept for inspection.
+
+  Raises:
+    UnreadableCheckpointError: steps exist but none restores. That is what a
+      change of code or state structure looks like, not damage, so nothing
+      is moved and training does not silently start again from scratch.
   """
   steps = sorted(manager.all_steps(), reverse=True)
   if step is not None:
@@ -111,7 +121,7 @@ def restore_latest(
       if target is None
       else jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
   )
-  skipped = []
+  errors = {}
   for s in steps:
     logging.info(
         'Restoring checkpoint at step %d from %s', s, manager.directory
@@ -121,28 +131,29 @@ def restore_latest(
       error = None if _all_finite(restored) else 'non-finite values'
     except Exception as e:  # pylint: disable=broad-except
       # Orbax and TensorStore raise many types for damaged files.
-      error = f'{type(e).__name__}: {e}'
+      error = f'{type(e).__name__}: {e}'.splitlines()[0][:300]
     if error is None:
-      if skipped:
+      for bad, why in errors.items():
+        where = _quarantine(manager, bad) if quarantine else None
+        logging.warning(
+            'Checkpoint step %d in %s is unreadable (%s); %s Using step %d.',
+            bad,
+            manager.directory,
+            why,
+            f'moved it to {where}.' if where else 'skipped it.',
+            s,
+        )
+      if errors:
         manager.reload()
       return s, restored
-    skipped.append(s)
-    where = _quarantine(manager, s) if quarantine else None
-    logging.warning(
-        'Checkpoint step %d in %s is unreadable (%s); %s Trying the '
-        'previous one.',
-        s,
-        manager.directory,
-        error.splitlines()[0][:300],
-        f'moved it to {where}.' if where else 'skipping it.',
-    )
-  if skipped:
-    manager.reload()
-    logging.warning(
-        'No readable checkpoint in %s (tried steps %s); starting from '
-        'scratch.',
-        manager.directory,
-        skipped,
+    errors[s] = error
+  if errors:
+    listed = '; '.join(f'step {s}: {e}' for s, e in errors.items())
+    raise UnreadableCheckpointError(
+        f'No checkpoint in {manager.directory} could be restored ({listed}). '
+        'If the code or the config changed since they were saved, use the '
+        'version that wrote them or a new --workdir; if the files are '
+        'damaged, move the directory aside to start again. Nothing was moved.'
     )
   return None, None
 
