@@ -353,3 +353,16 @@ def test_members_spread_over_a_model_axis_train_as_on_one_device(tmp_path):
   )
   assert proc.returncode == 0, proc.stderr[-4000:]
   assert 'MODEL_AXIS_OK' in proc.stdout
+
+
+def test_a_diverging_member_is_flagged_and_the_others_finish(tmp_path, caplog):
+  rows = sweep.train_sweep(
+      _config(steps=10), {'learning_rate': [1e-3, 1e30]}, tmp_path
+  )
+  assert [r['diverged'] for r in rows] == [False, True]
+  assert np.isfinite(rows[0]['test_loss']) and not np.isfinite(
+      rows[1]['test_loss']
+  )
+  assert 'Sweep members [1] diverged' in caplog.text
+  saved = json.loads((tmp_path / 'sweep.json').read_text())
+  assert [r['diverged'] for r in saved['rows']] == [False, True]

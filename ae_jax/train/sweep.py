@@ -397,7 +397,20 @@ def train_sweep(
     row = dict(point)
     row.update({f'test_{n}': float(v[i]) for n, v in test.items()})
     row['final_train_loss'] = float(final_loss[i])
+    # One member diverging is a result of the sweep, not a reason to stop
+    # the others: it is flagged, and its NaN checkpoint will not load.
+    row['diverged'] = not all(
+        np.isfinite(v) for n, v in row.items() if n not in point
+    )
     rows.append(row)
+  diverged = [i for i, row in enumerate(rows) if row['diverged']]
+  if diverged:
+    logging.warning(
+        'Sweep members %s diverged (NaN/inf test or train loss): %s. Lower '
+        'their learning rate or set --config.grad_clip_norm.',
+        diverged,
+        [members[i] for i in diverged],
+    )
   _write_members(workdir, config, members, state, dataset)
   summary = {
       'model': config.model,
