@@ -73,6 +73,12 @@ def parse(sweep: ml_collections.ConfigDict) -> dict[str, list[float]]:
   return out
 
 
+def _cell(value) -> str:
+  if isinstance(value, bool):  # The 'diverged' flag.
+    return 'yes' if value else 'no'
+  return f'{value:.5g}'
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -91,7 +97,7 @@ def main(argv):
   keys = list(rows[0])
   print('| ' + ' | '.join(keys) + ' |\n|' + '---|' * len(keys))
   for r in rows:
-    print('| ' + ' | '.join(f'{r[k]:.5g}' for k in keys) + ' |')
+    print('| ' + ' | '.join(_cell(r[k]) for k in keys) + ' |')
   print(
       f"{summary['members']} members, {summary['steps']} steps, compiled in "
       f"{summary['compile_seconds']:.1f} s, {summary['steps_per_second']:.1f} "
