@@ -63,7 +63,15 @@ def git_revision() -> dict[str, Any]:
 
   ``{'revision': None}`` when ae_jax was installed from a wheel (no checkout).
   """
-  revision = _git('rev-parse', 'HEAD')
+  # Only ae_jax's own checkout counts: an installed copy may sit inside some
+  # other repository (a project's virtualenv), whose revision says nothing.
+  top = _git('rev-parse', '--show-toplevel')
+  ours = (
+      top is not None
+      and (pathlib.Path(top) / 'ae_jax' / 'train' / 'provenance.py').resolve()
+      == pathlib.Path(__file__).resolve()
+  )
+  revision = _git('rev-parse', 'HEAD') if ours else None
   if revision is None:
     return {'revision': None, 'dirty': None}
   status = _git('status', '--porcelain', '--untracked-files=no')
