@@ -307,17 +307,6 @@ class OneClassTrainer:
 # ---------------------------------------------------------------------------
 
 
-def _load(config) -> data.Dataset:
-  return data.load_dataset(
-      config.dataset,
-      data_dir=config.data_dir or None,
-      idx_dir=config.idx_dir or None,
-      layout=config.layout,
-      binarize=config.binarize,
-      seed=config.seed,
-  )
-
-
 def _threshold_images(config, images: np.ndarray) -> np.ndarray:
   """Training images as the test images look: with dynamic binarisation the
   train split is grey and the test split binary, so binarise once."""
@@ -348,7 +337,7 @@ def run(
   config = ml_collections.ConfigDict(config.to_dict())
   kinds = score_kinds(score)
   _check_args(config, epochs, k)
-  dataset = _load(config)
+  dataset = train.trainer.load_dataset(config)
   if classes is None:
     classes = list(range(dataset.num_classes))
   for c in classes:
