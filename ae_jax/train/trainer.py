@@ -79,12 +79,10 @@ class IncompatibleWorkdirError(ValueError):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Every cheap check, before data is loaded or anything compiled."""
-  unknown = sorted(set(config) - set(configs.default_config()))
+  known = list(configs.default_config())
+  unknown = sorted(set(config) - set(known))
   if unknown:
-    hints = {
-        f: difflib.get_close_matches(f, configs.default_config(), n=1)
-        for f in unknown
-    }
+    hints = {f: difflib.get_close_matches(f, known, n=1) for f in unknown}
     raise ValueError(
         'Unknown config field(s): '
         + ', '.join(
@@ -567,9 +565,8 @@ def train_and_evaluate(
         done = step + k
         pending.add(done, metrics)
         if timing['first_step_done'] is None:
-          jax.block_until_ready(
-              metrics
-          )  # Compile time stays out of throughput.
+          # Compile time stays out of throughput.
+          jax.block_until_ready(metrics)
           timing['first_step_done'] = (time.perf_counter(), done)
         is_last = done == total_steps
         preempted = stop.pending or (
