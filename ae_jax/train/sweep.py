@@ -340,9 +340,8 @@ def train_sweep(
   while total_steps % chunk:
     chunk -= 1
   run = jit_sweep_step(train_step, mesh, unroll=config.encoder == 'conv')
-  train_data = jax.device_put(
-      {'image': dataset.train_images, 'label': dataset.train_labels},
-      sharding.replicated(mesh),
+  train_data = sharding.put_replicated(
+      {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
   )
   # Each member draws the batches a run with its own seed would draw.
   indices = [
