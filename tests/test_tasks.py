@@ -190,3 +190,22 @@ def test_dropout_sweep_rejects_a_bad_rate_before_training(tmp_path):
   assert proc.returncode == 1
   assert 'dropout rate' in proc.stderr
   assert not list(tmp_path.iterdir())
+
+
+def test_evaluate_on_a_directory_without_a_run_prints_the_error(tmp_path):
+  result = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.evaluate',
+          f'--workdir={tmp_path / "nothing_here"}',
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT),
+  )
+  assert result.returncode != 0
+  assert 'error: ' in result.stderr and 'config.json not found' in result.stderr
+  assert 'Traceback' not in result.stderr, result.stderr[-2000:]
