@@ -79,6 +79,60 @@ def test_train_step_compiles_once(smoke_config):
   assert int(state.step) == 5
 
 
+def test_only_logged_calls_compute_the_gradient_norm(
+    smoke_config, tmp_path, monkeypatch
+):
+  traced = []
+  real = step_lib.make_train_step
+
+  def spy(*args, grad_norm=True, **kwargs):
+    step = real(*args, grad_norm=grad_norm, **kwargs)
+
+    def traced_step(state, batch):
+      traced.append(grad_norm)
+      return step(state, batch)
+
+    return traced_step
+
+  monkeypatch.setattr(step_lib, 'make_train_step', spy)
+  config = _quiet(
+      smoke_config,
+      num_train_steps=40,
+      steps_per_call=10,
+      log_every_steps=20,
+      checkpoint_every_steps=40,
+      eval_every_steps=0,
+  )
+  sparse = train.train_and_evaluate(config, tmp_path / 'sparse')
+  # Two programs, each traced once: steps 1-10 and 21-30 skip the norm.
+  assert sorted(traced) == [False, True]
+
+  traced.clear()
+  config.log_every_steps = 10  # Every call is logged: one program.
+  dense = train.train_and_evaluate(config, tmp_path / 'dense')
+  assert traced == [True]
+
+  # Leaving the norm out changes nothing else.
+  assert sparse['params_sha256'] == dense['params_sha256']
+  rows = lambda d: {
+      r['step']: r
+      for r in map(json.loads, (d / 'metrics.jsonl').read_text().splitlines())
+      if r['split'] == 'train'
+  }
+  sparse_rows, dense_rows = rows(tmp_path / 'sparse'), rows(tmp_path / 'dense')
+  assert sorted(sparse_rows) == [20, 40]
+  for step in (20, 40):
+    # The logged norm is the mean over the logged call's 10 steps.
+    assert sparse_rows[step]['grad_norm'] == pytest.approx(
+        dense_rows[step]['grad_norm'], rel=1e-6
+    )
+    assert sparse_rows[step]['grad_norm'] > 0
+    assert sparse_rows[step]['loss'] == pytest.approx(
+        np.mean([dense_rows[step - 10]['loss'], dense_rows[step]['loss']]),
+        rel=1e-6,
+    )
+
+
 @pytest.mark.parametrize(
     'data_on_device,source', [(True, 'train_indices'), (False, 'train_batches')]
 )

@@ -349,11 +349,12 @@ class _TrainMetrics:
           len(skipped),
           skipped if len(skipped) <= 10 else f'{skipped[:10]}...',
       )
-    means = (
-        {name: float(np.mean([m[name] for m in kept])) for name in kept[0]}
-        if kept
-        else {}
-    )
+    # Not every step has every metric (`grad_norm` comes with logged calls).
+    names = dict.fromkeys(name for m in kept for name in m)
+    means = {
+        name: float(np.mean([m[name] for m in kept if name in m]))
+        for name in names
+    }
     if self.skip_nonfinite:
       means['skipped_batches'] = float(len(skipped))
     return means
@@ -459,18 +460,10 @@ def train_and_evaluate(
     provenance.record_launch(workdir, start_step)
     metric_writer.truncate_metrics(workdir, start_step)
 
-  train_step = step_lib.make_train_step(
-      model,
-      tx,
-      dynamic_binarization=config.binarize == 'dynamic',
-      skip_nonfinite=skip_nonfinite,
-  )
   process = dict(
       process_index=jax.process_index(), process_count=jax.process_count()
   )
   k = steps_per_call(config, start_step, total_steps)
-  # Convolutions run ~3x slower inside XLA:CPU loops (`step.scan_steps`).
-  unroll = config.encoder == 'conv'
   if config.data_on_device:
     # The training split lives on every device; each step sends 4 bytes per
     # example (its index) instead of the image, so the host does no per-step
@@ -478,15 +471,6 @@ def train_and_evaluate(
     train_data = sharding.put_replicated(
         {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
     )
-    jitted = step_lib.jit_train_step(
-        step_lib.scan_steps(
-            step_lib.gather_from_device_data(train_step), unroll=unroll
-        ),
-        mesh,
-        device_data=True,
-        stacked=True,
-    )
-    run_steps = lambda state, batches: jitted(state, batches, train_data)
     source = (
         {'index': idx}
         for idx in data.train_indices(
@@ -498,9 +482,7 @@ def train_and_evaluate(
         )
     )
   else:  # Stream batches from host memory (datasets larger than a device).
-    run_steps = step_lib.jit_train_step(
-        step_lib.scan_steps(train_step, unroll=unroll), mesh, stacked=True
-    )
+    train_data = None
     source = data.train_batches(
         dataset.train_images,
         dataset.train_labels,
@@ -509,6 +491,35 @@ def train_and_evaluate(
         start_step=start_step,
         **process,
     )
+
+  def jit_steps(grad_norm: bool):
+    """The K-step call, with or without the gradient-norm metric."""
+    train_step = step_lib.make_train_step(
+        model,
+        tx,
+        dynamic_binarization=config.binarize == 'dynamic',
+        skip_nonfinite=skip_nonfinite,
+        grad_norm=grad_norm,
+    )
+    # Convolutions run ~3x slower inside XLA:CPU loops (`step.scan_steps`).
+    unroll = config.encoder == 'conv'
+    if train_data is None:
+      return step_lib.jit_train_step(
+          step_lib.scan_steps(train_step, unroll=unroll), mesh, stacked=True
+      )
+    jitted = step_lib.jit_train_step(
+        step_lib.scan_steps(
+            step_lib.gather_from_device_data(train_step), unroll=unroll
+        ),
+        mesh,
+        device_data=True,
+        stacked=True,
+    )
+    return lambda state, batches: jitted(state, batches, train_data)
+
+  # Keyed by "this call's metrics are logged": only those calls pay for the
+  # gradient norm (see `step.make_train_step`). Each compiles on first use.
+  run_steps = {True: jit_steps(True), False: jit_steps(False)}
   eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(model), mesh)
 
   def run_eval(images, labels):
@@ -546,7 +557,12 @@ def train_and_evaluate(
       max_consecutive=config.max_consecutive_nonfinite,
   )
   eval_metrics = None
-  timing = {'first_step_done': None, 'other_seconds': 0.0}
+  timing = {
+      'first_step_done': None,
+      'other_seconds': 0.0,
+      'untimed_steps': 0,
+      'compiled': set(),
+  }
   bar = tqdm.tqdm(
       total=total_steps,
       initial=start_step,
@@ -561,24 +577,43 @@ def train_and_evaluate(
   with preemption.catch_signals(enabled=not multi_process) as stop:
     try:
       for step in range(start_step, total_steps, k):
-        state, metrics = run_steps(state, next(batches))
         done = step + k
+        is_last = done == total_steps
+        eval_due = is_last or (
+            config.eval_every_steps > 0 and done % config.eval_every_steps == 0
+        )
+        logged = (
+            eval_due
+            or done % config.checkpoint_every_steps == 0
+            or done % config.log_every_steps == 0
+        )
+        # A NaN/inf gradient in the other calls still shows as a NaN loss at
+        # the next step, and every checkpoint follows a logged call.
+        measured = logged or skip_nonfinite
+        compiles = timing['first_step_done'] is not None and (
+            measured not in timing['compiled']
+        )
+        if compiles:  # Keep a second program's compile out of throughput.
+          jax.block_until_ready(state)
+          t0 = time.perf_counter()
+        timing['compiled'].add(measured)
+        state, metrics = run_steps[measured](state, next(batches))
         pending.add(done, metrics)
+        if compiles:
+          jax.block_until_ready(metrics)
+          timing['other_seconds'] += time.perf_counter() - t0
+          timing['untimed_steps'] += k
         if timing['first_step_done'] is None:
           # Compile time stays out of throughput.
           jax.block_until_ready(metrics)
           timing['first_step_done'] = (time.perf_counter(), done)
-        is_last = done == total_steps
         preempted = stop.pending or (
             multi_process and manager.reached_preemption(done)
-        )
-        eval_due = is_last or (
-            config.eval_every_steps > 0 and done % config.eval_every_steps == 0
         )
         ckpt_due = (
             is_last or preempted or done % config.checkpoint_every_steps == 0
         )
-        if eval_due or ckpt_due or done % config.log_every_steps == 0:
+        if logged or ckpt_due:
           means = pending.fetch(last_good, manager.directory)
           writer.write(done, 'train', means)
           bar.update(done - bar.n)
@@ -612,8 +647,9 @@ def train_and_evaluate(
   if timing['first_step_done'] is not None:
     t_first, first = timing['first_step_done']
     elapsed = time.perf_counter() - t_first - timing['other_seconds']
-    if total_steps > first and elapsed > 0:
-      summary['train_steps_per_second'] = (total_steps - first) / elapsed
+    timed = total_steps - first - timing['untimed_steps']
+    if timed > 0 and elapsed > 0:
+      summary['train_steps_per_second'] = timed / elapsed
   if eval_metrics is None:  # Already trained: evaluate the restored state.
     eval_metrics = run_eval(dataset.test_images, dataset.test_labels)
   summary['test'] = eval_metrics
