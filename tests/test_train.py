@@ -133,6 +133,14 @@ def test_only_logged_calls_compute_the_gradient_norm(
     )
 
 
+def test_skip_mode_and_conv_models_compute_the_norm_every_step(smoke_config):
+  # Skip mode decides by it; a second unrolled conv program costs seconds of
+  # compile to save nothing measurable.
+  assert not trainer.grad_norm_every_step(smoke_config)
+  assert trainer.grad_norm_every_step(_quiet(smoke_config, nonfinite='skip'))
+  assert trainer.grad_norm_every_step(_quiet(smoke_config, encoder='conv'))
+
+
 @pytest.mark.parametrize(
     'data_on_device,source', [(True, 'train_indices'), (False, 'train_batches')]
 )

@@ -268,6 +268,17 @@ def evaluate(
   return {k: float(v / count) for k, v in totals.items()}
 
 
+def grad_norm_every_step(config) -> bool:
+  """Whether every call computes the gradient norm, not just logged ones.
+
+  Skip mode decides from it which steps to skip. A conv model's calls are
+  unrolled (`step.scan_steps`) and slow to compile, and the norm is noise
+  next to their convolutions: a second program would cost seconds of
+  compile and save nothing measurable.
+  """
+  return config.nonfinite == 'skip' or config.encoder == 'conv'
+
+
 def steps_per_call(config, start_step: int, total_steps: int) -> int:
   """K: the most steps (up to ``config.steps_per_call``) fused into one call.
 
@@ -492,6 +503,9 @@ def train_and_evaluate(
         **process,
     )
 
+  # Convolutions run ~3x slower inside XLA:CPU loops (`step.scan_steps`).
+  unroll = config.encoder == 'conv'
+
   def jit_steps(grad_norm: bool):
     """The K-step call, with or without the gradient-norm metric."""
     train_step = step_lib.make_train_step(
@@ -501,8 +515,6 @@ def train_and_evaluate(
         skip_nonfinite=skip_nonfinite,
         grad_norm=grad_norm,
     )
-    # Convolutions run ~3x slower inside XLA:CPU loops (`step.scan_steps`).
-    unroll = config.encoder == 'conv'
     if train_data is None:
       return step_lib.jit_train_step(
           step_lib.scan_steps(train_step, unroll=unroll), mesh, stacked=True
@@ -520,6 +532,7 @@ def train_and_evaluate(
   # Keyed by "this call's metrics are logged": only those calls pay for the
   # gradient norm (see `step.make_train_step`). Each compiles on first use.
   run_steps = {True: jit_steps(True), False: jit_steps(False)}
+  norm_every_step = grad_norm_every_step(config)
   eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(model), mesh)
 
   def run_eval(images, labels):
@@ -589,7 +602,7 @@ def train_and_evaluate(
         )
         # A NaN/inf gradient in the other calls still shows as a NaN loss at
         # the next step, and every checkpoint follows a logged call.
-        measured = logged or skip_nonfinite
+        measured = logged or norm_every_step
         compiles = timing['first_step_done'] is not None and (
             measured not in timing['compiled']
         )
