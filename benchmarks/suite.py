@@ -4,6 +4,8 @@ r"""Every model family's step against the machine's matmul peak, and PyTorch.
   python -m benchmarks.suite  # about 5-10 minutes on 2 CPU cores
   python -m benchmarks.suite --models=vae --batch_sizes=128 \
       --sections=peak,peers --torch_compile=false   # a minute
+  python -m benchmarks.suite --models=conv_vae --batch_sizes=1024 \
+      --sections=peak,families --compute_dtype=bfloat16   # GPU/TPU
 
 Three sections, in one process so that ratios are not skewed by other load
 on a shared machine (the load average is printed before and after):
@@ -120,6 +122,15 @@ _REPEATS = flags.DEFINE_integer(
 _TORCH_COMPILE = flags.DEFINE_bool(
     'torch_compile', True, 'Include the torch.compile configurations.'
 )
+_COMPUTE_DTYPE = flags.DEFINE_enum(
+    'compute_dtype',
+    'float32',
+    ['float32', 'bfloat16'],
+    'Layer compute dtype of the families section (parameters stay float32, '
+    '`config.compute_dtype`); the matmul peak is measured in it too. For '
+    'GPUs and TPUs: on a CPU bfloat16 brings no speed-up. The peers are '
+    'float32 only; rbm is float32 only and skipped.',
+)
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Writes results as JSON.')
 
 
@@ -154,19 +165,24 @@ def check_flags() -> None:
   ):
     if value < 1:
       raise ValueError(f'--{name}={value} must be a positive integer.')
+  if _COMPUTE_DTYPE.value != 'float32' and 'peers' in _SECTIONS.value:
+    raise ValueError(
+        f'--compute_dtype={_COMPUTE_DTYPE.value} applies to the families '
+        'section; the PyTorch peers are float32. Use --sections=peak,families.'
+    )
   if _DATASET.value not in ('fashion_mnist', 'mnist', 'digits'):
     raise ValueError(
         f'--dataset={_DATASET.value!r}: use fashion_mnist, mnist or digits.'
     )
 
 
-def matmul_peak(sizes, repeats: int) -> dict:
-  """Best FLOP/s of a jitted float32 n x n `jnp.dot` over ``sizes``."""
+def matmul_peak(sizes, repeats: int, dtype=jnp.float32) -> dict:
+  """Best FLOP/s of a jitted n x n `jnp.dot` in ``dtype`` over ``sizes``."""
   per_size = {}
   for n in sizes:
     ka, kb = jax.random.split(jax.random.PRNGKey(n))
-    a = jax.random.normal(ka, (n, n), jnp.float32)
-    b = jax.random.normal(kb, (n, n), jnp.float32)
+    a = jax.random.normal(ka, (n, n), dtype)
+    b = jax.random.normal(kb, (n, n), dtype)
     dot = jax.jit(jnp.dot).lower(a, b).compile()
     dot(a, b).block_until_ready()
     best = math.inf
@@ -179,11 +195,14 @@ def matmul_peak(sizes, repeats: int) -> dict:
   return {'flops_per_s': per_size[n], 'size': n, 'per_size': per_size}
 
 
-def family_config(name: str, batch_size: int, dataset_name: str):
+def family_config(
+    name: str, batch_size: int, dataset_name: str, compute_dtype='float32'
+):
   overrides = dict(FAMILIES[name])
   model = overrides.pop('model')
   config = harness.mlp_config(batch_size, dataset_name, 100)
   config.model = model
+  config.compute_dtype = compute_dtype
   config.update(overrides)
   return config
 
@@ -384,13 +403,19 @@ def main(argv):
   )
   peak = None
   if 'peak' in sections or 'families' in sections or 'peers' in sections:
-    peak = matmul_peak(map(int, _PEAK_SIZES.value), _PEAK_REPEATS.value)
+    peak = matmul_peak(
+        map(int, _PEAK_SIZES.value),
+        _PEAK_REPEATS.value,
+        jnp.dtype(_COMPUTE_DTYPE.value),
+    )
+    peak['dtype'] = _COMPUTE_DTYPE.value
     results['peak'] = peak
     sizes = ', '.join(
         f'{n}: {f / 1e9:.1f}' for n, f in peak['per_size'].items()
     )
     print(
-        f'matmul peak (float32 jnp.dot, n x n, GFLOP/s by n: {sizes}): '
+        f'matmul peak ({_COMPUTE_DTYPE.value} jnp.dot, n x n, GFLOP/s by n: '
+        f'{sizes}): '
         f'{peak["flops_per_s"] / 1e9:.1f} GFLOP/s at n = {peak["size"]}',
         flush=True,
     )
@@ -422,8 +447,13 @@ def main(argv):
     )
     rows = []
     for name in _MODELS.value:
+      if name == 'rbm' and _COMPUTE_DTYPE.value != 'float32':
+        print(f'{name:12} float32 only: skipped', flush=True)
+        continue
       for batch_size in map(int, _BATCH_SIZES.value):
-        config = family_config(name, batch_size, dataset.name)
+        config = family_config(
+            name, batch_size, dataset.name, _COMPUTE_DTYPE.value
+        )
         r = measure_step(config, datasets[config.layout], _MIN_SECONDS.value)
         r['fraction_of_peak'] = (
             r['flops_per_step'] * r['steps_per_second'] / peak['flops_per_s']

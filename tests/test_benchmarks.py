@@ -76,6 +76,26 @@ def test_families_table_is_consistent_with_flop_counts(tmp_path):
   assert table['lstm_ae'][5].startswith('>=')
 
 
+def test_bfloat16_families_run_against_a_bfloat16_peak(tmp_path):
+  out = tmp_path / 'r.json'
+  proc = _run(
+      *TINY,
+      '--sections=families',
+      '--models=ae,rbm',
+      '--compute_dtype=bfloat16',
+      f'--json_out={out}',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  r = json.loads(out.read_text())
+  assert r['peak']['dtype'] == 'bfloat16'
+  assert 'matmul peak (bfloat16 jnp.dot' in proc.stdout
+  assert [f['model'] for f in r['families']] == ['ae']
+  assert 'float32 only: skipped' in proc.stdout  # The RBM.
+  # The same FLOPs as in float32: only the compute dtype changed.
+  dense = 6 * 16 * _mlp_weights(64)
+  assert 0.8 * dense < r['families'][0]['flops_per_step'] < 1.3 * dense
+
+
 @pytest.mark.parametrize(
     'flag, message',
     [
@@ -83,6 +103,7 @@ def test_families_table_is_consistent_with_flop_counts(tmp_path):
         ('--batch_sizes=0', '--batch_sizes=0 must be positive'),
         ('--sections=peak,speed', "--sections: unknown ['speed']"),
         ('--min_seconds=0', '--min_seconds=0.0 must be > 0'),
+        ('--compute_dtype=bfloat16', 'the PyTorch peers are float32'),
     ],
 )
 def test_bad_flags_are_refused_before_any_work(flag, message):
