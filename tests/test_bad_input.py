@@ -7,11 +7,9 @@ reliability section, maps each fault to its test).
 """
 
 import dataclasses
-import gzip
 import hashlib
 import math
 import os
-import struct
 import subprocess
 import sys
 import textwrap
@@ -30,6 +28,7 @@ from ae_jax import trained
 from ae_jax.data import local_idx
 from ae_jax.data import tfds_source
 from ae_jax.train import state as state_lib
+from tests import idx_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -444,33 +443,6 @@ def test_codes_outside_the_unit_interval_are_a_valid_dataset():
 # ---------------------------------------------------------------------------
 
 
-def _write_idx(directory, n_train=64, n_test=32):
-  os.makedirs(directory, exist_ok=True)
-  rng = np.random.default_rng(0)
-  for split, n in (('train', n_train), ('test', n_test)):
-    images_name, labels_name = local_idx.IDX_FILES[split]
-    images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    labels = (np.arange(n) % 10).astype(np.uint8)
-    with gzip.open(os.path.join(directory, images_name), 'wb') as f:
-      f.write(struct.pack('>iiii', 2051, n, 28, 28) + images.tobytes())
-    with gzip.open(os.path.join(directory, labels_name), 'wb') as f:
-      f.write(struct.pack('>ii', 2049, n) + labels.tobytes())
-
-
-def _truncate(path):
-  with open(path, 'rb') as f:
-    raw = f.read()
-  with open(path, 'wb') as f:
-    f.write(raw[: len(raw) // 2])
-
-
-def _wrong_magic(path):
-  with gzip.open(path, 'rb') as f:
-    raw = f.read()
-  with gzip.open(path, 'wb') as f:
-    f.write(struct.pack('>i', 1234) + raw[4:])
-
-
 def _fmnist_config(root, **overrides):
   fields = dict(
       dataset='fashion_mnist',
@@ -490,7 +462,7 @@ def _fmnist_config(root, **overrides):
 def existing_run(tmp_path_factory):
   """A 10-step Fashion-MNIST run (synthetic IDX files) with a checkpoint."""
   root = tmp_path_factory.mktemp('existing')
-  _write_idx(root / 'idx')
+  idx_files.write_idx_dir(root / 'idx', 64, 32)
   with pytest.MonkeyPatch.context() as mp:
     mp.setattr(tfds_source, '_tensorflow_available', lambda: False)
     train.train_and_evaluate(_fmnist_config(root), root / 'run')
@@ -502,8 +474,10 @@ def existing_run(tmp_path_factory):
 @pytest.mark.parametrize(
     'corrupt,why',
     [
-        pytest.param(_truncate, 'decompress', id='truncated_idx_file'),
-        pytest.param(_wrong_magic, 'magic number 1234', id='wrong_magic_idx'),
+        pytest.param(idx_files.truncate, 'decompress', id='truncated_idx_file'),
+        pytest.param(
+            idx_files.wrong_magic, 'magic number 1234', id='wrong_magic_idx'
+        ),
     ],
 )
 def test_corrupt_data_file_on_relaunch_loses_nothing(
@@ -512,7 +486,7 @@ def test_corrupt_data_file_on_relaunch_loses_nothing(
   # data_dir and idx_dir may change between launches of one run (a moved
   # data set); the new files are corrupt.
   idx = tmp_path / 'idx'
-  _write_idx(idx)
+  idx_files.write_idx_dir(idx, 64, 32)
   bad = str(idx / local_idx.IDX_FILES['train'][0])
   corrupt(bad)
   run = existing_run / 'run'

@@ -20,6 +20,7 @@ from ae_jax import data
 from ae_jax.data import datasets
 from ae_jax.data import local_idx
 from ae_jax.data import tfds_source
+from tests import idx_files
 
 FASHION_DIR = '/usr/share/datasets/fashion-mnist'
 N_TRAIN, N_TEST = 20, 10
@@ -27,42 +28,6 @@ N_TRAIN, N_TEST = 20, 10
 
 # --------------------------------------------------------------------------
 # Fake IDX files.
-
-
-def _fake_split(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
-  """Distinct, known images (0..255 everywhere) and labels."""
-  pixels = np.arange(28 * 28, dtype=np.int64)
-  images = (
-      np.stack(
-          [(pixels * (i + offset + 1) + i + offset) % 256 for i in range(n)]
-      )
-      .astype(np.uint8)
-      .reshape(n, 28, 28)
-  )
-  labels = ((np.arange(n) + offset) % 10).astype(np.uint8)
-  return images, labels
-
-
-def _write_gz(path: str, payload: bytes) -> None:
-  with gzip.open(path, 'wb') as f:
-    f.write(payload)
-
-
-def _write_idx_dir(directory) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-  os.makedirs(directory, exist_ok=True)
-  splits = {'train': _fake_split(N_TRAIN, 0), 'test': _fake_split(N_TEST, 100)}
-  for split, (images, labels) in splits.items():
-    images_name, labels_name = local_idx.IDX_FILES[split]
-    n = len(images)
-    _write_gz(
-        os.path.join(directory, images_name),
-        struct.pack('>iiii', 2051, n, 28, 28) + images.tobytes(),
-    )
-    _write_gz(
-        os.path.join(directory, labels_name),
-        struct.pack('>ii', 2049, n) + labels.tobytes(),
-    )
-  return splits
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +42,7 @@ def built(tmp_path_factory):
   """Fake IDX files, and a data_dir where fashion_mnist was built from them."""
   root = tmp_path_factory.mktemp('built')
   idx_dir, data_dir = str(root / 'idx'), str(root / 'tfds')
-  splits = _write_idx_dir(idx_dir)
+  splits = idx_files.write_idx_dir(idx_dir, N_TRAIN, N_TEST)
   with mock.patch.object(tfds_source, '_tensorflow_available', lambda: False):
     first = data.load_dataset(
         'fashion_mnist', data_dir=data_dir, idx_dir=idx_dir, layout='hwc'
@@ -168,7 +133,7 @@ def test_build_is_read_by_its_tfds_name(built):
 
 
 def test_local_mnist_build(tmp_path):
-  splits = _write_idx_dir(tmp_path / 'idx')
+  splits = idx_files.write_idx_dir(tmp_path / 'idx', N_TRAIN, N_TEST)
   ds = data.load_dataset(
       'mnist', data_dir=str(tmp_path / 'tfds'), idx_dir=str(tmp_path / 'idx')
   )
@@ -179,7 +144,7 @@ def test_local_mnist_build(tmp_path):
 
 
 def test_concurrent_build_by_another_process_is_used(tmp_path):
-  _write_idx_dir(tmp_path / 'idx')
+  idx_files.write_idx_dir(tmp_path / 'idx', N_TRAIN, N_TEST)
   data_dir, idx_dir = str(tmp_path / 'tfds'), str(tmp_path / 'idx')
   build = local_idx.LocalFashionMnist.download_and_prepare
 
@@ -250,35 +215,22 @@ def test_missing_mnist_names_idx_dir(tmp_path):
     )
 
 
-def _corrupt_truncated(path):
-  with open(path, 'rb') as f:
-    raw = f.read()
-  with open(path, 'wb') as f:
-    f.write(raw[: len(raw) // 2])
-
-
-def _corrupt_magic(path):
-  with gzip.open(path, 'rb') as f:
-    raw = f.read()
-  _write_gz(path, struct.pack('>i', 1234) + raw[4:])
-
-
 def _corrupt_size(path):
   with gzip.open(path, 'rb') as f:
     raw = f.read()
-  _write_gz(path, raw[:-7])
+  idx_files.write_gz(path, raw[:-7])
 
 
 @pytest.mark.parametrize(
     'corrupt,why',
     [
-        (_corrupt_truncated, 'decompress'),
-        (_corrupt_magic, 'magic number 1234'),
+        (idx_files.truncate, 'decompress'),
+        (idx_files.wrong_magic, 'magic number 1234'),
         (_corrupt_size, 'bytes where the header'),
     ],
 )
 def test_corrupt_idx_file_is_named(tmp_path, corrupt, why):
-  _write_idx_dir(tmp_path / 'idx')
+  idx_files.write_idx_dir(tmp_path / 'idx', N_TRAIN, N_TEST)
   bad = str(tmp_path / 'idx' / 'train-images-idx3-ubyte.gz')
   corrupt(bad)
   with pytest.raises(ValueError, match=why) as e:
@@ -290,7 +242,7 @@ def test_corrupt_idx_file_is_named(tmp_path, corrupt, why):
   assert bad in str(e.value)
   assert 'apt-get install --reinstall dataset-fashion-mnist' in str(e.value)
   # A failed build leaves nothing that a later, good build trips over.
-  _write_idx_dir(tmp_path / 'idx')
+  idx_files.write_idx_dir(tmp_path / 'idx', N_TRAIN, N_TEST)
   ds = data.load_dataset(
       'fashion_mnist',
       data_dir=str(tmp_path / 'tfds'),
@@ -301,7 +253,7 @@ def test_corrupt_idx_file_is_named(tmp_path, corrupt, why):
 
 def test_idx_labels_out_of_range(tmp_path):
   path = str(tmp_path / 'labels.gz')
-  _write_gz(path, struct.pack('>ii', 2049, 2) + bytes([3, 12]))
+  idx_files.write_gz(path, struct.pack('>ii', 2049, 2) + bytes([3, 12]))
   with pytest.raises(ValueError, match='label 12'):
     local_idx.read_idx_labels(path, num_classes=10)
 
