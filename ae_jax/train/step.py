@@ -31,10 +31,11 @@ def make_train_step(
   """One optimiser step on ``batch['image']``; metrics are batch means.
 
   With ``grad_norm`` the metrics include the global gradient norm. It costs
-  about 9% of an MLP VAE step on 2 CPU cores (one more pass over every
-  gradient, which XLA:CPU does not fuse into Adam's), so the trainer computes
-  it only in the calls whose metrics it logs, except where
-  `trainer.grad_norm_every_step` says otherwise (skip mode, conv models).
+  about a tenth of an MLP VAE step on 2 CPU cores (one more pass over every
+  gradient, which XLA:CPU does not fuse into Adam's; `benchmarks.throughput`,
+  BUILD.md), so the trainer computes it only in the calls whose metrics it
+  logs, except where `trainer.grad_norm_every_step` says otherwise (skip
+  mode, conv models).
 
   With ``dynamic_binarization`` the grey levels are resampled as binary pixels
   every step (Salakhutdinov & Murray 2008), from the step's own key.
