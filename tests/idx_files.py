@@ -29,11 +29,17 @@ def write_gz(path: str, payload: bytes) -> None:
 
 
 def write_idx_dir(
-    directory, n_train: int, n_test: int
+    directory, n_train: int, n_test: int, offset: int = 0
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-  """The four IDX files of a ``n_train`` / ``n_test`` data set; its splits."""
+  """The four IDX files of a ``n_train`` / ``n_test`` data set; its splits.
+
+  Another ``offset`` gives other images and labels of the same shapes.
+  """
   os.makedirs(directory, exist_ok=True)
-  splits = {'train': fake_split(n_train, 0), 'test': fake_split(n_test, 100)}
+  splits = {
+      'train': fake_split(n_train, offset),
+      'test': fake_split(n_test, 100 + offset),
+  }
   for split, (images, labels) in splits.items():
     images_name, labels_name = local_idx.IDX_FILES[split]
     n = len(images)

@@ -6,7 +6,10 @@ Every TFDS data_dir is under tmp_path: nothing touches ~/tensorflow_datasets.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
+import json
+import logging
 import os
 import struct
 import threading
@@ -48,6 +51,23 @@ def built(tmp_path_factory):
         'fashion_mnist', data_dir=data_dir, idx_dir=idx_dir, layout='hwc'
     )
   return dict(idx_dir=idx_dir, data_dir=data_dir, splits=splits, first=first)
+
+
+def _build_dir(data_dir, idx_dir, builder='local_fashion_mnist'):
+  """Where the build of idx_dir's files lives in data_dir (keyed by them)."""
+  fingerprint = local_idx.idx_fingerprint(idx_dir)
+  keyed = local_idx.keyed_data_dir(str(data_dir), fingerprint)
+  return os.path.join(keyed, builder, '1.0.0')
+
+
+def _assert_holds(ds, splits):
+  """ds (flat layout) holds exactly the images and labels of splits."""
+  for split, (raw_images, raw_labels) in splits.items():
+    np.testing.assert_array_equal(
+        getattr(ds, f'{split}_images'),
+        raw_images.reshape(len(raw_images), -1).astype(np.float32) / 255,
+    )
+    np.testing.assert_array_equal(getattr(ds, f'{split}_labels'), raw_labels)
 
 
 # --------------------------------------------------------------------------
@@ -93,14 +113,18 @@ def test_local_idx_build_round_trips_pixels_and_labels(built):
         images, raw_images[..., None].astype(np.float32) / np.float32(255)
     )
     np.testing.assert_array_equal(labels, raw_labels)
-  assert os.path.isdir(os.path.join(built['data_dir'], 'local_fashion_mnist'))
+  # Keyed by the files' content; nothing at the unkeyed place of old builds.
+  assert os.path.isdir(_build_dir(built['data_dir'], built['idx_dir']))
+  assert not os.path.exists(
+      os.path.join(built['data_dir'], 'local_fashion_mnist')
+  )
 
 
 def test_second_load_reuses_the_build(built, tmp_path):
-  build_dir = os.path.join(built['data_dir'], 'local_fashion_mnist')
+  build_dir = _build_dir(built['data_dir'], built['idx_dir'])
   mtimes = {
-      f: os.path.getmtime(os.path.join(build_dir, '1.0.0', f))
-      for f in os.listdir(os.path.join(build_dir, '1.0.0'))
+      f: os.path.getmtime(os.path.join(build_dir, f))
+      for f in os.listdir(build_dir)
   }
   with mock.patch.object(
       local_idx.LocalFashionMnist,
@@ -118,15 +142,17 @@ def test_second_load_reuses_the_build(built, tmp_path):
       ds.train_images, built['first'].train_images.reshape(N_TRAIN, -1)
   )
   assert mtimes == {
-      f: os.path.getmtime(os.path.join(build_dir, '1.0.0', f)) for f in mtimes
+      f: os.path.getmtime(os.path.join(build_dir, f)) for f in mtimes
   }
 
 
 def test_build_is_read_by_its_tfds_name(built):
   # The generic path: any TFDS name, read with tfds.data_source (ArrayRecord).
-  ds = data.load_dataset(
-      'local_fashion_mnist', data_dir=built['data_dir'], layout='hwc'
+  # A keyed dir is an ordinary TFDS data dir.
+  keyed = local_idx.keyed_data_dir(
+      built['data_dir'], local_idx.idx_fingerprint(built['idx_dir'])
   )
+  ds = data.load_dataset('local_fashion_mnist', data_dir=keyed, layout='hwc')
   np.testing.assert_array_equal(ds.test_images, built['first'].test_images)
   np.testing.assert_array_equal(ds.test_labels, built['first'].test_labels)
   assert ds.class_names == local_idx.FASHION_MNIST_CLASS_NAMES
@@ -139,7 +165,9 @@ def test_local_mnist_build(tmp_path):
   )
   assert ds.class_names == tuple('0123456789')
   np.testing.assert_array_equal(ds.test_labels, splits['test'][1])
-  assert os.path.isdir(tmp_path / 'tfds' / 'local_mnist')
+  assert os.path.isdir(
+      _build_dir(tmp_path / 'tfds', tmp_path / 'idx', 'local_mnist')
+  )
   assert not os.path.exists(tmp_path / 'tfds' / 'mnist')
 
 
@@ -149,9 +177,11 @@ def test_concurrent_build_by_another_process_is_used(tmp_path):
   build = local_idx.LocalFashionMnist.download_and_prepare
 
   def lose_the_race(self, **kwargs):
-    # Another process builds into the same data_dir first; our rename fails.
+    # Another process builds the same files first; our rename fails.
     build(
-        local_idx.LocalFashionMnist(data_dir=data_dir, idx_dir=idx_dir),
+        local_idx.LocalFashionMnist(
+            data_dir=self.data_dir_root, idx_dir=idx_dir
+        ),
         **kwargs,
     )
     raise OSError(39, 'Directory not empty')
@@ -161,6 +191,135 @@ def test_concurrent_build_by_another_process_is_used(tmp_path):
   ):
     ds = data.load_dataset('fashion_mnist', data_dir=data_dir, idx_dir=idx_dir)
   assert ds.train_images.shape == (N_TRAIN, 784)
+
+
+# --------------------------------------------------------------------------
+# Builds keyed by the content of their IDX files.
+
+
+def _load_mnist(data_dir, idx_dir):
+  return data.load_dataset(
+      'mnist', data_dir=str(data_dir), idx_dir=str(idx_dir)
+  )
+
+
+@pytest.fixture
+def count_builds(monkeypatch):
+  """The data dirs that local_mnist was built into, in order."""
+  built_into = []
+  build = local_idx.LocalMnist.download_and_prepare
+
+  def counting(self, **kwargs):
+    built_into.append(os.fspath(self.data_dir_root))
+    return build(self, **kwargs)
+
+  monkeypatch.setattr(local_idx.LocalMnist, 'download_and_prepare', counting)
+  return built_into
+
+
+def _legacy_build(data_dir, idx_dir):
+  """An unkeyed build, where ae_jax before keying wrote it."""
+  local_idx.LocalMnist(
+      data_dir=str(data_dir), idx_dir=str(idx_dir)
+  ).download_and_prepare(file_format='array_record')
+
+
+def test_other_idx_files_in_one_data_dir_get_their_own_build(
+    tmp_path, count_builds
+):
+  # The same shapes, other pixels and labels: reading A's build for B's files
+  # would go unnoticed.
+  a = idx_files.write_idx_dir(tmp_path / 'a', N_TRAIN, N_TEST)
+  b = idx_files.write_idx_dir(tmp_path / 'b', N_TRAIN, N_TEST, offset=1)
+  data_dir = tmp_path / 'tfds'
+  _assert_holds(_load_mnist(data_dir, tmp_path / 'a'), a)
+  _assert_holds(_load_mnist(data_dir, tmp_path / 'b'), b)
+  assert len(count_builds) == 2 and count_builds[0] != count_builds[1]
+  # A again: its build is still there, read without building.
+  _assert_holds(_load_mnist(data_dir, tmp_path / 'a'), a)
+  assert len(count_builds) == 2
+  # The same files from another directory are the same build.
+  os.rename(tmp_path / 'a', tmp_path / 'a_moved')
+  _assert_holds(_load_mnist(data_dir, tmp_path / 'a_moved'), a)
+  assert len(count_builds) == 2
+
+
+def test_source_json_records_where_a_build_came_from(tmp_path):
+  idx_dir = tmp_path / 'idx'
+  idx_files.write_idx_dir(idx_dir, N_TRAIN, N_TEST)
+  _load_mnist(tmp_path / 'tfds', idx_dir)
+  (key,) = os.listdir(tmp_path / 'tfds' / local_idx.KEYED_ROOT)
+  assert len(key) == 16 and int(key, 16) >= 0
+  assert key == local_idx.idx_fingerprint(idx_dir)
+  keyed = tmp_path / 'tfds' / local_idx.KEYED_ROOT / key
+  with open(keyed / local_idx.SOURCE_FILE) as f:
+    source = json.load(f)
+  assert source['idx_dir'] == str(idx_dir) and source['fingerprint'] == key
+  assert list(source['files']) == list(local_idx.all_idx_filenames())
+  for name, recorded in source['files'].items():
+    raw = (idx_dir / name).read_bytes()
+    assert recorded == {
+        'size': len(raw),
+        'sha256': hashlib.sha256(raw).hexdigest(),
+    }
+  # Any change to a file is another build.
+  idx_files.truncate(idx_dir / 't10k-labels-idx1-ubyte.gz')
+  assert local_idx.idx_fingerprint(idx_dir) != key
+
+
+@pytest.mark.parametrize('kind', ['keyed', 'legacy'])
+def test_absent_files_read_the_one_build_with_a_warning(tmp_path, caplog, kind):
+  a = idx_files.write_idx_dir(tmp_path / 'a', N_TRAIN, N_TEST)
+  data_dir = tmp_path / 'tfds'
+  if kind == 'keyed':
+    _load_mnist(data_dir, tmp_path / 'a')
+    build = _build_dir(data_dir, tmp_path / 'a', 'local_mnist')
+    source = f'the IDX files in {tmp_path / "a"}'
+  else:
+    _legacy_build(data_dir, tmp_path / 'a')
+    build = str(data_dir / 'local_mnist' / '1.0.0')
+    source = 'unknown source'
+  caplog.set_level(logging.WARNING, logger=tfds_source.__name__)
+  _assert_holds(_load_mnist(data_dir, tmp_path / 'none'), a)
+  (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+  message = warning.getMessage()
+  assert build in message and source in message
+  assert 'could not be checked' in message
+  assert str(tmp_path / 'none') in message
+
+
+def test_absent_files_with_two_builds_name_both(tmp_path):
+  idx_files.write_idx_dir(tmp_path / 'a', N_TRAIN, N_TEST)
+  idx_files.write_idx_dir(tmp_path / 'b', N_TRAIN, N_TEST, offset=1)
+  data_dir = tmp_path / 'tfds'
+  _load_mnist(data_dir, tmp_path / 'a')
+  _load_mnist(data_dir, tmp_path / 'b')
+  with pytest.raises(data.DatasetNotFoundError) as e:
+    _load_mnist(data_dir, tmp_path / 'none')
+  message = str(e.value)
+  for d in ('a', 'b'):
+    assert _build_dir(data_dir, tmp_path / d, 'local_mnist') in message
+    assert f'the IDX files in {tmp_path / d} ' in message
+  assert '2 builds' in message and '--config.idx_dir=DIR' in message
+
+
+def test_unkeyed_build_is_ignored_when_files_are_present(
+    tmp_path, caplog, count_builds
+):
+  idx_files.write_idx_dir(tmp_path / 'a', N_TRAIN, N_TEST)
+  b = idx_files.write_idx_dir(tmp_path / 'b', N_TRAIN, N_TEST, offset=1)
+  data_dir = tmp_path / 'tfds'
+  _legacy_build(data_dir, tmp_path / 'a')  # Of other files than b's.
+  caplog.set_level(logging.INFO, logger=tfds_source.__name__)
+  _assert_holds(_load_mnist(data_dir, tmp_path / 'b'), b)
+  assert count_builds[-1] == local_idx.keyed_data_dir(
+      str(data_dir), local_idx.idx_fingerprint(tmp_path / 'b')
+  )
+  assert any(
+      r.getMessage().startswith(f'Ignoring {data_dir / "local_mnist"}')
+      for r in caplog.records
+  )
+  assert os.path.isdir(data_dir / 'local_mnist' / '1.0.0')  # Not deleted.
 
 
 def test_builder_names_do_not_shadow_the_catalog(tmp_path):
@@ -332,7 +491,10 @@ def test_binarize_dynamic(built):
   assert set(np.unique(dyn.test_images)) == {0.0, 1.0}
   np.testing.assert_array_equal(dyn.test_images, static.test_images)
   fashion = data.load_dataset(
-      'fashion_mnist', data_dir=built['data_dir'], binarize='dynamic'
+      'fashion_mnist',
+      data_dir=built['data_dir'],
+      idx_dir=built['idx_dir'],
+      binarize='dynamic',
   )
   assert set(np.unique(fashion.test_images)) <= {0.0, 1.0}
   assert len(np.unique(fashion.train_images)) > 2

@@ -152,7 +152,8 @@ def load_dataset(
       else ``~/tensorflow_datasets``). Local IDX builds are written here.
     idx_dir: directory of the four IDX ``.gz`` files for ``fashion_mnist`` /
       ``mnist``; None means ``/usr/share/datasets/fashion-mnist`` or
-      ``/usr/share/datasets/mnist``. Only read when no build exists yet.
+      ``/usr/share/datasets/mnist``. When the files are there, the build made
+      from exactly these files is read (or made); see ``tfds_source``.
     layout: ``'flat'``, ``'hwc'`` or ``'sequence'``.
     binarize: ``'none'``, ``'static'`` or ``'dynamic'`` (module docstring).
     seed: seed of the binarisation.

@@ -8,13 +8,20 @@ from, doing every cheap check before any expensive work:
 ``fashion_mnist`` / ``mnist``
   1. a prepared catalog build (``<data_dir>/fashion_mnist/<version>``) in a
      random-access format (ArrayRecord);
-  2. the project's local IDX build (``<data_dir>/local_fashion_mnist/...``,
-     see ``ae_jax.data.local_idx``), built once from the four IDX ``.gz``
-     files in ``idx_dir`` if it is not there yet (a few seconds, no
-     TensorFlow);
-  3. if TensorFlow is installed, TFDS's own download and preparation as
+  2. if the four IDX ``.gz`` files are in ``idx_dir``: the project's local
+     IDX build of exactly those files, keyed by their content
+     (``<data_dir>/local_idx/<fingerprint>/local_fashion_mnist/...``, see
+     ``ae_jax.data.local_idx.builds``; hashing them takes ~25 ms), built
+     from them if it is not there yet (a few seconds, no TensorFlow). A build
+     is never read for files other than those it was made from; an unkeyed
+     build of an earlier ae_jax (``<data_dir>/local_fashion_mnist/...``)
+     cannot be checked, so it is ignored here;
+  3. if the files are not in ``idx_dir``: the one local IDX build in data_dir
+     (keyed or unkeyed), with a warning that it could not be checked against
+     idx_dir; if there are several, ``DatasetNotFoundError`` listing them;
+  4. if TensorFlow is installed, TFDS's own download and preparation as
      ArrayRecord (needs network access);
-  4. otherwise ``DatasetNotFoundError``, naming where it looked and the fixes.
+  5. otherwise ``DatasetNotFoundError``, naming where it looked and the fixes.
 
 any other TFDS image dataset (``cifar10``, ...)
   a prepared ArrayRecord build in data_dir, else (with TensorFlow) TFDS's
@@ -165,7 +172,7 @@ def _check_features(name: str, builder: Any) -> None:
 def _local_idx_or_catalog(
     name: str, catalog: Any, data_dir: str, idx_dir: str | None
 ) -> Any:
-  """Resolution order 1-4 of the module docstring for fashion_mnist/mnist."""
+  """Resolution order 1-5 of the module docstring for fashion_mnist/mnist."""
   from ae_jax.data import local_idx  # pylint: disable=g-import-not-at-top
 
   if _readable(catalog):
@@ -177,21 +184,74 @@ def _local_idx_or_catalog(
       'fashion_mnist': local_idx.LocalFashionMnist,
       'mnist': local_idx.LocalMnist,
   }[name]
-  with _probing():
-    local = builder_cls(data_dir=data_dir, idx_dir=idx_dir)
-    prepared = local.is_prepared()
-  if prepared:
-    return local
   missing = local_idx.missing_idx_files(idx_dir)
   if not missing:
+    return _local_build_of(builder_cls, data_dir, idx_dir)
+  builds = _local_builds(builder_cls, data_dir)
+  if len(builds) == 1:
+    (build,) = builds
+    logger.warning(
+        'Reading the %s build %s, made from %s: idx_dir %s lacks the IDX '
+        'files (%s), so the build could not be checked against them.',
+        name,
+        build.data_dir,
+        _build_source(build, data_dir),
+        idx_dir,
+        ', '.join(missing),
+    )
+    return build
+  if builds:
+    raise DatasetNotFoundError(
+        _several_builds(name, builds, data_dir, idx_dir, missing)
+    )
+  if _tensorflow_available():
+    _download_and_prepare(name, catalog, data_dir)
+    return catalog
+  raise DatasetNotFoundError(
+      _local_idx_not_found(
+          name,
+          data_dir,
+          catalog,
+          builder_cls(data_dir=data_dir),
+          idx_dir,
+          missing,
+      )
+  )
+
+
+def _local_build_of(builder_cls: Any, data_dir: str, idx_dir: str) -> Any:
+  """The build of the IDX files in idx_dir (order 2), made if not there yet."""
+  from ae_jax.data import local_idx  # pylint: disable=g-import-not-at-top
+
+  digests = local_idx.digest_idx_files(idx_dir)
+  keyed_dir = local_idx.keyed_data_dir(data_dir, local_idx.fingerprint(digests))
+  with _probing():
+    if os.path.isdir(os.path.join(data_dir, builder_cls.name)):
+      legacy = builder_cls(data_dir=data_dir)
+      if legacy.is_prepared():
+        logger.info(
+            'Ignoring %s, an unkeyed build of an earlier ae_jax: it does not '
+            'record its IDX files, so it cannot be checked against those in '
+            '%s.',
+            legacy.data_dir,
+            idx_dir,
+        )
+    local = builder_cls(data_dir=keyed_dir, idx_dir=idx_dir)
+    prepared = local.is_prepared()
+  if not prepared:
     start = time.perf_counter()
     try:
-      local.download_and_prepare(file_format='array_record')
+      local.download_and_prepare(
+          # One downloads dir for all builds, as before keying: the keyed
+          # dir holds only the build and its source.json.
+          download_dir=os.path.join(data_dir, 'downloads'),
+          file_format='array_record',
+      )
     except OSError:
       # Another process on this machine (multi-process training) finished the
       # same build first, so renaming ours into place failed: use theirs.
       with _probing():
-        local = builder_cls(data_dir=data_dir, idx_dir=idx_dir)
+        local = builder_cls(data_dir=keyed_dir, idx_dir=idx_dir)
         if not local.is_prepared():
           raise
     logger.info(
@@ -201,13 +261,35 @@ def _local_idx_or_catalog(
         local.data_dir,
         time.perf_counter() - start,
     )
-    return local
-  if _tensorflow_available():
-    _download_and_prepare(name, catalog, data_dir)
-    return catalog
-  raise DatasetNotFoundError(
-      _local_idx_not_found(name, data_dir, catalog, local, idx_dir, missing)
-  )
+  local_idx.write_source(keyed_dir, idx_dir, digests)
+  return local
+
+
+def _local_builds(builder_cls: Any, data_dir: str) -> list[Any]:
+  """Every prepared local IDX build in data_dir: keyed ones, then unkeyed."""
+  from ae_jax.data import local_idx  # pylint: disable=g-import-not-at-top
+
+  candidates = local_idx.keyed_data_dirs(data_dir) + [data_dir]
+  builds = []
+  with _probing():
+    for candidate in candidates:
+      # Only construct builders where one may be: TFDS's constructor is
+      # ~ms, and a listing of data_dir costs microseconds.
+      if os.path.isdir(os.path.join(candidate, builder_cls.name)):
+        builder = builder_cls(data_dir=candidate)
+        if builder.is_prepared():
+          builds.append(builder)
+  return builds
+
+
+def _build_source(build: Any, data_dir: str) -> str:
+  """Where a local IDX build came from, from its source.json if it is keyed."""
+  from ae_jax.data import local_idx  # pylint: disable=g-import-not-at-top
+
+  root = os.fspath(build.data_dir_root)
+  if os.path.abspath(root) == os.path.abspath(data_dir):
+    return 'unknown source (an unkeyed build of an earlier ae_jax)'
+  return local_idx.describe_source(local_idx.read_source(root))
 
 
 def _download_and_prepare(name: str, builder: Any, data_dir: str) -> None:
@@ -266,19 +348,44 @@ def _local_idx_not_found(
     idx_dir: str,
     missing: list[str],
 ) -> str:
+  from ae_jax.data import local_idx  # pylint: disable=g-import-not-at-top
+
   fixes = _fixes_for_idx(name) + [
       '`pip install tensorflow`, with network access, so TFDS can download it',
       f'--config.data_dir=DIR, a TFDS data dir holding a prepared ArrayRecord '
       f'build of {name!r}',
   ]
+  local_path = _relative(local.data_dir, data_dir)
   return (
       f'Dataset {name!r} not found. Looked for:\n'
       f'  - a prepared ArrayRecord TFDS build in data_dir {data_dir} '
-      f'({_relative(catalog.data_dir, data_dir)} or '
-      f'{_relative(local.data_dir, data_dir)}): none;\n'
+      f'({_relative(catalog.data_dir, data_dir)}, '
+      f'{os.path.join(local_idx.KEYED_ROOT, "*", local_path)} or '
+      f'{local_path}): none;\n'
       f'  - its IDX files in idx_dir {idx_dir}: missing {", ".join(missing)};\n'
       '  - TensorFlow, so TFDS can download it (not installed).\n'
       'Fix it with one of:\n' + ''.join(f'  - {fix}\n' for fix in fixes)
+  )
+
+
+def _several_builds(
+    name: str,
+    builds: list[Any],
+    data_dir: str,
+    idx_dir: str,
+    missing: list[str],
+) -> str:
+  listing = ''.join(
+      f'  - {build.data_dir}, made from {_build_source(build, data_dir)}\n'
+      for build in builds
+  )
+  return (
+      f'Dataset {name!r}: idx_dir {idx_dir} lacks its IDX files (missing '
+      f'{", ".join(missing)}), and data_dir {data_dir} holds '
+      f'{len(builds)} builds of it; without the files, ae_jax cannot tell '
+      f'which one to read:\n{listing}'
+      'Fix it: pass --config.idx_dir=DIR, the directory holding the four IDX '
+      'files of the data you want (their build is reused, or made).\n'
   )
 
 

@@ -11,8 +11,13 @@ They register as ``local_fashion_mnist`` and ``local_mnist`` (explicit names,
 so they never shadow the catalog's ``fashion_mnist``/``mnist``) and build
 under ``<data_dir>/local_fashion_mnist/<VERSION>/``. The IDX directory is the
 ``idx_dir`` constructor keyword; when it is None, the TFDS ``manual_dir``
-(``tfds build --manual_dir=DIR``) is used. ``idx_dir`` only matters when
-building: an existing build is reused whatever directory it came from.
+(``tfds build --manual_dir=DIR``) is used.
+
+A builder only reads ``idx_dir`` when it builds: it takes an existing build in
+its data_dir as prepared, whatever files that build came from. So ae_jax never
+builds into a data_dir shared by different files: ``tfds_source`` gives each
+set of files its own data dir, keyed by their content
+(``<data_dir>/local_idx/<fingerprint>/``, see ``builds.py``).
 
 Versioning follows TFDS: bump ``VERSION`` (and add a ``RELEASE_NOTES`` entry)
 whenever the generated examples or features change, so that older builds in a
