@@ -67,3 +67,13 @@ def wrong_magic(path) -> None:
   with gzip.open(path, 'rb') as f:
     raw = f.read()
   write_gz(path, struct.pack('>i', 1234) + raw[4:])
+
+
+def empty_split(directory, split: str) -> None:
+  """Rewrites a split's two files as valid IDX files that hold 0 examples."""
+  images_name, labels_name = local_idx.IDX_FILES[split]
+  write_gz(
+      os.path.join(directory, images_name),
+      struct.pack('>iiii', 2051, 0, 28, 28),
+  )
+  write_gz(os.path.join(directory, labels_name), struct.pack('>ii', 2049, 0))

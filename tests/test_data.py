@@ -410,6 +410,18 @@ def test_corrupt_idx_file_is_named(tmp_path, corrupt, why):
   assert ds.train_images.shape == (N_TRAIN, 784)
 
 
+def test_idx_split_without_images_is_refused_before_building(tmp_path):
+  idx_files.write_idx_dir(tmp_path / 'idx', N_TRAIN, N_TEST)
+  idx_files.empty_split(tmp_path / 'idx', 'test')
+  empty = str(tmp_path / 'idx' / local_idx.IDX_FILES['test'][0])
+  with pytest.raises(ValueError) as e:
+    _load_mnist(tmp_path / 'tfds', tmp_path / 'idx')
+  message = str(e.value)
+  assert empty in message and '0 images' in message
+  assert '--config.idx_dir' in message and '\n' not in message
+  assert not os.path.exists(tmp_path / 'tfds')  # Nothing was written.
+
+
 def test_idx_labels_out_of_range(tmp_path):
   path = str(tmp_path / 'labels.gz')
   idx_files.write_gz(path, struct.pack('>ii', 2049, 2) + bytes([3, 12]))

@@ -239,6 +239,9 @@ def _local_build_of(builder_cls: Any, data_dir: str, idx_dir: str) -> Any:
     local = builder_cls(data_dir=keyed_dir, idx_dir=idx_dir)
     prepared = local.is_prepared()
   if not prepared:
+    # The builder checks this too (for `tfds build`), but only once TFDS has
+    # announced the build and made its directories.
+    local_idx.check_idx_splits_not_empty(idx_dir)
     start = time.perf_counter()
     try:
       local.download_and_prepare(

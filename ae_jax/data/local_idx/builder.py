@@ -101,6 +101,9 @@ class _LocalIdxBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           f'{self.name}: IDX files {missing} not found in {idx_dir!r}. '
           + self.MANUAL_DOWNLOAD_INSTRUCTIONS
       )
+    # Before any example is written: TFDS's writer fails on an empty split
+    # with a long traceback that names neither the file nor the fix.
+    idx.check_idx_splits_not_empty(idx_dir)
     return {
         split: self._generate_examples(idx_dir, split)
         for split in ('train', 'test')

@@ -5,7 +5,9 @@ one ``int32`` per dimension -- followed by the raw ``uint8`` values. Images use
 magic 2051 (3 dimensions: count, rows, columns) and labels magic 2049 (1
 dimension: count). Files are read in full with ``gzip`` and ``np.frombuffer``;
 every defect (gzip error, truncation, wrong magic, wrong size) becomes a
-``ValueError`` that names the file and how to get an intact copy.
+``ValueError`` that names the file and how to get an intact copy. A file that
+holds no images is valid IDX but cannot make a split:
+``check_idx_splits_not_empty`` refuses it from the headers alone.
 """
 
 from __future__ import annotations
@@ -52,17 +54,21 @@ def _corrupt(path: str, why: str) -> ValueError:
   return ValueError(f'IDX file {path!r} is corrupt: {why}. {_REINSTALL_HINT}')
 
 
-def _read_payload(
-    path: str, magic: int, ndim: int
-) -> tuple[tuple[int, ...], np.ndarray]:
-  """Returns ``(dims, values)`` of an IDX file after checking its integrity."""
+def _decompress(path: str, size: int = -1) -> bytes:
+  """The first ``size`` decompressed bytes of path (all of them if -1)."""
   try:
     with gzip.open(path, 'rb') as f:
-      raw = f.read()
+      return f.read(size)
   except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError.
     raise _corrupt(
         path, f'cannot decompress it ({type(e).__name__}: {e})'
     ) from e
+
+
+def _parse_header(
+    path: str, raw: bytes, magic: int, ndim: int
+) -> tuple[int, ...]:
+  """The dimensions in an IDX header, after checking its magic and signs."""
   header_size = 4 * (1 + ndim)
   if len(raw) < header_size:
     raise _corrupt(path, f'{len(raw)} bytes is shorter than its header')
@@ -76,6 +82,16 @@ def _read_payload(
   dims = tuple(int(d) for d in header[1:])
   if any(d < 0 for d in dims):
     raise _corrupt(path, f'negative dimension in header {dims}')
+  return dims
+
+
+def _read_payload(
+    path: str, magic: int, ndim: int
+) -> tuple[tuple[int, ...], np.ndarray]:
+  """Returns ``(dims, values)`` of an IDX file after checking its integrity."""
+  raw = _decompress(path)
+  dims = _parse_header(path, raw, magic, ndim)
+  header_size = 4 * (1 + ndim)
   expected = header_size + int(np.prod(dims, dtype=np.int64))
   if len(raw) != expected:
     raise _corrupt(
@@ -83,6 +99,27 @@ def _read_payload(
     )
   values = np.frombuffer(raw, dtype=np.uint8, offset=header_size)
   return dims, values
+
+
+def check_idx_splits_not_empty(idx_dir: str) -> None:
+  """Fails, naming the file, if a split's images file holds no images.
+
+  A header count of 0 is valid IDX, but TFDS cannot write an empty split (it
+  fails deep in its writer with "No examples were yielded"). Only the
+  headers are read, so this costs microseconds and runs before a build.
+  """
+  for split, (images_name, _) in IDX_FILES.items():
+    path = os.path.join(idx_dir, images_name)
+    dims = _parse_header(path, _decompress(path, 16), IMAGES_MAGIC, ndim=3)
+    if dims[0] == 0:
+      raise ValueError(
+          f'IDX file {path!r} holds 0 images, so the {split} split would be '
+          f'empty; ae_jax needs at least one {split} image. Point '
+          '--config.idx_dir at a directory whose four IDX files hold the '
+          'data set, or replace this file with an intact copy (for '
+          'Fashion-MNIST: `sudo apt-get install --reinstall '
+          'dataset-fashion-mnist`).'
+      )
 
 
 def read_idx_images(path: str) -> np.ndarray:
