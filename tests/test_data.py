@@ -442,6 +442,15 @@ def test_unknown_name_lists_the_names(tmp_path):
   assert data.DATASET_NAMES == ('digits', 'fashion_mnist', 'mnist')
 
 
+def test_empty_name_names_the_config_field(tmp_path):
+  # What `--config.dataset=` gives.
+  with pytest.raises(ValueError) as e:
+    data.load_dataset('', data_dir=str(tmp_path))
+  message = str(e.value)
+  assert 'config.dataset' in message
+  assert all(repr(n) in message for n in data.DATASET_NAMES)
+
+
 @pytest.mark.parametrize(
     'kwargs,allowed',
     [

@@ -51,6 +51,10 @@ DATASET_NAMES = ('digits', 'fashion_mnist', 'mnist')
 LAYOUTS = ('flat', 'hwc', 'sequence')
 BINARIZE_MODES = ('none', 'static', 'dynamic')
 
+_DATASET_NAMES_HINT = (
+    f'set --config.dataset to one of {", ".join(map(repr, DATASET_NAMES))}, '
+    'or any TFDS image dataset name (tfds.list_builders()).'
+)
 _DIGITS_TEST_SIZE = 300
 _SPLIT_STREAM = {'train': 0, 'test': 1}
 _BINARIZE_CHUNK = 8192
@@ -164,6 +168,8 @@ def load_dataset(
   """
   _check_choice('layout', layout, LAYOUTS)
   _check_choice('binarize', binarize, BINARIZE_MODES)
+  if not name:  # `--config.dataset=`; TFDS would fail to parse it as a name.
+    raise ValueError(f'config.dataset is empty: {_DATASET_NAMES_HINT}')
   if name == 'digits':
     splits, num_classes, class_names = _load_digits()
   else:
@@ -171,9 +177,7 @@ def load_dataset(
         name, data_dir
     ):
       raise ValueError(
-          f'Unknown dataset {name!r} (config.dataset): set --config.dataset '
-          f'to one of {", ".join(repr(n) for n in DATASET_NAMES)}, or any '
-          'TFDS image dataset name (tfds.list_builders()).'
+          f'Unknown dataset {name!r} (config.dataset): {_DATASET_NAMES_HINT}'
       )
     arrays = tfds_source.load_tfds_arrays(
         name, data_dir=data_dir, idx_dir=idx_dir
