@@ -1,0 +1,360 @@
+"""A work directory on disk: checked before work, written atomically, locked.
+
+What a crash, a full disk, a second launch or a damaged file must not do to a
+run, and how this module prevents it:
+
+* `check_writable` refuses an empty ``--workdir``, a path that is a file, and
+  a directory (or the parent it would be made in) or run file that cannot be
+  written, before any data is loaded;
+* `write_text` writes a file to a temporary name, flushes it to disk and
+  renames it over the old one, so a kill or a full disk leaves either the old
+  file or the new one, never half of one;
+* `read_json` names the file (and the fix) when it is damaged, instead of a
+  bare JSON position;
+* `lock` lets one launch at a time write into a work directory: the holder's
+  host and pid are written into ``<workdir>/.lock``, locked with ``flock`` (the
+  kernel drops the lock when the process dies, however it dies); a lock left
+  by a dead process on this host is taken over with a warning;
+* `disk_full_error` turns "no space left on device", from whichever library
+  hit it, into one line naming the directory and its free space.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from etils import epath
+
+LOCK_NAME = '.lock'
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXT = ('No space left on device', 'Disk quota exceeded')
+
+
+class WorkdirError(ValueError):
+  """The work directory cannot be used as given (the message says why)."""
+
+
+class WorkdirLockedError(WorkdirError):
+  """Another live launch holds the work directory's lock."""
+
+
+class DamagedFileError(ValueError):
+  """A file of a work directory cannot be parsed (the message names it)."""
+
+
+class DiskFullError(OSError):
+  """No space was left for a work directory's files; nothing good was lost."""
+
+
+def is_remote(path: epath.PathLike) -> bool:
+  """Cloud paths (gs://...) have no local locks, renames or free space."""
+  return '://' in os.fspath(path)
+
+
+def check_path(workdir: epath.PathLike | None, flag: str = '--workdir') -> None:
+  """An empty path (an unset shell variable) would write into the cwd."""
+  if workdir is None or not os.fspath(workdir).strip():
+    raise WorkdirError(
+        f'{flag} is empty; give the directory for the run, e.g. '
+        f'{flag}=runs/vae (an unset shell variable gives an empty value).'
+    )
+
+
+def check_writable(
+    workdir: epath.PathLike, files: tuple[str, ...] = (), flag='--workdir'
+) -> None:
+  """Raises `WorkdirError` unless the run can write into ``workdir``.
+
+  Checks that ``workdir`` is not a file, that it (or the nearest existing
+  directory above it, where it would be created) accepts new files, and that
+  each of ``files`` inside it that exists can be overwritten. Creating and
+  removing a probe file also catches read-only mounts, which `os.access`
+  misses.
+  """
+  check_path(workdir, flag)
+  if is_remote(workdir):
+    return
+  path = os.path.abspath(os.fspath(workdir))
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise WorkdirError(
+        f'{flag}={path} is an existing file, not a directory; give a '
+        'directory path (it is created if missing).'
+    )
+  existing = path
+  while not os.path.isdir(existing):
+    parent = os.path.dirname(existing)
+    if os.path.exists(existing) or parent == existing:
+      raise WorkdirError(
+          f'{flag}={path} cannot be created: {existing} is not a directory.'
+      )
+    existing = parent
+  probe = os.path.join(existing, f'.write_probe.{os.getpid()}')
+  try:
+    with open(probe, 'w'):
+      pass
+    os.unlink(probe)
+  except OSError as e:
+    where = 'it' if existing == path else f'its parent {existing}'
+    raise WorkdirError(
+        f'{flag}={path}: cannot write into {where} ({e.strerror}); fix the '
+        'permissions (chmod u+w) or give a writable directory.'
+    ) from None
+  for name in files:
+    target = os.path.join(path, name)
+    if os.path.exists(target) and not os.access(target, os.W_OK):
+      raise WorkdirError(
+          f'{target} is read-only, and this run would rewrite it; make it '
+          f'writable (chmod -R u+w {path}) or use another {flag}.'
+      )
+
+
+def write_text(path: epath.PathLike, text: str) -> None:
+  """Replaces ``path`` with ``text`` atomically (temporary file + rename).
+
+  A kill, a crash or a full disk at any moment leaves the old content or
+  the new, never a truncated file; the temporary file is removed on error.
+  """
+  path = epath.Path(path)
+  if is_remote(path):
+    path.write_text(text)
+    return
+  tmp = path.parent / f'.{path.name}.tmp.{os.getpid()}'
+  try:
+    with open(tmp, 'w', encoding='utf-8') as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    with contextlib.suppress(OSError):
+      os.unlink(tmp)
+    raise
+
+
+def append_line(path: epath.PathLike, line: str) -> None:
+  """Appends one line, first ending a partial last line left by a kill."""
+  path = epath.Path(path)
+  prefix = ''
+  if not is_remote(path) and os.path.exists(path):
+    with open(path, 'rb') as f:
+      f.seek(0, os.SEEK_END)
+      if f.tell():
+        f.seek(-1, os.SEEK_END)
+        prefix = '' if f.read(1) == b'\n' else '\n'
+  with path.open('a') as f:
+    f.write(prefix + line + '\n')
+
+
+def read_json(path: epath.PathLike, fix: str) -> Any:
+  """The JSON in ``path``; a damaged file raises naming it and ``fix``."""
+  path = epath.Path(path)
+  try:
+    return json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise DamagedFileError(
+        f'{path} is damaged ({type(e).__name__}: {e}); {fix}'
+    ) from None
+
+
+# ---------------------------------------------------------------------------
+# The lock.
+# ---------------------------------------------------------------------------
+
+
+def _start_time(pid: int) -> str | None:
+  """The kernel's start time of process ``pid`` (tells a reused pid apart)."""
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      # Field 22, after the parenthesised command name (which may hold spaces).
+      return f.read().rsplit(')', 1)[1].split()[19]
+  except (OSError, IndexError):
+    return None
+
+
+def _alive(pid: int, start_time: str | None) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    pass  # Someone else's process: alive.
+  now = _start_time(pid)
+  return start_time is None or now is None or now == start_time
+
+
+def _holder() -> dict[str, Any]:
+  return {
+      'host': socket.gethostname(),
+      'pid': os.getpid(),
+      'start_time': _start_time(os.getpid()),
+      'since': datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec='seconds'
+      ),
+      'argv': list(sys.argv),
+  }
+
+
+def _describe(holder: dict[str, Any]) -> str:
+  return (
+      f"pid {holder.get('pid')} on host {holder.get('host')!r} since "
+      f"{holder.get('since')} ({' '.join(holder.get('argv') or [])})"
+  )
+
+
+def _read_holder(fd: int) -> dict[str, Any] | None:
+  os.lseek(fd, 0, os.SEEK_SET)
+  raw = os.read(fd, 65536)
+  if not raw.strip():
+    return None
+  try:
+    holder = json.loads(raw)
+  except ValueError:
+    return {'pid': None, 'host': None, 'since': '?', 'argv': ['(unreadable)']}
+  return holder if isinstance(holder, dict) else None
+
+
+@contextlib.contextmanager
+def lock(workdir: epath.PathLike, *, enabled: bool = True) -> Iterator[None]:
+  """Holds ``<workdir>/.lock`` for the ``with`` block (one launch at a time).
+
+  A second live launch on the same directory (a scheduler retrying while the
+  first still runs) raises `WorkdirLockedError` before it reads or deletes
+  anything. The lock is an ``flock``, which the kernel releases when the
+  holder dies, so a killed run never blocks the next; the file also records
+  the holder, for the message. A holder recorded on another host is refused
+  unless its flock is free and it is shown to be gone (the lock file is then
+  removed by hand). On release the file is emptied, not deleted, so that two
+  waiting launches cannot each lock a different file.
+
+  ``enabled=False`` (processes other than 0 of a multi-process job, and
+  cloud paths) does nothing.
+  """
+  if not enabled or is_remote(workdir):
+    yield
+    return
+  directory = os.fspath(workdir)
+  path = os.path.join(directory, LOCK_NAME)
+  created = not os.path.isdir(directory)
+  os.makedirs(directory, exist_ok=True)
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = _read_holder(fd)
+      raise WorkdirLockedError(
+          f'{workdir} is in use by another launch'
+          + (f' ({_describe(holder)})' if holder else '')
+          + '; wait for it to finish or stop it, or use another --workdir. '
+          'Nothing was changed.'
+      ) from None
+    previous = _read_holder(fd)
+    if previous is not None:
+      _take_over(path, previous)
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, json.dumps(_holder()).encode())
+    os.fsync(fd)
+    try:
+      yield
+    finally:  # Any exit but a hard kill: the next launch need not warn.
+      with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        if created and os.listdir(directory) == [LOCK_NAME]:
+          # A launch refused before writing anything leaves no directory.
+          os.unlink(path)
+          os.rmdir(directory)
+  finally:
+    os.close(fd)  # Releases the flock.
+
+
+def _take_over(path: str, previous: dict[str, Any]) -> None:
+  """A lock file that names a holder, but whose flock was free."""
+  same_host = previous.get('host') == socket.gethostname()
+  pid = previous.get('pid')
+  if same_host and isinstance(pid, int) and pid != os.getpid():
+    if _alive(pid, previous.get('start_time')):
+      # Alive but not holding the flock: a file system without flock.
+      raise WorkdirLockedError(
+          f'{os.path.dirname(path)} is in use by another launch '
+          f'({_describe(previous)}); wait for it to finish or stop it, or '
+          'use another --workdir. Nothing was changed.'
+      )
+  elif not same_host:
+    raise WorkdirLockedError(
+        f'{path} says the work directory is in use by {_describe(previous)}. '
+        'If that job is no longer running, delete the lock file and rerun; '
+        'otherwise use another --workdir. Nothing was changed.'
+    )
+  logging.warning(
+      'Took over the lock of %s: %s is no longer running (it stopped '
+      'without releasing the work directory).',
+      path,
+      _describe(previous),
+  )
+
+
+# ---------------------------------------------------------------------------
+# A full disk.
+# ---------------------------------------------------------------------------
+
+
+def free_bytes(path: epath.PathLike) -> int | None:
+  """Free bytes on the file system of ``path`` (or of its nearest parent)."""
+  if is_remote(path):
+    return None
+  path = os.path.abspath(os.fspath(path))
+  while not os.path.exists(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  try:
+    stat = os.statvfs(path)
+  except OSError:
+    return None
+  return stat.f_bavail * stat.f_frsize
+
+
+def format_bytes(n: int | None) -> str:
+  if n is None:
+    return 'unknown'
+  for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
+    if n < 1024 or unit == 'GiB':
+      return f'{n:.0f} {unit}' if unit == 'bytes' else f'{n:.1f} {unit}'
+    n /= 1024
+  return f'{n:.1f} TiB'
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+  """Whether ``error`` (or what caused it) is "no space left on device".
+
+  Orbax and TensorStore report it as their own exception types with the
+  OS message in the text, so the text counts too.
+  """
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in _NO_SPACE:
+      return True
+    if any(t in str(error) for t in _NO_SPACE_TEXT):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def disk_full_error(workdir: epath.PathLike, last_good: str) -> DiskFullError:
+  """The one-line error of a run stopped by a full disk."""
+  return DiskFullError(
+      f'No space left on the device of {workdir} '
+      f'({format_bytes(free_bytes(workdir))} free); {last_good}. Free some '
+      'space (or use a --workdir on a larger disk) and rerun the same '
+      'command to resume.',
+  )
