@@ -188,3 +188,41 @@ def check_values(config) -> None:
         f'config.seed={config.seed} must be >= 0 (NumPy seeds the data '
         'order and binarisation with it); set --config.seed to 0 or more.'
     )
+
+
+# Fields that may change between launches on one work directory: they control
+# the run (its length, logging, where data is read from), not what is trained.
+RUN_CONTROL_FIELDS = frozenset({
+    'num_train_steps',
+    'num_epochs',
+    'log_every_steps',
+    'eval_every_steps',
+    'checkpoint_every_steps',
+    'max_checkpoints_to_keep',
+    'progress_bar',
+    'write_figures',
+    'data_on_device',
+    'steps_per_call',
+    'data_dir',
+    'idx_dir',
+    'eval_batch_size',
+    'max_consecutive_nonfinite',
+})
+
+
+def unknown_fields(saved: dict) -> list[str]:
+  """Fields of a saved config that this version does not have."""
+  return sorted(set(saved) - set(default_config()))
+
+
+def trained_differences(saved: dict, current: dict) -> list[str]:
+  """``'field: saved -> current'`` for each field that changes what is
+  trained (`RUN_CONTROL_FIELDS` aside); fields added since ``saved`` was
+  written count as their defaults."""
+  saved = json.loads(with_defaults(saved).to_json())
+  current = json.loads(with_defaults(current).to_json())
+  return [
+      f'{k}: {saved.get(k)!r} -> {current.get(k)!r}'
+      for k in sorted(set(saved) | set(current))
+      if k not in RUN_CONTROL_FIELDS and saved.get(k) != current.get(k)
+  ]

@@ -11,6 +11,7 @@ dtype, NaN) with errors that say what was expected.
 """
 
 import json
+import logging
 
 from etils import epath
 import jax
@@ -22,6 +23,7 @@ import orbax.checkpoint as ocp
 from ae_jax import configs
 from ae_jax import models
 from ae_jax.train import checkpoints
+from ae_jax.train import workdir as workdir_lib
 
 
 class TrainedModel:
@@ -104,29 +106,79 @@ class TrainedModel:
     return np.asarray(self._sample(self.params, jax.random.PRNGKey(seed), num))
 
 
-def load(
-    workdir: str | epath.PathLike, *, step: int | str | None = None
-) -> TrainedModel:
-  """The model trained in ``workdir``.
-
-  ``step``: None for the latest readable checkpoint (an unreadable latest one
-  is skipped with a warning), ``'best'`` for the lowest validation loss (runs
-  with ``config.validation_size > 0``), or a saved step number.
-  """
-  workdir = checkpoints.absolute(workdir)
+def _read_run_files(workdir: epath.Path) -> tuple[dict, dict]:
+  """``(config.json, dataset.json)`` of a work directory, checked."""
   config_path = workdir / 'config.json'
   if not config_path.exists():
     raise FileNotFoundError(
         f'{config_path} not found: {workdir} is not a work '
         'directory written by experiments.train.'
     )
-  # Fields added since the run was saved take their defaults.
-  config = configs.with_defaults(json.loads(config_path.read_text()))
-  ckpt_dir = workdir / 'checkpoints'
+  saved = workdir_lib.read_json(
+      config_path,
+      'restore it from a backup; the config each checkpoint was trained with '
+      'is recorded in its _CHECKPOINT_METADATA (custom_metadata.ae_jax).',
+  )
+  if not isinstance(saved, dict):
+    raise workdir_lib.DamagedFileError(
+        f'{config_path} is damaged (not a JSON object); restore it.'
+    )
+  unknown = configs.unknown_fields(saved)
+  if unknown:
+    raise ValueError(
+        f'{config_path} has fields this version of ae_jax does not know '
+        f'({", ".join(unknown)}): the run was made by another version '
+        '(launches.jsonl names it); load it with that version.'
+    )
+  info_path = workdir / 'dataset.json'
+  if not info_path.exists():
+    raise FileNotFoundError(
+        f'{info_path} not found: it records the input shape the model was '
+        'built for; restore it, or rerun the training command (it writes it '
+        'again).'
+    )
+  info = workdir_lib.read_json(
+      info_path, 'restore it, or rerun the training command (it rewrites it).'
+  )
+  shape = info.get('input_shape') if isinstance(info, dict) else None
+  if not (
+      isinstance(shape, list)
+      and shape
+      and all(isinstance(d, int) and d > 0 for d in shape)
+  ):
+    raise workdir_lib.DamagedFileError(
+        f'{info_path} is damaged (input_shape={shape!r}, expected a list of '
+        'positive integers); restore it, or rerun the training command.'
+    )
+  return saved, info
+
+
+def _check_not_diverged(workdir: epath.Path) -> None:
+  """A diverged sweep member's parameters are NaN: say so, not 'damaged'."""
+  path = workdir / 'final_metrics.json'
+  try:
+    final = json.loads(path.read_text())
+  except (OSError, ValueError):
+    return
+  if isinstance(final, dict) and final.get('diverged'):
+    raise ValueError(
+        f'{workdir} holds a model that diverged during training (its test '
+        f'or train loss was NaN/inf, as {path} and the sweep table report), '
+        'so its parameters are not finite and there is nothing to load. '
+        'Train it again with a lower learning rate or --config.grad_clip_norm.'
+    )
+
+
+def _restore(ckpt_dir: epath.Path, step: int | str | None):
+  """``(step, restored state)`` read from ``ckpt_dir``, as `load` describes."""
   options = ocp.CheckpointManagerOptions(
       read_only=True, best_fn=lambda m: m['loss'], best_mode='min'
   )
-  with ocp.CheckpointManager(ckpt_dir, options=options) as manager:
+  with ocp.CheckpointManager(
+      ckpt_dir,
+      options=options,
+      item_handlers=ocp.StandardCheckpointHandler(),
+  ) as manager:
     saved = manager.all_steps()
     if step == 'best':
       step = manager.best_step()
@@ -155,14 +207,60 @@ def load(
           f'Checkpoint step {requested} in {ckpt_dir} is unreadable (see the '
           f'warning above); step {step} is the newest readable one before it.'
       )
-  params = restored['params']
-  info_path = workdir / 'dataset.json'
-  info = json.loads(info_path.read_text())
+  return step, restored
+
+
+# A run training in the same directory deletes old steps as it saves new
+# ones; a load that loses that race reads the directory again.
+_LOAD_ATTEMPTS = 3
+
+
+def load(
+    workdir: str | epath.PathLike, *, step: int | str | None = None
+) -> TrainedModel:
+  """The model trained in ``workdir``.
+
+  ``step``: None for the latest readable checkpoint (an unreadable latest one
+  is skipped with a warning), ``'best'`` for the lowest validation loss (runs
+  with ``config.validation_size > 0``), or a saved step number. The weights
+  are refused when ``config.json`` no longer matches the config their
+  checkpoint was trained with (an edited file), naming the fields.
+  """
+  workdir = checkpoints.absolute(workdir)
+  saved, info = _read_run_files(workdir)
+  # Fields added since the run was saved take their defaults.
+  config = configs.with_defaults(saved)
+  _check_not_diverged(workdir)
   model = models.build_model(
       config, tuple(info['input_shape']), num_classes=info.get('num_classes')
   )
+  ckpt_dir = workdir / 'checkpoints'
+  for attempt in range(_LOAD_ATTEMPTS):
+    before = checkpoints.step_dirs(ckpt_dir)
+    try:
+      found, restored = _restore(ckpt_dir, step)
+    except (FileNotFoundError, checkpoints.UnreadableCheckpointError):
+      if attempt + 1 == _LOAD_ATTEMPTS or checkpoints.step_dirs(ckpt_dir) == (
+          before
+      ):
+        raise
+      logging.info('Checkpoints in %s changed while loading; again.', ckpt_dir)
+      continue
+    break
+  recorded = checkpoints.step_record(ckpt_dir, found).get('config')
+  if recorded is not None:
+    diffs = configs.trained_differences(recorded, saved)
+    if diffs:
+      raise ValueError(
+          f'{workdir / "config.json"} does not match the config checkpoint '
+          f'step {found} was trained with ({"; ".join(diffs)}; checkpoint -> '
+          'config.json): the file was edited after training. Restore the '
+          "checkpoint's values in config.json, or train a new run."
+      )
   # Restored leaves may be NumPy or differently structured dicts; cast to the
   # model's own tree so jit sees one consistent structure.
   template = jax.eval_shape(model.init, jax.random.PRNGKey(0))
-  params = jax.tree.map(lambda t, p: jnp.asarray(p, t.dtype), template, params)
-  return TrainedModel(model, params, config, int(step), workdir)
+  params = jax.tree.map(
+      lambda t, p: jnp.asarray(p, t.dtype), template, restored['params']
+  )
+  return TrainedModel(model, params, config, int(found), workdir)

@@ -5,29 +5,49 @@ trainer waits for them before it exits. Orbax writes each step into a
 temporary directory and renames it when complete, so a process killed mid-save
 leaves no half-written step behind (only a temporary directory, removed by the
 next run). Restoring uses the freshly initialised state as the target, so
-arrays come back with the mesh's shardings.
+arrays come back with the mesh's shardings; `ae_jax.load` builds its target
+from the step's own array metadata, so both read a step the same way.
+
+Each step records, in orbax's step metadata (``custom_metadata['ae_jax']``),
+a SHA-256 of every saved array and the config it was trained with. Restoring
+recomputes the checksums: a step whose bytes changed since it was saved (bit
+rot, a damaged copy) is treated like an unreadable one, and the config lets
+`ae_jax.load` and a resumed run refuse a ``config.json`` that no longer
+matches the weights. Steps saved before checksums existed restore unverified.
 
 Which steps are kept: the ``max_to_keep`` most recent, plus, when the trainer
 has a validation split, the one with the lowest validation loss
 (`make_manager`'s ``best_metric``), however old.
 
-A step that cannot be read back (truncated or damaged files, non-finite
-values) is moved to ``<workdir>/checkpoints_corrupt/`` with a warning and the
-step before it is used (`restore_latest`); when no step can be read, the run
-stops with `UnreadableCheckpointError` and nothing is moved.
+A step that cannot be read back (truncated or damaged files, a checksum
+mismatch, non-finite values, an empty or half-copied step directory) is
+moved to ``<workdir>/checkpoints_corrupt/`` with a warning and the step
+before it is used (`restore_latest`); when no step can be read, the run stops
+with `UnreadableCheckpointError` and nothing is moved.
 """
 
+import hashlib
+import json
 import logging
 import os
+import sys
+import threading
 from typing import Any
 
 from etils import epath
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from ae_jax.train import distributed
+
 CORRUPT_DIR = 'checkpoints_corrupt'
+# Where `save` keeps its record in orbax's step metadata, and its version.
+RECORD_KEY = 'ae_jax'
+FORMAT = 1
+_STEP_METADATA = '_CHECKPOINT_METADATA'
 
 
 def absolute(path: epath.PathLike) -> epath.Path:
@@ -64,7 +84,12 @@ def make_manager(
       cleanup_tmp_directories=True,
   )
   return ocp.CheckpointManager(
-      epath.Path(workdir) / 'checkpoints', options=options
+      epath.Path(workdir) / 'checkpoints',
+      options=options,
+      # One item, whatever is on disk: orbax otherwise infers the layout from
+      # the newest step directory, and an empty one (an interrupted copy)
+      # made it refuse every step, intact ones included.
+      item_handlers=ocp.StandardCheckpointHandler(),
   )
 
 
@@ -73,15 +98,118 @@ def save(
     state,
     *,
     metrics: dict[str, float] | None = None,
+    config: ml_collections.ConfigDict | None = None,
 ) -> None:
+  """Saves ``state`` at its step with its checksums (and ``config``)."""
   step = int(jax.device_get(state.step))
-  if step not in manager.all_steps():
-    manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics)
+  if step in manager.all_steps():
+    return
+  record = {'format': FORMAT, 'checksums': array_checksums(state)}
+  if config is not None:
+    record['config'] = json.loads(config.to_json())
+  manager.save(
+      step,
+      args=ocp.args.StandardSave(state),
+      metrics=metrics,
+      custom_metadata={RECORD_KEY: record},
+  )
+
+
+def array_checksums(tree) -> dict[str, str]:
+  """SHA-256 of each array of ``tree`` (dtype, shape, bytes), by its path.
+
+  Paths are written the same for a `TrainState` and for the nested dicts
+  orbax restores without a target (``'params/encoder/head/kernel'``), so a
+  record made at save time checks either.
+  """
+  out = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+    value = np.ascontiguousarray(distributed.host_array(leaf))
+    digest = hashlib.sha256(f'{value.dtype.str}{value.shape}'.encode())
+    digest.update(value.tobytes())
+    out[jax.tree_util.keystr(path, simple=True, separator='/')] = (
+        digest.hexdigest()
+    )
+  return out
+
+
+def step_record(directory: epath.PathLike, step: int) -> dict[str, Any]:
+  """What `save` recorded with ``step``: ``{}`` for a step saved before
+  checksums existed.
+
+  Raises:
+    ValueError: the step's metadata file is missing or damaged.
+  """
+  path = epath.Path(directory) / str(step) / _STEP_METADATA
+  try:
+    metadata = json.loads(path.read_text())
+  except FileNotFoundError:
+    raise ValueError(f'{_STEP_METADATA} is missing') from None
+  except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError.
+    raise ValueError(f'{_STEP_METADATA} is damaged ({e})') from None
+  custom = metadata.get('custom_metadata') if isinstance(metadata, dict) else 0
+  if not isinstance(custom, dict):
+    raise ValueError(f'{_STEP_METADATA} is damaged (no custom_metadata)')
+  record = custom.get(RECORD_KEY, {})
+  if not isinstance(record, dict) or (
+      record and not isinstance(record.get('checksums'), dict)
+  ):
+    raise ValueError(f'{_STEP_METADATA} is damaged (its ae_jax record)')
+  return record
+
+
+def latest_recorded_config(
+    directory: epath.PathLike,
+) -> tuple[int | None, dict | None]:
+  """``(step, config)`` of the newest step that recorded its config.
+
+  Reads step metadata only (no arrays); steps whose metadata cannot be read
+  are passed over here and dealt with when restoring.
+  """
+  for step in step_dirs(directory):
+    try:
+      config = step_record(directory, step).get('config')
+    except ValueError:
+      continue
+    if isinstance(config, dict):
+      return step, config
+  return None, None
+
+
+def step_dirs(directory: epath.PathLike) -> list[int]:
+  """Step numbers of the step directories present, newest first."""
+  directory = epath.Path(directory)
+  if not directory.exists():
+    return []
+  return sorted(
+      (int(d.name) for d in directory.iterdir() if d.name.isdigit()),
+      reverse=True,
+  )
+
+
+def _verify(restored, record: dict[str, Any]) -> str | None:
+  """Why ``restored`` is not what was saved, or None."""
+  if not _all_finite(restored):
+    return 'non-finite values'
+  if not record:  # Saved before checksums existed.
+    return None
+  recorded = record['checksums']
+  actual = array_checksums(restored)
+  if set(recorded) != set(actual):
+    odd = sorted(set(recorded) ^ set(actual))
+    return f'arrays {odd[:3]} differ from those recorded when it was saved'
+  bad = sorted(k for k in actual if actual[k] != recorded[k])
+  if bad:
+    return (
+        f'checksum mismatch in {len(bad)} array(s) ({", ".join(bad[:3])}): '
+        'its bytes changed after it was saved'
+    )
+  return None
 
 
 def _all_finite(tree) -> bool:
   for leaf in jax.tree.leaves(tree):
-    leaf = np.asarray(jax.device_get(leaf))
+    leaf = distributed.host_array(leaf)
     if np.issubdtype(leaf.dtype, np.inexact) and not np.isfinite(leaf).all():
       return False
   return True
@@ -89,6 +217,21 @@ def _all_finite(tree) -> bool:
 
 class UnreadableCheckpointError(RuntimeError):
   """No saved step could be restored; nothing was moved or deleted."""
+
+
+def saved_target(manager: ocp.CheckpointManager, step: int) -> Any:
+  """The abstract tree of ``step`` as saved, on this process's first device.
+
+  A target built from the array metadata (shapes and dtypes) instead of
+  orbax's ``_sharding`` file: `ae_jax.load` then reads a step exactly when
+  the trainer, which passes its own state as the target, can.
+  """
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  metadata = manager.item_metadata(step)
+  return jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+      metadata.tree if hasattr(metadata, 'tree') else metadata,
+  )
 
 
 def restore_latest(
@@ -100,19 +243,22 @@ def restore_latest(
 ) -> tuple[int | None, Any]:
   """``(step, state)`` of the newest readable checkpoint; ``(None, None)`` if none.
 
-  ``target`` (a state of the right structure, or None for the saved one)
-  gives shapes, dtypes and shardings. ``step`` starts the search there
-  instead of at the latest step. A step that fails to restore, or restores
-  non-finite values (never saved by the trainer), is skipped with a warning
+  ``target`` (a state of the right structure) gives shapes, dtypes and
+  shardings; None restores each step as saved (`saved_target`). ``step``
+  starts the search there instead of at the latest step. A step that fails
+  to restore, or restores values that differ from its recorded checksums or
+  are not finite (never saved by the trainer), is skipped with a warning
   and, once an older step has restored and with ``quarantine`` (not for
   read-only managers), moved to ``<workdir>/checkpoints_corrupt/<step>`` so a
   resumed run can save that step again; the files are kept for inspection.
+  The record `save` wrote with the step is `step_record`.
 
   Raises:
     UnreadableCheckpointError: steps exist but none restores. That is what a
       change of code or state structure looks like, not damage, so nothing
       is moved and training does not silently start again from scratch.
   """
+  _quiet_abandoned_reads()
   steps = sorted(manager.all_steps(), reverse=True)
   if step is not None:
     steps = [s for s in steps if s <= step]
@@ -127,11 +273,25 @@ def restore_latest(
         'Restoring checkpoint at step %d from %s', s, manager.directory
     )
     try:
-      restored = manager.restore(s, args=ocp.args.StandardRestore(abstract))
-      error = None if _all_finite(restored) else 'non-finite values'
+      record = step_record(manager.directory, s)
+      restored = manager.restore(
+          s,
+          args=ocp.args.StandardRestore(
+              saved_target(manager, s) if abstract is None else abstract
+          ),
+      )
+      error = _verify(restored, record)
     except Exception as e:  # pylint: disable=broad-except
       # Orbax and TensorStore raise many types for damaged files.
       error = f'{type(e).__name__}: {e}'.splitlines()[0][:300]
+    if (
+        error is not None
+        and not (epath.Path(manager.directory) / str(s)).exists()
+    ):
+      # Deleted while being read (a run training in this directory keeps
+      # only its newest steps): gone, not damaged.
+      logging.info('Checkpoint step %d was deleted while being read.', s)
+      continue
     if error is None:
       for bad, why in errors.items():
         where = _quarantine(manager, bad) if quarantine else None
@@ -156,6 +316,50 @@ def restore_latest(
         'damaged, move the directory aside to start again. Nothing was moved.'
     )
   return None, None
+
+
+def _is_abandoned_read(exc: BaseException | None, obj: Any = None) -> bool:
+  """Leftovers of a failed restore that asyncio reports after the fact."""
+  if isinstance(exc, RuntimeError) and str(exc) == 'Event loop is closed':
+    return True
+  return 'coroutine' in repr(obj) and 'read_array' in repr(obj)
+
+
+_hooks_installed = False
+
+
+def _quiet_abandoned_reads() -> None:
+  """Hides the tracebacks of a damaged step's abandoned asynchronous reads.
+
+  When one array of a step fails to read, orbax abandons the reads of the
+  others; their coroutines and callbacks then fail on a closed event loop
+  and Python prints each one ("Exception ignored in: <coroutine ...>",
+  "RuntimeError: Event loop is closed"), dozens of tracebacks for one
+  damaged step that `restore_latest` already reports in one warning. Only
+  those are dropped (logged at debug level); anything else reaches the
+  previous hooks.
+  """
+  global _hooks_installed
+  if _hooks_installed:
+    return
+  _hooks_installed = True
+  previous_unraisable = sys.unraisablehook
+  previous_thread = threading.excepthook
+
+  def unraisable(u):
+    if _is_abandoned_read(u.exc_value, u.object):
+      logging.debug('Dropped an abandoned checkpoint read: %r', u.exc_value)
+    else:
+      previous_unraisable(u)
+
+  def thread(args):
+    if _is_abandoned_read(args.exc_value):
+      logging.debug('Dropped an abandoned checkpoint read: %r', args.exc_value)
+    else:
+      previous_thread(args)
+
+  sys.unraisablehook = unraisable
+  threading.excepthook = thread
 
 
 def _quarantine(manager: ocp.CheckpointManager, step: int) -> epath.Path | None:

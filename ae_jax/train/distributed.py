@@ -186,6 +186,15 @@ def initialize(
   return True
 
 
+def host_array(leaf) -> np.ndarray:
+  """This process's full copy of an array (replicated, local or gathered)."""
+  if isinstance(leaf, jax.Array) and leaf.is_fully_replicated:
+    leaf = leaf.addressable_data(0)  # This process's own copy.
+  elif isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+    leaf = multihost_utils.process_allgather(leaf, tiled=True)
+  return np.asarray(leaf)
+
+
 def params_fingerprint(tree) -> str:
   """SHA-256 of this process's copy of every array of ``tree``, in order.
 
@@ -194,11 +203,7 @@ def params_fingerprint(tree) -> str:
   """
   digest = hashlib.sha256()
   for leaf in jax.tree.leaves(tree):
-    if isinstance(leaf, jax.Array) and leaf.is_fully_replicated:
-      leaf = leaf.addressable_data(0)  # This process's own copy.
-    elif isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
-      leaf = multihost_utils.process_allgather(leaf, tiled=True)
-    value = np.asarray(leaf)
+    value = host_array(leaf)
     digest.update(f'{value.dtype}{value.shape}'.encode())
     digest.update(np.ascontiguousarray(value).tobytes())
   return digest.hexdigest()

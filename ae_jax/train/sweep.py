@@ -55,10 +55,12 @@ from ae_jax import configs
 from ae_jax import data
 from ae_jax import models
 from ae_jax.train import checkpoints
+from ae_jax.train import distributed
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
 from ae_jax.train import trainer
+from ae_jax.train import workdir as workdir_lib
 
 # Fields a sweep may vary. `MODEL_FIELDS` must be fields of the built model.
 MODEL_FIELDS = (
@@ -280,9 +282,55 @@ def train_sweep(
         'with --model_parallel instead of several processes.'
     )
   mesh = sharding.make_sweep_mesh() if mesh is None else mesh
-  k = len(members)
-  check_mesh(k, config, mesh)
+  check_mesh(len(members), config, mesh)
+  workdir_lib.check_path(workdir)
   workdir = checkpoints.absolute(workdir)
+  workdir_lib.check_writable(workdir, ('sweep.json', workdir_lib.LOCK_NAME))
+  with workdir_lib.lock(workdir):
+    check_existing(workdir, config, members)
+    return _train_sweep(config, members, values, workdir, dataset, mesh)
+
+
+def check_existing(workdir: epath.Path, config, members) -> None:
+  """A work directory that holds a sweep may only be given the same sweep.
+
+  Another sweep written over it would leave its files disagreeing (a
+  member's config.json from the new sweep beside the old one's
+  checkpoint), so it is refused before any work, naming the differences.
+  """
+  old = sorted(
+      (d for d in workdir.glob('member_*') if d.name[7:].isdigit()),
+      key=lambda d: int(d.name[7:]),
+  )
+  if not old and not (workdir / 'sweep.json').exists():
+    return
+  planned = [json.loads(member_config(config, p).to_json()) for p in members]
+  problems = []
+  if len(old) != len(planned):
+    problems.append(f'{len(old)} members there, {len(planned)} now')
+  for i, (d, new) in enumerate(zip(old, planned)):
+    if not (d / 'config.json').exists():
+      problems.append(f'member_{i} has no config.json')
+      continue
+    saved = trainer.read_saved_config(d)
+    diffs = configs.trained_differences(saved, new) + [
+        f'{k}: {saved.get(k)!r} -> {new.get(k)!r}'
+        for k in ('num_train_steps', 'num_epochs')
+        if saved.get(k, new[k]) != new[k]
+    ]
+    if diffs:
+      problems.append(f'member_{i} {"; ".join(diffs)}')
+  if problems:
+    raise ValueError(
+        f'{workdir} already holds another sweep ({", ".join(problems[:3])}'
+        f'{", ..." if len(problems) > 3 else ""}); writing this one over it '
+        'would mix the two. Use a new --workdir. Nothing was changed.'
+    )
+
+
+def _train_sweep(config, members, values, workdir, dataset, mesh):
+  """`train_sweep` once its work directory is checked and locked."""
+  k = len(members)
   if dataset is None:
     dataset = trainer.load_dataset(config)
   model = check(
@@ -293,6 +341,15 @@ def train_sweep(
   base = member_config(config, {'learning_rate': 1.0} if lr_swept else {})
   base_tx = state_lib.make_optimizer(
       base, total_steps, param_groups=model.param_groups()
+  )
+  state_lib.check_fits_in_memory(
+      state_lib.abstract_train_state(
+          model, base_tx, batch_size=config.batch_size
+      ),
+      config,
+      copies=k,
+      extra_bytes=dataset.train_images.nbytes,
+      extra_what='the training set',
   )
   model_fields = [f for f in values if f in MODEL_FIELDS]
   on_members = sharding.member_sharded(mesh)
@@ -410,7 +467,7 @@ def train_sweep(
         diverged,
         [members[i] for i in diverged],
     )
-  _write_members(workdir, config, members, state, dataset)
+  _write_members(workdir, config, members, state, dataset, rows, total_steps)
   summary = {
       'model': config.model,
       'members': k,
@@ -421,8 +478,7 @@ def train_sweep(
       'model_steps_per_second': steps_per_s * k,
       'rows': rows,
   }
-  workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / 'sweep.json').write_text(json.dumps(summary, indent=2))
+  workdir_lib.write_text(workdir / 'sweep.json', json.dumps(summary, indent=2))
   return rows
 
 
@@ -474,19 +530,51 @@ def evaluate(member, params, hparams, keys, dataset, config, *, mesh) -> dict:
   return {k: v / n for k, v in sums.items()}
 
 
-def _write_members(workdir, config, members, state, dataset) -> None:
+def _write_members(
+    workdir, config, members, state, dataset, rows, total_steps
+) -> None:
   """``member_<i>/`` work directories that `ae_jax.load` can read.
 
-  Each member is saved from host memory as a single-device state, whatever
-  the mesh the sweep trained on, like a checkpoint of the trainer.
+  Each is written like a finished run of the trainer: config.json,
+  dataset.json, a checkpoint (saved from host memory as a single-device
+  state, whatever mesh the sweep trained on) and final_metrics.json, whose
+  ``diverged`` flag lets `ae_jax.load` explain a member it cannot load.
   """
   host = jax.device_get(state)
-  for i, point in enumerate(members):
+  described = trainer.describe_dataset(dataset)
+  for i, (point, row) in enumerate(zip(members, rows)):
     d = workdir / f'member_{i}'
     d.mkdir(parents=True, exist_ok=True)
-    trainer.write_run_description(d, member_config(config, point), dataset)
+    c = member_config(config, point)
+    trainer.write_run_description(d, c, described)
     one = jax.tree.map(lambda v, i=i: jnp.asarray(v[i]), host)
     manager = checkpoints.make_manager(d, max_to_keep=1)
-    checkpoints.save(manager, one)
+    checkpoints.save(manager, one, config=c)
     manager.wait_until_finished()
     manager.close()
+    final = {
+        'step': total_steps,
+        'model': config.model,
+        'dataset': config.dataset,
+        'test': {
+            n[len('test_') :]: v
+            for n, v in row.items()
+            if n.startswith('test_')
+        },
+        'final_train_loss': row['final_train_loss'],
+        'diverged': row['diverged'],
+        'params_sha256': distributed.params_fingerprint(one.params),
+    }
+    workdir_lib.write_text(
+        d / 'final_metrics.json', json.dumps(_strict_json(final), indent=2)
+    )
+
+
+def _strict_json(value):
+  """NaN/inf as strings: json writes them as bare tokens strict readers
+  reject."""
+  if isinstance(value, dict):
+    return {k: _strict_json(v) for k, v in value.items()}
+  if isinstance(value, float) and not np.isfinite(value):
+    return str(value)
+  return value

@@ -16,6 +16,7 @@ already saved is lost:
 
 import dataclasses
 import difflib
+import hashlib
 import json
 import logging
 import math
@@ -44,26 +45,21 @@ from ae_jax.train import provenance
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
+from ae_jax.train import workdir as workdir_lib
 
-# Fields that may change between runs in one work directory (they control the
-# run, not what is trained); any other difference is refused on resume.
-RUN_CONTROL_FIELDS = frozenset(
-    {
-        'num_train_steps',
-        'num_epochs',
-        'log_every_steps',
-        'eval_every_steps',
-        'checkpoint_every_steps',
-        'max_checkpoints_to_keep',
-        'progress_bar',
-        'write_figures',
-        'data_on_device',
-        'steps_per_call',
-        'data_dir',
-        'idx_dir',
-        'eval_batch_size',
-        'max_consecutive_nonfinite',
-    }
+# Kept for callers of earlier versions; the schema owns the list now.
+RUN_CONTROL_FIELDS = configs.RUN_CONTROL_FIELDS
+
+# Files a launch may rewrite: each must be writable before any work starts.
+RUN_FILES = (
+    'config.json',
+    'dataset.json',
+    'metrics.jsonl',
+    'final_metrics.json',
+    'launches.jsonl',
+    workdir_lib.LOCK_NAME,
+    'checkpoints',
+    'tensorboard',
 )
 
 NONFINITE_MODES = ('stop', 'skip')
@@ -143,29 +139,65 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     )
 
 
+def read_saved_config(workdir: epath.Path) -> dict | None:
+  """``<workdir>/config.json`` as a dict (None if absent).
+
+  Raises:
+    DamagedFileError: it cannot be parsed.
+    IncompatibleWorkdirError: it has fields this version does not know (it
+      was written by another version of ae_jax).
+  """
+  path = workdir / 'config.json'
+  if not path.exists():
+    return None
+  saved = workdir_lib.read_json(
+      path,
+      'restore it from the checkpoint with checkpoints.step_record, or use a '
+      'new --workdir.',
+  )
+  if not isinstance(saved, dict):
+    raise workdir_lib.DamagedFileError(
+        f'{path} is damaged (not a JSON object); restore it or use a new '
+        '--workdir.'
+    )
+  unknown = configs.unknown_fields(saved)
+  if unknown:
+    raise IncompatibleWorkdirError(
+        f'{path} has fields this version of ae_jax does not know '
+        f'({", ".join(unknown)}): it was written by another version '
+        f'(launches.jsonl names it). Use that version for this run, or a new '
+        '--workdir. Nothing was changed.'
+    )
+  return saved
+
+
 def check_workdir(
     workdir: epath.Path, config: ml_collections.ConfigDict
 ) -> None:
-  """Refuses to resume a run whose saved config differs in what is trained."""
-  saved_path = workdir / 'config.json'
-  if not saved_path.exists() or not (workdir / 'checkpoints').exists():
+  """Refuses to resume a run whose saved config differs in what is trained.
+
+  Compares ``config`` with ``config.json`` and with the config recorded in
+  the newest checkpoint (`checkpoints.save`), which still holds when
+  ``config.json`` was edited by hand.
+  """
+  if not (workdir / 'checkpoints').exists():
     return
-  # Fields added since the run was saved count as their defaults.
-  saved = json.loads(
-      configs.with_defaults(json.loads(saved_path.read_text())).to_json()
-  )
   current = json.loads(config.to_json())
-  diffs = [
-      f'{k}: {saved.get(k)!r} -> {current.get(k)!r}'
-      for k in sorted(set(saved) | set(current))
-      if k not in RUN_CONTROL_FIELDS and saved.get(k) != current.get(k)
-  ]
-  if diffs:
-    raise IncompatibleWorkdirError(
-        f'{workdir} holds checkpoints of a run with a different config '
-        f'({"; ".join(diffs)}). Use a new --workdir, or rerun with the saved '
-        f'values from {saved_path}. Nothing was changed.'
-    )
+  sources = []
+  saved = read_saved_config(workdir)
+  if saved is not None:
+    sources.append((workdir / 'config.json', saved))
+  step, recorded = checkpoints.latest_recorded_config(workdir / 'checkpoints')
+  if recorded is not None:
+    sources.append((f'the checkpoint of step {step}', recorded))
+  for source, saved in sources:
+    diffs = configs.trained_differences(saved, current)
+    if diffs:
+      raise IncompatibleWorkdirError(
+          f'{workdir} holds checkpoints of a run with a different config '
+          f'({"; ".join(diffs)}; from {source}). Use a new --workdir, or '
+          'rerun with the saved values. Nothing was changed.'
+      )
 
 
 def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
@@ -180,22 +212,72 @@ def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
   )
 
 
-def write_run_description(
-    workdir: epath.Path, config: ml_collections.ConfigDict, dataset
-) -> None:
-  """``config.json`` and ``dataset.json``: what `ae_jax.load` rebuilds from."""
-  (workdir / 'config.json').write_text(config.to_json(indent=2))
-  (workdir / 'dataset.json').write_text(
-      json.dumps(
-          {
-              'name': dataset.name,
-              'input_shape': list(dataset.input_shape),
-              'num_classes': dataset.num_classes,
-              'class_names': list(dataset.class_names),
-          },
-          indent=2,
-      )
+def dataset_fingerprint(dataset: data.Dataset) -> str:
+  """SHA-256 of a dataset's arrays as trained on (after layout, binarising)."""
+  digest = hashlib.sha256()
+  for array in (
+      dataset.train_images,
+      dataset.train_labels,
+      dataset.test_images,
+      dataset.test_labels,
+  ):
+    digest.update(f'{array.dtype.str}{array.shape}'.encode())
+    digest.update(np.ascontiguousarray(array).data)
+  return digest.hexdigest()
+
+
+def describe_dataset(dataset: data.Dataset) -> dict[str, Any]:
+  """``dataset.json``: what `ae_jax.load` rebuilds the model from."""
+  return {
+      'name': dataset.name,
+      'input_shape': list(dataset.input_shape),
+      'num_classes': dataset.num_classes,
+      'class_names': list(dataset.class_names),
+      'sha256': dataset_fingerprint(dataset),
+  }
+
+
+def check_same_data(workdir: epath.Path, described: dict[str, Any]) -> None:
+  """A resumed run must train on the data its checkpoints were trained on.
+
+  Data files replaced under the same path (another ``idx_dir`` content, a
+  rebuilt TFDS dir) would otherwise continue the run on other images.
+  """
+  path = workdir / 'dataset.json'
+  if not path.exists() or not (workdir / 'checkpoints').exists():
+    return
+  saved = workdir_lib.read_json(
+      path, 'restore it, or use a new --workdir (it records the data).'
   )
+  before = saved.get('sha256') if isinstance(saved, dict) else None
+  if before is not None and before != described['sha256']:
+    raise IncompatibleWorkdirError(
+        f'The data of this launch differs from the data {workdir} was trained '
+        f'on (sha256 {described["sha256"][:12]}... vs {before[:12]}... in '
+        f'{path}): the dataset files changed. Point --config.data_dir / '
+        '--config.idx_dir at the original files, or use a new --workdir. '
+        'Nothing was changed.'
+    )
+
+
+def write_run_description(
+    workdir: epath.Path,
+    config: ml_collections.ConfigDict,
+    described: dict[str, Any],
+) -> None:
+  """``config.json`` and ``dataset.json``: what `ae_jax.load` rebuilds from.
+
+  Each is replaced atomically, and only when its content changes, so a
+  relaunch of the same run rewrites neither.
+  """
+  files = {
+      'config.json': config.to_json(indent=2),
+      'dataset.json': json.dumps(described, indent=2),
+  }
+  for name, text in files.items():
+    path = workdir / name
+    if not path.exists() or path.read_text() != text:
+      workdir_lib.write_text(path, text)
 
 
 def split_validation(
@@ -405,17 +487,44 @@ def train_and_evaluate(
   ``checkpoints/``, ``final_metrics.json`` and PNG figures into ``workdir``.
   ``dataset`` (arrays already in memory, e.g. the codes of a lower layer)
   replaces loading ``config.dataset``.
+
+  One launch at a time may use ``workdir`` (`workdir.lock`); a finished run
+  relaunched with the same length returns its saved summary and changes
+  nothing. A full disk stops the run with `workdir.DiskFullError`, keeping
+  the last checkpoint.
   """
   config = ml_collections.ConfigDict(config.to_dict())
+  workdir_lib.check_path(workdir)
   workdir = checkpoints.absolute(workdir)
   check_config(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh, 'batch_size')
   sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
-  check_workdir(workdir, config)
+  main = _is_main_process()
+  if main:
+    workdir_lib.check_writable(workdir, RUN_FILES)
+  with workdir_lib.lock(workdir, enabled=main):
+    try:
+      return _train(config, workdir, mesh, dataset)
+    except Exception as e:
+      if not workdir_lib.is_disk_full(e):
+        raise
+      steps = checkpoints.step_dirs(workdir / 'checkpoints')
+      kept = (
+          f'the last checkpoint, step {steps[0]}, is kept'
+          if steps
+          else 'no checkpoint was saved'
+      )
+      raise workdir_lib.disk_full_error(workdir, kept) from e
 
+
+def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
+  """`train_and_evaluate` once the work directory is checked and locked."""
+  check_workdir(workdir, config)
   if dataset is None:
     dataset = load_dataset(config)
+  described = describe_dataset(dataset)
+  check_same_data(workdir, described)
   dataset, validation = split_validation(dataset, config.validation_size)
   if config.batch_size > len(dataset.train_images):
     raise ValueError(
@@ -433,6 +542,16 @@ def train_and_evaluate(
   skip_nonfinite = config.nonfinite == 'skip'
   if skip_nonfinite:
     tx = optax.apply_if_finite(tx, config.max_consecutive_nonfinite)
+  abstract = state_lib.abstract_train_state(
+      model, tx, batch_size=config.batch_size
+  )
+  on_device = dataset.train_images.nbytes if config.data_on_device else 0
+  state_lib.check_fits_in_memory(
+      abstract,
+      config,
+      extra_bytes=on_device,
+      extra_what='the training set (--config.data_on_device=False streams it)',
+  )
 
   init_rng, train_rng, eval_rng = jax.random.split(
       jax.random.PRNGKey(config.seed), 3
@@ -452,7 +571,25 @@ def train_and_evaluate(
   _, restored = checkpoints.restore_latest(manager, state)
   if restored is not None:
     state = restored
-  elif config.pretrain != 'none':
+  start_step = int(jax.device_get(state.step))
+  if start_step > total_steps:
+    raise ValueError(
+        f'{workdir} is already trained to step {start_step}, past the '
+        f'{total_steps} steps this config asks for (config.num_train_steps / '
+        'num_epochs); nothing was changed. Raise the run length to train '
+        'further, or evaluate it as it is with experiments.evaluate.'
+    )
+  finished = _saved_summary(workdir) if start_step == total_steps else None
+  if finished is not None:
+    manager.close()
+    logging.info(
+        '%s is already trained to step %d; nothing to do (its summary is '
+        'final_metrics.json).',
+        workdir,
+        start_step,
+    )
+    return finished
+  if restored is None and config.pretrain != 'none':
     params = pretrain.pretrain(
         config,
         dataset,
@@ -461,15 +598,15 @@ def train_and_evaluate(
         train_fn=train_and_evaluate,
     )
     state = state_lib.init_train_state(model, tx, params=params, **init)
-  start_step = int(jax.device_get(state.step))
   last_good = manager.latest_step()
+  _check_free_space(workdir, state_lib.tree_bytes(abstract))
 
-  writer = metric_writer.MetricWriter(workdir, enabled=_is_main_process())
   if _is_main_process():
     workdir.mkdir(parents=True, exist_ok=True)
-    write_run_description(workdir, config, dataset)
+    write_run_description(workdir, config, described)
     provenance.record_launch(workdir, start_step)
     metric_writer.truncate_metrics(workdir, start_step)
+  writer = metric_writer.MetricWriter(workdir, enabled=_is_main_process())
 
   process = dict(
       process_index=jax.process_index(), process_count=jax.process_count()
@@ -551,7 +688,8 @@ def train_and_evaluate(
     if validation is not None:  # Ranks the checkpoint (best is kept).
       metrics = run_eval(*validation)
       writer.write(done, 'validation', metrics)
-    checkpoints.save(manager, state, metrics=metrics)
+    checkpoints.save(manager, state, metrics=metrics, config=config)
+    writer.flush()
 
   logging.info(
       'Training %s on %s for %d steps (from step %d) on %d device(s).',
@@ -677,7 +815,9 @@ def train_and_evaluate(
   # This process's copy: every process of a multi-host run prints the same.
   summary['params_sha256'] = distributed.params_fingerprint(state.params)
   if _is_main_process():
-    (workdir / 'final_metrics.json').write_text(json.dumps(summary, indent=2))
+    workdir_lib.write_text(
+        workdir / 'final_metrics.json', json.dumps(summary, indent=2)
+    )
   if config.write_figures:
     outputs.write_figures(
         model,
@@ -691,6 +831,29 @@ def train_and_evaluate(
     )
   writer.close()
   return summary
+
+
+def _saved_summary(workdir: epath.Path) -> dict[str, Any] | None:
+  """A finished run's ``final_metrics.json`` (None if absent or damaged)."""
+  path = workdir / 'final_metrics.json'
+  try:
+    summary = json.loads(path.read_text())
+  except (OSError, ValueError):
+    return None  # Evaluate again and rewrite it.
+  return summary if isinstance(summary, dict) else None
+
+
+def _check_free_space(workdir: epath.Path, checkpoint_bytes: int) -> None:
+  """Refuses to start when the next checkpoint cannot fit on the disk."""
+  free = workdir_lib.free_bytes(workdir)
+  needed = checkpoint_bytes + 2**20  # And a MiB for logs and metadata.
+  if free is not None and free < needed:
+    raise workdir_lib.DiskFullError(
+        f'No space left on the device of {workdir} '
+        f'({workdir_lib.format_bytes(free)} free; a checkpoint of this model '
+        f'takes about {workdir_lib.format_bytes(checkpoint_bytes)}). Free some '
+        'space or use a --workdir on a larger disk. Nothing was changed.'
+    )
 
 
 def _fmt(metrics: dict[str, float]) -> str:
