@@ -1,14 +1,28 @@
-"""What every experiment binary shares: log set-up and how user errors print."""
+"""What every experiment binary shares: start-up, logs and how user errors print.
+
+A binary calls `run(main)` instead of ``app.run(main)``: a mistake in its
+flags or config file (a missing or broken config file, a misspelt
+``--config.*`` field, a field that cannot be swept) then prints one
+``error:`` line naming the flag and the fix instead of a traceback, and so
+does a second Ctrl-C. Inside ``main``, `exit_on_user_error` does the same for
+the library's errors.
+"""
 
 from collections.abc import Callable
+import difflib
 import logging as std_logging
+import os
 import sys
 from typing import TypeVar
 
+from absl import app
+from absl import flags
 from absl import logging
 
 from ae_jax import data
 from ae_jax import train
+from ae_jax.train import sweep as sweep_lib
+from ae_jax.train import workdir as workdir_lib
 
 T = TypeVar('T')
 
@@ -20,7 +34,11 @@ USER_ERRORS = (
     data.DatasetNotFoundError,
     train.NonFiniteLossError,
     train.UnreadableCheckpointError,
+    workdir_lib.DiskFullError,
 )
+
+# Config-dict flags and the fields a user may set on them, for messages.
+_CONFIG_FLAGS = ('config', 'sweep')
 
 
 def setup_logging() -> None:
@@ -38,3 +56,144 @@ def exit_on_user_error(fn: Callable[[], T]) -> T:
   except USER_ERRORS as e:
     logging.debug('Traceback of the error below:', exc_info=True)
     sys.exit(f'error: {e}')
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+  """``app.run(main)``, with flag errors and a second Ctrl-C as one line."""
+  try:
+    app.run(main, flags_parser=parse_flags)
+  except KeyboardInterrupt:
+    sys.exit(
+        'error: interrupted (Ctrl-C twice): stopped at once, without saving '
+        'the steps since the last checkpoint; rerun the same command to '
+        'resume from it.'
+    )
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, any error printed as one ``error:`` line.
+
+  Config files load lazily (a missing one raises only when the binary first
+  reads it), so every config flag is read here, inside the same handler.
+  """
+  try:
+    rest = flags.FLAGS(argv)
+    for name in _CONFIG_FLAGS:
+      if name in flags.FLAGS and flags.FLAGS[name].present:
+        _ = flags.FLAGS[name].value.keys  # Raises if the file failed to load.
+    return rest
+  except Exception as e:  # pylint: disable=broad-except
+    sys.exit(
+        f'error: {flag_error(argv, e)} (--helpshort lists the flags of '
+        f'{os.path.basename(argv[0])}.)'
+    )
+
+
+def flag_error(argv: list[str], e: Exception) -> str:
+  """The message of a flag or config-file error, with its fix."""
+  if isinstance(e, SyntaxError):
+    return (
+        f'config file {e.filename}, line {e.lineno}: {e.msg}; fix the file '
+        '(it must define get_config()).'
+    )
+  text = str(e)
+  config_arg = _flag_value(argv, 'config')
+  if config_arg is not None and 'config file' in text:
+    path = config_arg.split(':', 1)[0]
+    if not os.path.exists(path):
+      return (
+          f'--config={config_arg}: config file {path} not found; the '
+          f'configs are in experiments/configs/ ({_config_names()}).'
+      )
+  unknown = _unknown_field_token(argv)
+  if unknown is not None and isinstance(e, (KeyError, AttributeError)):
+    return _unknown_field(*unknown)
+  if isinstance(e, flags.Error):
+    # A config file's get_config raised: its own message is the last line.
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    return lines[0] if len(lines) == 1 else f'{lines[0]} {lines[-1]}'
+  return f'{type(e).__name__}: {text}'.splitlines()[0]
+
+
+def refuse_unknown_override_fields(argv: list[str] | None = None) -> None:
+  """Exits with one line on an unknown ``--config.X`` / ``--sweep.X``.
+
+  For binaries whose config-dict flag has a fixed default
+  (`config_flags.DEFINE_config_dict`): ml_collections applies its overrides
+  when the flag is defined, at import, before `run` could catch the error.
+  """
+  argv = sys.argv if argv is None else argv
+  unknown = _unknown_field_token(argv)
+  if unknown is not None:
+    sys.exit(f'error: {_unknown_field(*unknown)}')
+
+
+def _unknown_field_token(argv: list[str]) -> tuple[str, str, str] | None:
+  """``(flag, field, token)`` of the first ``--config.X``/``--sweep.X`` whose
+  field the flag does not have."""
+  from ae_jax import configs  # pylint: disable=g-import-not-at-top
+
+  known = {
+      'config': set(configs.default_config()),
+      'sweep': set(sweep_lib.SWEEPABLE),
+  }
+  for token in argv:
+    for flag in _CONFIG_FLAGS:
+      prefix = f'--{flag}.'
+      if token.startswith(prefix):
+        field = token[len(prefix) :].split('=', 1)[0].split('.', 1)[0]
+        if field not in known[flag]:
+          return flag, field, token
+  return None
+
+
+def _flag_value(argv: list[str], name: str) -> str | None:
+  for i, token in enumerate(argv):
+    if token.startswith(f'--{name}='):
+      return token.split('=', 1)[1]
+    if token == f'--{name}' and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _config_names() -> str:
+  folder = os.path.join(os.path.dirname(__file__), 'configs')
+  names = sorted(
+      f
+      for f in os.listdir(folder)
+      if f.endswith('.py') and f not in ('__init__.py', 'common.py')
+  )
+  return ', '.join(names)
+
+
+def _unknown_field(flag: str, field: str, token: str) -> str:
+  if flag == 'sweep':
+    return (
+        f'{token.split("=")[0]}: {field!r} cannot be swept (it changes the '
+        "model's structure or is not a number); sweepable fields: "
+        f'{", ".join(sweep_lib.SWEEPABLE)}. Train other values as separate '
+        'runs.'
+    )
+  from ae_jax import configs  # pylint: disable=g-import-not-at-top
+
+  known = list(configs.default_config())
+  hint = difflib.get_close_matches(field, known, n=1)
+  return (
+      f'{token.split("=")[0]}: unknown config field {field!r}'
+      + (f' (did you mean {hint[0]!r}?)' if hint else '')
+      + '; ae_jax/configs.py lists every field.'
+  )
+
+
+def mark_paths_nonempty(*names: str) -> None:
+  """Refuses ``--NAME=`` (an unset shell variable) for path flags: an empty
+  path would mean the current directory."""
+  for name in names:
+    flags.register_validator(
+        name,
+        lambda value: value is None or bool(value.strip()),
+        message=(
+            f'--{name} is empty; give a directory path (an unset shell '
+            'variable gives an empty value).'
+        ),
+    )

@@ -38,6 +38,7 @@ _CODE_SIZES = flags.DEFINE_list(
     'code_sizes', ['2', '10', '30'], 'Code sizes (latent_dim) to train.'
 )
 flags.mark_flags_as_required(['workdir'])
+cli.mark_paths_nonempty('workdir')
 
 
 def parse_sizes(values: list[str]) -> list[int]:
@@ -119,4 +120,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -29,6 +29,7 @@ _RATES = flags.DEFINE_list(
 )
 _SMOKE = flags.DEFINE_bool('smoke', False, 'Tiny models, a few steps.')
 flags.mark_flags_as_required(['workdir'])
+cli.mark_paths_nonempty('workdir')
 
 
 def sweep(workdir, dataset: str, rates: list[float], smoke: bool) -> list[dict]:
@@ -88,4 +89,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -15,9 +15,11 @@ import json
 
 from absl import app
 from absl import flags
+from etils import epath
 
 import ae_jax
 from ae_jax import tasks
+from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Trained work directory.')
@@ -33,6 +35,7 @@ _BASELINE = flags.DEFINE_string(
     'A second trained work directory to compare with (denoise, jacobian).',
 )
 flags.mark_flags_as_required(['workdir'])
+cli.mark_paths_nonempty('workdir', 'baseline_workdir')
 
 
 def _is_rows(value) -> bool:
@@ -81,6 +84,12 @@ def evaluate(
           f'Unknown task {name!r}; use --task with some of '
           f'{sorted(tasks.TASKS)}.'
       )
+  # Results go into the work directory: refuse a read-only one before any
+  # task computes.
+  workdir_lib.check_path(workdir)
+  if (epath.Path(workdir) / 'config.json').exists():
+    outputs = [p.name for p in epath.Path(workdir).glob('eval_*.json')]
+    workdir_lib.check_writable(workdir, tuple(outputs))
   trained = ae_jax.load(workdir)
   baseline = ae_jax.load(baseline_workdir) if baseline_workdir else None
   names = names or tasks.default_tasks(trained)
@@ -90,8 +99,10 @@ def evaluate(
     results[name] = tasks.run(
         name, trained, dataset, baseline, outdir=trained.workdir
     )
-    path = trained.workdir / f'eval_{name}.json'
-    path.write_text(json.dumps(results[name], indent=2))
+    workdir_lib.write_text(
+        trained.workdir / f'eval_{name}.json',
+        json.dumps(results[name], indent=2),
+    )
   return results
 
 
@@ -107,4 +118,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

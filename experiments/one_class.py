@@ -116,6 +116,7 @@ _K = flags.DEFINE_float(
     'k', 3.0, 'Threshold = mean + k * std of the training scores.'
 )
 flags.mark_flags_as_required(['outdir'])
+cli.mark_paths_nonempty('outdir')
 
 
 # ---------------------------------------------------------------------------
@@ -524,4 +525,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -26,6 +26,7 @@ _METRICS = flags.DEFINE_list(
     'metrics', ['loss'], 'Final test metrics to report.'
 )
 flags.mark_flags_as_required(['config', 'workdir'])
+cli.mark_paths_nonempty('workdir')
 
 
 def main(argv):
@@ -65,4 +66,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -40,6 +40,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     'Experiment config file (experiments/configs/*.py[:args]).',
     lock_config=True,
 )
+cli.refuse_unknown_override_fields()
 _SWEEP = config_flags.DEFINE_config_dict(
     'sweep',
     ml_collections.ConfigDict({f: '' for f in sweep_lib.SWEEPABLE}),
@@ -54,6 +55,7 @@ _MODEL_PARALLEL = flags.DEFINE_integer(
     "devices split each member's batch. Must divide the number of members.",
 )
 flags.mark_flags_as_required(['config', 'workdir'])
+cli.mark_paths_nonempty('workdir')
 
 
 def parse(sweep: ml_collections.ConfigDict) -> dict[str, list[float]]:
@@ -131,4 +133,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

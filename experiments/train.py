@@ -58,6 +58,7 @@ _PROCESS_ID = flags.DEFINE_integer(
     lower_bound=0,
 )
 flags.mark_flags_as_required(['config', 'workdir'])
+cli.mark_paths_nonempty('workdir')
 
 
 def main(argv):
@@ -85,4 +86,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

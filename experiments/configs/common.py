@@ -10,6 +10,9 @@ import ml_collections
 
 from ae_jax import configs
 
+_TRUE = ('1', 'true', 'yes')
+_FALSE = ('0', 'false', 'no')
+
 # Named variants every config accepts.
 VARIANTS = ('smoke',)
 
@@ -32,9 +35,21 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     if not sep:
       result[key] = True
     elif isinstance(default, bool):
-      result[key] = value.strip().lower() in ('1', 'true', 'yes')
+      text = value.strip().lower()
+      if text not in _TRUE + _FALSE:
+        raise ValueError(
+            f'Config argument {key}={value!r} in {arg!r} is not a boolean; '
+            f'write {key}=true or {key}=false (or just {key!r} for true).'
+        )
+      result[key] = text in _TRUE
     else:
-      result[key] = type(default)(value.strip())
+      try:
+        result[key] = type(default)(value.strip())
+      except ValueError:
+        raise ValueError(
+            f'Config argument {key}={value!r} in {arg!r} must be '
+            f'{type(default).__name__} like its default {default!r}.'
+        ) from None
   return result
 
 
