@@ -46,15 +46,19 @@ Conventions
   encoder output; ``exp`` is applied directly (no clamping or softplus), so
   values and gradients are exact. In float32 they are finite wherever the
   exact result is representable, over these domains: a likelihood's (or a
-  prior's) log-variance ``>= -177``, which covers every variance float32
-  can hold (down to the smallest subnormal, ``exp(-103.3)``); a KL's
-  ``log_variance`` (``gaussian_kl``: ``log_variance - prior_log_variance``)
-  ``<= 88``, beyond which the KL, about ``exp(lv) / 2``, itself overflows.
-  Losses of logits are finite for all finite logits (tested at +/-1e4).
+  prior's) log-variance may be any finite number (at ``targets == mean`` the
+  log-density is finite even for variances far below float32's smallest,
+  ``exp(-103.3)``; elsewhere it is exact, or ``-inf`` once the exact value
+  overflows, never NaN); a KL's ``log_variance`` (``gaussian_kl``:
+  ``log_variance - prior_log_variance``) ``<= 88``, beyond which the KL,
+  about ``exp(lv) / 2``, itself overflows. Losses of logits are finite for
+  all finite logits (tested at +/-1e4); ``mmd`` for samples of any finite
+  magnitude, with finite gradients up to about 1e30 (tested at +/-1e20).
   ``tests/test_losses_properties.py`` checks these domains with hypothesis.
 """
 
 from collections.abc import Sequence
+import functools
 import math
 import numbers
 from typing import NamedTuple
@@ -206,16 +210,23 @@ def _mean_event(x: jax.Array, event_ndims: int) -> jax.Array:
 
 
 def _scaled_square(diff: jax.Array, log_variance: jax.Array) -> jax.Array:
-  """``diff**2 / exp(log_variance)``, finite wherever the result is.
+  """``diff**2 / exp(log_variance)``, exact (or +inf, never NaN) at any lv.
 
-  Computed as ``(diff * exp(-lv / 2))**2``: the difference is scaled by the
-  inverse standard deviation before squaring, rather than ``diff**2`` being
-  multiplied by the precision ``exp(-lv)``. The precision overflows float32
-  once ``lv < -88.7`` (variances below 3e-39, which float32 still holds as
-  subnormals down to ``exp(-103.3)``), and ``0 * inf`` then made the value
-  and gradient NaN even for ``diff == 0``; ``exp(-lv / 2)`` overflows only
-  for ``lv < -177.4``. Within that range the result (and its gradient) is
-  finite whenever the exact value is representable.
+  The precision ``exp(-lv)`` overflows float32 once ``lv < -88.7``
+  (variances below 3e-39, which float32 still holds as subnormals), and
+  ``diff**2 * exp(-lv)`` was then ``0 * inf = NaN`` at ``diff == 0``. So:
+
+  * the difference is scaled by the inverse standard deviation before it is
+    squared, in two factors ``s = exp(-lv / 4)``: ``((diff * s) * s)**2``.
+    ``s`` overflows only for ``lv < -354.9``, where the exact value is
+    itself beyond float32 for every non-zero float32 difference (at least
+    ``1e-45**2 * exp(354.9)``), so ``inf`` is the right answer there;
+  * where ``diff == 0`` the exact value is 0 at every variance: lv is
+    replaced by 0 there *before* the exp. Masking only the output would
+    leave ``0 * inf = NaN`` in the gradient.
+
+  The value (and each gradient) is then finite wherever its exact value is
+  representable, for every finite lv.
 
   Args:
     diff: floating array, e.g. ``targets - mean``.
@@ -224,7 +235,9 @@ def _scaled_square(diff: jax.Array, log_variance: jax.Array) -> jax.Array:
   Returns:
     The broadcast elementwise ``diff**2 * exp(-log_variance)``.
   """
-  return jnp.square(diff * jnp.exp(-0.5 * log_variance))
+  log_variance = jnp.where(diff == 0, 0.0, log_variance)
+  scale = jnp.exp(-0.25 * log_variance)
+  return jnp.square((diff * scale) * scale)
 
 
 # ---------------------------------------------------------------------------
@@ -411,10 +424,11 @@ def gaussian_log_likelihood(
 
   Returns:
     Array of shape ``[...]`` (`mean`'s shape without its last `event_ndims`
-    axes). Finite, with a finite gradient, for ``log_variance >= -177``
-    (variances down to float32's smallest subnormal and below) wherever the
-    exact value is representable, e.g. for ``targets == mean`` at any such
-    log-variance.
+    axes). Finite, with a finite gradient, wherever the exact value is
+    representable, at any finite `log_variance`: e.g. for ``targets ==
+    mean`` at ``log_variance = -200`` (a variance far below float32's
+    smallest, ``exp(-103.3)``). Where the exact value overflows (a non-zero
+    error at such a variance) it is ``-inf``, never NaN.
 
   References:
     Kingma & Welling, `Auto-Encoding Variational Bayes
@@ -428,8 +442,8 @@ def gaussian_log_likelihood(
       broadcast=["log_variance"],
   )
   # (t - m)^2 / var without a division or clamping: lv enters only through
-  # exp(-lv / 2), so value and gradient stay exact down to lv = -177 (see
-  # `_scaled_square`).
+  # exp(-lv / 4), and not at all where t == m, so value and gradient stay
+  # exact at every finite lv (see `_scaled_square`).
   elementwise = -0.5 * (
       _LOG_2PI + log_variance + _scaled_square(targets - mean, log_variance)
   )
@@ -517,8 +531,9 @@ def gaussian_kl(
   Returns:
     Array of shape ``[...]``, >= 0 and exactly 0 when ``q == p``. Finite,
     with a finite gradient, wherever the exact KL is representable, for
-    ``prior_log_variance >= -177`` and ``log_variance - prior_log_variance
-    <= 88``: e.g. exactly 0 for ``q == p`` at any such log-variance.
+    any finite `prior_log_variance` and ``log_variance -
+    prior_log_variance <= 88``: e.g. exactly 0 for ``q == p`` at any such
+    log-variance.
   """
   mean, log_variance, prior_mean, prior_log_variance = _check_and_cast(
       "gaussian_kl",
@@ -584,16 +599,16 @@ def elbo(
       :func:`standard_normal_kl`. Shapes must match exactly (``[B]`` vs
       ``[B, 1]`` would silently broadcast to ``[B, B]``).
     beta: non-negative weight of the KL term (keyword-only). A concrete
-      Python/NumPy value is checked to be >= 0; a traced value (e.g. under
-      `jax.vmap` to sweep beta, or a warm-up schedule inside `jit`) is used
-      unchecked. Any shape broadcastable to `kl`'s is allowed.
+      Python/NumPy value is checked to be finite and >= 0; a traced value
+      (e.g. under `jax.vmap` to sweep beta, or a warm-up schedule inside
+      `jit`) is used unchecked. Any shape broadcastable to `kl`'s is allowed.
 
   Returns:
     An :class:`ELBO` with fields ``elbo``, ``log_likelihood`` and ``kl``,
     each of shape ``[...]``.
 
   Raises:
-    ValueError: if a concrete `beta` is negative (or NaN), or the shapes of
+    ValueError: if a concrete `beta` is negative, inf or NaN, or the shapes of
       `log_likelihood` and `kl` differ.
 
   References:
@@ -612,9 +627,14 @@ def elbo(
   # Only host values are checked: a jax.Array might be a tracer, and even a
   # concrete one would need a device-to-host sync.
   if isinstance(beta, (int, float, np.number, np.ndarray)):
-    # `not all(beta >= 0)` also rejects NaN.
-    if not np.all(np.asarray(beta) >= 0):
-      raise ValueError(f"elbo: beta must be >= 0, got beta={beta!r}")
+    host = np.asarray(beta, np.float64)
+    # `not all(beta >= 0)` also rejects NaN; beta = inf would make every
+    # ELBO -inf (or NaN where kl == 0) and train to NaN.
+    if not np.all((host >= 0) & np.isfinite(host)):
+      raise ValueError(
+          f"elbo: beta must be a finite number >= 0, got beta={beta!r}; it "
+          "weights the KL term (1 for the VAE, 0 for an autoencoder)"
+      )
   return ELBO(
       elbo=log_likelihood - beta * kl,
       log_likelihood=log_likelihood,
@@ -721,22 +741,79 @@ def _check_scales(scales) -> tuple[float, ...]:
   return tuple(values)
 
 
+def _row_scales(a: jax.Array) -> jax.Array:
+  """``[N, D] -> [N]``: per row a power of two ``m >= 1``, ``|a| / m < 2``.
+
+  1 for rows within ``(-2, 2)``. Distances do not depend on it, so no
+  gradient flows through it.
+  """
+  # max |a| = mantissa * 2**exponent with the mantissa in [0.5, 1).
+  _, exponent = jnp.frexp(jnp.max(jnp.abs(a), axis=-1))
+  scale = jnp.ldexp(jnp.ones((), a.dtype), jnp.maximum(exponent - 1, 0))
+  return jax.lax.stop_gradient(scale)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _squared_distances(a: jax.Array, b: jax.Array, same: bool) -> jax.Array:
-  """``[N, D], [M, D] -> [N, M]`` squared Euclidean distances."""
-  # ||a||^2 + ||b||^2 - 2 a.b costs one matmul and O(N M) memory, against
-  # O(N M D) for the differences. Its cancellation error (~eps * ||a||^2)
-  # is harmless for latent codes, but only if the matmul is not run in
-  # reduced precision (TF32 on GPU, bfloat16 passes on TPU): hence HIGHEST.
-  # Rounding can make it slightly negative: clamp at 0.
+  """``[N, D], [M, D] -> [N, M]`` squared Euclidean distances.
+
+  ``||a||^2 + ||b||^2 - 2 a.b`` costs one matmul and O(N M) memory, against
+  O(N M D) for the differences (a 784-pixel MMD of 1,000 images would need
+  3 GB). Its cancellation error (~eps * ||a||^2) is harmless for latent
+  codes, but only if the matmul is not run in reduced precision (TF32 on
+  GPU, bfloat16 passes on TPU): hence HIGHEST.
+
+  Rows beyond ~1e19 (a diverging encoder) made ``||a||^2`` overflow and the
+  distance ``inf - inf = NaN``. So each row is divided by its power of two
+  (`_row_scales`, exact), and each pair's terms are brought to the larger
+  of its two scales ``m`` (again by powers of two) before ``d2 * m * m``:
+  a distance is exact (to the expansion's rounding) or inf, never NaN; it
+  depends on its two rows only, so rows below ~1e19 give the same bits as
+  without the scaling, however far away another row is. The gradient is
+  the custom JVP below.
+  """
+  scale_a = _row_scales(a)
+  scale_b = scale_a if same else _row_scales(b)
+  a, b = a / scale_a[:, None], b / scale_b[:, None]
   dots = jnp.matmul(a, b.T, precision=jax.lax.Precision.HIGHEST)
   sq_a = jnp.sum(jnp.square(a), axis=-1)
   sq_b = jnp.sum(jnp.square(b), axis=-1)
-  d2 = jnp.maximum(sq_a[:, None] + sq_b[None, :] - 2.0 * dots, 0.0)
+  pair_scale = jnp.maximum(scale_a[:, None], scale_b[None, :])
+  ratio_a = scale_a[:, None] / pair_scale  # Powers of two <= 1.
+  ratio_b = scale_b[None, :] / pair_scale
+  d2 = (
+      sq_a[:, None] * (ratio_a * ratio_a)
+      + sq_b[None, :] * (ratio_b * ratio_b)
+      - 2.0 * dots * (ratio_a * ratio_b)
+  )
+  # Rounding can make it slightly negative: clamp at 0. Then exact (powers
+  # of two), or inf once the distance is beyond float32; never inf * 0.
+  d2 = (jnp.maximum(d2, 0.0) * pair_scale) * pair_scale
   if same:
     # A point's distance to itself is exactly 0, so that k(a, a) is exactly
     # the kernel's maximum in the biased estimate.
     d2 = jnp.where(jnp.eye(a.shape[0], dtype=bool), 0.0, d2)
   return d2
+
+
+@_squared_distances.defjvp
+def _squared_distances_jvp(same, primals, tangents):
+  # d||a_i - b_j||^2 = 2 (a_i - b_j).(da_i - db_j), expanded like the value
+  # (two matmuls). Autodiff of the scaled value would multiply the
+  # cotangent by scale**2 (inf for rows beyond ~1e19) before the
+  # cancellation that makes the gradient finite; this form never forms it.
+  a, b = primals
+  da, db = tangents
+  highest = jax.lax.Precision.HIGHEST
+  tangent = 2.0 * (
+      jnp.sum(a * da, axis=-1)[:, None]
+      + jnp.sum(b * db, axis=-1)[None, :]
+      - jnp.matmul(a, db.T, precision=highest)
+      - jnp.matmul(da, b.T, precision=highest)
+  )
+  if same:
+    tangent = jnp.where(jnp.eye(a.shape[0], dtype=bool), 0.0, tangent)
+  return _squared_distances(a, b, same), tangent
 
 
 def mmd(
@@ -798,7 +875,10 @@ def mmd(
     unbiased: U-statistic (default) or V-statistic (keyword-only, static).
 
   Returns:
-    A scalar of `x`'s dtype; minimise it to match ``P`` to ``Q``.
+    A scalar of `x`'s dtype; minimise it to match ``P`` to ``Q``. Finite
+    for samples of any finite magnitude: a diverged code (say 1e20) is at
+    distance inf (kernel 0) from the others and leaves their distances
+    unchanged. Gradients are finite for samples up to about 1e30.
 
   Raises:
     ValueError: for an unknown `kernel`, arrays that are not 2-D, different

@@ -584,6 +584,14 @@ class TestELBO:
     with pytest.raises(ValueError, match="beta"):
       losses.elbo(self.ll, self.kl, beta=beta)
 
+  @pytest.mark.parametrize(
+      "beta", [float("inf"), np.float32("inf"), np.array([1.0, -np.inf])]
+  )
+  def test_infinite_beta_raises(self, beta):
+    # Issue 14: beta=inf made every ELBO -inf (NaN where kl == 0).
+    with pytest.raises(ValueError, match=r"elbo: beta must be a finite number"):
+      losses.elbo(self.ll, self.kl, beta=beta)
+
   def test_traced_beta_under_vmap(self):
     betas = jnp.array([0.0, 0.5, 1.0])
     out = jax.vmap(lambda b: losses.elbo(self.ll, self.kl, beta=b).elbo)(betas)

@@ -308,6 +308,33 @@ class TestMMD:
     g = jax.jit(jax.grad(fn))(x, y)
     assert fn(x - 0.1 * g, y) < fn(x, y)
 
+  @pytest.mark.parametrize('unbiased', [True, False])
+  @pytest.mark.parametrize('kernel', ['imq', 'rbf'])
+  def test_diverged_codes_are_finite_and_spoil_no_other_pair(
+      self, kernel, unbiased
+  ):
+    # Issue 14: ||x||^2 overflows float32 for codes beyond ~1e19, and the
+    # squared distance of two such codes pointing the same way was
+    # inf + inf - 2 inf = NaN. Codes of 1e20 are now at distance inf
+    # (kernel 0) from the others and from each other, and the distances of
+    # the others are computed as without them: the value matches the
+    # float64 reference.
+    rng = _rng(19)
+    x = rng.normal(size=(6, 3)).astype(np.float32)
+    y = rng.normal(size=(5, 3)).astype(np.float32)
+    x[0] = 1e20
+    x[1] = [3e20, 2e20, 1e20]
+    scales = (0.5, 1.0, 3.0)
+    fn = functools.partial(
+        losses.mmd, kernel=kernel, scales=scales, unbiased=unbiased
+    )
+    out, (gx, gy) = jax.jit(jax.value_and_grad(fn, argnums=(0, 1)))(x, y)
+    expected = _naive_mmd(x, y, kernel, scales, unbiased)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    chex.assert_tree_all_finite((gx, gy))
+    # Nothing pulls on a code infinitely far from every other one.
+    np.testing.assert_array_equal(gx[:2], 0.0)
+
   def test_int_y_is_cast(self):
     x = _rng(18).normal(size=(4, 2)).astype(np.float32)
     y = np.array([[0, 1], [1, 0], [1, 1]], np.int32)

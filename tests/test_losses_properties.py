@@ -56,10 +56,12 @@ EPS32 = float(np.finfo(np.float32).eps)
 # Absolute slack for values that XLA on CPU flushes from subnormal to zero.
 TINY = 1e-37
 LOG_2PI = math.log(2.0 * math.pi)
-# log N(t; m, exp(lv)) and the prior of gaussian_kl are finite down to this
-# log-variance, see `losses._scaled_square`; the smallest subnormal variance
-# float32 can hold is exp(-103.3).
-MIN_LOG_VARIANCE = -177.0
+# log N(t; m, exp(lv)) and the prior of gaussian_kl are exact (or +/-inf
+# where the exact value overflows, never NaN) at every finite log-variance,
+# see `losses._scaled_square`; the smallest subnormal variance float32 can
+# hold is exp(-103.3). Drawn down to this, with the former limits (-177.4:
+# exp(-lv / 2) overflowed; -354.9: exp(-lv / 4) does) over-weighted.
+MIN_LOG_VARIANCE = -1e4
 # KLs are finite up to this log-variance (ratio); beyond, exp(lv) / 2
 # overflows.
 MAX_KL_LOG_VARIANCE = 88.0
@@ -82,12 +84,22 @@ LOGITS = _f32(-1e4, 1e4, 0.0, -17.0, 20.0)
 BINARY = st.sampled_from((0.0, 1.0))
 GREY = _f32(0.0, 1.0, 0.5)
 MEANS = _f32(-1e4, 1e4, 0.0)
-# Near-zero variances (the formerly-NaN band lies in [-177, -88.7]) up to
-# huge ones.
+# Near-zero variances (formerly NaN at zero error below -88.7, then below
+# -177.4) up to huge ones.
 LIKELIHOOD_LOG_VARIANCES = _f32(
-    MIN_LOG_VARIANCE, 1e4, -103.3, -88.8, -50.0, 0.0, 88.8
+    MIN_LOG_VARIANCE,
+    1e4,
+    -400.0,
+    -354.0,
+    -200.0,
+    -177.5,
+    -103.3,
+    -88.8,
+    -50.0,
+    0.0,
+    88.8,
 )
-KL_LOG_VARIANCES = _f32(-1e4, MAX_KL_LOG_VARIANCE, MIN_LOG_VARIANCE, 0.0)
+KL_LOG_VARIANCES = _f32(-1e4, MAX_KL_LOG_VARIANCE, -200.0, 0.0)
 MASK = st.sampled_from((0.0, 1.0))
 
 
@@ -304,12 +316,15 @@ def test_gaussian_log_likelihood_finite_wherever_representable(arrays):
   assert not np.isnan(out).any()
 
 
-@hypothesis.given(_arrays(MEANS, _f32(MIN_LOG_VARIANCE, -88.8)))
+@hypothesis.given(
+    _arrays(MEANS, _f32(MIN_LOG_VARIANCE, -88.8, -177.5, -200.0, -400.0))
+)
 def test_gaussian_log_likelihood_at_zero_error_below_precision_overflow(
     arrays,
 ):
   # Regression: exp(-lv) overflows for lv < -88.7, and (t - m)^2 * exp(-lv)
-  # was 0 * inf = NaN for t == m, for variances float32 still holds.
+  # was 0 * inf = NaN for t == m, for variances float32 still holds; then
+  # (issue 14) (t - m) * exp(-lv / 2) was NaN the same way below -177.4.
   mean, log_variance = arrays
   out, (g_mean, g_lv) = _value_and_grads(
       _GAUSSIAN_LL, mean, log_variance, mean, argnums=(0, 1)
@@ -355,7 +370,7 @@ def test_standard_normal_kl_non_negative_and_finite(arrays):
 )
 def test_gaussian_kl_non_negative_zero_at_equality_and_finite(arrays):
   mean, log_variance, prior_mean, prior_log_variance, same = arrays
-  # Some elements with q == p exactly, at any log-variance >= -177.
+  # Some elements with q == p exactly, at any log-variance.
   prior_mean = np.where(same == 1.0, mean, prior_mean).astype(np.float32)
   prior_log_variance = np.where(
       same == 1.0, log_variance, prior_log_variance
@@ -491,10 +506,13 @@ def test_iwae_bound_vmapped_over_batch_matches_batched(arrays):
 
 # One shape each: every kernel / estimator compiles once (seconds each).
 MMD_SHAPES = ((4, 3),)
+# Codes of a diverging encoder: ||x||^2 overflows float32 beyond ~1e19, and
+# the distances were inf - inf = NaN (issue 14).
+MMD_CODES = _f32(-1e20, 1e20, 0.0, 1.0, -1e4, 1e4, 1e19)
 
 
 @hypothesis.given(
-    _arrays(MEANS, MEANS, shapes=MMD_SHAPES),
+    _arrays(MMD_CODES, MMD_CODES, shapes=MMD_SHAPES),
     st.sampled_from(('imq', 'rbf')),
     st.booleans(),
 )
