@@ -8,10 +8,19 @@ score: higher = more anomalous. Two scores of a trained model:
   (and channels) between an input and its mean reconstruction
   ``model.reconstruct(params, x)`` (deterministic; a VAE decodes its
   posterior mean). Every model that reconstructs has it;
-* ``'neg_elbo'``: the per-example negative ELBO of a VAE-family model
-  (``'neg_elbo'`` of ``model.per_example_losses(..., train=False)``), an
-  upper bound on ``-log p(x)``, with one posterior sample per example drawn
-  from a fixed key (so the same input gets the same score every call).
+* ``'neg_elbo'``: the negative ELBO of a VAE-family model, an upper bound
+  on ``-log p(x)`` in nats, estimated with ``elbo_samples`` (default
+  `ELBO_SAMPLES` = 16) posterior samples: for each example ``x_i``, the mean
+  over the keys ``jax.random.split(jax.random.PRNGKey(0), elbo_samples)``
+  of ``'neg_elbo'`` of ``model.per_example_losses(params, x_i[None], key,
+  train=False)``. Every example gets the same keys (common random numbers),
+  so a score is a function of its input alone: not of its position in the
+  batch, its neighbours or the batch size (to float rounding, ~1e-7
+  relative: another batch shape may take another matmul kernel), and not
+  of the call. (One draw for the whole batch from one key gave each row
+  noise that depended on its position: one input repeated in a batch
+  scored several nats apart, on both sides of the threshold.) The
+  estimate's spread over keys is 1/4 of a one-sample estimate's.
 
 Evaluation without a threshold is the AUROC (`auroc`): the probability that a
 random anomaly scores higher than a random normal example. The threshold
@@ -23,15 +32,28 @@ precision, recall and F1 with the anomalies as the positive class.
   detector.predict(x_new)          # bool [N]
   auroc(detector.score(x_test), y_test != normal_class)
 
-Score functions are jitted once per (model, kind) and applied in fixed-size
-batches (`evaluation.apply_in_batches`), so scoring any number of arrays
-with the same batch size compiles once. Inputs are checked on the host first
-and a `ValueError` / `TypeError` names the function, the argument and the
-fix, as in `ae_jax.evaluation`.
+Inputs far outside the training data (pixels of 1e30, say) overflow the
+network and get a NaN or inf score. `score` returns those as they are
+(never replaced by a number) and logs a warning with their count;
+`AnomalyDetector.predict` flags them as anomalies, never as normal;
+`AnomalyDetector.evaluate` ranks them above every finite score (and reports
+their fraction); `AnomalyDetector.fit` refuses normal data that has any.
+`auroc`, `fit_threshold` and `threshold_metrics`, which take scores from
+anywhere, refuse non-finite ones with a `ValueError`.
+
+Score functions are jitted once per (model, kind, elbo_samples) and applied
+in fixed-size batches (`evaluation.apply_in_batches`), so scoring any number
+of arrays with the same batch size compiles once. Inputs are checked on the
+host first and a `ValueError` / `TypeError` names the function, the
+argument and the fix, as in `ae_jax.evaluation`: they must be floating
+point, scaled like the training data (integer or bool pixels are refused
+with the fix ``x.astype(np.float32) / 255``), finite and of the model's
+input shape.
 """
 
 from collections.abc import Callable
 import functools
+import logging
 import numbers
 
 import jax
@@ -44,6 +66,7 @@ from ae_jax import trained as trained_lib
 from ae_jax.models import base
 
 __all__ = [
+    'ELBO_SAMPLES',
     'SCORE_KINDS',
     'AnomalyDetector',
     'auroc',
@@ -58,7 +81,10 @@ __all__ = [
 
 SCORE_KINDS = ('mse', 'neg_elbo')
 BATCH_SIZE = 500
-# The key of the posterior samples of 'neg_elbo' scores.
+# Posterior samples per 'neg_elbo' score; its Monte Carlo spread is 1/4 of
+# a one-sample estimate's, at 16 forward passes per example.
+ELBO_SAMPLES = 16
+# The root key of those samples, shared by every example.
 _ELBO_SEED = 0
 
 # The input checks of `ae_jax.evaluation`, so that messages read the same.
@@ -122,6 +148,15 @@ def _check_real(fn_name: str, name: str, value, *, minimum=None) -> float:
 
 def _as_inputs(fn_name: str, model: base.Model, x) -> np.ndarray:
   """``[N, *model.input_shape]`` finite float32 inputs."""
+  x = np.asarray(x)
+  if x.dtype.kind in 'biu':
+    # 0-255 pixels would be scored, silently, as extreme anomalies.
+    raise TypeError(
+        f'{fn_name}: x must be floating point, scaled like the training data '
+        f'(images in [0, 1]), got dtype {x.dtype}; convert it, e.g. '
+        'x.astype(np.float32) / 255 for 0-255 pixels (x.astype(np.float32) '
+        'for 0/1 ones)'
+    )
   x = _as_real_array(fn_name, 'x', x, min_ndim=2)
   if tuple(x.shape[1:]) != tuple(model.input_shape):
     raise ValueError(
@@ -301,9 +336,15 @@ def _check_kind(fn_name: str, model: base.Model, kind) -> str:
   return kind
 
 
+def _check_samples(fn_name: str, kind: str, elbo_samples) -> int | None:
+  """The checked `elbo_samples`; None for 'mse', which draws nothing."""
+  elbo_samples = _check_positive_int(fn_name, 'elbo_samples', elbo_samples)
+  return elbo_samples if kind == 'neg_elbo' else None
+
+
 @functools.cache
-def _jitted_score(model: base.Model, kind: str):
-  """The one jitted ``(params, x) -> [B]`` of each (model, kind)."""
+def _jitted_score(model: base.Model, kind: str, elbo_samples: int | None):
+  """The one jitted ``(params, x) -> [B]`` of each (model, kind, samples)."""
   if kind == 'mse':
 
     def fn(params, x):
@@ -311,37 +352,103 @@ def _jitted_score(model: base.Model, kind: str):
       return jnp.mean(jnp.square(diff).reshape(x.shape[0], -1), axis=1)
 
   else:
-    key = jax.random.PRNGKey(_ELBO_SEED)
+
+    def one_example(params, example, key):
+      out = model.per_example_losses(params, example[None], key, train=False)
+      return out['neg_elbo'][0]
 
     def fn(params, x):
-      out = model.per_example_losses(params, x, key, train=False)
-      return out['neg_elbo']
+      keys = jax.random.split(jax.random.PRNGKey(_ELBO_SEED), elbo_samples)
+
+      def one_sample(key):
+        # A batch of one per example, all with the same key: a row's noise
+        # does not depend on where it sits in the batch.
+        return jax.vmap(one_example, in_axes=(None, 0, None))(params, x, key)
+
+      # One sample at a time (a loop, not a vmap), so that memory stays
+      # that of one batch however many samples there are.
+      return jnp.mean(jax.lax.map(one_sample, keys), axis=0)
 
   return jax.jit(fn)
 
 
 def score_fn(
-    model: base.Model, kind: str = 'mse'
+    model: base.Model,
+    kind: str = 'mse',
+    *,
+    elbo_samples: int = ELBO_SAMPLES,
 ) -> Callable[[base.Params, jax.Array], jax.Array]:
   """The jitted per-example score ``fn(params, x) -> [B]`` of `model`.
 
-  The same function object for equal (model, kind), so it compiles once per
-  batch shape however often it is asked for.
+  The same function object for equal (model, kind, elbo_samples), so it
+  compiles once per batch shape however often it is asked for.
 
   Args:
     model: a `models.Model`.
     kind: ``'mse'`` (reconstruction error per pixel) or ``'neg_elbo'``
       (negative ELBO, VAE-family models only); see the module docstring.
+    elbo_samples: posterior samples per ``'neg_elbo'`` score, a positive
+      int (keyword-only; not used by ``'mse'``).
 
   Returns:
     ``fn(params, x)``, ``x`` float32 ``[B, *model.input_shape]`` ->
-    float32 ``[B]``, higher = more anomalous.
+    float32 ``[B]``, higher = more anomalous; row ``i`` depends on
+    ``x[i]`` only.
 
   Raises:
     ValueError: on an unknown kind, or a kind the model cannot compute
-      ('neg_elbo' of a plain autoencoder, 'mse' of a classifier).
+      ('neg_elbo' of a plain autoencoder, 'mse' of a classifier), or a bad
+      `elbo_samples`.
   """
-  return _jitted_score(model, _check_kind('score_fn', model, kind))
+  fn_name = 'score_fn'
+  kind = _check_kind(fn_name, model, kind)
+  return _jitted_score(model, kind, _check_samples(fn_name, kind, elbo_samples))
+
+
+def _scores(
+    fn_name: str,
+    model: base.Model,
+    params: base.Params,
+    x,
+    kind,
+    batch_size,
+    elbo_samples,
+) -> tuple[np.ndarray, np.ndarray]:
+  """Checked ``(float64 scores [N], float32 inputs)``; non-finite kept."""
+  kind = _check_kind(fn_name, model, kind)
+  x = _as_inputs(fn_name, model, x)
+  batch_size = _check_positive_int(fn_name, 'batch_size', batch_size)
+  elbo_samples = _check_samples(fn_name, kind, elbo_samples)
+  fn = functools.partial(_jitted_score(model, kind, elbo_samples), params)
+  out = evaluation.apply_in_batches(fn, x, batch_size=batch_size)
+  return out.astype(np.float64), x
+
+
+def _non_finite(
+    fn_name: str, kind: str, scores: np.ndarray, x: np.ndarray, outcome: str
+) -> np.ndarray:
+  """bool ``[N]``, True where a score is NaN or inf; warns when any is."""
+  bad = ~np.isfinite(scores)
+  if bad.any():
+    logging.warning(
+        '%s: %d of %d examples have a non-finite %r score (NaN or inf): '
+        'their inputs (largest |x| %.3g) are far outside the range of the '
+        'training data and overflow the model (if that value is ordinary, '
+        'check the model parameters instead); %s.',
+        fn_name,
+        int(bad.sum()),
+        len(bad),
+        kind,
+        float(np.max(np.abs(x[bad]))),
+        outcome,
+    )
+  return bad
+
+
+_RETURNED_AS_IS = (
+    'they are returned as NaN/inf (AnomalyDetector.predict flags them as '
+    'anomalies)'
+)
 
 
 def score(
@@ -351,30 +458,34 @@ def score(
     kind: str = 'mse',
     *,
     batch_size: int = BATCH_SIZE,
+    elbo_samples: int = ELBO_SAMPLES,
 ) -> np.ndarray:
   """Per-example scores of `x`, in batches of `batch_size` (one compile).
 
   Args:
     model: a `models.Model`.
     params: its parameters.
-    x: ``[N, *model.input_shape]`` finite real inputs (e.g. images in [0, 1]).
+    x: ``[N, *model.input_shape]`` finite floating-point inputs, scaled like
+      the training data (e.g. images in [0, 1]); integer or bool arrays are
+      refused.
     kind: a kind of `SCORE_KINDS` the model has (see `score_fn`).
     batch_size: examples per jitted call (keyword-only); every call sees
-      ``min(batch_size, N)`` rows.
+      ``min(batch_size, N)`` rows. Scores do not depend on it.
+    elbo_samples: posterior samples per ``'neg_elbo'`` score
+      (keyword-only; see the module docstring).
 
   Returns:
-    float64 ``[N]``, higher = more anomalous.
+    float64 ``[N]``, higher = more anomalous; ``score(x)[i]`` depends on
+    ``x[i]`` only. NaN or inf where the input overflowed the model (logged
+    as a warning; see the module docstring).
 
   Raises:
     ValueError, TypeError: on bad inputs, before anything is compiled.
   """
   fn_name = 'score'
-  kind = _check_kind(fn_name, model, kind)
-  x = _as_inputs(fn_name, model, x)
-  batch_size = _check_positive_int(fn_name, 'batch_size', batch_size)
-  fn = functools.partial(_jitted_score(model, kind), params)
-  out = evaluation.apply_in_batches(fn, x, batch_size=batch_size)
-  return out.astype(np.float64)
+  scores, x = _scores(fn_name, model, params, x, kind, batch_size, elbo_samples)
+  _non_finite(fn_name, kind, scores, x, _RETURNED_AS_IS)
+  return scores
 
 
 def reconstruction_error(
@@ -397,13 +508,36 @@ def negative_elbo(
     x: np.typing.ArrayLike,
     *,
     batch_size: int = BATCH_SIZE,
+    elbo_samples: int = ELBO_SAMPLES,
 ) -> np.ndarray:
   """Per-example negative ELBO of a VAE-family model, ``[N]`` (in nats).
 
-  ``score(model, params, x, 'neg_elbo')``: one posterior sample per example
-  from a fixed key.
+  ``score(model, params, x, 'neg_elbo')``: the mean over `elbo_samples`
+  posterior samples, drawn from the same keys for every example (see the
+  module docstring).
   """
-  return score(model, params, x, 'neg_elbo', batch_size=batch_size)
+  return score(
+      model,
+      params,
+      x,
+      'neg_elbo',
+      batch_size=batch_size,
+      elbo_samples=elbo_samples,
+  )
+
+
+def _ranked_highest(scores: np.ndarray, bad: np.ndarray, floor: float):
+  """`scores` with the `bad` ones replaced by one value above every other
+  score and above `floor` (a threshold): ranked, and flagged, as the most
+  anomalous."""
+  if not bad.any():
+    return scores
+  top = max(floor, np.max(scores[~bad], initial=-np.inf))
+  if not np.isfinite(top):  # Nothing finite to rank above.
+    top = 0.0
+  out = scores.copy()
+  out[bad] = top + max(1.0, abs(top))
+  return out
 
 
 # ---------------------------------------------------------------------------
@@ -417,13 +551,14 @@ class AnomalyDetector:
   Build it from ``(model, params)`` or `from_trained` (a work directory
   loaded with `ae_jax.load`), `fit` it on normal examples, then `score` or
   `predict` new ones. Every call scores in batches of ``batch_size`` with
-  the one jitted function of (model, kind).
+  the one jitted function of (model, kind, elbo_samples).
 
   Attributes:
     model: the `models.Model`.
     params: its parameters.
     kind: the score, one of `SCORE_KINDS`.
     batch_size: examples per jitted call.
+    elbo_samples: posterior samples per ``'neg_elbo'`` score.
     k: the ``k`` of the last `fit` (None before).
     normal_mean, normal_std: mean and std of the normal scores of the last
       `fit` (None before).
@@ -436,6 +571,7 @@ class AnomalyDetector:
       *,
       kind: str = 'mse',
       batch_size: int = BATCH_SIZE,
+      elbo_samples: int = ELBO_SAMPLES,
   ):
     name = 'AnomalyDetector'
     if not isinstance(model, base.Model):
@@ -448,6 +584,7 @@ class AnomalyDetector:
     self.params = params
     self.kind = _check_kind(name, model, kind)
     self.batch_size = _check_positive_int(name, 'batch_size', batch_size)
+    self.elbo_samples = _check_positive_int(name, 'elbo_samples', elbo_samples)
     self.k = None
     self.normal_mean = None
     self.normal_std = None
@@ -460,6 +597,7 @@ class AnomalyDetector:
       *,
       kind: str = 'mse',
       batch_size: int = BATCH_SIZE,
+      elbo_samples: int = ELBO_SAMPLES,
   ) -> 'AnomalyDetector':
     """The detector of a `TrainedModel` (``ae_jax.load(workdir)``)."""
     if not isinstance(trained, trained_lib.TrainedModel):
@@ -468,25 +606,55 @@ class AnomalyDetector:
           f'ae_jax.TrainedModel, got {type(trained).__name__}; load one with '
           'ae_jax.load(workdir)'
       )
-    return cls(trained.model, trained.params, kind=kind, batch_size=batch_size)
+    return cls(
+        trained.model,
+        trained.params,
+        kind=kind,
+        batch_size=batch_size,
+        elbo_samples=elbo_samples,
+    )
 
   @property
   def score_fn(self) -> Callable[[base.Params, jax.Array], jax.Array]:
     """The jitted ``(params, x) -> [B]`` behind `score` (see `score_fn`)."""
-    return _jitted_score(self.model, self.kind)
+    return score_fn(self.model, self.kind, elbo_samples=self.elbo_samples)
+
+  def _scores(self, fn_name: str, x) -> tuple[np.ndarray, np.ndarray]:
+    return _scores(
+        fn_name,
+        self.model,
+        self.params,
+        x,
+        self.kind,
+        self.batch_size,
+        self.elbo_samples,
+    )
 
   def score(self, x: np.typing.ArrayLike) -> np.ndarray:
     """float64 ``[N]`` scores of ``x`` ``[N, *input_shape]``, higher = more
-    anomalous."""
-    return score(
-        self.model, self.params, x, self.kind, batch_size=self.batch_size
-    )
+    anomalous; NaN/inf kept (and logged), as `score`."""
+    fn_name = 'AnomalyDetector.score'
+    scores, x = self._scores(fn_name, x)
+    _non_finite(fn_name, self.kind, scores, x, _RETURNED_AS_IS)
+    return scores
 
   def fit(self, x_normal: np.typing.ArrayLike, k: float = 3.0):
     """Sets the threshold to ``mean + k * std`` of the scores of
-    ``x_normal`` (normal training examples, at least 2); returns self."""
-    k = _check_real('AnomalyDetector.fit', 'k', k, minimum=0)
-    scores = self.score(x_normal)
+    ``x_normal`` (normal training examples, at least 2, every score
+    finite); returns self."""
+    fn_name = 'AnomalyDetector.fit'
+    k = _check_real(fn_name, 'k', k, minimum=0)
+    scores, x = self._scores(fn_name, x_normal)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+      raise ValueError(
+          f'{fn_name}: {int(bad.sum())} of the {len(bad)} normal examples '
+          f'have a non-finite {self.kind!r} score (largest |x| among them '
+          f'{np.max(np.abs(x[bad])):.3g}): inputs far outside the training '
+          'data overflow the model, so no threshold can be fitted; drop '
+          'those examples or scale x like the training data (if they look '
+          'ordinary, check the model parameters)'
+      )
     self._threshold = fit_threshold(scores, k)
     self.k = k
     self.normal_mean = float(np.mean(scores))
@@ -507,21 +675,47 @@ class AnomalyDetector:
     return self._threshold
 
   def predict(self, x: np.typing.ArrayLike) -> np.ndarray:
-    """bool ``[N]``: True where the score exceeds the threshold."""
+    """bool ``[N]``: True where the score exceeds the threshold, or is NaN
+    or inf (an input that overflowed the model is never called normal;
+    logged as a warning)."""
+    fn_name = 'AnomalyDetector.predict'
     threshold = self.threshold  # Fails before scoring when not fitted.
-    return self.score(x) > threshold
+    scores, x = self._scores(fn_name, x)
+    bad = _non_finite(
+        fn_name, self.kind, scores, x, 'they are flagged as anomalies'
+    )
+    # `NaN > threshold` is False: without `| bad` a NaN would be "normal".
+    return (scores > threshold) | bad
 
   def evaluate(
       self, x: np.typing.ArrayLike, is_anomaly: np.typing.ArrayLike
   ) -> dict[str, float]:
-    """``{'auroc': ...}`` of the scores of ``x``, plus the
+    """``{'auroc', 'non_finite_fraction'}`` of the scores of ``x``, plus the
     `threshold_metrics` at the fitted threshold when the detector is
-    fitted."""
-    flags = _as_flags(
-        'AnomalyDetector.evaluate', 'is_anomaly', is_anomaly, len(np.asarray(x))
+    fitted.
+
+    Non-finite scores count as the most anomalous, as in `predict`: they are
+    ranked above every finite score (tied with each other) and flagged;
+    ``non_finite_fraction`` is their fraction of ``x`` (a warning says
+    more).
+    """
+    fn_name = 'AnomalyDetector.evaluate'
+    flags = _as_flags(fn_name, 'is_anomaly', is_anomaly, len(np.asarray(x)))
+    scores, x = self._scores(fn_name, x)
+    bad = _non_finite(
+        fn_name,
+        self.kind,
+        scores,
+        x,
+        'they count as the most anomalous (ranked above every finite score '
+        'and flagged)',
     )
-    scores = self.score(x)
-    out = {'auroc': auroc(scores, flags)}
+    floor = self._threshold if self.fitted else -np.inf
+    ranked = _ranked_highest(scores, bad, floor)
+    out = {
+        'auroc': auroc(ranked, flags),
+        'non_finite_fraction': float(np.mean(bad)),
+    }
     if self.fitted:
-      out.update(threshold_metrics(scores, flags, self.threshold))
+      out.update(threshold_metrics(ranked, flags, self.threshold))
     return out
