@@ -161,12 +161,14 @@ def check_values(config) -> None:
   The range checks of each field live with the code that reads it
   (`models.check_model_config`, `train.state.check_optimizer_config`, ...);
   this catches what they would let through: ``inf`` or NaN in a float field
-  (``beta=inf`` would train to NaN), ``True`` in an int field, and a
-  negative seed (NumPy's generators refuse it only once data is drawn).
+  (``beta=inf`` would train to NaN), ``True`` in an int field, and a seed
+  outside ``[0, 2**32 - 1]`` (NumPy's generators refuse a negative one only
+  once data is drawn; `jax.random.PRNGKey` keeps the low 32 bits of a
+  larger one, so ``2**32`` would silently repeat seed 0).
 
   Raises:
     TypeError: a field holds a value of the wrong type.
-    ValueError: a float field is NaN or inf, or the seed is negative.
+    ValueError: a float field is NaN or inf, or the seed is out of range.
   """
   for field, default in default_config().items():
     if field not in config:
@@ -183,10 +185,13 @@ def check_values(config) -> None:
           f'config.{field}={value!r} must be {_KIND_TEXT[kind]} (default '
           f'{default!r}); set --config.{field} to one.'
       )
-  if config.get('seed', 0) < 0:
+  seed = config.get('seed', 0)
+  if not 0 <= seed <= 2**32 - 1:
     raise ValueError(
-        f'config.seed={config.seed} must be >= 0 (NumPy seeds the data '
-        'order and binarisation with it); set --config.seed to 0 or more.'
+        f'config.seed={seed} must be in [0, 2**32 - 1] (NumPy seeds the data '
+        'order and binarisation with it, and jax.random.PRNGKey keeps only '
+        f'its low 32 bits: it would repeat seed {seed % 2**32}); set '
+        '--config.seed to a value in that range.'
     )
 
 

@@ -95,15 +95,42 @@ class TrainedModel:
     )
 
   def sample(self, num: int, *, seed: int = 0) -> np.ndarray:
-    """``num`` decoded samples from the prior (generative models only)."""
+    """``num`` decoded samples from the prior (generative models only).
+
+    ``num`` is a positive int, ``seed`` an int in ``[0, 2**32 - 1]`` (NumPy
+    integers too); a seed gives the same images on every call.
+    """
     if not self.model.generative:
       raise NotImplementedError(
           f'model {self.config.model!r} is not generative; '
           "sample() needs e.g. 'vae'."
       )
-    if isinstance(num, bool) or not (isinstance(num, int) and num >= 1):
-      raise ValueError(f'num={num!r} must be a positive integer.')
-    return np.asarray(self._sample(self.params, jax.random.PRNGKey(seed), num))
+
+    def is_int(value) -> bool:  # Python or NumPy, but not bool.
+      return isinstance(value, (int, np.integer)) and not isinstance(
+          value, (bool, np.bool_)
+      )
+
+    if not is_int(num) or num < 1:
+      raise ValueError(
+          f'TrainedModel.sample: num={num!r} must be a positive integer, '
+          'e.g. sample(16).'
+      )
+    if not is_int(seed):
+      raise TypeError(
+          f'TrainedModel.sample: seed={seed!r} must be an int in '
+          '[0, 2**32 - 1]; pass e.g. seed=0.'
+      )
+    # jax.random.PRNGKey keeps the low 32 bits: 2**32 would silently give
+    # the images of seed 0, and -1 those of 2**32 - 1.
+    if not 0 <= seed <= 2**32 - 1:
+      raise ValueError(
+          f'TrainedModel.sample: seed={seed} is outside [0, 2**32 - 1]; it '
+          f'would repeat the images of seed {int(seed) % 2**32}. Pass a '
+          'seed in that range.'
+      )
+    key = jax.random.PRNGKey(int(seed))
+    return np.asarray(self._sample(self.params, key, int(num)))
 
 
 def _read_run_files(workdir: epath.Path) -> tuple[dict, dict]:

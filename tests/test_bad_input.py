@@ -758,3 +758,78 @@ def test_binary_unknown_prior_module_prints_the_fix(tmp_path):
   assert 'make the module importable' in proc.stderr
   assert 'Traceback' not in proc.stderr
   assert not (tmp_path / 'w').exists()
+
+
+# ---------------------------------------------------------------------------
+# Issue 14: API arguments.
+# ---------------------------------------------------------------------------
+
+# jax.random.PRNGKey keeps the low 32 bits of a seed: 2**32 gave the images
+# of seed 0, -1 those of 2**32 - 1; None and 1.5 failed inside JAX.
+_SEED_RANGE = r'\[0, 2\*\*32 - 1\]'
+
+
+@pytest.mark.parametrize(
+    'seed,error,match',
+    [
+        pytest.param(None, TypeError, 'seed=None must be an int in', id='none'),
+        pytest.param(1.5, TypeError, 'seed=1.5 must be an int in', id='float'),
+        pytest.param('3', TypeError, "seed='3' must be an int in", id='str'),
+        pytest.param(True, TypeError, 'seed=True must be an int in', id='bool'),
+        pytest.param(
+            2**32,
+            ValueError,
+            f'seed=4294967296 is outside {_SEED_RANGE}; it would repeat the '
+            'images of seed 0',
+            id='2**32',
+        ),
+        pytest.param(
+            -1, ValueError, 'seed=-1 is outside .* seed 4294967295', id='-1'
+        ),
+        pytest.param(
+            np.int64(2**40),
+            ValueError,
+            'seed=1099511627776 is outside',
+            id='numpy_2**40',
+        ),
+    ],
+)
+def test_trained_model_sample_refuses_bad_seeds(untrained, seed, error, match):
+  with pytest.raises(error, match=f'TrainedModel.sample: {match}'):
+    untrained.sample(2, seed=seed)
+  if error is TypeError:
+    with pytest.raises(error, match=_SEED_RANGE):
+      untrained.sample(2, seed=seed)
+
+
+def test_trained_model_sample_takes_numpy_integers_same_images(untrained):
+  model, params = untrained.model, untrained.params
+  expected = np.asarray(model.sample(params, jax.random.PRNGKey(3), 4))
+  np.testing.assert_array_equal(untrained.sample(4, seed=3), expected)
+  np.testing.assert_array_equal(
+      untrained.sample(np.int64(4), seed=np.int64(3)), expected
+  )
+  np.testing.assert_array_equal(
+      untrained.sample(np.int32(4), seed=np.uint32(3)), expected
+  )
+  # The top of the range is its own seed, not an alias of another.
+  top = untrained.sample(2, seed=2**32 - 1)
+  np.testing.assert_array_equal(
+      top, np.asarray(model.sample(params, jax.random.PRNGKey(2**32 - 1), 2))
+  )
+  assert not np.array_equal(top, untrained.sample(2, seed=0))
+  for num in (0, 2.0, np.float32(2)):
+    with pytest.raises(ValueError) as e:
+      untrained.sample(num)
+    assert f'num={num!r} must be a positive integer' in str(e.value)
+
+
+@pytest.mark.parametrize('seed', [2**32, 2**40, -1])
+def test_config_seed_outside_32_bits_is_refused(seed):
+  from ae_jax import configs  # pylint: disable=g-import-not-at-top
+
+  with pytest.raises(
+      ValueError, match=f'config.seed={seed} must be in {_SEED_RANGE}'
+  ):
+    configs.check_values(_config(seed=seed))
+  configs.check_values(_config(seed=2**32 - 1))
