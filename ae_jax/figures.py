@@ -5,14 +5,16 @@ binaries and notebooks alike.
 """
 
 from collections.abc import Sequence
+import io
 import math
-import os
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
+
+from ae_jax.train import workdir
 
 
 def image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -56,10 +58,14 @@ def _show(ax, grid: np.ndarray) -> None:
   ax.set_yticks([])
 
 
-def _save(fig, path: os.PathLike | str) -> None:
-  fig.tight_layout()
-  fig.savefig(os.fspath(path), dpi=100)
+def _save(fig, path, *, tight: bool = True) -> None:
+  """Writes ``fig`` as a PNG atomically (a kill leaves no truncated file)."""
+  if tight:
+    fig.tight_layout()
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png', dpi=100)
   plt.close(fig)
+  workdir.write_bytes(path, buffer.getvalue())
 
 
 def save_image_grid(
@@ -243,8 +249,7 @@ def save_embeddings(
   )
   fig.suptitle(title)
   fig.tight_layout(rect=(0, 0, 1 - 1.7 / fig.get_figwidth(), 1))
-  fig.savefig(os.fspath(path), dpi=100)
-  plt.close(fig)
+  _save(fig, path, tight=False)
 
 
 def save_loss_curve(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import difflib
 import logging as std_logging
 import os
+import signal
 import sys
 from typing import TypeVar
 
@@ -42,10 +43,21 @@ _CONFIG_FLAGS = ('config', 'sweep')
 
 
 def setup_logging() -> None:
-  """INFO logs, without orbax's line for every file it writes."""
+  """INFO logs, without orbax's line for every file it writes, nor its
+  tracebacks of a full disk (the run reports it in one line)."""
   logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(
-      lambda r: '/orbax/' not in r.pathname or r.levelno >= std_logging.WARNING
+  logging.get_absl_handler().addFilter(_keep_record)
+
+
+def _keep_record(record: std_logging.LogRecord) -> bool:
+  if '/orbax/' not in record.pathname:
+    return True
+  if record.levelno < std_logging.WARNING:
+    return False
+  error = record.exc_info[1] if record.exc_info else None
+  return not (
+      workdir_lib.is_disk_full(error)
+      or workdir_lib.is_disk_full(Exception(record.getMessage()))
   )
 
 
@@ -63,11 +75,13 @@ def run(main: Callable[[list[str]], None]) -> None:
   try:
     app.run(main, flags_parser=parse_flags)
   except KeyboardInterrupt:
-    sys.exit(
+    print(
         'error: interrupted (Ctrl-C twice): stopped at once, without saving '
         'the steps since the last checkpoint; rerun the same command to '
-        'resume from it.'
+        'resume from it.',
+        file=sys.stderr,
     )
+    sys.exit(128 + signal.SIGINT)  # The shell's code for "killed by SIGINT".
 
 
 def parse_flags(argv: list[str]) -> list[str]:

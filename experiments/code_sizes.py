@@ -25,6 +25,7 @@ from ae_jax import figures
 from ae_jax import tasks
 from ae_jax import train
 from ae_jax.train import trainer
+from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -83,7 +84,9 @@ def sweep(config, workdir, sizes: list[int]) -> list[dict]:
             'model_over_pca': result['ae_over_pca'],
         }
     )
-  (workdir / 'code_sizes.json').write_text(json.dumps(rows, indent=2))
+  workdir_lib.write_text(
+      workdir / 'code_sizes.json', json.dumps(rows, indent=2)
+  )
   figures.save_curves(
       workdir / 'code_sizes.png',
       {

@@ -19,6 +19,7 @@ from ae_jax import evaluation
 from ae_jax import figures
 from ae_jax import tasks
 from ae_jax import train
+from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 from experiments.configs import dropout_ae
 
@@ -60,7 +61,7 @@ def sweep(workdir, dataset: str, rates: list[float], smoke: bool) -> list[dict]:
             ),
         }
     )
-  (workdir / 'sweep.json').write_text(json.dumps(rows, indent=2))
+  workdir_lib.write_text(workdir / 'sweep.json', json.dumps(rows, indent=2))
   figures.save_sweep(
       workdir / 'sweep.png',
       rates,

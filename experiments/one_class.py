@@ -76,6 +76,7 @@ from ae_jax import models
 from ae_jax import train
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
+from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 
 DEFAULT_CONFIG = (
@@ -430,7 +431,9 @@ def run(
   result['total_seconds'] = time.perf_counter() - start
   outdir = epath.Path(outdir)
   outdir.mkdir(parents=True, exist_ok=True)
-  (outdir / 'one_class.json').write_text(json.dumps(result, indent=2))
+  workdir_lib.write_text(
+      outdir / 'one_class.json', json.dumps(result, indent=2)
+  )
   figures.save_bars(
       outdir / 'one_class_auroc.png',
       [f'{r["class"]}: {r["name"]}' for r in rows],

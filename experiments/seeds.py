@@ -17,6 +17,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from ae_jax import train
+from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config.')
@@ -60,8 +61,8 @@ def main(argv):
         f' {values.max() - values.min():.2f}  per seed '
         + ', '.join(f'{v:.2f}' for v in values)
     )
-  (epath.Path(_WORKDIR.value) / 'seeds.json').write_text(
-      json.dumps(rows, indent=2)
+  workdir_lib.write_text(
+      epath.Path(_WORKDIR.value) / 'seeds.json', json.dumps(rows, indent=2)
   )
 
 

@@ -198,7 +198,11 @@ def _verify(restored, record: dict[str, Any]) -> str | None:
   if set(recorded) != set(actual):
     odd = sorted(set(recorded) ^ set(actual))
     return f'arrays {odd[:3]} differ from those recorded when it was saved'
-  bad = sorted(k for k in actual if actual[k] != recorded[k])
+  # Parameters first: those are what a user loads.
+  bad = sorted(
+      (k for k in actual if actual[k] != recorded[k]),
+      key=lambda k: (not k.startswith('params/'), k),
+  )
   if bad:
     return (
         f'checksum mismatch in {len(bad)} array(s) ({", ".join(bad[:3])}): '
@@ -222,9 +226,9 @@ class UnreadableCheckpointError(RuntimeError):
 def saved_target(manager: ocp.CheckpointManager, step: int) -> Any:
   """The abstract tree of ``step`` as saved, on this process's first device.
 
-  A target built from the array metadata (shapes and dtypes) instead of
-  orbax's ``_sharding`` file: `ae_jax.load` then reads a step exactly when
-  the trainer, which passes its own state as the target, can.
+  A target built from the array metadata with this machine's device instead
+  of the shardings the step was saved with, so a run trained on 8 GPUs loads
+  on a laptop's CPU.
   """
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   metadata = manager.item_metadata(step)
@@ -274,10 +278,14 @@ def restore_latest(
     )
     try:
       record = step_record(manager.directory, s)
+      # Reading the step's array metadata (shapes, dtypes, orbax's _sharding
+      # file) checks those files too, with or without a target, so the
+      # trainer and `ae_jax.load` take or skip a step alike.
+      as_saved = saved_target(manager, s)
       restored = manager.restore(
           s,
           args=ocp.args.StandardRestore(
-              saved_target(manager, s) if abstract is None else abstract
+              as_saved if abstract is None else abstract
           ),
       )
       error = _verify(restored, record)

@@ -17,6 +17,8 @@ from typing import Any
 from etils import epath
 import jax
 
+from ae_jax.train import workdir as workdir_lib
+
 PACKAGES = (
     'ae_jax',
     'jax',
@@ -97,6 +99,5 @@ def describe(start_step: int) -> dict[str, Any]:
 def record_launch(workdir: epath.Path, start_step: int) -> dict[str, Any]:
   """Appends this launch's description to ``launches.jsonl``; returns it."""
   record = describe(start_step)
-  with (workdir / 'launches.jsonl').open('a') as f:
-    f.write(json.dumps(record) + '\n')
+  workdir_lib.append_line(workdir / 'launches.jsonl', json.dumps(record))
   return record

@@ -552,6 +552,7 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
       extra_bytes=on_device,
       extra_what='the training set (--config.data_on_device=False streams it)',
   )
+  _check_free_space(workdir, state_lib.tree_bytes(abstract))
 
   init_rng, train_rng, eval_rng = jax.random.split(
       jax.random.PRNGKey(config.seed), 3
@@ -563,274 +564,277 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
       batch_size=config.batch_size,
   )
   state = state_lib.init_train_state(model, tx, **init)
-  manager = checkpoints.make_manager(
+  # Closed on every way out: its background clean-up must not outlive the
+  # process (an exit mid-clean-up prints orbax tracebacks).
+  with checkpoints.make_manager(
       workdir,
       max_to_keep=config.max_checkpoints_to_keep,
       best_metric=None if validation is None else 'loss',
-  )
-  _, restored = checkpoints.restore_latest(manager, state)
-  if restored is not None:
-    state = restored
-  start_step = int(jax.device_get(state.step))
-  if start_step > total_steps:
-    raise ValueError(
-        f'{workdir} is already trained to step {start_step}, past the '
-        f'{total_steps} steps this config asks for (config.num_train_steps / '
-        'num_epochs); nothing was changed. Raise the run length to train '
-        'further, or evaluate it as it is with experiments.evaluate.'
-    )
-  finished = _saved_summary(workdir) if start_step == total_steps else None
-  if finished is not None:
-    manager.close()
-    logging.info(
-        '%s is already trained to step %d; nothing to do (its summary is '
-        'final_metrics.json).',
-        workdir,
-        start_step,
-    )
-    return finished
-  if restored is None and config.pretrain != 'none':
-    params = pretrain.pretrain(
-        config,
-        dataset,
-        workdir / 'pretrain',
-        jax.device_get(state.params),
-        train_fn=train_and_evaluate,
-    )
-    state = state_lib.init_train_state(model, tx, params=params, **init)
-  last_good = manager.latest_step()
-  _check_free_space(workdir, state_lib.tree_bytes(abstract))
-
-  if _is_main_process():
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_run_description(workdir, config, described)
-    provenance.record_launch(workdir, start_step)
-    metric_writer.truncate_metrics(workdir, start_step)
-  writer = metric_writer.MetricWriter(workdir, enabled=_is_main_process())
-
-  process = dict(
-      process_index=jax.process_index(), process_count=jax.process_count()
-  )
-  k = steps_per_call(config, start_step, total_steps)
-  if config.data_on_device:
-    # The training split lives on every device; each step sends 4 bytes per
-    # example (its index) instead of the image, so the host does no per-step
-    # copying that would compete with the step for CPU cores.
-    train_data = sharding.put_replicated(
-        {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
-    )
-    source = (
-        {'index': idx}
-        for idx in data.train_indices(
-            len(dataset.train_images),
-            batch_size=config.batch_size,
-            seed=config.seed,
-            start_step=start_step,
-            **process,
-        )
-    )
-  else:  # Stream batches from host memory (datasets larger than a device).
-    train_data = None
-    source = data.train_batches(
-        dataset.train_images,
-        dataset.train_labels,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        start_step=start_step,
-        **process,
-    )
-
-  # Convolutions run ~3x slower inside XLA:CPU loops (`step.scan_steps`).
-  unroll = config.encoder == 'conv'
-
-  def jit_steps(grad_norm: bool):
-    """The K-step call, with or without the gradient-norm metric."""
-    train_step = step_lib.make_train_step(
-        model,
-        tx,
-        dynamic_binarization=config.binarize == 'dynamic',
-        skip_nonfinite=skip_nonfinite,
-        grad_norm=grad_norm,
-    )
-    if train_data is None:
-      return step_lib.jit_train_step(
-          step_lib.scan_steps(train_step, unroll=unroll), mesh, stacked=True
+  ) as manager:
+    _, restored = checkpoints.restore_latest(manager, state)
+    if restored is not None:
+      state = restored
+    start_step = int(jax.device_get(state.step))
+    if start_step > total_steps:
+      raise ValueError(
+          f'{workdir} is already trained to step {start_step}, past the '
+          f'{total_steps} steps this config asks for (config.num_train_steps / '
+          'num_epochs); nothing was changed. Raise the run length to train '
+          'further, or evaluate it as it is with experiments.evaluate.'
       )
-    jitted = step_lib.jit_train_step(
-        step_lib.scan_steps(
-            step_lib.gather_from_device_data(train_step), unroll=unroll
-        ),
-        mesh,
-        device_data=True,
-        stacked=True,
+    finished = _saved_summary(workdir) if start_step == total_steps else None
+    if finished is not None:
+      logging.info(
+          '%s is already trained to step %d; nothing to do (its summary is '
+          'final_metrics.json).',
+          workdir,
+          start_step,
+      )
+      return finished
+    if restored is None and config.pretrain != 'none':
+      params = pretrain.pretrain(
+          config,
+          dataset,
+          workdir / 'pretrain',
+          jax.device_get(state.params),
+          train_fn=train_and_evaluate,
+      )
+      state = state_lib.init_train_state(model, tx, params=params, **init)
+    last_good = manager.latest_step()
+
+    if _is_main_process():
+      workdir.mkdir(parents=True, exist_ok=True)
+      # The log first: a damaged one stops the launch before anything
+      # else is written.
+      metric_writer.truncate_metrics(workdir, start_step)
+      write_run_description(workdir, config, described)
+      provenance.record_launch(workdir, start_step)
+    writer = metric_writer.MetricWriter(workdir, enabled=_is_main_process())
+
+    process = dict(
+        process_index=jax.process_index(), process_count=jax.process_count()
     )
-    return lambda state, batches: jitted(state, batches, train_data)
-
-  # Keyed by "this call's metrics are logged": only those calls pay for the
-  # gradient norm (see `step.make_train_step`). Each compiles on first use.
-  run_steps = {True: jit_steps(True), False: jit_steps(False)}
-  norm_every_step = grad_norm_every_step(config)
-  eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(model), mesh)
-
-  def run_eval(images, labels):
-    return evaluate(
-        eval_step,
-        state.params,
-        images,
-        labels,
-        batch_size=config.eval_batch_size,
-        mesh=mesh,
-        rng=eval_rng,
-    )
-
-  def save_checkpoint(done):
-    metrics = None
-    if validation is not None:  # Ranks the checkpoint (best is kept).
-      metrics = run_eval(*validation)
-      writer.write(done, 'validation', metrics)
-    checkpoints.save(manager, state, metrics=metrics, config=config)
-    writer.flush()
-
-  logging.info(
-      'Training %s on %s for %d steps (from step %d) on %d device(s).',
-      config.model,
-      config.dataset,
-      total_steps,
-      start_step,
-      mesh.size,
-  )
-  batches = data.prefetch(
-      _stack(source, k),
-      transform=lambda b: sharding.put_batch(b, mesh, stacked=True),
-  )
-  pending = _TrainMetrics(
-      skip_nonfinite=skip_nonfinite,
-      max_consecutive=config.max_consecutive_nonfinite,
-  )
-  eval_metrics = None
-  timing = {
-      'first_step_done': None,
-      'other_seconds': 0.0,
-      'untimed_steps': 0,
-      'compiled': set(),
-  }
-  bar = tqdm.tqdm(
-      total=total_steps,
-      initial=start_step,
-      unit='step',
-      disable=not (config.progress_bar and _is_main_process()),
-      dynamic_ncols=True,
-      mininterval=1.0,
-  )
-  multi_process = jax.process_count() > 1
-  # One process: our handlers. Several: JAX's preemption service (it sees
-  # SIGTERM itself) tells every process at the same step.
-  with preemption.catch_signals(enabled=not multi_process) as stop:
-    try:
-      for step in range(start_step, total_steps, k):
-        done = step + k
-        is_last = done == total_steps
-        eval_due = is_last or (
-            config.eval_every_steps > 0 and done % config.eval_every_steps == 0
-        )
-        logged = (
-            eval_due
-            or done % config.checkpoint_every_steps == 0
-            or done % config.log_every_steps == 0
-        )
-        # A NaN/inf gradient in the other calls still shows as a NaN loss at
-        # the next step, and every checkpoint follows a logged call.
-        measured = logged or norm_every_step
-        compiles = timing['first_step_done'] is not None and (
-            measured not in timing['compiled']
-        )
-        if compiles:  # Keep a second program's compile out of throughput.
-          jax.block_until_ready(state)
-          t0 = time.perf_counter()
-        timing['compiled'].add(measured)
-        state, metrics = run_steps[measured](state, next(batches))
-        pending.add(done, metrics)
-        if compiles:
-          jax.block_until_ready(metrics)
-          timing['other_seconds'] += time.perf_counter() - t0
-          timing['untimed_steps'] += k
-        if timing['first_step_done'] is None:
-          # Compile time stays out of throughput.
-          jax.block_until_ready(metrics)
-          timing['first_step_done'] = (time.perf_counter(), done)
-        preempted = stop.pending or (
-            multi_process and manager.reached_preemption(done)
-        )
-        ckpt_due = (
-            is_last or preempted or done % config.checkpoint_every_steps == 0
-        )
-        if logged or ckpt_due:
-          means = pending.fetch(last_good, manager.directory)
-          writer.write(done, 'train', means)
-          bar.update(done - bar.n)
-          if 'loss' in means:
-            bar.set_postfix(loss=f'{means["loss"]:.4g}', refresh=False)
-        if eval_due or ckpt_due:
-          t0 = time.perf_counter()
-          if eval_due:
-            eval_metrics = run_eval(dataset.test_images, dataset.test_labels)
-            writer.write(done, 'test', eval_metrics)
-            logging.info('step %d test %s', done, _fmt(eval_metrics))
-          if ckpt_due:
-            save_checkpoint(done)
-            last_good = done
-          timing['other_seconds'] += time.perf_counter() - t0
-        if preempted and not is_last:
-          raise preemption.Preempted(
-              stop.signum or signal.SIGTERM, done, manager.directory
+    k = steps_per_call(config, start_step, total_steps)
+    if config.data_on_device:
+      # The training split lives on every device; each step sends 4 bytes per
+      # example (its index) instead of the image, so the host does no per-step
+      # copying that would compete with the step for CPU cores.
+      train_data = sharding.put_replicated(
+          {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
+      )
+      source = (
+          {'index': idx}
+          for idx in data.train_indices(
+              len(dataset.train_images),
+              batch_size=config.batch_size,
+              seed=config.seed,
+              start_step=start_step,
+              **process,
           )
-    finally:
-      batches.close()
-      bar.close()
-      manager.wait_until_finished()
+      )
+    else:  # Stream batches from host memory (datasets larger than a device).
+      train_data = None
+      source = data.train_batches(
+          dataset.train_images,
+          dataset.train_labels,
+          batch_size=config.batch_size,
+          seed=config.seed,
+          start_step=start_step,
+          **process,
+      )
+
+    # Convolutions run ~3x slower inside XLA:CPU loops (`step.scan_steps`).
+    unroll = config.encoder == 'conv'
+
+    def jit_steps(grad_norm: bool):
+      """The K-step call, with or without the gradient-norm metric."""
+      train_step = step_lib.make_train_step(
+          model,
+          tx,
+          dynamic_binarization=config.binarize == 'dynamic',
+          skip_nonfinite=skip_nonfinite,
+          grad_norm=grad_norm,
+      )
+      if train_data is None:
+        return step_lib.jit_train_step(
+            step_lib.scan_steps(train_step, unroll=unroll), mesh, stacked=True
+        )
+      jitted = step_lib.jit_train_step(
+          step_lib.scan_steps(
+              step_lib.gather_from_device_data(train_step), unroll=unroll
+          ),
+          mesh,
+          device_data=True,
+          stacked=True,
+      )
+      return lambda state, batches: jitted(state, batches, train_data)
+
+    # Keyed by "this call's metrics are logged": only those calls pay for the
+    # gradient norm (see `step.make_train_step`). Each compiles on first use.
+    run_steps = {True: jit_steps(True), False: jit_steps(False)}
+    norm_every_step = grad_norm_every_step(config)
+    eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(model), mesh)
+
+    def run_eval(images, labels):
+      return evaluate(
+          eval_step,
+          state.params,
+          images,
+          labels,
+          batch_size=config.eval_batch_size,
+          mesh=mesh,
+          rng=eval_rng,
+      )
+
+    def save_checkpoint(done):
+      metrics = None
+      if validation is not None:  # Ranks the checkpoint (best is kept).
+        metrics = run_eval(*validation)
+        writer.write(done, 'validation', metrics)
+      checkpoints.save(manager, state, metrics=metrics, config=config)
       writer.flush()
 
-  summary = {
-      'step': total_steps,
-      'model': config.model,
-      'dataset': config.dataset,
-  }
-  if timing['first_step_done'] is not None:
-    t_first, first = timing['first_step_done']
-    elapsed = time.perf_counter() - t_first - timing['other_seconds']
-    timed = total_steps - first - timing['untimed_steps']
-    if timed > 0 and elapsed > 0:
-      summary['train_steps_per_second'] = timed / elapsed
-  if eval_metrics is None:  # Already trained: evaluate the restored state.
-    eval_metrics = run_eval(dataset.test_images, dataset.test_labels)
-  summary['test'] = eval_metrics
-  if validation is not None:
-    best = manager.best_step()
-    summary['best_checkpoint'] = {
-        'step': best,
-        'validation': manager.metrics(best) if best is not None else None,
+    logging.info(
+        'Training %s on %s for %d steps (from step %d) on %d device(s).',
+        config.model,
+        config.dataset,
+        total_steps,
+        start_step,
+        mesh.size,
+    )
+    batches = data.prefetch(
+        _stack(source, k),
+        transform=lambda b: sharding.put_batch(b, mesh, stacked=True),
+    )
+    pending = _TrainMetrics(
+        skip_nonfinite=skip_nonfinite,
+        max_consecutive=config.max_consecutive_nonfinite,
+    )
+    eval_metrics = None
+    timing = {
+        'first_step_done': None,
+        'other_seconds': 0.0,
+        'untimed_steps': 0,
+        'compiled': set(),
     }
-  if pending.skipped:
-    summary['skipped_batches'] = len(pending.skipped)
-  # This process's copy: every process of a multi-host run prints the same.
-  summary['params_sha256'] = distributed.params_fingerprint(state.params)
-  if _is_main_process():
-    workdir_lib.write_text(
-        workdir / 'final_metrics.json', json.dumps(summary, indent=2)
+    bar = tqdm.tqdm(
+        total=total_steps,
+        initial=start_step,
+        unit='step',
+        disable=not (config.progress_bar and _is_main_process()),
+        dynamic_ncols=True,
+        mininterval=1.0,
     )
-  if config.write_figures:
-    outputs.write_figures(
-        model,
-        state.params,
-        dataset,
-        workdir,
-        mesh,
-        batch_size=config.eval_batch_size,
-        seed=config.seed,
-        write=_is_main_process(),
-    )
-  writer.close()
-  return summary
+    multi_process = jax.process_count() > 1
+    # One process: our handlers. Several: JAX's preemption service (it sees
+    # SIGTERM itself) tells every process at the same step.
+    with preemption.catch_signals(enabled=not multi_process) as stop:
+      try:
+        for step in range(start_step, total_steps, k):
+          done = step + k
+          is_last = done == total_steps
+          eval_due = is_last or (
+              config.eval_every_steps > 0
+              and done % config.eval_every_steps == 0
+          )
+          logged = (
+              eval_due
+              or done % config.checkpoint_every_steps == 0
+              or done % config.log_every_steps == 0
+          )
+          # A NaN/inf gradient in the other calls still shows as a NaN loss at
+          # the next step, and every checkpoint follows a logged call.
+          measured = logged or norm_every_step
+          compiles = timing['first_step_done'] is not None and (
+              measured not in timing['compiled']
+          )
+          if compiles:  # Keep a second program's compile out of throughput.
+            jax.block_until_ready(state)
+            t0 = time.perf_counter()
+          timing['compiled'].add(measured)
+          state, metrics = run_steps[measured](state, next(batches))
+          pending.add(done, metrics)
+          if compiles:
+            jax.block_until_ready(metrics)
+            timing['other_seconds'] += time.perf_counter() - t0
+            timing['untimed_steps'] += k
+          if timing['first_step_done'] is None:
+            # Compile time stays out of throughput.
+            jax.block_until_ready(metrics)
+            timing['first_step_done'] = (time.perf_counter(), done)
+          preempted = stop.pending or (
+              multi_process and manager.reached_preemption(done)
+          )
+          ckpt_due = (
+              is_last or preempted or done % config.checkpoint_every_steps == 0
+          )
+          if logged or ckpt_due:
+            means = pending.fetch(last_good, manager.directory)
+            writer.write(done, 'train', means)
+            bar.update(done - bar.n)
+            if 'loss' in means:
+              bar.set_postfix(loss=f'{means["loss"]:.4g}', refresh=False)
+          if eval_due or ckpt_due:
+            t0 = time.perf_counter()
+            if eval_due:
+              eval_metrics = run_eval(dataset.test_images, dataset.test_labels)
+              writer.write(done, 'test', eval_metrics)
+              logging.info('step %d test %s', done, _fmt(eval_metrics))
+            if ckpt_due:
+              save_checkpoint(done)
+              last_good = done
+            timing['other_seconds'] += time.perf_counter() - t0
+          if preempted and not is_last:
+            raise preemption.Preempted(
+                stop.signum or signal.SIGTERM, done, manager.directory
+            )
+      finally:
+        batches.close()
+        bar.close()
+        manager.wait_until_finished()
+        writer.flush()
+
+    summary = {
+        'step': total_steps,
+        'model': config.model,
+        'dataset': config.dataset,
+    }
+    if timing['first_step_done'] is not None:
+      t_first, first = timing['first_step_done']
+      elapsed = time.perf_counter() - t_first - timing['other_seconds']
+      timed = total_steps - first - timing['untimed_steps']
+      if timed > 0 and elapsed > 0:
+        summary['train_steps_per_second'] = timed / elapsed
+    if eval_metrics is None:  # Already trained: evaluate the restored state.
+      eval_metrics = run_eval(dataset.test_images, dataset.test_labels)
+    summary['test'] = eval_metrics
+    if validation is not None:
+      best = manager.best_step()
+      summary['best_checkpoint'] = {
+          'step': best,
+          'validation': manager.metrics(best) if best is not None else None,
+      }
+    if pending.skipped:
+      summary['skipped_batches'] = len(pending.skipped)
+    # This process's copy: every process of a multi-host run prints the same.
+    summary['params_sha256'] = distributed.params_fingerprint(state.params)
+    if _is_main_process():
+      workdir_lib.write_text(
+          workdir / 'final_metrics.json', json.dumps(summary, indent=2)
+      )
+    if config.write_figures:
+      outputs.write_figures(
+          model,
+          state.params,
+          dataset,
+          workdir,
+          mesh,
+          batch_size=config.eval_batch_size,
+          seed=config.seed,
+          write=_is_main_process(),
+      )
+    writer.close()
+    return summary
 
 
 def _saved_summary(workdir: epath.Path) -> dict[str, Any] | None:

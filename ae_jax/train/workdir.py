@@ -124,14 +124,19 @@ def write_text(path: epath.PathLike, text: str) -> None:
   A kill, a crash or a full disk at any moment leaves the old content or
   the new, never a truncated file; the temporary file is removed on error.
   """
+  write_bytes(path, text.encode('utf-8'))
+
+
+def write_bytes(path: epath.PathLike, content: bytes) -> None:
+  """`write_text` for bytes (e.g. a PNG)."""
   path = epath.Path(path)
   if is_remote(path):
-    path.write_text(text)
+    path.write_bytes(content)
     return
   tmp = path.parent / f'.{path.name}.tmp.{os.getpid()}'
   try:
-    with open(tmp, 'w', encoding='utf-8') as f:
-      f.write(text)
+    with open(tmp, 'wb') as f:
+      f.write(content)
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -261,10 +266,15 @@ def lock(workdir: epath.PathLike, *, enabled: bool = True) -> Iterator[None]:
     previous = _read_holder(fd)
     if previous is not None:
       _take_over(path, previous)
-    os.ftruncate(fd, 0)
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, json.dumps(_holder()).encode())
-    os.fsync(fd)
+    try:
+      os.ftruncate(fd, 0)
+      os.lseek(fd, 0, os.SEEK_SET)
+      os.write(fd, json.dumps(_holder()).encode())
+      os.fsync(fd)
+    except OSError:
+      # A full disk: the flock still excludes others; only the holder's
+      # description for their message is missing.
+      logging.debug('Could not record the holder in %s.', path)
     try:
       yield
     finally:  # Any exit but a hard kill: the next launch need not warn.
