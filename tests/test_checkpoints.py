@@ -2,6 +2,7 @@
 
 import json
 import logging
+import shutil
 
 import chex
 import jax.numpy as jnp
@@ -236,3 +237,177 @@ def test_when_no_checkpoint_restores_nothing_is_moved_and_the_run_stops(
   with ocp.CheckpointManager(tmp_path / 'checkpoints') as mngr:
     assert mngr.all_steps() == [10, 15, 20]
   assert not (tmp_path / 'checkpoints_corrupt').exists()
+
+
+# Issue 14: integrity of what a step holds, and leftovers in checkpoints/.
+
+
+def _copy(straight, tmp_path):
+  target = tmp_path / 'run'
+  shutil.copytree(straight, target)
+  return target
+
+
+def test_arrays_that_changed_since_saving_fail_their_checksums(
+    smoke_config, straight, tmp_path, caplog
+):
+  run = _copy(straight, tmp_path)
+  # Valid files holding other values: what a flipped bit in a float or a
+  # mixed-up copy leaves. Step 20's record still describes its own arrays.
+  step20 = run / 'checkpoints' / '20' / 'default'
+  shutil.rmtree(step20)
+  shutil.copytree(run / 'checkpoints' / '15' / 'default', step20)
+  with caplog.at_level(logging.WARNING):
+    assert ae_jax.load(run).step == 15
+  assert 'checksum mismatch' in caplog.text and 'params/' in caplog.text
+  # The trainer quarantines it and trains step 20 again, bit-identically.
+  train.train_and_evaluate(_config(smoke_config), run)
+  assert (run / 'checkpoints_corrupt' / '20').exists()
+  chex.assert_trees_all_equal(_params(straight, 20), _params(run, 20))
+
+
+def _restore_unverified(run, step):
+  with ocp.CheckpointManager(
+      run / 'checkpoints', item_handlers=ocp.StandardCheckpointHandler()
+  ) as mngr:
+    return mngr.restore(step)
+
+
+def test_single_bit_flips_never_load_silently(straight, tmp_path):
+  run = _copy(straight, tmp_path)
+  reference = _restore_unverified(run, 20)
+  files = sorted(
+      f
+      for f in (run / 'checkpoints' / '20' / 'default').rglob('*')
+      if f.is_file() and '/d/' in str(f)
+  )
+  rng = np.random.default_rng(0)
+  silent = []  # Flips that orbax alone restores without an error.
+  for _ in range(400):
+    path = files[rng.integers(len(files))]
+    data = bytearray(path.read_bytes())
+    pos, bit = rng.integers(len(data)), rng.integers(8)
+    data[pos] ^= 1 << bit
+    path.write_bytes(bytes(data))
+    try:
+      restored = _restore_unverified(run, 20)
+      same = all(
+          np.array_equal(a, b)
+          for a, b in zip(
+              jax_leaves(restored['params']), jax_leaves(reference['params'])
+          )
+      )
+      if not same:
+        silent.append((path, pos, bit))
+    except Exception:  # pylint: disable=broad-except
+      pass
+    data[pos] ^= 1 << bit
+    path.write_bytes(bytes(data))
+    if len(silent) == 3:
+      break
+  # Without checksums these load as step 20 with other weights.
+  assert silent, 'no flip changed a value silently; raise the number of tries'
+  for path, pos, bit in silent:
+    data = bytearray(path.read_bytes())
+    data[pos] ^= 1 << bit
+    path.write_bytes(bytes(data))
+    assert ae_jax.load(run).step == 15
+    data[pos] ^= 1 << bit
+    path.write_bytes(bytes(data))
+
+
+def jax_leaves(tree):
+  import jax  # pylint: disable=g-import-not-at-top
+
+  return [np.asarray(l) for l in jax.tree.leaves(tree)]
+
+
+def test_step_saved_before_checksums_restores_unverified(straight, tmp_path):
+  run = _copy(straight, tmp_path)
+  for step in (15, 20):
+    path = run / 'checkpoints' / str(step) / '_CHECKPOINT_METADATA'
+    metadata = json.loads(path.read_text())
+    assert 'checksums' in metadata['custom_metadata']['ae_jax']
+    metadata['custom_metadata'] = {}  # As earlier versions wrote it.
+    path.write_text(json.dumps(metadata))
+  assert ae_jax.load(run).step == 20
+
+
+def test_edited_config_json_is_refused_by_load_and_by_a_resume(
+    smoke_config, straight, tmp_path
+):
+  run = _copy(straight, tmp_path)
+  saved = json.loads((run / 'config.json').read_text())
+  saved['activation'] = 'tanh'  # The weights were trained with relu.
+  (run / 'config.json').write_text(json.dumps(saved))
+  with pytest.raises(ValueError, match="activation: 'relu' -> 'tanh'"):
+    ae_jax.load(run)
+  # Relaunching with tanh now agrees with config.json, not with the weights.
+  with pytest.raises(
+      train.IncompatibleWorkdirError, match='checkpoint of step 20'
+  ):
+    train.train_and_evaluate(
+        _config(smoke_config, activation='tanh', num_train_steps=30), run
+    )
+
+
+def _empty(step_dir):
+  step_dir.mkdir()
+
+
+def _metadata_only(step_dir):
+  step_dir.mkdir()
+  shutil.copy(step_dir.parent / '20' / '_CHECKPOINT_METADATA', step_dir)
+
+
+@pytest.mark.parametrize(
+    'step, leftover',
+    [(25, _empty), (99, _empty), (25, _metadata_only)],
+    ids=['interrupted_copy', 'stray_empty', 'metadata_only'],
+)
+def test_leftover_step_directories_are_skipped_for_the_newest_intact(
+    smoke_config, straight, tmp_path, caplog, step, leftover
+):
+  run = _copy(straight, tmp_path)
+  leftover(run / 'checkpoints' / str(step))
+  with caplog.at_level(logging.WARNING):
+    assert ae_jax.load(run).step == 20  # Read-only: skipped, not moved.
+  assert f'step {step}' in caplog.text
+  assert (run / 'checkpoints' / str(step)).exists()
+  summary = train.train_and_evaluate(_config(smoke_config), run)
+  assert summary['step'] == 20
+  assert (run / 'checkpoints_corrupt' / str(step)).exists()
+  assert ae_jax.load(run).step == 20
+
+
+def test_load_and_resume_skip_a_step_with_a_garbage_sharding_file_alike(
+    smoke_config, straight, tmp_path
+):
+  # Before, the trainer restored it (its own state gives the shardings) and
+  # ae_jax.load skipped it: the two used different steps.
+  run = _copy(straight, tmp_path)
+  (run / 'checkpoints' / '20' / 'default' / '_sharding').write_text('{garb')
+  assert ae_jax.load(run).step == 15
+  train.train_and_evaluate(_config(smoke_config), run)
+  assert (run / 'checkpoints_corrupt' / '20').exists()
+  chex.assert_trees_all_equal(_params(straight, 20), _params(run, 20))
+
+
+def test_step_deleted_while_being_read_is_passed_over_quietly(
+    straight, tmp_path, caplog, monkeypatch
+):
+  run = _copy(straight, tmp_path)
+  restore = ocp.CheckpointManager.restore
+
+  def retention_deletes_it_midway(self, step, *args, **kwargs):
+    if step == 20:  # A run training here just deleted its oldest step.
+      shutil.rmtree(run / 'checkpoints' / '20')
+      raise FileNotFoundError(f'{run}/checkpoints/20/default/_METADATA')
+    return restore(self, step, *args, **kwargs)
+
+  monkeypatch.setattr(
+      ocp.CheckpointManager, 'restore', retention_deletes_it_midway
+  )
+  with caplog.at_level(logging.WARNING):
+    assert ae_jax.load(run).step == 15
+  assert 'unreadable' not in caplog.text

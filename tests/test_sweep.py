@@ -366,3 +366,24 @@ def test_a_diverging_member_is_flagged_and_the_others_finish(tmp_path, caplog):
   assert 'Sweep members [1] diverged' in caplog.text
   saved = json.loads((tmp_path / 'sweep.json').read_text())
   assert [r['diverged'] for r in saved['rows']] == [False, True]
+  # Its work directory says it diverged, instead of "damaged checkpoint".
+  assert ae_jax.load(tmp_path / 'member_0').step == 10
+  with pytest.raises(ValueError, match='diverged during training'):
+    ae_jax.load(tmp_path / 'member_1')
+
+
+def test_another_sweep_into_the_same_workdir_is_refused(tmp_path):
+  config = _config(steps=10)
+  sweep.train_sweep(config, {'beta': [0.5, 1.0]}, tmp_path)
+  files = {
+      p: p.read_bytes() for p in sorted(tmp_path.rglob('*')) if p.is_file()
+  }
+  # Before, member_0/config.json said beta 4 beside beta 0.5's checkpoint.
+  for values in ({'beta': [4.0, 8.0]}, {'beta': [0.5]}):
+    with pytest.raises(ValueError, match='already holds another sweep'):
+      sweep.train_sweep(config, values, tmp_path)
+  with pytest.raises(ValueError, match='num_train_steps: 10 -> 20'):
+    sweep.train_sweep(_config(steps=20), {'beta': [0.5, 1.0]}, tmp_path)
+  assert files == {
+      p: p.read_bytes() for p in sorted(tmp_path.rglob('*')) if p.is_file()
+  }

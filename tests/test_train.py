@@ -522,3 +522,129 @@ def test_misspelt_config_field_is_named_with_a_suggestion(
   ):
     train.train_and_evaluate(config, tmp_path)
   assert not tmp_path.joinpath('checkpoints').exists()
+
+
+# Issue 14: relaunches that must leave a run's files agreeing.
+
+
+def _files(workdir):
+  """Every file of a work directory and its bytes."""
+  return {
+      str(p.relative_to(workdir)): p.read_bytes()
+      for p in sorted(workdir.rglob('*'))
+      if p.is_file()
+  }
+
+
+def test_relaunching_a_finished_run_changes_nothing(smoke_config, tmp_path):
+  config = _quiet(smoke_config)
+  first = train.train_and_evaluate(config, tmp_path)
+  before = _files(tmp_path)
+  # The same length: its summary, unchanged (the measured steps/s included).
+  again = train.train_and_evaluate(config, tmp_path)
+  assert again == json.loads(json.dumps(first))
+  assert 'train_steps_per_second' in again
+  # Shorter: refused, naming the step reached; nothing rewritten.
+  with pytest.raises(ValueError, match='already trained to step 20, past'):
+    train.train_and_evaluate(_quiet(smoke_config, num_train_steps=10), tmp_path)
+  assert _files(tmp_path) == before
+
+
+def test_resuming_on_other_data_is_refused(smoke_config, tmp_path):
+  dataset = data.load_dataset('digits')
+  train.train_and_evaluate(_quiet(smoke_config), tmp_path, dataset=dataset)
+  # The same names and shapes, other images: as if the IDX files changed.
+  other = dataclasses.replace(
+      dataset, train_images=np.ascontiguousarray(dataset.train_images[::-1])
+  )
+  before = _files(tmp_path)
+  with pytest.raises(train.IncompatibleWorkdirError, match='data .* differs'):
+    train.train_and_evaluate(
+        _quiet(smoke_config, num_train_steps=30), tmp_path, dataset=other
+    )
+  assert _files(tmp_path) == before
+
+
+def test_resume_drops_an_incomplete_last_log_record(
+    smoke_config, tmp_path, caplog
+):
+  train.train_and_evaluate(_quiet(smoke_config), tmp_path)
+  log = tmp_path / 'metrics.jsonl'
+  with log.open('a') as f:
+    f.write('{"step": 23, "split": "tra')  # A kill during an append.
+  with caplog.at_level('WARNING'):
+    train.train_and_evaluate(_quiet(smoke_config, num_train_steps=30), tmp_path)
+  assert 'incomplete last record' in caplog.text
+  steps = [json.loads(l)['step'] for l in log.read_text().splitlines()]
+  assert steps[-1] == 30 and 23 not in steps
+
+
+@pytest.mark.parametrize(
+    'name, text, match',
+    [
+        ('config.json', '{"model": "va', 'config.json is damaged'),
+        (
+            'config.json',
+            '{"model": "vae", "new_field": 1}',
+            r'does not know \(new_field\)',
+        ),
+        ('dataset.json', '{"name": ', 'dataset.json is damaged'),
+        (
+            'metrics.jsonl',
+            'x\n{"step": 5}\n',
+            'metrics.jsonl is damaged at line 1',
+        ),
+    ],
+    ids=['config_garbage', 'config_other_version', 'dataset', 'metrics'],
+)
+def test_damaged_run_files_are_named_before_any_change(
+    smoke_config, tmp_path, name, text, match
+):
+  train.train_and_evaluate(_quiet(smoke_config, num_train_steps=10), tmp_path)
+  (tmp_path / name).write_text(text)
+  before = _files(tmp_path)
+  with pytest.raises(ValueError, match=match):
+    train.train_and_evaluate(_quiet(smoke_config), tmp_path)
+  assert _files(tmp_path) == before
+  if name != 'metrics.jsonl':
+    with pytest.raises(ValueError, match=match):
+      import ae_jax  # pylint: disable=g-import-not-at-top
+
+      ae_jax.load(tmp_path)
+
+
+def test_model_too_large_for_memory_is_refused_before_allocating(
+    smoke_config, tmp_path
+):
+  # 10^9 codes: about 24 TB of weights that XLA would try to allocate.
+  config = _quiet(smoke_config, latent_dim=10**9)
+  with pytest.raises(ValueError, match=r'--config.latent_dim=1000000000'):
+    train.train_and_evaluate(config, tmp_path / 'run')
+  assert not (tmp_path / 'run').exists()
+
+
+def test_memory_limit_counts_the_process_limit(monkeypatch):
+  import resource  # pylint: disable=g-import-not-at-top
+
+  monkeypatch.setattr(
+      resource, 'getrlimit', lambda kind: (2**30, resource.RLIM_INFINITY)
+  )
+  assert state_lib.device_memory_bytes(jax.devices()[0]) <= 2**30
+
+
+def test_a_full_disk_in_the_event_writer_stops_the_run(
+    smoke_config, tmp_path, monkeypatch
+):
+  from tensorboardX import event_file_writer  # pylint: disable=g-import-not-at-top
+  import errno  # pylint: disable=g-import-not-at-top
+
+  def no_space(self, event):
+    raise OSError(errno.ENOSPC, 'No space left on device')
+
+  monkeypatch.setattr(event_file_writer.EventsWriter, 'write_event', no_space)
+  # tensorboardX's queued writer hung here forever: its thread died, and the
+  # next write waited on its full queue.
+  with pytest.raises(OSError, match='No space left on the device of'):
+    train.train_and_evaluate(
+        _quiet(smoke_config, num_train_steps=200, log_every_steps=1), tmp_path
+    )
