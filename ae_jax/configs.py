@@ -197,22 +197,24 @@ def check_values(config) -> None:
 
 # Fields that may change between launches on one work directory: they control
 # the run (its length, logging, where data is read from), not what is trained.
-RUN_CONTROL_FIELDS = frozenset({
-    'num_train_steps',
-    'num_epochs',
-    'log_every_steps',
-    'eval_every_steps',
-    'checkpoint_every_steps',
-    'max_checkpoints_to_keep',
-    'progress_bar',
-    'write_figures',
-    'data_on_device',
-    'steps_per_call',
-    'data_dir',
-    'idx_dir',
-    'eval_batch_size',
-    'max_consecutive_nonfinite',
-})
+RUN_CONTROL_FIELDS = frozenset(
+    {
+        'num_train_steps',
+        'num_epochs',
+        'log_every_steps',
+        'eval_every_steps',
+        'checkpoint_every_steps',
+        'max_checkpoints_to_keep',
+        'progress_bar',
+        'write_figures',
+        'data_on_device',
+        'steps_per_call',
+        'data_dir',
+        'idx_dir',
+        'eval_batch_size',
+        'max_consecutive_nonfinite',
+    }
+)
 
 
 def unknown_fields(saved: dict) -> list[str]:

@@ -18,5 +18,5 @@ from ae_jax.models.base import Model
 from ae_jax.models.classifier import MLPClassifier
 from ae_jax.models.lstm_ae import LSTMAutoencoder
 from ae_jax.models.rbm import RBM
-from ae_jax.models.registry import MODELS, build_model, check_model_config
+from ae_jax.models.registry import MODELS, build_model, check_model_config, sizing_fields
 from ae_jax.models.vae import VAEModule, VariationalAutoencoder, reparameterize

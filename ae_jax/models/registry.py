@@ -7,6 +7,11 @@ labels).
 """
 
 from collections.abc import Callable, Sequence
+import math
+from typing import Any
+
+import jax
+import ml_collections
 
 from ae_jax import configs
 from ae_jax.models import aae
@@ -136,3 +141,46 @@ def build_model(
   return MODELS[config.model](
       config, tuple(input_shape), num_classes=num_classes
   )
+
+
+# Config fields that can set the size of a model's arrays.
+SIZE_FIELDS = (
+    'latent_dim',
+    'hidden_sizes',
+    'conv_features',
+    'lstm_hidden',
+    'discriminator_sizes',
+)
+
+
+def sizing_fields(
+    config, input_shape: Sequence[int], *, num_classes: int | None = None
+) -> dict[str, Any]:
+  """The `SIZE_FIELDS` (with their values) that change this model's number
+  of parameters: what a user lowers when it does not fit in memory.
+
+  Shapes only (`jax.eval_shape`): nothing is allocated.
+  """
+
+  def count(c) -> int:
+    model = build_model(c, input_shape, num_classes=num_classes)
+    shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0))
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
+
+  base_count = count(config)
+  out = {}
+  for field in SIZE_FIELDS:
+    value = config[field]
+    larger = (
+        value + 1 if isinstance(value, int) else tuple(v + 1 for v in value)
+    )
+    if larger == value:  # An empty tuple.
+      continue
+    changed = ml_collections.ConfigDict(config.to_dict())
+    changed[field] = larger
+    try:
+      if count(changed) != base_count:
+        out[field] = value
+    except (ValueError, TypeError):  # A value the model refuses: not it.
+      continue
+  return out

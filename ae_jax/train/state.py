@@ -4,6 +4,7 @@ import contextlib
 import math
 import os
 import resource
+from collections.abc import Callable
 from typing import Any
 
 import flax.struct
@@ -174,16 +175,6 @@ def init_train_state(
   return jax.jit(create, out_shardings=sharding.replicated(mesh))(params)
 
 
-# Config fields that set the size of a model's arrays, for the memory message.
-SIZE_FIELDS = (
-    'latent_dim',
-    'hidden_sizes',
-    'conv_features',
-    'lstm_hidden',
-    'discriminator_sizes',
-)
-
-
 def abstract_train_state(model, tx, *, batch_size: int) -> TrainState:
   """The state's shapes and dtypes, without allocating any of it."""
 
@@ -231,8 +222,8 @@ def device_memory_bytes(device: jax.Device) -> int | None:
 
 def check_fits_in_memory(
     abstract_state: TrainState,
-    config,
     *,
+    sizing_fields: Callable[[], dict[str, Any]],
     copies: int = 1,
     extra_bytes: int = 0,
     extra_what: str = '',
@@ -244,6 +235,8 @@ def check_fits_in_memory(
   set kept on the device). Activations are not counted, so whatever is
   refused here could never have trained. Without this, XLA's allocation of
   an impossible state can wait forever instead of failing.
+  ``sizing_fields()`` names the config fields (and values) that set the
+  parameters' sizes, for the message; it is only called on a refusal.
 
   Raises:
     ValueError: naming the size, the device's memory, the largest arrays and
@@ -266,16 +259,16 @@ def check_fits_in_memory(
       f'{list(leaf.shape)}'
       for p, leaf in largest
   )
-  fields = ', '.join(
-      f'--config.{f}={config[f]!r}' for f in SIZE_FIELDS if f in config
-  )
+  fields = ', '.join(f'--config.{f}={v!r}' for f, v in sizing_fields().items())
   what = f'{copies} x ' if copies > 1 else ''
-  extra = f' and {extra_what} ({_gib(extra_bytes)})' if extra_bytes else ''
+  extra = ''
+  if extra_bytes > needed // 100:  # Only when the data matters.
+    extra = f', and {extra_what} ({_gib(extra_bytes)})'
   raise ValueError(
-      f'The model needs about {_gib(needed)}: {what}parameters, optimiser '
-      f'state and gradients{extra}, more than the {_gib(available)} of '
+      f'The model needs about {_gib(needed)} ({what}parameters, optimiser '
+      f'state and gradients{extra}), more than the {_gib(available)} of '
       f'memory of {device.device_kind} {device.id}. Its largest arrays: '
-      f'{arrays}. Lower the fields that size them ({fields}).'
+      f'{arrays}. Lower the config fields that size them: {fields}.'
   )
 
 

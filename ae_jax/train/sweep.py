@@ -346,7 +346,9 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
       state_lib.abstract_train_state(
           model, base_tx, batch_size=config.batch_size
       ),
-      config,
+      sizing_fields=lambda: models.sizing_fields(
+          config, dataset.input_shape, num_classes=dataset.num_classes
+      ),
       copies=k,
       extra_bytes=dataset.train_images.nbytes,
       extra_what='the training set',

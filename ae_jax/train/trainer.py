@@ -548,7 +548,9 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
   on_device = dataset.train_images.nbytes if config.data_on_device else 0
   state_lib.check_fits_in_memory(
       abstract,
-      config,
+      sizing_fields=lambda: models.sizing_fields(
+          config, dataset.input_shape, num_classes=dataset.num_classes
+      ),
       extra_bytes=on_device,
       extra_what='the training set (--config.data_on_device=False streams it)',
   )
