@@ -599,7 +599,8 @@ def elbo(
       :func:`standard_normal_kl`. Shapes must match exactly (``[B]`` vs
       ``[B, 1]`` would silently broadcast to ``[B, B]``).
     beta: non-negative weight of the KL term (keyword-only). A concrete
-      Python/NumPy value is checked to be finite and >= 0; a traced value
+      value (Python, NumPy or jax.Array) is checked to be finite and >= 0; a
+      traced value
       (e.g. under `jax.vmap` to sweep beta, or a warm-up schedule inside
       `jit`) is used unchecked. Any shape broadcastable to `kl`'s is allowed.
 
@@ -624,10 +625,17 @@ def elbo(
       0,  # elementwise: any per-example shape is fine
       floating=[("log_likelihood", log_likelihood), ("kl", kl)],
   )
-  # Only host values are checked: a jax.Array might be a tracer, and even a
-  # concrete one would need a device-to-host sync.
+  # Concrete values are checked; a tracer (vmapped sweeps, schedules inside
+  # jit) cannot be. A concrete jax.Array costs one small device-to-host copy.
+  host = None
   if isinstance(beta, (int, float, np.number, np.ndarray)):
     host = np.asarray(beta, np.float64)
+  elif isinstance(beta, jax.Array):
+    try:
+      host = np.asarray(beta, np.float64)
+    except jax.errors.TracerArrayConversionError:
+      pass
+  if host is not None:
     # `not all(beta >= 0)` also rejects NaN; beta = inf would make every
     # ELBO -inf (or NaN where kl == 0) and train to NaN.
     if not np.all((host >= 0) & np.isfinite(host)):

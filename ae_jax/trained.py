@@ -10,7 +10,6 @@ Each call is jitted once per input shape; inputs are checked (rank, shape,
 dtype, NaN) with errors that say what was expected.
 """
 
-import json
 import logging
 
 from etils import epath
@@ -23,7 +22,7 @@ import orbax.checkpoint as ocp
 from ae_jax import configs
 from ae_jax import models
 from ae_jax.train import checkpoints
-from ae_jax.train import workdir as workdir_lib
+from ae_jax.train import run_files
 
 
 class TrainedModel:
@@ -135,69 +134,38 @@ class TrainedModel:
 
 def _read_run_files(workdir: epath.Path) -> tuple[dict, dict]:
   """``(config.json, dataset.json)`` of a work directory, checked."""
-  config_path = workdir / 'config.json'
-  if not config_path.exists():
+  saved = run_files.read_config(workdir)
+  if saved is None:
     raise FileNotFoundError(
-        f'{config_path} not found: {workdir} is not a work '
+        f'{workdir / "config.json"} not found: {workdir} is not a work '
         'directory written by experiments.train.'
     )
-  saved = workdir_lib.read_json(
-      config_path,
-      'restore it from a backup; the config each checkpoint was trained with '
-      'is recorded in its _CHECKPOINT_METADATA (custom_metadata.ae_jax).',
-  )
-  if not isinstance(saved, dict):
-    raise workdir_lib.DamagedFileError(
-        f'{config_path} is damaged (not a JSON object); restore it.'
-    )
-  unknown = configs.unknown_fields(saved)
-  if unknown:
-    raise ValueError(
-        f'{config_path} has fields this version of ae_jax does not know '
-        f'({", ".join(unknown)}): the run was made by another version '
-        '(launches.jsonl names it); load it with that version.'
-    )
-  info_path = workdir / 'dataset.json'
-  if not info_path.exists():
+  info = run_files.read_dataset_info(workdir)
+  if info is None:
     raise FileNotFoundError(
-        f'{info_path} not found: it records the input shape the model was '
-        'built for; restore it, or rerun the training command (it writes it '
-        'again).'
-    )
-  info = workdir_lib.read_json(
-      info_path, 'restore it, or rerun the training command (it rewrites it).'
-  )
-  shape = info.get('input_shape') if isinstance(info, dict) else None
-  if not (
-      isinstance(shape, list)
-      and shape
-      and all(isinstance(d, int) and d > 0 for d in shape)
-  ):
-    raise workdir_lib.DamagedFileError(
-        f'{info_path} is damaged (input_shape={shape!r}, expected a list of '
-        'positive integers); restore it, or rerun the training command.'
+        f'{workdir / "dataset.json"} not found: it records the input shape '
+        'the model was built for; restore it, or rerun the training command '
+        '(it writes it again).'
     )
   return saved, info
 
 
 def _check_not_diverged(workdir: epath.Path) -> None:
   """A diverged sweep member's parameters are NaN: say so, not 'damaged'."""
-  path = workdir / 'final_metrics.json'
-  try:
-    final = json.loads(path.read_text())
-  except (OSError, ValueError):
-    return
-  if isinstance(final, dict) and final.get('diverged'):
+  final = run_files.read_final_metrics(workdir)
+  if final is not None and final.get('diverged'):
     raise ValueError(
         f'{workdir} holds a model that diverged during training (its test '
-        f'or train loss was NaN/inf, as {path} and the sweep table report), '
-        'so its parameters are not finite and there is nothing to load. '
-        'Train it again with a lower learning rate or --config.grad_clip_norm.'
+        'or train loss was NaN/inf, as its final_metrics.json and the sweep '
+        'table report), so its parameters are not finite and there is '
+        'nothing to load. Train it again with a lower learning rate or '
+        '--config.grad_clip_norm.'
     )
 
 
 def _restore(ckpt_dir: epath.Path, step: int | str | None):
-  """``(step, restored state)`` read from ``ckpt_dir``, as `load` describes."""
+  """``(step, restored state, record)`` read from ``ckpt_dir``, as `load`
+  describes."""
   options = ocp.CheckpointManagerOptions(
       read_only=True, best_fn=lambda m: m['loss'], best_mode='min'
   )
@@ -221,7 +189,7 @@ def _restore(ckpt_dir: epath.Path, step: int | str | None):
           f"{sorted(saved)} (or None for the latest, 'best' for the best)."
       )
     requested = step
-    step, restored = checkpoints.restore_latest(
+    step, restored, record = checkpoints.restore_latest(
         manager, step=step, quarantine=False
     )
     if restored is None:
@@ -231,10 +199,11 @@ def _restore(ckpt_dir: epath.Path, step: int | str | None):
       )
     if requested is not None and step != requested:
       raise ValueError(
-          f'Checkpoint step {requested} in {ckpt_dir} is unreadable (see the '
-          f'warning above); step {step} is the newest readable one before it.'
+          f'Checkpoint step {requested} in {ckpt_dir} is unreadable or was '
+          f'deleted while being read; step {step} is the newest readable one '
+          'before it.'
       )
-  return step, restored
+  return step, restored, record
 
 
 # A run training in the same directory deletes old steps as it saves new
@@ -265,7 +234,7 @@ def load(
   for attempt in range(_LOAD_ATTEMPTS):
     before = checkpoints.step_dirs(ckpt_dir)
     try:
-      found, restored = _restore(ckpt_dir, step)
+      found, restored, record = _restore(ckpt_dir, step)
     except (FileNotFoundError, checkpoints.UnreadableCheckpointError):
       if attempt + 1 == _LOAD_ATTEMPTS or checkpoints.step_dirs(ckpt_dir) == (
           before
@@ -274,7 +243,7 @@ def load(
       logging.info('Checkpoints in %s changed while loading; again.', ckpt_dir)
       continue
     break
-  recorded = checkpoints.step_record(ckpt_dir, found).get('config')
+  recorded = record.get('config')
   if recorded is not None:
     diffs = configs.trained_differences(recorded, saved)
     if diffs:

@@ -22,6 +22,7 @@ from absl import logging
 
 from ae_jax import data
 from ae_jax import train
+from ae_jax.train import distributed
 from ae_jax.train import sweep as sweep_lib
 from ae_jax.train import workdir as workdir_lib
 
@@ -36,6 +37,7 @@ USER_ERRORS = (
     train.NonFiniteLossError,
     train.UnreadableCheckpointError,
     workdir_lib.DiskFullError,
+    distributed.StoppedWithProcess0,
 )
 
 # Config-dict flags and the fields a user may set on them, for messages.
@@ -76,9 +78,9 @@ def run(main: Callable[[list[str]], None]) -> None:
     app.run(main, flags_parser=parse_flags)
   except KeyboardInterrupt:
     print(
-        'error: interrupted (Ctrl-C twice): stopped at once, without saving '
-        'the steps since the last checkpoint; rerun the same command to '
-        'resume from it.',
+        'error: interrupted (Ctrl-C): stopped at once. A training run keeps '
+        'its last checkpoint and resumes from it when the same command is '
+        'rerun.',
         file=sys.stderr,
     )
     sys.exit(128 + signal.SIGINT)  # The shell's code for "killed by SIGINT".

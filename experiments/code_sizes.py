@@ -24,7 +24,7 @@ from ae_jax import configs
 from ae_jax import figures
 from ae_jax import tasks
 from ae_jax import train
-from ae_jax.train import trainer
+from ae_jax.train import run_files
 from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 
@@ -68,7 +68,7 @@ def sweep(config, workdir, sizes: list[int]) -> list[dict]:
     c.latent_dim = k
     c.progress_bar = False
     train.check_config(c)
-    trainer.check_workdir(workdir / f'code_{k}', c)
+    run_files.check_workdir(workdir / f'code_{k}', c)
     runs.append((k, c))
   rows = []
   for k, c in runs:

@@ -10,7 +10,6 @@ the table is also written to ``<workdir>/seeds.json``.
 import json
 import sys
 
-from absl import app
 from absl import flags
 from etils import epath
 from ml_collections import config_flags

@@ -131,11 +131,11 @@ def test_second_load_reuses_the_build(built, tmp_path):
       'download_and_prepare',
       side_effect=AssertionError('rebuilt'),
   ):
-    # No IDX files at all: only the existing build can provide the data.
+    # The same files: their build is read, not made again.
     ds = data.load_dataset(
         'fashion_mnist',
         data_dir=built['data_dir'],
-        idx_dir=str(tmp_path / 'none'),
+        idx_dir=built['idx_dir'],
     )
   assert ds.train_images.shape == (N_TRAIN, 784)
   np.testing.assert_array_equal(
@@ -198,8 +198,11 @@ def test_concurrent_build_by_another_process_is_used(tmp_path):
 
 
 def _load_mnist(data_dir, idx_dir):
+  """MNIST from ``idx_dir`` (None: the default directory, absent here)."""
   return data.load_dataset(
-      'mnist', data_dir=str(data_dir), idx_dir=str(idx_dir)
+      'mnist',
+      data_dir=str(data_dir),
+      idx_dir=None if idx_dir is None else str(idx_dir),
   )
 
 
@@ -280,12 +283,28 @@ def test_absent_files_read_the_one_build_with_a_warning(tmp_path, caplog, kind):
     build = str(data_dir / 'local_mnist' / '1.0.0')
     source = 'unknown source'
   caplog.set_level(logging.WARNING, logger=tfds_source.__name__)
-  _assert_holds(_load_mnist(data_dir, tmp_path / 'none'), a)
+  _assert_holds(_load_mnist(data_dir, None), a)  # The default idx_dir.
   (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
   message = warning.getMessage()
   assert build in message and source in message
   assert 'could not be checked' in message
-  assert str(tmp_path / 'none') in message
+  # Its own directory, files since removed: the build made from it.
+  if kind == 'keyed':
+    for f in (tmp_path / 'a').iterdir():
+      f.unlink()
+    _assert_holds(_load_mnist(data_dir, tmp_path / 'a'), a)
+
+
+def test_a_given_idx_dir_without_files_never_reads_another_dirs_build(
+    tmp_path,
+):
+  # Before, --config.idx_dir=B (misspelt, or moved) silently trained on the
+  # build of A while config.json recorded B.
+  idx_files.write_idx_dir(tmp_path / 'a', N_TRAIN, N_TEST)
+  data_dir = tmp_path / 'tfds'
+  _load_mnist(data_dir, tmp_path / 'a')
+  with pytest.raises(data.DatasetNotFoundError, match='idx_dir'):
+    _load_mnist(data_dir, tmp_path / 'b')
 
 
 def test_absent_files_with_two_builds_name_both(tmp_path):
@@ -295,7 +314,7 @@ def test_absent_files_with_two_builds_name_both(tmp_path):
   _load_mnist(data_dir, tmp_path / 'a')
   _load_mnist(data_dir, tmp_path / 'b')
   with pytest.raises(data.DatasetNotFoundError) as e:
-    _load_mnist(data_dir, tmp_path / 'none')
+    _load_mnist(data_dir, None)
   message = str(e.value)
   for d in ('a', 'b'):
     assert _build_dir(data_dir, tmp_path / d, 'local_mnist') in message

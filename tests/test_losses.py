@@ -592,6 +592,12 @@ class TestELBO:
     with pytest.raises(ValueError, match=r"elbo: beta must be a finite number"):
       losses.elbo(self.ll, self.kl, beta=beta)
 
+  @pytest.mark.parametrize("beta", [-1.0, float("nan")])
+  def test_concrete_jax_array_beta_is_checked(self, beta):
+    # Issue 14: elbo(beta=-1) got through as a jax.Array.
+    with pytest.raises(ValueError, match=r"elbo: beta must be a finite number"):
+      losses.elbo(self.ll, self.kl, beta=jnp.asarray(beta))
+
   def test_traced_beta_under_vmap(self):
     betas = jnp.array([0.0, 0.5, 1.0])
     out = jax.vmap(lambda b: losses.elbo(self.ll, self.kl, beta=b).elbo)(betas)

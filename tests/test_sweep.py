@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -284,9 +285,9 @@ MODEL_AXIS_SCRIPT = textwrap.dedent("""
     write_members = sweep._write_members
     final = {}
 
-    def keep_state(workdir, config, members, state, dataset):
+    def keep_state(workdir, config, members, state, *rest):
       final['state'] = state
-      write_members(workdir, config, members, state, dataset)
+      write_members(workdir, config, members, state, *rest)
 
     sweep._write_members = keep_state
 
@@ -387,3 +388,7 @@ def test_another_sweep_into_the_same_workdir_is_refused(tmp_path):
   assert files == {
       p: p.read_bytes() for p in sorted(tmp_path.rglob('*')) if p.is_file()
   }
+  # A sweep killed while writing its members is finished by the same sweep.
+  shutil.rmtree(tmp_path / 'member_1')
+  sweep.train_sweep(config, {'beta': [0.5, 1.0]}, tmp_path)
+  assert ae_jax.load(tmp_path / 'member_1').config.beta == 1.0

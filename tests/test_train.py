@@ -16,6 +16,7 @@ import pytest
 from ae_jax import data
 from ae_jax import models
 from ae_jax import train
+from ae_jax.train import memory
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
@@ -629,7 +630,7 @@ def test_memory_limit_counts_the_process_limit(monkeypatch):
   monkeypatch.setattr(
       resource, 'getrlimit', lambda kind: (2**30, resource.RLIM_INFINITY)
   )
-  assert state_lib.device_memory_bytes(jax.devices()[0]) <= 2**30
+  assert memory.device_memory_bytes(jax.devices()[0]) <= 2**30
 
 
 def test_a_full_disk_in_the_event_writer_stops_the_run(
@@ -648,3 +649,56 @@ def test_a_full_disk_in_the_event_writer_stops_the_run(
     train.train_and_evaluate(
         _quiet(smoke_config, num_train_steps=200, log_every_steps=1), tmp_path
     )
+
+
+def test_relaunch_on_a_full_disk_changes_nothing(
+    smoke_config, tmp_path, monkeypatch
+):
+  # The same as tests/test_faults.py on a real full tmpfs, which skips where
+  # mounting is not allowed.
+  from ae_jax.train import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+
+  train.train_and_evaluate(_quiet(smoke_config), tmp_path)
+  before = _files(tmp_path)
+  monkeypatch.setattr(workdir_lib, 'free_bytes', lambda path: 4096)
+  with pytest.raises(OSError, match=r'No space left .* Nothing was changed'):
+    train.train_and_evaluate(_quiet(smoke_config, num_train_steps=30), tmp_path)
+  assert _files(tmp_path) == before
+  # A finished run writes nothing, so it still returns its summary.
+  assert train.train_and_evaluate(_quiet(smoke_config), tmp_path)['step'] == 20
+
+
+def test_read_only_run_file_is_refused_before_loading_data(
+    smoke_config, tmp_path, monkeypatch
+):
+  train.train_and_evaluate(_quiet(smoke_config, num_train_steps=10), tmp_path)
+  real_access = os.access
+  monkeypatch.setattr(
+      os,
+      'access',
+      lambda p, mode: not str(p).endswith('metrics.jsonl')
+      and real_access(p, mode),
+  )
+  monkeypatch.setattr(
+      trainer, 'load_dataset', lambda c: pytest.fail('data was loaded')
+  )
+  with pytest.raises(ValueError, match='metrics.jsonl is read-only'):
+    train.train_and_evaluate(_quiet(smoke_config), tmp_path)
+
+
+def test_a_stale_summary_is_not_returned_for_a_later_step(
+    smoke_config, tmp_path
+):
+  train.train_and_evaluate(_quiet(smoke_config), tmp_path)
+  stale = (tmp_path / 'final_metrics.json').read_text()
+  longer = train.train_and_evaluate(
+      _quiet(smoke_config, num_train_steps=30), tmp_path
+  )
+  # As if the step-30 summary had not been written (a kill, a full disk).
+  (tmp_path / 'final_metrics.json').write_text(stale)
+  again = train.train_and_evaluate(
+      _quiet(smoke_config, num_train_steps=30), tmp_path
+  )
+  assert again['step'] == 30
+  assert again['params_sha256'] == longer['params_sha256']
+  assert json.loads((tmp_path / 'final_metrics.json').read_text())['step'] == 30

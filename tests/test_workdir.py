@@ -7,9 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
+from ae_jax.train import lock as lock_lib
 from ae_jax.train import metric_writer
 from ae_jax.train import workdir as workdir_lib
 
@@ -59,6 +61,13 @@ def test_append_ends_a_partial_last_line_first(tmp_path):
 
 def _log(tmp_path, text):
   (tmp_path / 'metrics.jsonl').write_text(text)
+
+
+def test_a_log_of_nothing_but_zeros_is_damaged_not_dropped(tmp_path):
+  # What some file systems leave of an unflushed file after a power loss.
+  _log(tmp_path, '\0' * 300)
+  with pytest.raises(workdir_lib.DamagedFileError, match='line 1'):
+    metric_writer.truncate_metrics(tmp_path, 0)
 
 
 def test_incomplete_last_record_is_dropped_with_a_warning(tmp_path, caplog):
@@ -111,17 +120,17 @@ def test_read_json_names_a_damaged_file(tmp_path):
 
 
 def test_second_live_launch_is_refused_naming_the_holder(tmp_path):
-  with workdir_lib.lock(tmp_path):
+  with lock_lib.hold(tmp_path):
     # flock locks belong to open files: a second open conflicts even in one
     # process, as a second launch's would.
-    with pytest.raises(workdir_lib.WorkdirLockedError) as raised:
-      with workdir_lib.lock(tmp_path):
+    with pytest.raises(lock_lib.WorkdirLockedError) as raised:
+      with lock_lib.hold(tmp_path):
         pass
     assert f'pid {os.getpid()}' in str(raised.value)
     assert 'Nothing was changed' in str(raised.value)
-  with workdir_lib.lock(tmp_path):  # Released: free again.
+  with lock_lib.hold(tmp_path):  # Released: free again.
     pass
-  assert (tmp_path / workdir_lib.LOCK_NAME).read_text() == ''
+  assert (tmp_path / lock_lib.LOCK_NAME).read_text() == ''
 
 
 def _dead_pid():
@@ -136,29 +145,74 @@ def _dead_pid():
 
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, caplog):
   pid = _dead_pid()
-  (tmp_path / workdir_lib.LOCK_NAME).write_text(
+  (tmp_path / lock_lib.LOCK_NAME).write_text(
       json.dumps({'host': socket.gethostname(), 'pid': pid, 'since': 'x'})
   )
   with caplog.at_level(logging.WARNING):
-    with workdir_lib.lock(tmp_path):
-      holder = json.loads((tmp_path / workdir_lib.LOCK_NAME).read_text())
+    with lock_lib.hold(tmp_path):
+      holder = json.loads((tmp_path / lock_lib.LOCK_NAME).read_text())
   assert holder['pid'] == os.getpid()
   assert f'pid {pid}' in caplog.text and 'no longer running' in caplog.text
 
 
-def test_lock_recorded_by_another_host_is_refused(tmp_path):
-  (tmp_path / workdir_lib.LOCK_NAME).write_text(
-      json.dumps({'host': 'elsewhere', 'pid': 1, 'since': 'x'})
-  )
-  with pytest.raises(workdir_lib.WorkdirLockedError, match="'elsewhere'"):
-    with workdir_lib.lock(tmp_path):
+def test_lock_recorded_by_another_host_is_refused_until_stale(tmp_path, caplog):
+  path = tmp_path / lock_lib.LOCK_NAME
+  path.write_text(json.dumps({'host': 'elsewhere', 'pid': 1, 'since': 'x'}))
+  # Refreshed a minute ago: that job may well be running on its host.
+  os.utime(path, (time.time() - 60, time.time() - 60))
+  with pytest.raises(lock_lib.WorkdirLockedError, match="'elsewhere'"):
+    with lock_lib.hold(tmp_path):
       pass
+  stale = time.time() - lock_lib.STALE_AFTER_SECONDS - 60
+  os.utime(path, (stale, stale))
+  with caplog.at_level(logging.WARNING):
+    with lock_lib.hold(tmp_path):
+      pass
+  assert 'Took over the lock' in caplog.text
+
+
+def test_refresh_keeps_the_record_fresh(tmp_path):
+  with lock_lib.hold(tmp_path):
+    path = tmp_path / lock_lib.LOCK_NAME
+    os.utime(path, (0, 0))
+    lock_lib.refresh(tmp_path)
+    assert time.time() - path.stat().st_mtime < 60
+
+
+def test_file_systems_without_flock_fall_back_to_the_record(
+    tmp_path, monkeypatch, caplog
+):
+  def no_flock(fd, op):
+    raise OSError(errno.ENOLCK, 'No locks available')
+
+  monkeypatch.setattr(lock_lib.fcntl, 'flock', no_flock)
+  holder = subprocess.Popen(['sleep', '60'])  # A live launch on this host.
+  try:
+    (tmp_path / lock_lib.LOCK_NAME).write_text(
+        json.dumps(
+            {
+                'host': socket.gethostname(),
+                'pid': holder.pid,
+                'start_time': lock_lib._start_time(holder.pid),  # pylint: disable=protected-access
+            }
+        )
+    )
+    with caplog.at_level(logging.WARNING):
+      with pytest.raises(lock_lib.WorkdirLockedError, match=str(holder.pid)):
+        with lock_lib.hold(tmp_path):
+          pass
+    assert 'does not support flock' in caplog.text
+  finally:
+    holder.kill()
+    holder.wait()
+  with lock_lib.hold(tmp_path):  # Gone: its record is taken over.
+    pass
 
 
 def test_lock_of_a_refused_fresh_launch_leaves_no_directory(tmp_path):
   workdir = tmp_path / 'new'
   with pytest.raises(ValueError):
-    with workdir_lib.lock(workdir):
+    with lock_lib.hold(workdir):
       raise ValueError('bad config')
   assert not workdir.exists()
 

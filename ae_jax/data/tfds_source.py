@@ -6,8 +6,9 @@ image arrays and integer labels. It reads prepared ArrayRecord builds with
 from, doing every cheap check before any expensive work:
 
 ``fashion_mnist`` / ``mnist``
-  1. a prepared catalog build (``<data_dir>/fashion_mnist/<version>``) in a
-     random-access format (ArrayRecord);
+  1. unless ``idx_dir`` is given, a prepared catalog build
+     (``<data_dir>/fashion_mnist/<version>``) in a random-access format
+     (ArrayRecord);
   2. if the four IDX ``.gz`` files are in ``idx_dir``: the project's local
      IDX build of exactly those files, keyed by their content
      (``<data_dir>/local_idx/<fingerprint>/local_fashion_mnist/...``, see
@@ -17,8 +18,9 @@ from, doing every cheap check before any expensive work:
      build of an earlier ae_jax (``<data_dir>/local_fashion_mnist/...``)
      cannot be checked, so it is ignored here;
   3. if the files are not in ``idx_dir``: the one local IDX build in data_dir
-     (keyed or unkeyed), with a warning that it could not be checked against
-     idx_dir; if there are several, ``DatasetNotFoundError`` listing them;
+     (keyed or unkeyed; when ``idx_dir`` is given, only one made from that
+     directory), with a warning that it could not be checked against the
+     files; if there are several, ``DatasetNotFoundError`` listing them;
   4. if TensorFlow is installed, TFDS's own download and preparation as
      ArrayRecord (needs network access);
   5. otherwise ``DatasetNotFoundError``, naming where it looked and the fixes.
@@ -175,10 +177,12 @@ def _local_idx_or_catalog(
   """Resolution order 1-5 of the module docstring for fashion_mnist/mnist."""
   from ae_jax.data import local_idx  # pylint: disable=g-import-not-at-top
 
-  if _readable(catalog):
+  given = idx_dir is not None
+  # Files named explicitly win over a catalog build of the same name.
+  if not given and _readable(catalog):
     return catalog
   idx_dir = os.path.expanduser(
-      os.fspath(idx_dir) if idx_dir is not None else DEFAULT_IDX_DIRS[name]
+      os.fspath(idx_dir) if given else DEFAULT_IDX_DIRS[name]
   )
   builder_cls = {
       'fashion_mnist': local_idx.LocalFashionMnist,
@@ -188,6 +192,10 @@ def _local_idx_or_catalog(
   if not missing:
     return _local_build_of(builder_cls, data_dir, idx_dir)
   builds = _local_builds(builder_cls, data_dir)
+  if given:
+    # An explicit directory without its files (moved, misspelt): only a
+    # build made from that directory may stand in for them.
+    builds = [b for b in builds if _made_from(b, idx_dir)]
   if len(builds) == 1:
     (build,) = builds
     logger.warning(
@@ -283,6 +291,17 @@ def _local_builds(builder_cls: Any, data_dir: str) -> list[Any]:
         if builder.is_prepared():
           builds.append(builder)
   return builds
+
+
+def _made_from(build: Any, idx_dir: str) -> bool:
+  """Whether a keyed build records ``idx_dir`` as its source."""
+  from ae_jax.data import local_idx  # pylint: disable=g-import-not-at-top
+
+  source = local_idx.read_source(os.fspath(build.data_dir_root)) or {}
+  recorded = source.get('idx_dir')
+  return recorded is not None and os.path.abspath(recorded) == os.path.abspath(
+      idx_dir
+  )
 
 
 def _build_source(build: Any, data_dir: str) -> str:

@@ -26,12 +26,16 @@ before it is used (`restore_latest`); when no step can be read, the run stops
 with `UnreadableCheckpointError` and nothing is moved.
 """
 
+from collections.abc import Iterator
+import contextlib
+import gc
 import hashlib
 import json
 import logging
 import os
 import sys
 import threading
+import traceback
 from typing import Any
 
 from etils import epath
@@ -135,7 +139,7 @@ def array_checksums(tree) -> dict[str, str]:
 
 def step_record(directory: epath.PathLike, step: int) -> dict[str, Any]:
   """What `save` recorded with ``step``: ``{}`` for a step saved before
-  checksums existed.
+  checksums existed (or by orbax versions without custom metadata).
 
   Raises:
     ValueError: the step's metadata file is missing or damaged.
@@ -147,15 +151,36 @@ def step_record(directory: epath.PathLike, step: int) -> dict[str, Any]:
     raise ValueError(f'{_STEP_METADATA} is missing') from None
   except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError.
     raise ValueError(f'{_STEP_METADATA} is damaged ({e})') from None
-  custom = metadata.get('custom_metadata') if isinstance(metadata, dict) else 0
-  if not isinstance(custom, dict):
-    raise ValueError(f'{_STEP_METADATA} is damaged (no custom_metadata)')
-  record = custom.get(RECORD_KEY, {})
+  if not isinstance(metadata, dict):
+    raise ValueError(f'{_STEP_METADATA} is damaged (not a JSON object)')
+  custom = metadata.get('custom_metadata') or {}
+  record = custom.get(RECORD_KEY, {}) if isinstance(custom, dict) else None
   if not isinstance(record, dict) or (
       record and not isinstance(record.get('checksums'), dict)
   ):
     raise ValueError(f'{_STEP_METADATA} is damaged (its ae_jax record)')
+  if record.get('format', FORMAT) > FORMAT:
+    # Written by a newer ae_jax whose record this one cannot check.
+    logging.warning(
+        'Checkpoint step %d in %s was written by a newer ae_jax (record '
+        'format %s); restoring it without checking its checksums.',
+        step,
+        directory,
+        record.get('format'),
+    )
+    return {}
   return record
+
+
+def newest_complete_step(directory: epath.PathLike) -> int | None:
+  """The newest step whose save completed (its metadata reads), if any."""
+  for step in step_dirs(directory):
+    try:
+      step_record(directory, step)
+    except ValueError:
+      continue
+    return step
+  return None
 
 
 def latest_recorded_config(
@@ -244,8 +269,10 @@ def restore_latest(
     *,
     step: int | None = None,
     quarantine: bool = True,
-) -> tuple[int | None, Any]:
-  """``(step, state)`` of the newest readable checkpoint; ``(None, None)`` if none.
+) -> tuple[int | None, Any, dict[str, Any] | None]:
+  """``(step, state, record)`` of the newest readable checkpoint, where
+  ``record`` is what `save` recorded with it (`step_record`); ``(None, None,
+  None)`` if there is none.
 
   ``target`` (a state of the right structure) gives shapes, dtypes and
   shardings; None restores each step as saved (`saved_target`). ``step``
@@ -255,14 +282,20 @@ def restore_latest(
   and, once an older step has restored and with ``quarantine`` (not for
   read-only managers), moved to ``<workdir>/checkpoints_corrupt/<step>`` so a
   resumed run can save that step again; the files are kept for inspection.
-  The record `save` wrote with the step is `step_record`.
+  A step deleted while being read (by a run training in the directory) is
+  passed over without a warning.
 
   Raises:
     UnreadableCheckpointError: steps exist but none restores. That is what a
       change of code or state structure looks like, not damage, so nothing
       is moved and training does not silently start again from scratch.
   """
-  _quiet_abandoned_reads()
+  with _abandoned_reads_quieted():
+    return _restore_latest(manager, target, step, quarantine)
+
+
+def _restore_latest(manager, target, step, quarantine):
+  """`restore_latest`, without its handling of asyncio noise."""
   steps = sorted(manager.all_steps(), reverse=True)
   if step is not None:
     steps = [s for s in steps if s <= step]
@@ -313,7 +346,7 @@ def restore_latest(
         )
       if errors:
         manager.reload()
-      return s, restored
+      return s, restored, record
     errors[s] = error
   if errors:
     listed = '; '.join(f'step {s}: {e}' for s, e in errors.items())
@@ -323,34 +356,31 @@ def restore_latest(
         'version that wrote them or a new --workdir; if the files are '
         'damaged, move the directory aside to start again. Nothing was moved.'
     )
-  return None, None
+  return None, None, None
 
 
 def _is_abandoned_read(exc: BaseException | None, obj: Any = None) -> bool:
   """Leftovers of a failed restore that asyncio reports after the fact."""
-  if isinstance(exc, RuntimeError) and str(exc) == 'Event loop is closed':
+  if 'coroutine' in repr(obj) and 'read_array' in repr(obj):
     return True
-  return 'coroutine' in repr(obj) and 'read_array' in repr(obj)
+  if not (isinstance(exc, RuntimeError) and str(exc) == 'Event loop is closed'):
+    return False
+  frames = traceback.extract_tb(exc.__traceback__)
+  return any('asyncio' in f.filename for f in frames)
 
 
-_hooks_installed = False
-
-
-def _quiet_abandoned_reads() -> None:
+@contextlib.contextmanager
+def _abandoned_reads_quieted() -> Iterator[None]:
   """Hides the tracebacks of a damaged step's abandoned asynchronous reads.
 
   When one array of a step fails to read, orbax abandons the reads of the
   others; their coroutines and callbacks then fail on a closed event loop
   and Python prints each one ("Exception ignored in: <coroutine ...>",
   "RuntimeError: Event loop is closed"), dozens of tracebacks for one
-  damaged step that `restore_latest` already reports in one warning. Only
-  those are dropped (logged at debug level); anything else reaches the
-  previous hooks.
+  damaged step that `restore_latest` already reports in one warning. While
+  restoring, only those are dropped (logged at debug level); the abandoned
+  coroutines are collected before the previous hooks come back.
   """
-  global _hooks_installed
-  if _hooks_installed:
-    return
-  _hooks_installed = True
   previous_unraisable = sys.unraisablehook
   previous_thread = threading.excepthook
 
@@ -368,6 +398,12 @@ def _quiet_abandoned_reads() -> None:
 
   sys.unraisablehook = unraisable
   threading.excepthook = thread
+  try:
+    yield
+  finally:
+    gc.collect()  # Abandoned coroutines report now, while filtered.
+    sys.unraisablehook = previous_unraisable
+    threading.excepthook = previous_thread
 
 
 def _quarantine(manager: ocp.CheckpointManager, step: int) -> epath.Path | None:

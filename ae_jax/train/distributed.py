@@ -186,6 +186,26 @@ def initialize(
   return True
 
 
+class StoppedWithProcess0(RuntimeError):
+  """Process 0 stopped the launch (its log says why); so does this process."""
+
+
+def stop_all_if(error: Exception | None) -> None:
+  """Raises ``error`` (known on process 0 only) on every process.
+
+  Process 0 re-raises it; the others raise `StoppedWithProcess0`. A collective
+  (every process must call it), except in a one-process run.
+  """
+  if jax.process_count() > 1:
+    failed = multihost_utils.broadcast_one_to_all(np.int32(error is not None))
+    if error is None and int(failed):
+      raise StoppedWithProcess0(
+          'Process 0 stopped this launch (its log says why); stopping too.'
+      )
+  if error is not None:
+    raise error
+
+
 def host_array(leaf) -> np.ndarray:
   """This process's full copy of an array (replicated, local or gathered)."""
   if isinstance(leaf, jax.Array) and leaf.is_fully_replicated:

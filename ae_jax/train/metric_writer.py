@@ -89,7 +89,7 @@ _LOG_FIX = (
 )
 
 
-def _parse(path: epath.Path) -> tuple[list[dict], bool]:
+def _parse(path: epath.Path, quiet: bool = False) -> tuple[list[dict], bool]:
   """``(records, whether the last line was incomplete and dropped)``."""
   lines = path.read_bytes().decode('utf-8', 'replace').split('\n')
   complete = lines[-1] == ''  # The text ends with a newline.
@@ -106,14 +106,14 @@ def _parse(path: epath.Path) -> tuple[list[dict], bool]:
       ):
         raise ValueError('a record without an integer "step"')
     except ValueError as e:
-      if number == len(lines) and not complete:
+      if number == len(lines) and not complete and line.startswith('{'):
         dropped = True  # What a kill during an append leaves.
         break
       raise workdir_lib.DamagedFileError(
           f'{path} is damaged at line {number} ({e}); {_LOG_FIX}'
       ) from None
     records.append(record)
-  if dropped:
+  if dropped and not quiet:
     logging.warning(
         'Dropped an incomplete last record of %s (a run stopped while '
         'writing it).',
@@ -122,10 +122,10 @@ def _parse(path: epath.Path) -> tuple[list[dict], bool]:
   return records, dropped or not complete
 
 
-def read_metrics(workdir: epath.PathLike) -> list[dict]:
+def read_metrics(workdir: epath.PathLike, *, quiet: bool = False) -> list[dict]:
   """All records of ``<workdir>/metrics.jsonl`` (empty if there is none).
 
-  An incomplete last line is dropped with a warning.
+  An incomplete last line is dropped with a warning (none with ``quiet``).
 
   Raises:
     DamagedFileError: a line before the last cannot be parsed or has no
@@ -134,7 +134,7 @@ def read_metrics(workdir: epath.PathLike) -> list[dict]:
   path = epath.Path(workdir) / 'metrics.jsonl'
   if not path.exists():
     return []
-  return _parse(path)[0]
+  return _parse(path, quiet)[0]
 
 
 def truncate_metrics(workdir: epath.PathLike, step: int) -> None:

@@ -56,6 +56,9 @@ from ae_jax import data
 from ae_jax import models
 from ae_jax.train import checkpoints
 from ae_jax.train import distributed
+from ae_jax.train import lock as lock_lib
+from ae_jax.train import memory
+from ae_jax.train import run_files
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
@@ -285,10 +288,17 @@ def train_sweep(
   check_mesh(len(members), config, mesh)
   workdir_lib.check_path(workdir)
   workdir = checkpoints.absolute(workdir)
-  workdir_lib.check_writable(workdir, ('sweep.json', workdir_lib.LOCK_NAME))
-  with workdir_lib.lock(workdir):
+  workdir_lib.check_writable(workdir, ('sweep.json', lock_lib.LOCK_NAME))
+  with lock_lib.hold(workdir):
     check_existing(workdir, config, members)
     return _train_sweep(config, members, values, workdir, dataset, mesh)
+
+
+def _member_dirs(workdir: epath.Path) -> list[epath.Path]:
+  return sorted(
+      (d for d in workdir.glob('member_*') if d.name[7:].isdigit()),
+      key=lambda d: int(d.name[7:]),
+  )
 
 
 def check_existing(workdir: epath.Path, config, members) -> None:
@@ -297,22 +307,18 @@ def check_existing(workdir: epath.Path, config, members) -> None:
   Another sweep written over it would leave its files disagreeing (a
   member's config.json from the new sweep beside the old one's
   checkpoint), so it is refused before any work, naming the differences.
+  Members a killed sweep did not get to write count as unfinished: the same
+  sweep run again writes them.
   """
-  old = sorted(
-      (d for d in workdir.glob('member_*') if d.name[7:].isdigit()),
-      key=lambda d: int(d.name[7:]),
-  )
-  if not old and not (workdir / 'sweep.json').exists():
-    return
+  old = _member_dirs(workdir)
   planned = [json.loads(member_config(config, p).to_json()) for p in members]
   problems = []
-  if len(old) != len(planned):
+  if len(old) > len(planned):
     problems.append(f'{len(old)} members there, {len(planned)} now')
   for i, (d, new) in enumerate(zip(old, planned)):
-    if not (d / 'config.json').exists():
-      problems.append(f'member_{i} has no config.json')
-      continue
-    saved = trainer.read_saved_config(d)
+    saved = run_files.read_config(d)
+    if saved is None:
+      continue  # Not written yet when a previous launch stopped.
     diffs = configs.trained_differences(saved, new) + [
         f'{k}: {saved.get(k)!r} -> {new.get(k)!r}'
         for k in ('num_train_steps', 'num_epochs')
@@ -328,11 +334,19 @@ def check_existing(workdir: epath.Path, config, members) -> None:
     )
 
 
+def _check_same_data(workdir: epath.Path, described: dict) -> None:
+  """The members already written were trained on the data now loaded."""
+  for d in _member_dirs(workdir):
+    run_files.check_same_data(d, described)
+
+
 def _train_sweep(config, members, values, workdir, dataset, mesh):
   """`train_sweep` once its work directory is checked and locked."""
   k = len(members)
   if dataset is None:
     dataset = trainer.load_dataset(config)
+  described = run_files.describe_dataset(dataset)
+  _check_same_data(workdir, described)
   model = check(
       config, members, dataset.input_shape, num_classes=dataset.num_classes
   )
@@ -342,14 +356,17 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
   base_tx = state_lib.make_optimizer(
       base, total_steps, param_groups=model.param_groups()
   )
-  state_lib.check_fits_in_memory(
+  # Devices with memory of their own each hold the members of their slice
+  # of the 'model' axis; a CPU's devices share the host's memory.
+  shared = jax.local_devices()[0].platform == 'cpu'
+  memory.check_fits(
       state_lib.abstract_train_state(
           model, base_tx, batch_size=config.batch_size
       ),
       sizing_fields=lambda: models.sizing_fields(
           config, dataset.input_shape, num_classes=dataset.num_classes
       ),
-      copies=k,
+      copies=k if shared else -(-k // mesh.shape[sharding.MODEL_AXIS]),
       extra_bytes=dataset.train_images.nbytes,
       extra_what='the training set',
   )
@@ -469,7 +486,7 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
         diverged,
         [members[i] for i in diverged],
     )
-  _write_members(workdir, config, members, state, dataset, rows, total_steps)
+  _write_members(workdir, config, members, state, described, rows, total_steps)
   summary = {
       'model': config.model,
       'members': k,
@@ -533,7 +550,7 @@ def evaluate(member, params, hparams, keys, dataset, config, *, mesh) -> dict:
 
 
 def _write_members(
-    workdir, config, members, state, dataset, rows, total_steps
+    workdir, config, members, state, described, rows, total_steps
 ) -> None:
   """``member_<i>/`` work directories that `ae_jax.load` can read.
 
@@ -543,17 +560,19 @@ def _write_members(
   ``diverged`` flag lets `ae_jax.load` explain a member it cannot load.
   """
   host = jax.device_get(state)
-  described = trainer.describe_dataset(dataset)
   for i, (point, row) in enumerate(zip(members, rows)):
     d = workdir / f'member_{i}'
     d.mkdir(parents=True, exist_ok=True)
     c = member_config(config, point)
-    trainer.write_run_description(d, c, described)
+    run_files.write_run_description(d, c, described)
     one = jax.tree.map(lambda v, i=i: jnp.asarray(v[i]), host)
-    manager = checkpoints.make_manager(d, max_to_keep=1)
-    checkpoints.save(manager, one, config=c)
-    manager.wait_until_finished()
-    manager.close()
+    with checkpoints.make_manager(d, max_to_keep=1) as manager:
+      if total_steps in manager.all_steps():
+        # The same sweep run again: its checkpoint replaces the old one, so
+        # final_metrics.json and the parameters always agree.
+        manager.delete(total_steps)
+      checkpoints.save(manager, one, config=c)
+      manager.wait_until_finished()
     final = {
         'step': total_steps,
         'model': config.model,

@@ -14,15 +14,15 @@ already saved is lost:
   5. evaluate on the test split and write checkpoints, logs and figures.
 """
 
+import contextlib
 import dataclasses
 import difflib
-import hashlib
 import json
 import logging
 import math
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from etils import epath
@@ -37,11 +37,14 @@ from ae_jax import data
 from ae_jax import models
 from ae_jax.train import checkpoints
 from ae_jax.train import distributed
+from ae_jax.train import lock as lock_lib
+from ae_jax.train import memory
 from ae_jax.train import metric_writer
 from ae_jax.train import outputs
 from ae_jax.train import preemption
 from ae_jax.train import pretrain
 from ae_jax.train import provenance
+from ae_jax.train import run_files
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
@@ -57,7 +60,7 @@ RUN_FILES = (
     'metrics.jsonl',
     'final_metrics.json',
     'launches.jsonl',
-    workdir_lib.LOCK_NAME,
+    lock_lib.LOCK_NAME,
     'checkpoints',
     'tensorboard',
 )
@@ -69,8 +72,9 @@ class NonFiniteLossError(FloatingPointError):
   """Training produced NaN/inf; the last good checkpoint is left intact."""
 
 
-class IncompatibleWorkdirError(ValueError):
-  """The work directory holds a run made with a different config."""
+# Kept where earlier versions defined them.
+IncompatibleWorkdirError = run_files.IncompatibleWorkdirError
+check_workdir = run_files.check_workdir
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -139,67 +143,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     )
 
 
-def read_saved_config(workdir: epath.Path) -> dict | None:
-  """``<workdir>/config.json`` as a dict (None if absent).
-
-  Raises:
-    DamagedFileError: it cannot be parsed.
-    IncompatibleWorkdirError: it has fields this version does not know (it
-      was written by another version of ae_jax).
-  """
-  path = workdir / 'config.json'
-  if not path.exists():
-    return None
-  saved = workdir_lib.read_json(
-      path,
-      'restore it from the checkpoint with checkpoints.step_record, or use a '
-      'new --workdir.',
-  )
-  if not isinstance(saved, dict):
-    raise workdir_lib.DamagedFileError(
-        f'{path} is damaged (not a JSON object); restore it or use a new '
-        '--workdir.'
-    )
-  unknown = configs.unknown_fields(saved)
-  if unknown:
-    raise IncompatibleWorkdirError(
-        f'{path} has fields this version of ae_jax does not know '
-        f'({", ".join(unknown)}): it was written by another version '
-        f'(launches.jsonl names it). Use that version for this run, or a new '
-        '--workdir. Nothing was changed.'
-    )
-  return saved
-
-
-def check_workdir(
-    workdir: epath.Path, config: ml_collections.ConfigDict
-) -> None:
-  """Refuses to resume a run whose saved config differs in what is trained.
-
-  Compares ``config`` with ``config.json`` and with the config recorded in
-  the newest checkpoint (`checkpoints.save`), which still holds when
-  ``config.json`` was edited by hand.
-  """
-  if not (workdir / 'checkpoints').exists():
-    return
-  current = json.loads(config.to_json())
-  sources = []
-  saved = read_saved_config(workdir)
-  if saved is not None:
-    sources.append((workdir / 'config.json', saved))
-  step, recorded = checkpoints.latest_recorded_config(workdir / 'checkpoints')
-  if recorded is not None:
-    sources.append((f'the checkpoint of step {step}', recorded))
-  for source, saved in sources:
-    diffs = configs.trained_differences(saved, current)
-    if diffs:
-      raise IncompatibleWorkdirError(
-          f'{workdir} holds checkpoints of a run with a different config '
-          f'({"; ".join(diffs)}; from {source}). Use a new --workdir, or '
-          'rerun with the saved values. Nothing was changed.'
-      )
-
-
 def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
   """The training data ``config`` names, in its layout and binarisation."""
   return data.load_dataset(
@@ -210,74 +153,6 @@ def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
       binarize=config.binarize,
       seed=config.seed,
   )
-
-
-def dataset_fingerprint(dataset: data.Dataset) -> str:
-  """SHA-256 of a dataset's arrays as trained on (after layout, binarising)."""
-  digest = hashlib.sha256()
-  for array in (
-      dataset.train_images,
-      dataset.train_labels,
-      dataset.test_images,
-      dataset.test_labels,
-  ):
-    digest.update(f'{array.dtype.str}{array.shape}'.encode())
-    digest.update(np.ascontiguousarray(array).data)
-  return digest.hexdigest()
-
-
-def describe_dataset(dataset: data.Dataset) -> dict[str, Any]:
-  """``dataset.json``: what `ae_jax.load` rebuilds the model from."""
-  return {
-      'name': dataset.name,
-      'input_shape': list(dataset.input_shape),
-      'num_classes': dataset.num_classes,
-      'class_names': list(dataset.class_names),
-      'sha256': dataset_fingerprint(dataset),
-  }
-
-
-def check_same_data(workdir: epath.Path, described: dict[str, Any]) -> None:
-  """A resumed run must train on the data its checkpoints were trained on.
-
-  Data files replaced under the same path (another ``idx_dir`` content, a
-  rebuilt TFDS dir) would otherwise continue the run on other images.
-  """
-  path = workdir / 'dataset.json'
-  if not path.exists() or not (workdir / 'checkpoints').exists():
-    return
-  saved = workdir_lib.read_json(
-      path, 'restore it, or use a new --workdir (it records the data).'
-  )
-  before = saved.get('sha256') if isinstance(saved, dict) else None
-  if before is not None and before != described['sha256']:
-    raise IncompatibleWorkdirError(
-        f'The data of this launch differs from the data {workdir} was trained '
-        f'on (sha256 {described["sha256"][:12]}... vs {before[:12]}... in '
-        f'{path}): the dataset files changed. Point --config.data_dir / '
-        '--config.idx_dir at the original files, or use a new --workdir. '
-        'Nothing was changed.'
-    )
-
-
-def write_run_description(
-    workdir: epath.Path,
-    config: ml_collections.ConfigDict,
-    described: dict[str, Any],
-) -> None:
-  """``config.json`` and ``dataset.json``: what `ae_jax.load` rebuilds from.
-
-  Each is replaced atomically, and only when its content changes, so a
-  relaunch of the same run rewrites neither.
-  """
-  files = {
-      'config.json': config.to_json(indent=2),
-      'dataset.json': json.dumps(described, indent=2),
-  }
-  for name, text in files.items():
-    path = workdir / name
-    if not path.exists() or path.read_text() != text:
-      workdir_lib.write_text(path, text)
 
 
 def split_validation(
@@ -488,7 +363,7 @@ def train_and_evaluate(
   ``dataset`` (arrays already in memory, e.g. the codes of a lower layer)
   replaces loading ``config.dataset``.
 
-  One launch at a time may use ``workdir`` (`workdir.lock`); a finished run
+  One launch at a time may use ``workdir`` (`lock.hold`); a finished run
   relaunched with the same length returns its saved summary and changes
   nothing. A full disk stops the run with `workdir.DiskFullError`, keeping
   the last checkpoint.
@@ -500,31 +375,51 @@ def train_and_evaluate(
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh, 'batch_size')
   sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
-  main = _is_main_process()
-  if main:
-    workdir_lib.check_writable(workdir, RUN_FILES)
-  with workdir_lib.lock(workdir, enabled=main):
+  with contextlib.ExitStack() as held:
+    # Process 0 writes and locks; the others must stop with it, not wait in
+    # the first collective for a process that has gone.
+    on_main_process(
+        lambda: (
+            workdir_lib.check_writable(workdir, RUN_FILES),
+            held.enter_context(lock_lib.hold(workdir)),
+        )
+    )
     try:
       return _train(config, workdir, mesh, dataset)
     except Exception as e:
       if not workdir_lib.is_disk_full(e):
         raise
-      steps = checkpoints.step_dirs(workdir / 'checkpoints')
+      step = checkpoints.newest_complete_step(workdir / 'checkpoints')
       kept = (
-          f'the last checkpoint, step {steps[0]}, is kept'
-          if steps
+          f'the last checkpoint, step {step}, is kept'
+          if step is not None
           else 'no checkpoint was saved'
       )
       raise workdir_lib.disk_full_error(workdir, kept) from e
 
 
+def on_main_process(fn: Callable[[], Any]) -> None:
+  """Runs ``fn`` on process 0 only; if it raises, every process stops.
+
+  Process 0 re-raises its error; the others raise one saying process 0
+  stopped (its log has the reason). Nothing collective may run inside.
+  """
+  error = None
+  if _is_main_process():
+    try:
+      fn()
+    except Exception as e:  # pylint: disable=broad-except
+      error = e
+  distributed.stop_all_if(error)
+
+
 def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
   """`train_and_evaluate` once the work directory is checked and locked."""
-  check_workdir(workdir, config)
+  run_files.check_workdir(workdir, config)
   if dataset is None:
     dataset = load_dataset(config)
-  described = describe_dataset(dataset)
-  check_same_data(workdir, described)
+  described = run_files.describe_dataset(dataset)
+  run_files.check_same_data(workdir, described)
   dataset, validation = split_validation(dataset, config.validation_size)
   if config.batch_size > len(dataset.train_images):
     raise ValueError(
@@ -546,7 +441,7 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
       model, tx, batch_size=config.batch_size
   )
   on_device = dataset.train_images.nbytes if config.data_on_device else 0
-  state_lib.check_fits_in_memory(
+  memory.check_fits(
       abstract,
       sizing_fields=lambda: models.sizing_fields(
           config, dataset.input_shape, num_classes=dataset.num_classes
@@ -554,7 +449,6 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
       extra_bytes=on_device,
       extra_what='the training set (--config.data_on_device=False streams it)',
   )
-  _check_free_space(workdir, state_lib.tree_bytes(abstract))
 
   init_rng, train_rng, eval_rng = jax.random.split(
       jax.random.PRNGKey(config.seed), 3
@@ -573,7 +467,7 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
       max_to_keep=config.max_checkpoints_to_keep,
       best_metric=None if validation is None else 'loss',
   ) as manager:
-    _, restored = checkpoints.restore_latest(manager, state)
+    _, restored, _ = checkpoints.restore_latest(manager, state)
     if restored is not None:
       state = restored
     start_step = int(jax.device_get(state.step))
@@ -584,7 +478,11 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
           'num_epochs); nothing was changed. Raise the run length to train '
           'further, or evaluate it as it is with experiments.evaluate.'
       )
-    finished = _saved_summary(workdir) if start_step == total_steps else None
+    finished = None
+    if start_step == total_steps:
+      finished = run_files.finished_summary(
+          workdir, start_step, distributed.params_fingerprint(state.params)
+      )
     if finished is not None:
       logging.info(
           '%s is already trained to step %d; nothing to do (its summary is '
@@ -593,6 +491,13 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
           start_step,
       )
       return finished
+    # After the finished-run return (which writes nothing), before the
+    # first write.
+    on_main_process(
+        lambda: workdir_lib.check_free_space(
+            workdir, memory.tree_bytes(abstract)
+        )
+    )
     if restored is None and config.pretrain != 'none':
       params = pretrain.pretrain(
           config,
@@ -603,14 +508,13 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
       )
       state = state_lib.init_train_state(model, tx, params=params, **init)
     last_good = manager.latest_step()
-
-    if _is_main_process():
-      workdir.mkdir(parents=True, exist_ok=True)
-      # The log first: a damaged one stops the launch before anything
-      # else is written.
-      metric_writer.truncate_metrics(workdir, start_step)
-      write_run_description(workdir, config, described)
-      provenance.record_launch(workdir, start_step)
+    on_main_process(
+        lambda: (
+            metric_writer.truncate_metrics(workdir, start_step),
+            run_files.write_run_description(workdir, config, described),
+            provenance.record_launch(workdir, start_step),
+        )
+    )
     writer = metric_writer.MetricWriter(workdir, enabled=_is_main_process())
 
     process = dict(
@@ -773,6 +677,8 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
           if logged or ckpt_due:
             means = pending.fetch(last_good, manager.directory)
             writer.write(done, 'train', means)
+            if _is_main_process():
+              lock_lib.refresh(workdir)
             bar.update(done - bar.n)
             if 'loss' in means:
               bar.set_postfix(loss=f'{means["loss"]:.4g}', refresh=False)
@@ -837,29 +743,6 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
       )
     writer.close()
     return summary
-
-
-def _saved_summary(workdir: epath.Path) -> dict[str, Any] | None:
-  """A finished run's ``final_metrics.json`` (None if absent or damaged)."""
-  path = workdir / 'final_metrics.json'
-  try:
-    summary = json.loads(path.read_text())
-  except (OSError, ValueError):
-    return None  # Evaluate again and rewrite it.
-  return summary if isinstance(summary, dict) else None
-
-
-def _check_free_space(workdir: epath.Path, checkpoint_bytes: int) -> None:
-  """Refuses to start when the next checkpoint cannot fit on the disk."""
-  free = workdir_lib.free_bytes(workdir)
-  needed = checkpoint_bytes + 2**20  # And a MiB for logs and metadata.
-  if free is not None and free < needed:
-    raise workdir_lib.DiskFullError(
-        f'No space left on the device of {workdir} '
-        f'({workdir_lib.format_bytes(free)} free; a checkpoint of this model '
-        f'takes about {workdir_lib.format_bytes(checkpoint_bytes)}). Free some '
-        'space or use a --workdir on a larger disk. Nothing was changed.'
-    )
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -1,7 +1,7 @@
-"""A work directory on disk: checked before work, written atomically, locked.
+"""A work directory on disk: checked before work, written atomically.
 
-What a crash, a full disk, a second launch or a damaged file must not do to a
-run, and how this module prevents it:
+What a crash, a full disk or a damaged file must not do to a run, and how
+this module prevents it (`lock` keeps a second launch out):
 
 * `check_writable` refuses an empty ``--workdir``, a path that is a file, and
   a directory (or the parent it would be made in) or run file that cannot be
@@ -11,10 +11,6 @@ run, and how this module prevents it:
   file or the new one, never half of one;
 * `read_json` names the file (and the fix) when it is damaged, instead of a
   bare JSON position;
-* `lock` lets one launch at a time write into a work directory: the holder's
-  host and pid are written into ``<workdir>/.lock``, locked with ``flock`` (the
-  kernel drops the lock when the process dies, however it dies); a lock left
-  by a dead process on this host is taken over with a warning;
 * `disk_full_error` turns "no space left on device", from whichever library
   hit it, into one line naming the directory and its free space.
 """
@@ -22,30 +18,19 @@ run, and how this module prevents it:
 from __future__ import annotations
 
 import contextlib
-import datetime
 import errno
-import fcntl
 import json
-import logging
 import os
-import socket
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 from etils import epath
 
-LOCK_NAME = '.lock'
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _NO_SPACE_TEXT = ('No space left on device', 'Disk quota exceeded')
 
 
 class WorkdirError(ValueError):
   """The work directory cannot be used as given (the message says why)."""
-
-
-class WorkdirLockedError(WorkdirError):
-  """Another live launch holds the work directory's lock."""
 
 
 class DamagedFileError(ValueError):
@@ -140,10 +125,21 @@ def write_bytes(path: epath.PathLike, content: bytes) -> None:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
+    _fsync_directory(path.parent)
   except BaseException:
     with contextlib.suppress(OSError):
       os.unlink(tmp)
     raise
+
+
+def _fsync_directory(directory: epath.Path) -> None:
+  """Makes a rename durable across a power loss, not only a kill."""
+  with contextlib.suppress(OSError):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+      os.fsync(fd)
+    finally:
+      os.close(fd)
 
 
 def append_line(path: epath.PathLike, line: str) -> None:
@@ -169,149 +165,10 @@ def read_json(path: epath.PathLike, fix: str) -> Any:
     raise DamagedFileError(
         f'{path} is damaged ({type(e).__name__}: {e}); {fix}'
     ) from None
-
-
-# ---------------------------------------------------------------------------
-# The lock.
-# ---------------------------------------------------------------------------
-
-
-def _start_time(pid: int) -> str | None:
-  """The kernel's start time of process ``pid`` (tells a reused pid apart)."""
-  try:
-    with open(f'/proc/{pid}/stat') as f:
-      # Field 22, after the parenthesised command name (which may hold spaces).
-      return f.read().rsplit(')', 1)[1].split()[19]
-  except (OSError, IndexError):
-    return None
-
-
-def _alive(pid: int, start_time: str | None) -> bool:
-  try:
-    os.kill(pid, 0)
-  except ProcessLookupError:
-    return False
-  except PermissionError:
-    pass  # Someone else's process: alive.
-  now = _start_time(pid)
-  return start_time is None or now is None or now == start_time
-
-
-def _holder() -> dict[str, Any]:
-  return {
-      'host': socket.gethostname(),
-      'pid': os.getpid(),
-      'start_time': _start_time(os.getpid()),
-      'since': datetime.datetime.now(datetime.timezone.utc).isoformat(
-          timespec='seconds'
-      ),
-      'argv': list(sys.argv),
-  }
-
-
-def _describe(holder: dict[str, Any]) -> str:
-  return (
-      f"pid {holder.get('pid')} on host {holder.get('host')!r} since "
-      f"{holder.get('since')} ({' '.join(holder.get('argv') or [])})"
-  )
-
-
-def _read_holder(fd: int) -> dict[str, Any] | None:
-  os.lseek(fd, 0, os.SEEK_SET)
-  raw = os.read(fd, 65536)
-  if not raw.strip():
-    return None
-  try:
-    holder = json.loads(raw)
-  except ValueError:
-    return {'pid': None, 'host': None, 'since': '?', 'argv': ['(unreadable)']}
-  return holder if isinstance(holder, dict) else None
-
-
-@contextlib.contextmanager
-def lock(workdir: epath.PathLike, *, enabled: bool = True) -> Iterator[None]:
-  """Holds ``<workdir>/.lock`` for the ``with`` block (one launch at a time).
-
-  A second live launch on the same directory (a scheduler retrying while the
-  first still runs) raises `WorkdirLockedError` before it reads or deletes
-  anything. The lock is an ``flock``, which the kernel releases when the
-  holder dies, so a killed run never blocks the next; the file also records
-  the holder, for the message. A holder recorded on another host is refused
-  unless its flock is free and it is shown to be gone (the lock file is then
-  removed by hand). On release the file is emptied, not deleted, so that two
-  waiting launches cannot each lock a different file.
-
-  ``enabled=False`` (processes other than 0 of a multi-process job, and
-  cloud paths) does nothing.
-  """
-  if not enabled or is_remote(workdir):
-    yield
-    return
-  directory = os.fspath(workdir)
-  path = os.path.join(directory, LOCK_NAME)
-  created = not os.path.isdir(directory)
-  os.makedirs(directory, exist_ok=True)
-  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-  try:
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      holder = _read_holder(fd)
-      raise WorkdirLockedError(
-          f'{workdir} is in use by another launch'
-          + (f' ({_describe(holder)})' if holder else '')
-          + '; wait for it to finish or stop it, or use another --workdir. '
-          'Nothing was changed.'
-      ) from None
-    previous = _read_holder(fd)
-    if previous is not None:
-      _take_over(path, previous)
-    try:
-      os.ftruncate(fd, 0)
-      os.lseek(fd, 0, os.SEEK_SET)
-      os.write(fd, json.dumps(_holder()).encode())
-      os.fsync(fd)
-    except OSError:
-      # A full disk: the flock still excludes others; only the holder's
-      # description for their message is missing.
-      logging.debug('Could not record the holder in %s.', path)
-    try:
-      yield
-    finally:  # Any exit but a hard kill: the next launch need not warn.
-      with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
-        if created and os.listdir(directory) == [LOCK_NAME]:
-          # A launch refused before writing anything leaves no directory.
-          os.unlink(path)
-          os.rmdir(directory)
-  finally:
-    os.close(fd)  # Releases the flock.
-
-
-def _take_over(path: str, previous: dict[str, Any]) -> None:
-  """A lock file that names a holder, but whose flock was free."""
-  same_host = previous.get('host') == socket.gethostname()
-  pid = previous.get('pid')
-  if same_host and isinstance(pid, int) and pid != os.getpid():
-    if _alive(pid, previous.get('start_time')):
-      # Alive but not holding the flock: a file system without flock.
-      raise WorkdirLockedError(
-          f'{os.path.dirname(path)} is in use by another launch '
-          f'({_describe(previous)}); wait for it to finish or stop it, or '
-          'use another --workdir. Nothing was changed.'
-      )
-  elif not same_host:
-    raise WorkdirLockedError(
-        f'{path} says the work directory is in use by {_describe(previous)}. '
-        'If that job is no longer running, delete the lock file and rerun; '
-        'otherwise use another --workdir. Nothing was changed.'
-    )
-  logging.warning(
-      'Took over the lock of %s: %s is no longer running (it stopped '
-      'without releasing the work directory).',
-      path,
-      _describe(previous),
-  )
+  except (PermissionError, IsADirectoryError) as e:
+    raise DamagedFileError(
+        f'{path} cannot be read ({e.strerror}); make it a readable file.'
+    ) from None
 
 
 # ---------------------------------------------------------------------------
@@ -358,6 +215,19 @@ def is_disk_full(error: BaseException | None) -> bool:
       return True
     error = error.__cause__ or error.__context__
   return False
+
+
+def check_free_space(workdir: epath.PathLike, checkpoint_bytes: int) -> None:
+  """Refuses to start when the next checkpoint cannot fit on the disk."""
+  free = free_bytes(workdir)
+  needed = checkpoint_bytes + 2**20  # And a MiB for logs and metadata.
+  if free is not None and free < needed:
+    raise DiskFullError(
+        f'No space left on the device of {workdir} ({format_bytes(free)} '
+        'free; a checkpoint of this model takes about '
+        f'{format_bytes(checkpoint_bytes)}). Free some space or use a '
+        '--workdir on a larger disk. Nothing was changed.'
+    )
 
 
 def disk_full_error(workdir: epath.PathLike, last_good: str) -> DiskFullError:

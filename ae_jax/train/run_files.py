@@ -1,0 +1,222 @@
+"""The files that describe a run, and the checks of a relaunch against them.
+
+A work directory holds, beside its checkpoints:
+
+* ``config.json``: the config, as `ae_jax.load` rebuilds the model from it;
+* ``dataset.json``: the input shape, classes and a SHA-256 of the arrays the
+  run was trained on;
+* ``final_metrics.json``: the summary of a finished run (its step and the
+  fingerprint of its parameters tie it to a checkpoint);
+* ``metrics.jsonl``: the log (`metric_writer`).
+
+`check_workdir` reads all of them before any data is loaded and refuses a
+relaunch that would change what is trained, naming the differences; a
+damaged file is named with its fix (`workdir.DamagedFileError`). Every file
+is (re)written atomically, and only when its content changes.
+"""
+
+import hashlib
+import json
+from typing import Any
+
+from etils import epath
+import ml_collections
+import numpy as np
+
+from ae_jax import configs
+from ae_jax import data
+from ae_jax.train import checkpoints
+from ae_jax.train import metric_writer
+from ae_jax.train import workdir as workdir_lib
+
+# Where a user finds the config each checkpoint was trained with.
+_RECORDED_CONFIG = (
+    'checkpoints/<step>/_CHECKPOINT_METADATA holds the config each step was '
+    'trained with (custom_metadata.ae_jax.config)'
+)
+
+
+class IncompatibleWorkdirError(ValueError):
+  """The work directory holds a run made with a different config or data."""
+
+
+def read_config(workdir: epath.Path) -> dict | None:
+  """``<workdir>/config.json`` as a dict (None if absent).
+
+  Raises:
+    DamagedFileError: it cannot be parsed.
+    IncompatibleWorkdirError: it has fields this version does not know (it
+      was written by another version of ae_jax).
+  """
+  path = workdir / 'config.json'
+  if not path.exists():
+    return None
+  fix = f'restore it ({_RECORDED_CONFIG}), or use a new --workdir.'
+  saved = workdir_lib.read_json(path, fix)
+  if not isinstance(saved, dict):
+    raise workdir_lib.DamagedFileError(
+        f'{path} is damaged (not a JSON object); {fix}'
+    )
+  unknown = configs.unknown_fields(saved)
+  if unknown:
+    raise IncompatibleWorkdirError(
+        f'{path} has fields this version of ae_jax does not know '
+        f'({", ".join(unknown)}): it was written by another version '
+        '(launches.jsonl names it). Use that version for this run, or a new '
+        '--workdir. Nothing was changed.'
+    )
+  return saved
+
+
+def read_dataset_info(workdir: epath.Path) -> dict | None:
+  """``<workdir>/dataset.json`` (None if absent), checked.
+
+  Raises:
+    DamagedFileError: it cannot be parsed or has no valid input shape.
+  """
+  path = workdir / 'dataset.json'
+  if not path.exists():
+    return None
+  fix = 'restore it, or rerun the training command (it writes it again).'
+  info = workdir_lib.read_json(path, fix)
+  shape = info.get('input_shape') if isinstance(info, dict) else None
+  if not (
+      isinstance(shape, list)
+      and shape
+      and all(isinstance(d, int) and d > 0 for d in shape)
+  ):
+    raise workdir_lib.DamagedFileError(
+        f'{path} is damaged (input_shape={shape!r}, expected a list of '
+        f'positive integers); {fix}'
+    )
+  return info
+
+
+def read_final_metrics(workdir: epath.Path) -> dict | None:
+  """``final_metrics.json`` (None if absent or unreadable: it is rewritten)."""
+  try:
+    summary = json.loads((workdir / 'final_metrics.json').read_text())
+  except (OSError, ValueError):
+    return None
+  return summary if isinstance(summary, dict) else None
+
+
+def check_workdir(
+    workdir: epath.Path, config: ml_collections.ConfigDict
+) -> None:
+  """Refuses a relaunch that would change what ``workdir`` trains.
+
+  Compares ``config`` with ``config.json`` and with the config recorded in
+  the newest checkpoint (`checkpoints.save`), which still holds when
+  ``config.json`` was edited by hand; parses ``dataset.json`` and the log,
+  so a damaged one is named before any data is loaded.
+
+  Raises:
+    IncompatibleWorkdirError: a field that changes what is trained differs.
+    DamagedFileError: a file of the run cannot be parsed.
+  """
+  if not (workdir / 'checkpoints').exists():
+    return
+  current = json.loads(config.to_json())
+  sources = []
+  saved = read_config(workdir)
+  if saved is not None:
+    sources.append((workdir / 'config.json', saved))
+  step, recorded = checkpoints.latest_recorded_config(workdir / 'checkpoints')
+  if recorded is not None:
+    sources.append((f'the checkpoint of step {step}', recorded))
+  for source, saved in sources:
+    diffs = configs.trained_differences(saved, current)
+    if diffs:
+      raise IncompatibleWorkdirError(
+          f'{workdir} holds checkpoints of a run with a different config '
+          f'({"; ".join(diffs)}; from {source}). Use a new --workdir, or '
+          'rerun with the saved values. Nothing was changed.'
+      )
+  read_dataset_info(workdir)
+  metric_writer.read_metrics(workdir, quiet=True)
+
+
+def dataset_fingerprint(dataset: data.Dataset) -> str:
+  """SHA-256 of a dataset's arrays as trained on (after layout, binarising)."""
+  digest = hashlib.sha256()
+  for array in (
+      dataset.train_images,
+      dataset.train_labels,
+      dataset.test_images,
+      dataset.test_labels,
+  ):
+    digest.update(f'{array.dtype.str}{array.shape}'.encode())
+    digest.update(np.ascontiguousarray(array).data)
+  return digest.hexdigest()
+
+
+def describe_dataset(dataset: data.Dataset) -> dict[str, Any]:
+  """``dataset.json``: what `ae_jax.load` rebuilds the model from."""
+  return {
+      'name': dataset.name,
+      'input_shape': list(dataset.input_shape),
+      'num_classes': dataset.num_classes,
+      'class_names': list(dataset.class_names),
+      'sha256': dataset_fingerprint(dataset),
+  }
+
+
+def check_same_data(workdir: epath.Path, described: dict[str, Any]) -> None:
+  """A resumed run must train on the data its checkpoints were trained on.
+
+  Data files replaced under the same path (another ``idx_dir`` content, a
+  rebuilt TFDS dir) would otherwise continue the run on other images. Runs
+  written before the fingerprint existed are not checked.
+  """
+  if not (workdir / 'checkpoints').exists():
+    return
+  saved = read_dataset_info(workdir) or {}
+  before = saved.get('sha256')
+  if before is not None and before != described['sha256']:
+    raise IncompatibleWorkdirError(
+        f'The data of this launch differs from the data {workdir} was trained '
+        f'on (sha256 {described["sha256"][:12]}... vs {before[:12]}... in '
+        'dataset.json): the dataset files changed. Point --config.data_dir / '
+        '--config.idx_dir at the original files, or use a new --workdir. '
+        'Nothing was changed.'
+    )
+
+
+def write_run_description(
+    workdir: epath.Path,
+    config: ml_collections.ConfigDict,
+    described: dict[str, Any],
+) -> None:
+  """``config.json`` and ``dataset.json``: what `ae_jax.load` rebuilds from.
+
+  Each is replaced atomically, and only when its content changes, so a
+  relaunch of the same run rewrites neither.
+  """
+  files = {
+      'config.json': config.to_json(indent=2),
+      'dataset.json': json.dumps(described, indent=2),
+  }
+  for name, text in files.items():
+    path = workdir / name
+    if not path.exists() or path.read_text() != text:
+      workdir_lib.write_text(path, text)
+
+
+def finished_summary(
+    workdir: epath.Path, step: int, params_sha256: str
+) -> dict[str, Any] | None:
+  """The saved summary of a run finished at ``step``, if it describes these
+  parameters; None otherwise (the run is then evaluated and it rewritten).
+
+  A summary left by an earlier length of the run (killed, or out of disk,
+  before its new summary was written) names another step or parameters.
+  """
+  summary = read_final_metrics(workdir)
+  if (
+      summary is None
+      or summary.get('step') != step
+      or summary.get('params_sha256') != params_sha256
+  ):
+    return None
+  return summary
