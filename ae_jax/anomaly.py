@@ -589,6 +589,9 @@ class AnomalyDetector:
     self.normal_mean = None
     self.normal_std = None
     self._threshold = None
+    # The training inputs' [min, max] (set by `from_trained`): inputs far
+    # outside it (0-255 pixels for a [0, 1] model) are warned about.
+    self.value_range = None
 
   @classmethod
   def from_trained(
@@ -606,13 +609,15 @@ class AnomalyDetector:
           f'ae_jax.TrainedModel, got {type(trained).__name__}; load one with '
           'ae_jax.load(workdir)'
       )
-    return cls(
+    detector = cls(
         trained.model,
         trained.params,
         kind=kind,
         batch_size=batch_size,
         elbo_samples=elbo_samples,
     )
+    detector.value_range = trained.value_range
+    return detector
 
   @property
   def score_fn(self) -> Callable[[base.Params, jax.Array], jax.Array]:
@@ -620,6 +625,11 @@ class AnomalyDetector:
     return score_fn(self.model, self.kind, elbo_samples=self.elbo_samples)
 
   def _scores(self, fn_name: str, x) -> tuple[np.ndarray, np.ndarray]:
+    values = np.asarray(x)
+    if values.dtype.kind == 'f' and values.size and np.isfinite(values).all():
+      trained_lib.warn_if_out_of_range(
+          values, self.value_range, f'{fn_name}: x'
+      )
     return _scores(
         fn_name,
         self.model,

@@ -23,6 +23,35 @@ from ae_jax import configs
 from ae_jax import models
 from ae_jax.train import checkpoints
 from ae_jax.train import run_files
+from ae_jax.train import workdir as workdir_lib
+
+
+def warn_if_out_of_range(
+    x, value_range: tuple[float, float] | None, what: str
+) -> None:
+  """Warns when ``x`` lies far outside the training inputs' range.
+
+  Far means beyond the range widened by twice its width on each side (for
+  [0, 1] images: outside [-2, 3]), so noisy or slightly shifted inputs pass
+  while 0-255 pixels that were not divided by 255, or overflowing values,
+  are named. Not an error: anomalies may lie anywhere.
+  """
+  if value_range is None:
+    return
+  lo, hi = value_range
+  margin = 2 * max(hi - lo, 1e-6)
+  x_lo, x_hi = float(jnp.min(x)), float(jnp.max(x))
+  if x_lo < lo - margin or x_hi > hi + margin:
+    logging.warning(
+        '%s spans [%.4g, %.4g], far outside the range of the training data '
+        '[%.4g, %.4g] (dataset.json): scale it like the training data (e.g. '
+        '/ 255 for 0-255 pixels); the model never saw such inputs.',
+        what,
+        x_lo,
+        x_hi,
+        lo,
+        hi,
+    )
 
 
 class TrainedModel:
@@ -35,12 +64,16 @@ class TrainedModel:
       config: ml_collections.ConfigDict,
       step: int,
       workdir: epath.Path | None = None,
+      value_range: tuple[float, float] | None = None,
   ):
     self.model = model
     self.workdir = workdir
     self.params = params
     self.config = config
     self.step = step
+    # [min, max] of the training inputs (dataset.json; None for runs saved
+    # before it was recorded).
+    self.value_range = value_range
     self._encode = jax.jit(model.encode)
     self._decode = jax.jit(model.decode)
     self._reconstruct = jax.jit(model.reconstruct)
@@ -57,9 +90,14 @@ class TrainedModel:
   def _check(self, x, shape: tuple[int, ...], what: str) -> jax.Array:
     x = np.asarray(x) if not isinstance(x, jax.Array) else x
     if not jnp.issubdtype(x.dtype, jnp.floating):
+      hint = (
+          'scaled like the training data, e.g. x.astype(np.float32) / 255 '
+          'for 0-255 pixels'
+          if what == 'x'
+          else 'codes as encode() returns them'
+      )
       raise TypeError(
-          f'{what} must be floating point, got dtype {x.dtype}; '
-          'convert with x.astype(np.float32) (scale images to [0, 1]).'
+          f'{what} must be floating point, got dtype {x.dtype}; pass {hint}.'
       )
     if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
       raise ValueError(
@@ -74,6 +112,8 @@ class TrainedModel:
       )
     if not bool(jnp.all(jnp.isfinite(x))):
       raise ValueError(f'{what} contains NaN or inf; clean the data first.')
+    if what == 'x':
+      warn_if_out_of_range(x, self.value_range, 'x')
     return jnp.asarray(x, jnp.float32)
 
   def encode(self, x) -> np.ndarray:
@@ -163,17 +203,34 @@ def _check_not_diverged(workdir: epath.Path) -> None:
     )
 
 
+class _QuietReadOnlyManager(logging.Filter):
+  """orbax warns on every read-only manager ("Given directory is read
+  only", "setting save_interval_steps=0"): what `load` asked for."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not (
+        'read_only=True' in message or 'Given directory is read only' in message
+    )
+
+
 def _restore(ckpt_dir: epath.Path, step: int | str | None):
   """``(step, restored state, record)`` read from ``ckpt_dir``, as `load`
   describes."""
-  options = ocp.CheckpointManagerOptions(
-      read_only=True, best_fn=lambda m: m['loss'], best_mode='min'
-  )
-  with ocp.CheckpointManager(
-      ckpt_dir,
-      options=options,
-      item_handlers=ocp.StandardCheckpointHandler(),
-  ) as manager:
+  quiet = _QuietReadOnlyManager()
+  logging.getLogger('absl').addFilter(quiet)
+  try:
+    options = ocp.CheckpointManagerOptions(
+        read_only=True, best_fn=lambda m: m['loss'], best_mode='min'
+    )
+    manager = ocp.CheckpointManager(
+        ckpt_dir,
+        options=options,
+        item_handlers=ocp.StandardCheckpointHandler(),
+    )
+  finally:
+    logging.getLogger('absl').removeFilter(quiet)
+  with manager:
     saved = manager.all_steps()
     if step == 'best':
       step = manager.best_step()
@@ -206,6 +263,24 @@ def _restore(ckpt_dir: epath.Path, step: int | str | None):
   return step, restored, record
 
 
+def _check_shapes(workdir: epath.Path, template, params) -> None:
+  """The checkpoint's arrays are those of the model dataset.json describes
+  (an edited input_shape would fail only when the model is first called)."""
+  flat = jax.tree_util.tree_flatten_with_path(params)[0]
+  key = lambda p: jax.tree_util.keystr(p, simple=True, separator='/')
+  saved = {key(p): np.shape(v) for p, v in flat}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(template)[0]:
+    name = key(path)
+    if saved.get(name, leaf.shape) != leaf.shape:
+      raise ValueError(
+          f'The checkpoint in {workdir} holds params/{name} of shape '
+          f'{list(saved[name])}, but the model that config.json and '
+          f'dataset.json describe needs {list(leaf.shape)}: one of those '
+          'files was edited. Restore it (dataset.json: rerun the training '
+          'command).'
+      )
+
+
 # A run training in the same directory deletes old steps as it saves new
 # ones; a load that loses that race reads the directory again.
 _LOAD_ATTEMPTS = 3
@@ -222,6 +297,7 @@ def load(
   are refused when ``config.json`` no longer matches the config their
   checkpoint was trained with (an edited file), naming the fields.
   """
+  workdir_lib.check_path(workdir, 'workdir')
   workdir = checkpoints.absolute(workdir)
   saved, info = _read_run_files(workdir)
   # Fields added since the run was saved take their defaults.
@@ -256,7 +332,16 @@ def load(
   # Restored leaves may be NumPy or differently structured dicts; cast to the
   # model's own tree so jit sees one consistent structure.
   template = jax.eval_shape(model.init, jax.random.PRNGKey(0))
+  _check_shapes(workdir, template, restored['params'])
   params = jax.tree.map(
       lambda t, p: jnp.asarray(p, t.dtype), template, restored['params']
   )
-  return TrainedModel(model, params, config, int(found), workdir)
+  value_range = info.get('value_range')
+  return TrainedModel(
+      model,
+      params,
+      config,
+      int(found),
+      workdir,
+      value_range=tuple(value_range) if value_range else None,
+  )

@@ -22,7 +22,9 @@ from absl import logging
 
 from ae_jax import data
 from ae_jax import train
+from ae_jax.train import checkpoints
 from ae_jax.train import distributed
+from ae_jax.train import memory
 from ae_jax.train import sweep as sweep_lib
 from ae_jax.train import workdir as workdir_lib
 
@@ -38,6 +40,7 @@ USER_ERRORS = (
     train.UnreadableCheckpointError,
     workdir_lib.DiskFullError,
     distributed.StoppedWithProcess0,
+    memory.OutOfMemoryError,
 )
 
 # Config-dict flags and the fields a user may set on them, for messages.
@@ -52,28 +55,65 @@ def setup_logging() -> None:
 
 
 def _keep_record(record: std_logging.LogRecord) -> bool:
-  if '/orbax/' not in record.pathname:
+  # asyncio logs orbax's failed writes again ("Task exception was never
+  # retrieved"); the run reports the cause in one line.
+  if '/orbax/' not in record.pathname and record.name != 'asyncio':
     return True
   if record.levelno < std_logging.WARNING:
     return False
   error = record.exc_info[1] if record.exc_info else None
+  message = record.getMessage()
   return not (
       workdir_lib.is_disk_full(error)
-      or workdir_lib.is_disk_full(Exception(record.getMessage()))
+      or workdir_lib.is_disk_full(Exception(message))
+      or checkpoints.is_abandoned_io(error)
+      or any(t in message for t in _ORBAX_SHUTDOWN_NOISE)
   )
 
 
+# What orbax's background threads log when the process ends under them (an
+# error, or Ctrl-C, while a save or a clean-up runs).
+_ORBAX_SHUTDOWN_NOISE = (
+    'cannot schedule new futures after interpreter shutdown',
+    'Event loop is closed',
+)
+
+
 def exit_on_user_error(fn: Callable[[], T]) -> T:
-  """``fn()``; a `USER_ERRORS` exception exits with ``error: <message>``."""
+  """``fn()``; a `USER_ERRORS` exception exits with ``error: <message>``, as
+  does running out of disk space or device memory wherever it happens."""
   try:
     return fn()
   except USER_ERRORS as e:
     logging.debug('Traceback of the error below:', exc_info=True)
     sys.exit(f'error: {e}')
+  except Exception as e:  # pylint: disable=broad-except
+    logging.debug('Traceback of the error below:', exc_info=True)
+    if workdir_lib.is_disk_full(e):
+      where = getattr(e, 'filename', None) or 'the output directory'
+      sys.exit(
+          f'error: No space left on the device of {where} '
+          f'({workdir_lib.format_bytes(workdir_lib.free_bytes(where))} free);'
+          ' free some space and rerun the same command.'
+      )
+    if memory.is_out_of_memory(e):
+      sys.exit(f'error: {memory.out_of_memory_message(e)}')
+    raise
+
+
+_quiet_io = None
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-  """``app.run(main)``, with flag errors and a second Ctrl-C as one line."""
+  """``app.run(main)``, with flag errors and a second Ctrl-C as one line.
+
+  For the whole process, the tracebacks orbax's background threads print
+  when a save or restore is abandoned (a full disk, Ctrl-C during a save, a
+  damaged step) are dropped: the binary reports the cause in one line.
+  """
+  global _quiet_io
+  _quiet_io = checkpoints.quiet_abandoned_io()  # Held until the process ends.
+  _quiet_io.__enter__()
   try:
     app.run(main, flags_parser=parse_flags)
   except KeyboardInterrupt:
@@ -121,6 +161,11 @@ def flag_error(argv: list[str], e: Exception) -> str:
           f'--config={config_arg}: config file {path} not found; the '
           f'configs are in experiments/configs/ ({_config_names()}).'
       )
+  if "has no attribute 'get_config'" in text and config_arg is not None:
+    return (
+        f'--config={config_arg}: the file defines no get_config(); give an '
+        f'experiment config ({_config_names()} in experiments/configs/).'
+    )
   unknown = _unknown_field_token(argv)
   if unknown is not None and isinstance(e, (KeyError, AttributeError)):
     return _unknown_field(*unknown)

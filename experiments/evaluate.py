@@ -15,10 +15,13 @@ import json
 
 from absl import app
 from absl import flags
+from absl import logging
 from etils import epath
 
 import ae_jax
 from ae_jax import tasks
+from ae_jax.train import distributed
+from ae_jax.train import lock as lock_lib
 from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 
@@ -91,7 +94,24 @@ def evaluate(
     outputs = [p.name for p in epath.Path(workdir).glob('eval_*.json')]
     workdir_lib.check_writable(workdir, tuple(outputs))
   trained = ae_jax.load(workdir)
+  holder = lock_lib.live_holder(trained.workdir)
+  if holder is not None:
+    logging.warning(
+        'A run is training in %s (pid %s on %s): evaluating its checkpoint of '
+        'step %d; each eval_*.json records the step it describes.',
+        trained.workdir,
+        holder.get('pid'),
+        holder.get('host'),
+        trained.step,
+    )
   baseline = ae_jax.load(baseline_workdir) if baseline_workdir else None
+  if baseline is not None and baseline.input_shape != trained.input_shape:
+    raise ValueError(
+        f'--baseline_workdir={baseline_workdir} was trained on inputs of shape '
+        f'{list(baseline.input_shape)}, {workdir} on '
+        f'{list(trained.input_shape)}; give a baseline trained on the same '
+        'data and layout.'
+    )
   names = names or tasks.default_tasks(trained)
   dataset = tasks.load_data(trained)
   results = {}
@@ -99,9 +119,21 @@ def evaluate(
     results[name] = tasks.run(
         name, trained, dataset, baseline, outdir=trained.workdir
     )
+    # Which parameters the numbers describe: a run trained further later
+    # leaves this file describing an older step, and says so.
+    described = dict(
+        results[name],
+        step=trained.step,
+        params_sha256=distributed.params_fingerprint(trained.params),
+    )
+    if baseline is not None:
+      described['baseline'] = {
+          'workdir': str(baseline.workdir),
+          'step': baseline.step,
+          'params_sha256': distributed.params_fingerprint(baseline.params),
+      }
     workdir_lib.write_text(
-        trained.workdir / f'eval_{name}.json',
-        json.dumps(results[name], indent=2),
+        trained.workdir / f'eval_{name}.json', json.dumps(described, indent=2)
     )
   return results
 

@@ -339,6 +339,8 @@ def run(
   config = ml_collections.ConfigDict(config.to_dict())
   kinds = score_kinds(score)
   _check_args(config, epochs, k)
+  # Results go there after all the training: refuse an unusable one first.
+  workdir_lib.check_writable(outdir, ('one_class.json',), flag='--outdir')
   dataset = train.trainer.load_dataset(config)
   if classes is None:
     classes = list(range(dataset.num_classes))

@@ -29,11 +29,31 @@ flags.mark_flags_as_required(['config', 'workdir'])
 cli.mark_paths_nonempty('workdir')
 
 
+def parse_seeds(values: list[str]) -> list[int]:
+  """``--seeds`` as distinct integers >= 0."""
+  try:
+    seeds = [int(v) for v in values]
+  except ValueError:
+    raise ValueError(
+        f'--seeds={",".join(values)}: give comma-separated integers, e.g. '
+        '--seeds=0,1,2.'
+    ) from None
+  if not seeds or len(set(seeds)) != len(seeds):
+    raise ValueError(
+        f'--seeds={",".join(values)}: give at least one seed and no seed '
+        'twice, e.g. --seeds=0,1,2.'
+    )
+  if not _METRICS.value:
+    raise ValueError('--metrics is empty; name test metrics, e.g. loss.')
+  return seeds
+
+
 def main(argv):
   del argv
   cli.setup_logging()
+  seeds = cli.exit_on_user_error(lambda: parse_seeds(_SEEDS.value))
   results = {}
-  for seed in map(int, _SEEDS.value):
+  for seed in seeds:
     config = _CONFIG.value.copy_and_resolve_references()
     config.seed = seed
     workdir = epath.Path(_WORKDIR.value) / f'seed_{seed}'
@@ -41,12 +61,12 @@ def main(argv):
         lambda: train.train_and_evaluate(config, workdir)  # pylint: disable=cell-var-from-loop
     )
     results[seed] = summary['test']
-  unknown = set(_METRICS.value) - set(results[seed])
-  if unknown:  # The runs are saved: a rerun with valid names resumes at once.
-    sys.exit(
-        f'error: unknown --metrics {sorted(unknown)}; this model reports '
-        f'{sorted(results[seed])}.'
-    )
+    unknown = set(_METRICS.value) - set(results[seed])
+    if unknown:  # After one seed, not all: its run is saved and resumes.
+      sys.exit(
+          f'error: unknown --metrics {sorted(unknown)}; this model reports '
+          f'{sorted(results[seed])}.'
+      )
   rows = {}
   for name in _METRICS.value:
     values = np.array([results[s][name] for s in results])

@@ -785,3 +785,29 @@ def test_public_api():
       'prefetch',
   ):
     assert hasattr(data, name), name
+
+
+def test_swapped_train_and_test_idx_files_are_refused_before_building(
+    tmp_path,
+):
+  # Before: it trained on the 10,000 test images and tested on 60,000.
+  idx_files.write_idx_dir(tmp_path / 'idx', N_TEST, N_TRAIN)
+  with pytest.raises(ValueError, match='look swapped'):
+    _load_mnist(tmp_path / 'tfds', tmp_path / 'idx')
+  assert not (tmp_path / 'tfds' / 'local_idx').exists()
+
+
+def test_unusable_tfds_data_dir_is_named(tmp_path):
+  idx_files.write_idx_dir(tmp_path / 'idx', N_TRAIN, N_TEST)
+  (tmp_path / 'file').write_text('x')
+  with pytest.raises(ValueError, match='is a file; set --config.data_dir'):
+    _load_mnist(tmp_path / 'file', tmp_path / 'idx')
+  # A build is needed but the directory cannot be made (read-only alike).
+  with pytest.raises(ValueError, match='cannot be written'):
+    _load_mnist(tmp_path / 'file' / 'tfds', tmp_path / 'idx')
+
+
+@pytest.mark.parametrize('name', ['fashion-mnist', 'Fashion_MNIST'])
+def test_malformed_dataset_name_suggests_the_right_one(name):
+  with pytest.raises(ValueError, match="did you mean 'fashion_mnist'"):
+    data.load_dataset(name)

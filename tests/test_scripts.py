@@ -46,6 +46,16 @@ def test_seeds_reports_mean_and_spread(tmp_path):
   assert proc.returncode != 0
   assert "unknown --metrics ['accuracy']" in proc.stderr
   assert 'neg_elbo' in proc.stderr
+  # A bad seed list: one line before anything trains (it was a traceback).
+  proc = _run(
+      'experiments.seeds',
+      '--config=experiments/configs/vae.py:smoke',
+      f'--workdir={tmp_path}/bad',
+      '--seeds=a,b',
+  )
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+  assert 'error: --seeds=a,b: give comma-separated integers' in proc.stderr
+  assert not (tmp_path / 'bad').exists()
 
 
 def test_throughput_benchmark_prints_its_table():

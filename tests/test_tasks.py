@@ -11,6 +11,7 @@ import pytest
 import ae_jax
 from ae_jax import tasks
 from ae_jax import train
+from ae_jax.train import distributed
 from experiments import evaluate
 from experiments.configs import aae as aae_config
 from experiments.configs import denoising_ae
@@ -61,8 +62,16 @@ def test_every_task_writes_json_and_prints_a_table(runs):
   )
   probe = results['probe']
   assert 0.85 < probe['raw_pixels'] <= 1.0  # Logistic regression on digits.
+  trained = ae_jax.load(runs['dae'])
   for name, result in results.items():
     saved = json.loads((runs['dae'] / f'eval_{name}.json').read_text())
+    # The numbers, and which parameters they describe (issue 14: a file
+    # from an earlier step looked like one of the final model).
+    assert saved.pop('step') == trained.step
+    assert saved.pop('params_sha256') == distributed.params_fingerprint(
+        trained.params
+    )
+    assert saved.pop('baseline')['step'] == ae_jax.load(runs['plain']).step
     assert saved == json.loads(json.dumps(result))
     table = evaluate.markdown(name, result)
     assert table.count('\n') >= 3 and '|---|' in table
@@ -209,3 +218,14 @@ def test_evaluate_on_a_directory_without_a_run_prints_the_error(tmp_path):
   assert result.returncode != 0
   assert 'error: ' in result.stderr and 'config.json not found' in result.stderr
   assert 'Traceback' not in result.stderr, result.stderr[-2000:]
+
+
+def test_a_baseline_of_other_inputs_is_refused_before_any_task(runs, tmp_path):
+  config = vae_config.get_config('smoke')
+  config.update(layout='hwc', num_train_steps=5, write_figures=False)
+  train.train_and_evaluate(config, tmp_path / 'hwc')
+  # Before: a shape error deep inside the denoise task, after the work.
+  with pytest.raises(ValueError, match=r'inputs of shape \[8, 8, 1\]'):
+    evaluate.evaluate(
+        str(runs['plain']), ['denoise'], baseline_workdir=str(tmp_path / 'hwc')
+    )

@@ -267,3 +267,26 @@ def test_disk_full_is_recognised_through_library_wrappers():
   assert not workdir_lib.is_disk_full(ValueError('shape mismatch'))
   error = workdir_lib.disk_full_error('/tmp', 'the last checkpoint is kept')
   assert isinstance(error, OSError) and 'free' in str(error)
+
+
+def test_run_files_of_the_wrong_kind_are_named(tmp_path):
+  (tmp_path / '.lock').mkdir()
+  with pytest.raises(workdir_lib.WorkdirError, match='should be a file'):
+    workdir_lib.check_writable(tmp_path, ('.lock',), dirs=('tensorboard',))
+  (tmp_path / '.lock').rmdir()
+  (tmp_path / 'tensorboard').write_text('x')
+  with pytest.raises(workdir_lib.WorkdirError, match='should be a directory'):
+    workdir_lib.check_writable(tmp_path, ('.lock',), dirs=('tensorboard',))
+
+
+def test_live_holder_names_a_running_launch_only(tmp_path):
+  assert lock_lib.live_holder(tmp_path) is None
+  with lock_lib.hold(tmp_path):
+    assert lock_lib.live_holder(tmp_path)['pid'] == os.getpid()
+  assert lock_lib.live_holder(tmp_path) is None
+
+
+def test_a_garbage_lock_record_with_a_free_lock_is_taken_over(tmp_path):
+  (tmp_path / lock_lib.LOCK_NAME).write_text('garbage')
+  with lock_lib.hold(tmp_path):  # Before: refused for 15 minutes.
+    pass

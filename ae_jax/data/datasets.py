@@ -32,6 +32,8 @@ Binarisation (``binarize=``):
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import re
 
 import numpy as np
 
@@ -55,6 +57,8 @@ _DATASET_NAMES_HINT = (
     f'set --config.dataset to one of {", ".join(map(repr, DATASET_NAMES))}, '
     'or any TFDS image dataset name (tfds.list_builders()).'
 )
+# TFDS names: snake_case, optionally /config and :version.
+_TFDS_NAME = re.compile(r'[a-z0-9_]+(/[a-z0-9_.-]+)?(:[0-9.*]+)?')
 _DIGITS_TEST_SIZE = 300
 _SPLIT_STREAM = {'train': 0, 'test': 1}
 _BINARIZE_CHUNK = 8192
@@ -170,6 +174,16 @@ def load_dataset(
   _check_choice('binarize', binarize, BINARIZE_MODES)
   if not name:  # `--config.dataset=`; TFDS would fail to parse it as a name.
     raise ValueError(f'config.dataset is empty: {_DATASET_NAMES_HINT}')
+  if not _TFDS_NAME.fullmatch(name):
+    # TFDS would answer with a page of its name grammar.
+    close = difflib.get_close_matches(
+        name.lower().replace('-', '_'), DATASET_NAMES, n=1
+    )
+    raise ValueError(
+        f'config.dataset={name!r} is not a dataset name'
+        + (f' (did you mean {close[0]!r}?)' if close else '')
+        + f': {_DATASET_NAMES_HINT}'
+    )
   if name == 'digits':
     splits, num_classes, class_names = _load_digits()
   else:

@@ -101,6 +101,12 @@ def load_tfds_arrays(
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
   data_dir = resolve_data_dir(data_dir)
+  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise ValueError(
+        f'The TFDS data dir {data_dir} (config.data_dir, else $TFDS_DATA_DIR '
+        'or ~/tensorflow_datasets) is a file; set --config.data_dir to a '
+        'directory.'
+    )
   with _probing():
     builder = tfds.builder(name, data_dir=data_dir)
   _check_features(name, builder)
@@ -249,7 +255,8 @@ def _local_build_of(builder_cls: Any, data_dir: str, idx_dir: str) -> Any:
   if not prepared:
     # The builder checks this too (for `tfds build`), but only once TFDS has
     # announced the build and made its directories.
-    local_idx.check_idx_splits_not_empty(idx_dir)
+    local_idx.check_idx_headers(idx_dir)
+    _check_writable(data_dir, builder_cls.name)
     start = time.perf_counter()
     try:
       local.download_and_prepare(
@@ -274,6 +281,22 @@ def _local_build_of(builder_cls: Any, data_dir: str, idx_dir: str) -> Any:
     )
   local_idx.write_source(keyed_dir, idx_dir, digests)
   return local
+
+
+def _check_writable(data_dir: str, build: str) -> None:
+  """A build needs to write into data_dir: say so before TFDS fails there."""
+  try:
+    os.makedirs(data_dir, exist_ok=True)
+    probe = os.path.join(data_dir, f'.write_probe.{os.getpid()}')
+    with open(probe, 'w'):
+      pass
+    os.unlink(probe)
+  except OSError as e:
+    raise ValueError(
+        f'The {build} build must be written once into the TFDS data dir '
+        f'{data_dir}, which cannot be written ({e.strerror}); set '
+        '--config.data_dir (or $TFDS_DATA_DIR) to a writable directory.'
+    ) from None
 
 
 def _local_builds(builder_cls: Any, data_dir: str) -> list[Any]:

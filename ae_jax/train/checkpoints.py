@@ -290,7 +290,7 @@ def restore_latest(
       change of code or state structure looks like, not damage, so nothing
       is moved and training does not silently start again from scratch.
   """
-  with _abandoned_reads_quieted():
+  with quiet_abandoned_io():
     return _restore_latest(manager, target, step, quarantine)
 
 
@@ -359,51 +359,68 @@ def _restore_latest(manager, target, step, quarantine):
   return None, None, None
 
 
-def _is_abandoned_read(exc: BaseException | None, obj: Any = None) -> bool:
-  """Leftovers of a failed restore that asyncio reports after the fact."""
-  if 'coroutine' in repr(obj) and 'read_array' in repr(obj):
+def is_abandoned_io(exc: BaseException | None, obj: Any = None) -> bool:
+  """Leftovers of a failed save or restore, reported after the fact."""
+  if 'coroutine' in repr(obj) and (
+      'read_array' in repr(obj) or 'orbax' in repr(obj)
+  ):
     return True
-  if not (isinstance(exc, RuntimeError) and str(exc) == 'Event loop is closed'):
+  if not isinstance(exc, RuntimeError) or str(exc) not in (
+      'Event loop is closed',
+      'cannot schedule new futures after interpreter shutdown',
+  ):
     return False
   frames = traceback.extract_tb(exc.__traceback__)
-  return any('asyncio' in f.filename for f in frames)
+  return any('asyncio' in f.filename or 'orbax' in f.filename for f in frames)
 
 
 @contextlib.contextmanager
-def _abandoned_reads_quieted() -> Iterator[None]:
+def quiet_abandoned_io() -> Iterator[None]:
   """Hides the tracebacks of a damaged step's abandoned asynchronous reads.
 
   When one array of a step fails to read, orbax abandons the reads of the
   others; their coroutines and callbacks then fail on a closed event loop
   and Python prints each one ("Exception ignored in: <coroutine ...>",
-  "RuntimeError: Event loop is closed"), dozens of tracebacks for one
-  damaged step that `restore_latest` already reports in one warning. While
-  restoring, only those are dropped (logged at debug level); the abandoned
-  coroutines are collected before the previous hooks come back.
+  "RuntimeError: Event loop is closed", through `sys.unraisablehook`,
+  `threading.excepthook` or, from TensorStore's callbacks, `sys.excepthook`),
+  dozens of tracebacks for one damaged step that `restore_latest` already
+  reports in one warning (or a failed save, which the binaries report). Only
+  those are dropped (logged at debug level); the abandoned coroutines are
+  collected before the previous hooks come back.
   """
   previous_unraisable = sys.unraisablehook
   previous_thread = threading.excepthook
+  previous_except = sys.excepthook
 
   def unraisable(u):
-    if _is_abandoned_read(u.exc_value, u.object):
+    if is_abandoned_io(u.exc_value, u.object):
       logging.debug('Dropped an abandoned checkpoint read: %r', u.exc_value)
     else:
       previous_unraisable(u)
 
   def thread(args):
-    if _is_abandoned_read(args.exc_value):
+    if is_abandoned_io(args.exc_value):
       logging.debug('Dropped an abandoned checkpoint read: %r', args.exc_value)
     else:
       previous_thread(args)
 
+  def excepthook(kind, value, tb):
+    # TensorStore's callbacks report through PyErr_Print, which calls this.
+    if is_abandoned_io(value):
+      logging.debug('Dropped an abandoned checkpoint read: %r', value)
+    else:
+      previous_except(kind, value, tb)
+
   sys.unraisablehook = unraisable
   threading.excepthook = thread
+  sys.excepthook = excepthook
   try:
     yield
   finally:
     gc.collect()  # Abandoned coroutines report now, while filtered.
     sys.unraisablehook = previous_unraisable
     threading.excepthook = previous_thread
+    sys.excepthook = previous_except
 
 
 def _quarantine(manager: ocp.CheckpointManager, step: int) -> epath.Path | None:

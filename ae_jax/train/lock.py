@@ -196,7 +196,9 @@ def _take_over(path: str, previous: dict[str, Any]) -> None:
   directory = os.path.dirname(path)
   same_host = previous.get('host') == socket.gethostname()
   pid = previous.get('pid')
-  if same_host and isinstance(pid, int) and pid != os.getpid():
+  if pid is None:
+    pass  # An unreadable record whose flock was free: no live holder.
+  elif same_host and isinstance(pid, int) and pid != os.getpid():
     if _alive(pid, previous.get('start_time')):
       # Alive but not holding the flock: a file system without flock.
       raise _in_use(directory, previous)
@@ -217,6 +219,30 @@ def _take_over(path: str, previous: dict[str, Any]) -> None:
       path,
       _describe(previous),
   )
+
+
+def live_holder(workdir: epath.PathLike) -> dict[str, Any] | None:
+  """The record of the launch holding ``workdir``'s lock, if one is running.
+
+  Reads the record only (taking the lock, even briefly, could refuse a
+  launch starting at that moment): a record of a live process on this host,
+  or a fresh one from another host.
+  """
+  path = os.path.join(os.fspath(workdir), LOCK_NAME)
+  try:
+    fd = os.open(path, os.O_RDONLY)
+  except OSError:
+    return None
+  try:
+    holder = _read_holder(fd)
+  finally:
+    os.close(fd)
+  if not holder or not isinstance(holder.get('pid'), int):
+    return None
+  if holder.get('host') == socket.gethostname():
+    return holder if _alive(holder['pid'], holder.get('start_time')) else None
+  age = time.time() - os.stat(path).st_mtime
+  return holder if age < STALE_AFTER_SECONDS else None
 
 
 _last_refresh: dict[str, float] = {}

@@ -101,3 +101,33 @@ def check_fits(
 
 def _gib(n: int) -> str:
   return f'{n / 2**30:.3g} GiB'
+
+
+class OutOfMemoryError(MemoryError):
+  """A device ran out of memory (the message names what to lower)."""
+
+
+def is_out_of_memory(error: BaseException | None) -> bool:
+  """Whether ``error`` (or its cause) is a device allocation failure."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    text = str(error)
+    if isinstance(error, MemoryError) or (
+        'RESOURCE_EXHAUSTED' in text and 'llocat' in text
+    ):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def out_of_memory_message(error: BaseException) -> str:
+  """One line for an allocation failure the shape check could not foresee
+  (activations, a process memory limit, other programs on the device)."""
+  first = str(error).strip().splitlines()[0][:200] if str(error) else ''
+  return (
+      f'Out of memory on {jax.local_devices()[0].device_kind} ({first}). '
+      'Lower --config.batch_size or --config.eval_batch_size, or the fields '
+      'that size the model (latent_dim, hidden_sizes, conv_features, ...); '
+      'on a CPU, also check ulimit -v and other programs using memory.'
+  )

@@ -17,6 +17,7 @@ is (re)written atomically, and only when its content changes.
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from etils import epath
@@ -106,34 +107,52 @@ def check_workdir(
 ) -> None:
   """Refuses a relaunch that would change what ``workdir`` trains.
 
-  Compares ``config`` with ``config.json`` and with the config recorded in
-  the newest checkpoint (`checkpoints.save`), which still holds when
-  ``config.json`` was edited by hand; parses ``dataset.json`` and the log,
-  so a damaged one is named before any data is loaded.
+  Compares ``config`` with the config recorded in the newest checkpoint
+  (`checkpoints.save`) and with ``config.json``, which must agree with that
+  record (an edited file is named as such). A damaged ``config.json`` or
+  ``dataset.json`` that the launch can write again does not block it: the
+  checkpoint's record stands in for the first (runs saved before records
+  existed are refused instead), and the second only loses its check of the
+  data (`check_same_data`), with a warning. The log is parsed too, so a
+  damaged one is named before any data is loaded.
 
   Raises:
     IncompatibleWorkdirError: a field that changes what is trained differs.
-    DamagedFileError: a file of the run cannot be parsed.
+    DamagedFileError: a file of the run cannot be parsed and nothing else
+      can stand in for it.
   """
   if not (workdir / 'checkpoints').exists():
     return
   current = json.loads(config.to_json())
-  sources = []
-  saved = read_config(workdir)
-  if saved is not None:
-    sources.append((workdir / 'config.json', saved))
   step, recorded = checkpoints.latest_recorded_config(workdir / 'checkpoints')
-  if recorded is not None:
-    sources.append((f'the checkpoint of step {step}', recorded))
-  for source, saved in sources:
-    diffs = configs.trained_differences(saved, current)
-    if diffs:
+  try:
+    saved = read_config(workdir)
+  except workdir_lib.DamagedFileError as e:
+    if recorded is None:
+      raise
+    logging.warning('%s It is written again from this launch.', e)
+    saved = None
+  if saved is not None and recorded is not None:
+    edited = configs.trained_differences(recorded, saved)
+    if edited:
       raise IncompatibleWorkdirError(
-          f'{workdir} holds checkpoints of a run with a different config '
-          f'({"; ".join(diffs)}; from {source}). Use a new --workdir, or '
-          'rerun with the saved values. Nothing was changed.'
+          f'{workdir / "config.json"} does not match the config the checkpoint '
+          f'of step {step} was trained with ({"; ".join(edited)}; checkpoint '
+          '-> config.json): the file was edited after training. Restore the '
+          "checkpoint's values in it (or use a new --workdir). Nothing was "
+          'changed.'
       )
-  read_dataset_info(workdir)
+  if recorded is not None:
+    source, reference = f'the checkpoint of step {step}', recorded
+  else:
+    source, reference = workdir / 'config.json', saved
+  diffs = configs.trained_differences(reference, current) if reference else []
+  if diffs:
+    raise IncompatibleWorkdirError(
+        f'{workdir} holds checkpoints of a run with a different config '
+        f'({"; ".join(diffs)}; from {source}). Use a new --workdir, or '
+        'rerun with the saved values. Nothing was changed.'
+    )
   metric_writer.read_metrics(workdir, quiet=True)
 
 
@@ -159,6 +178,12 @@ def describe_dataset(dataset: data.Dataset) -> dict[str, Any]:
       'num_classes': dataset.num_classes,
       'class_names': list(dataset.class_names),
       'sha256': dataset_fingerprint(dataset),
+      # What inputs to a trained model should look like (`ae_jax.load` warns
+      # on inputs far outside it, e.g. 0-255 pixels for a [0, 1] model).
+      'value_range': [
+          float(dataset.train_images.min()),
+          float(dataset.train_images.max()),
+      ],
   }
 
 
@@ -171,7 +196,15 @@ def check_same_data(workdir: epath.Path, described: dict[str, Any]) -> None:
   """
   if not (workdir / 'checkpoints').exists():
     return
-  saved = read_dataset_info(workdir) or {}
+  try:
+    saved = read_dataset_info(workdir) or {}
+  except workdir_lib.DamagedFileError as e:
+    logging.warning(
+        '%s It is written again from this launch; the data could not be '
+        'checked against the data the run was trained on.',
+        e,
+    )
+    return
   before = saved.get('sha256')
   if before is not None and before != described['sha256']:
     raise IncompatibleWorkdirError(
@@ -191,7 +224,8 @@ def write_run_description(
   """``config.json`` and ``dataset.json``: what `ae_jax.load` rebuilds from.
 
   Each is replaced atomically, and only when its content changes, so a
-  relaunch of the same run rewrites neither.
+  relaunch of the same run rewrites neither (and one deleted or damaged by
+  hand is written again).
   """
   files = {
       'config.json': config.to_json(indent=2),

@@ -53,7 +53,8 @@ from ae_jax.train import workdir as workdir_lib
 # Kept for callers of earlier versions; the schema owns the list now.
 RUN_CONTROL_FIELDS = configs.RUN_CONTROL_FIELDS
 
-# Files a launch may rewrite: each must be writable before any work starts.
+# What a launch may rewrite: each must be writable, and a file or a directory
+# as expected, before any work starts.
 RUN_FILES = (
     'config.json',
     'dataset.json',
@@ -61,9 +62,8 @@ RUN_FILES = (
     'final_metrics.json',
     'launches.jsonl',
     lock_lib.LOCK_NAME,
-    'checkpoints',
-    'tensorboard',
 )
+RUN_DIRS = ('checkpoints', 'tensorboard')
 
 NONFINITE_MODES = ('stop', 'skip')
 
@@ -340,11 +340,15 @@ class _TrainMetrics:
           f', the last of {consecutive} non-finite batches in a row (more '
           'than config.max_consecutive_nonfinite)'
       )
+    fix = (
+        'or raise --config.max_consecutive_nonfinite'
+        if consecutive is not None
+        else "or --config.nonfinite='skip' to drop such batches"
+    )
     raise NonFiniteLossError(
         f'Training stopped: {what}; {where} and nothing after it was saved. '
-        'Lower --config.learning_rate, set --config.grad_clip_norm, or check '
-        "the data for extreme values (--config.nonfinite='skip' drops such "
-        'batches instead).'
+        'Lower --config.learning_rate, set --config.grad_clip_norm, check '
+        f'the data for extreme values, {fix}.'
     )
 
 
@@ -380,13 +384,15 @@ def train_and_evaluate(
     # the first collective for a process that has gone.
     on_main_process(
         lambda: (
-            workdir_lib.check_writable(workdir, RUN_FILES),
+            workdir_lib.check_writable(workdir, RUN_FILES, dirs=RUN_DIRS),
             held.enter_context(lock_lib.hold(workdir)),
         )
     )
     try:
       return _train(config, workdir, mesh, dataset)
     except Exception as e:
+      if memory.is_out_of_memory(e) and not workdir_lib.is_disk_full(e):
+        raise memory.OutOfMemoryError(memory.out_of_memory_message(e)) from e
       if not workdir_lib.is_disk_full(e):
         raise
       step = checkpoints.newest_complete_step(workdir / 'checkpoints')
@@ -484,6 +490,9 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
           workdir, start_step, distributed.params_fingerprint(state.params)
       )
     if finished is not None:
+      on_main_process(  # Deleted or edited by hand: ae_jax.load needs them.
+          lambda: run_files.write_run_description(workdir, config, described)
+      )
       logging.info(
           '%s is already trained to step %d; nothing to do (its summary is '
           'final_metrics.json).',

@@ -56,15 +56,19 @@ def check_path(workdir: epath.PathLike | None, flag: str = '--workdir') -> None:
 
 
 def check_writable(
-    workdir: epath.PathLike, files: tuple[str, ...] = (), flag='--workdir'
+    workdir: epath.PathLike,
+    files: tuple[str, ...] = (),
+    flag='--workdir',
+    *,
+    dirs: tuple[str, ...] = (),
 ) -> None:
   """Raises `WorkdirError` unless the run can write into ``workdir``.
 
   Checks that ``workdir`` is not a file, that it (or the nearest existing
   directory above it, where it would be created) accepts new files, and that
-  each of ``files`` inside it that exists can be overwritten. Creating and
-  removing a probe file also catches read-only mounts, which `os.access`
-  misses.
+  each of ``files`` and ``dirs`` inside it that exists is a file (directory)
+  that can be written. Creating and removing a probe file also catches
+  read-only mounts, which `os.access` misses.
   """
   check_path(workdir, flag)
   if is_remote(workdir):
@@ -94,8 +98,14 @@ def check_writable(
         f'{flag}={path}: cannot write into {where} ({e.strerror}); fix the '
         'permissions (chmod u+w) or give a writable directory.'
     ) from None
-  for name in files:
+  for name in files + dirs:
     target = os.path.join(path, name)
+    if os.path.exists(target) and os.path.isdir(target) != (name in dirs):
+      kind = 'a directory' if name in dirs else 'a file'
+      raise WorkdirError(
+          f'{target} should be {kind} of the run but is not; move it aside '
+          f'(or use another {flag}).'
+      )
     if os.path.exists(target) and not os.access(target, os.W_OK):
       raise WorkdirError(
           f'{target} is read-only, and this run would rewrite it; make it '
@@ -223,10 +233,10 @@ def check_free_space(workdir: epath.PathLike, checkpoint_bytes: int) -> None:
   needed = checkpoint_bytes + 2**20  # And a MiB for logs and metadata.
   if free is not None and free < needed:
     raise DiskFullError(
-        f'No space left on the device of {workdir} ({format_bytes(free)} '
-        'free; a checkpoint of this model takes about '
-        f'{format_bytes(checkpoint_bytes)}). Free some space or use a '
-        '--workdir on a larger disk. Nothing was changed.'
+        f'No space left on the device of {workdir}: {format_bytes(free)} '
+        f'free, {format_bytes(needed)} needed (a checkpoint of this model, '
+        f'{format_bytes(checkpoint_bytes)}, and 1 MiB for logs). Free some '
+        'space or use a --workdir on a larger disk. Nothing was changed.'
     )
 
 

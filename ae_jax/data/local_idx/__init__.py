@@ -22,7 +22,7 @@ from ae_jax.data.local_idx.builds import SOURCE_FILE
 from ae_jax.data.local_idx.builds import write_source
 from ae_jax.data.local_idx.idx import IDX_FILES
 from ae_jax.data.local_idx.idx import all_idx_filenames
-from ae_jax.data.local_idx.idx import check_idx_splits_not_empty
+from ae_jax.data.local_idx.idx import check_idx_headers
 from ae_jax.data.local_idx.idx import missing_idx_files
 from ae_jax.data.local_idx.idx import read_idx_images
 from ae_jax.data.local_idx.idx import read_idx_labels
@@ -38,7 +38,7 @@ __all__ = [
     'MNIST_CLASS_NAMES',
     'SOURCE_FILE',
     'all_idx_filenames',
-    'check_idx_splits_not_empty',
+    'check_idx_headers',
     'describe_source',
     'digest_idx_files',
     'fingerprint',

@@ -7,7 +7,7 @@ dimension: count). Files are read in full with ``gzip`` and ``np.frombuffer``;
 every defect (gzip error, truncation, wrong magic, wrong size) becomes a
 ``ValueError`` that names the file and how to get an intact copy. A file that
 holds no images is valid IDX but cannot make a split:
-``check_idx_splits_not_empty`` refuses it from the headers alone.
+``check_idx_headers`` refuses it from the headers alone.
 """
 
 from __future__ import annotations
@@ -101,14 +101,20 @@ def _read_payload(
   return dims, values
 
 
-def check_idx_splits_not_empty(idx_dir: str) -> None:
-  """Fails, naming the file, if a split's images file holds no images.
+def check_idx_headers(idx_dir: str) -> None:
+  """Fails, naming the file, on what the four headers alone show is wrong.
 
-  A header count of 0 is valid IDX, but TFDS cannot write an empty split (it
-  fails deep in its writer with "No examples were yielded"). Only the
-  headers are read, so this costs microseconds and runs before a build.
+  Only the headers are read (microseconds), before a build that would
+  otherwise convert the whole train split first:
+
+  * a split's images file holding 0 images: valid IDX, but TFDS cannot write
+    an empty split (it fails deep in its writer, "No examples were yielded");
+  * a labels file whose count differs from its images file's;
+  * train files holding fewer images than test files: the ``train-*`` and
+    ``t10k-*`` files swapped, which would otherwise train on the test split.
   """
-  for split, (images_name, _) in IDX_FILES.items():
+  counts = {}
+  for split, (images_name, labels_name) in IDX_FILES.items():
     path = os.path.join(idx_dir, images_name)
     dims = _parse_header(path, _decompress(path, 16), IMAGES_MAGIC, ndim=3)
     if dims[0] == 0:
@@ -120,6 +126,27 @@ def check_idx_splits_not_empty(idx_dir: str) -> None:
           'Fashion-MNIST: `sudo apt-get install --reinstall '
           'dataset-fashion-mnist`).'
       )
+    labels_path = os.path.join(idx_dir, labels_name)
+    (num_labels,) = _parse_header(
+        labels_path, _decompress(labels_path, 8), LABELS_MAGIC, ndim=1
+    )
+    if num_labels != dims[0]:
+      raise _corrupt(
+          labels_path,
+          f'{num_labels} labels for the {dims[0]} images of {path!r}',
+      )
+    counts[split] = dims[0]
+  if counts['train'] < counts['test']:
+    raise ValueError(
+        f'The train IDX files in {idx_dir!r} hold {counts["train"]} images, '
+        f'fewer than the {counts["test"]} of the test files: the train-* and '
+        't10k-* files look swapped. Give each its own name '
+        f'({", ".join(all_idx_filenames())}).'
+    )
+
+
+# The name of earlier versions.
+check_idx_splits_not_empty = check_idx_headers
 
 
 def read_idx_images(path: str) -> np.ndarray:
