@@ -213,3 +213,50 @@ def test_nll_of_a_vae_does_not_depend_on_the_batch_beyond_noise(rows_seen):
 def test_jacobian_batch_fits_its_passes_in_one_eval_batch():
   assert reconstruction.jacobian_batch_size(_model(model='ae')) == BUDGET // 4
   assert reconstruction.jacobian_batch_size(_model(latent_dim=64)) == 1
+
+
+# Before allocating: a model that cannot fit is refused (issue 14).
+
+
+def test_model_too_large_for_memory_is_refused_before_allocating(
+    smoke_config, tmp_path
+):
+  from ae_jax import train  # pylint: disable=g-import-not-at-top
+
+  # 10^9 codes: terabytes of weights XLA would try to allocate (under
+  # ulimit -v it waited forever in BlockUntilReady).
+  config = smoke_config.copy_and_resolve_references()
+  config.latent_dim = 10**9
+  with pytest.raises(ValueError, match=r'--config.latent_dim=1000000000'):
+    train.train_and_evaluate(config, tmp_path / 'run')
+  assert not (tmp_path / 'run').exists()
+
+
+def test_memory_limit_counts_the_process_limit(monkeypatch):
+  import resource  # pylint: disable=g-import-not-at-top
+
+  from ae_jax.train import memory  # pylint: disable=g-import-not-at-top
+
+  monkeypatch.setattr(
+      resource, 'getrlimit', lambda kind: (2**30, resource.RLIM_INFINITY)
+  )
+  assert memory.device_memory_bytes(jax.devices()[0]) <= 2**30
+
+
+def test_out_of_memory_while_allocating_is_one_line(
+    smoke_config, tmp_path, monkeypatch
+):
+  from ae_jax import train  # pylint: disable=g-import-not-at-top
+  from ae_jax.train import memory  # pylint: disable=g-import-not-at-top
+  from ae_jax.train import state as state_lib  # pylint: disable=g-import-not-at-top
+
+  def exhausted(*args, **kwargs):
+    raise ValueError('RESOURCE_EXHAUSTED: Out of memory allocating 10 bytes.')
+
+  # What a process limit (ulimit -v) gives for a model the shape check let
+  # through: activations and XLA's own buffers are not counted there.
+  monkeypatch.setattr(state_lib, 'init_train_state', exhausted)
+  with pytest.raises(
+      memory.OutOfMemoryError, match='Lower --config.batch_size'
+  ):
+    train.train_and_evaluate(smoke_config, tmp_path)
