@@ -13,7 +13,9 @@ all members train together under `jax.vmap` in one compiled step. Writes
 ``sweep.json`` (per-member test metrics), ``sweep.png`` (each member's test
 loss and a second metric against the first swept field), ``member_<i>/`` work
 directories that ``experiments.evaluate`` and `ae_jax.load` read, and prints
-a Markdown table.
+a Markdown table. The members' stacked state is checkpointed every
+``checkpoint_every_steps`` in ``<workdir>/checkpoints``: SIGTERM or Ctrl-C
+saves and stops (exit 143 or 130), and the same command resumes.
 
 ``--model_parallel=N`` spreads the members over N devices (a 'model' mesh
 axis; N must divide the member count and the device count); the remaining
@@ -22,6 +24,7 @@ data parallelism over every device, as in ``experiments.train``.
 """
 
 import json
+import sys
 
 from absl import app
 from absl import flags
@@ -30,6 +33,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from ae_jax import figures
+from ae_jax.train import preemption
 from ae_jax.train import sharding
 from ae_jax.train import sweep as sweep_lib
 from experiments import cli
@@ -86,14 +90,19 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.setup_logging()
   values = cli.exit_on_user_error(lambda: parse(_SWEEP.value))
-  rows = cli.exit_on_user_error(
-      lambda: sweep_lib.train_sweep(
-          _CONFIG.value,
-          values,
-          _WORKDIR.value,
-          mesh=sharding.make_sweep_mesh(_MODEL_PARALLEL.value),
-      )
-  )
+  try:
+    rows = cli.exit_on_user_error(
+        lambda: sweep_lib.train_sweep(
+            _CONFIG.value,
+            values,
+            _WORKDIR.value,
+            mesh=sharding.make_sweep_mesh(_MODEL_PARALLEL.value),
+        )
+    )
+  except preemption.Preempted as e:
+    # Saved; the shell's convention for "terminated by signal N".
+    print(f'stopped: {e}', file=sys.stderr)
+    sys.exit(128 + e.signum)
   workdir = epath.Path(_WORKDIR.value)
   summary = json.loads((workdir / 'sweep.json').read_text())
   keys = list(rows[0])

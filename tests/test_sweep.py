@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ import pytest
 
 import ae_jax
 from ae_jax import train
+from ae_jax.train import preemption
 from ae_jax.train import sharding
 from ae_jax.train import sweep
 from experiments.configs import ae as ae_config
@@ -392,3 +394,39 @@ def test_another_sweep_into_the_same_workdir_is_refused(tmp_path):
   shutil.rmtree(tmp_path / 'member_1')
   sweep.train_sweep(config, {'beta': [0.5, 1.0]}, tmp_path)
   assert ae_jax.load(tmp_path / 'member_1').config.beta == 1.0
+
+
+def test_a_stopped_sweep_resumes_to_the_same_members(tmp_path, monkeypatch):
+  config = _config(steps=30)
+  config.checkpoint_every_steps = 10
+  values = {'beta': [1.0, 4.0]}
+  sweep.train_sweep(config, values, tmp_path / 'straight')
+  # SIGTERM (a preemptible VM's notice) during the second call: the sweep
+  # saves the step it reached and stops; it lost all its work before.
+  calls = []
+  put = sweep._put  # pylint: disable=protected-access
+
+  def signalled(*args):
+    calls.append(1)
+    if len(calls) == 2:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return put(*args)
+
+  monkeypatch.setattr(sweep, '_put', signalled)
+  with pytest.raises(preemption.Preempted, match='SIGTERM'):
+    sweep.train_sweep(config, values, tmp_path / 'stopped')
+  monkeypatch.undo()
+  steps = [p.name for p in (tmp_path / 'stopped' / 'checkpoints').iterdir()]
+  assert steps == ['20'], steps
+  sweep.train_sweep(config, values, tmp_path / 'stopped')
+  for i in range(2):
+    chex.assert_trees_all_equal(
+        _params(tmp_path / 'straight' / f'member_{i}'),
+        _params(tmp_path / 'stopped' / f'member_{i}'),
+    )
+  # Another sweep is not resumed from this one's checkpoint.
+  shutil.rmtree(tmp_path / 'stopped' / 'member_0')
+  shutil.rmtree(tmp_path / 'stopped' / 'member_1')
+  (tmp_path / 'stopped' / 'sweep.json').unlink()
+  with pytest.raises(ValueError, match='checkpoint of another sweep'):
+    sweep.train_sweep(config, {'beta': [2.0, 8.0]}, tmp_path / 'stopped')

@@ -103,14 +103,21 @@ def save(
     *,
     metrics: dict[str, float] | None = None,
     config: ml_collections.ConfigDict | None = None,
+    step: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-  """Saves ``state`` at its step with its checksums (and ``config``)."""
-  step = int(jax.device_get(state.step))
+  """Saves ``state`` at its step with its checksums (and ``config``).
+
+  ``step`` is ``state.step`` unless given (a sweep's stacked state has one
+  per member); ``extra`` (JSON) joins the step's record (`step_record`).
+  """
+  step = int(jax.device_get(state.step)) if step is None else step
   if step in manager.all_steps():
     return
   record = {'format': FORMAT, 'checksums': array_checksums(state)}
   if config is not None:
     record['config'] = json.loads(config.to_json())
+  record.update(extra or {})
   manager.save(
       step,
       args=ocp.args.StandardSave(state),

@@ -31,8 +31,12 @@ raises (`fail_on_retrace`), and the training loop runs under
 batch indices is the only host-device traffic.
 
 Each member is written like a run of `train_and_evaluate`
-(``<workdir>/member_<i>/`` with ``config.json``, ``dataset.json`` and an orbax
-checkpoint), so `ae_jax.load` and ``experiments.evaluate`` work on it.
+(``<workdir>/member_<i>/`` with ``config.json``, ``dataset.json``, an orbax
+checkpoint and ``final_metrics.json``), so `ae_jax.load` and
+``experiments.evaluate`` work on it. The stacked state of all members is
+checkpointed in ``<workdir>/checkpoints`` every ``checkpoint_every_steps``
+(and on SIGTERM/Ctrl-C, which then stop the sweep): the same sweep
+relaunched resumes from it, and one finished is not trained again.
 """
 
 from collections.abc import Mapping, Sequence
@@ -40,6 +44,8 @@ import dataclasses
 import functools
 import itertools
 import json
+import math
+import signal
 import time
 from typing import Any
 
@@ -58,6 +64,7 @@ from ae_jax.train import checkpoints
 from ae_jax.train import distributed
 from ae_jax.train import lock as lock_lib
 from ae_jax.train import memory
+from ae_jax.train import preemption
 from ae_jax.train import run_files
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
@@ -288,7 +295,9 @@ def train_sweep(
   check_mesh(len(members), config, mesh)
   workdir_lib.check_path(workdir)
   workdir = checkpoints.absolute(workdir)
-  workdir_lib.check_writable(workdir, ('sweep.json', lock_lib.LOCK_NAME))
+  workdir_lib.check_writable(
+      workdir, ('sweep.json', lock_lib.LOCK_NAME), dirs=('checkpoints',)
+  )
   with lock_lib.hold(workdir):
     check_existing(workdir, config, members)
     return _train_sweep(config, members, values, workdir, dataset, mesh)
@@ -399,6 +408,77 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
     )
 
   state = jax.jit(jax.vmap(init), out_shardings=on_members)(keys, hparams)
+  # The stacked state is checkpointed in <workdir>/checkpoints, so a stopped
+  # sweep (SIGTERM, Ctrl-C, a kill) resumes where it was, like a run.
+  with checkpoints.make_manager(workdir, max_to_keep=1) as manager:
+    return _train_from_checkpoint(
+        manager,
+        state,
+        config=config,
+        members=members,
+        values=values,
+        dataset=dataset,
+        described=described,
+        mesh=mesh,
+        member=member,
+        hparams=hparams,
+        root_keys=root_keys,
+        seeds=seeds,
+        total_steps=total_steps,
+        workdir=workdir,
+    )
+
+
+def _sweep_record(members) -> dict[str, Any]:
+  return {'sweep': json.loads(json.dumps(list(members)))}
+
+
+def _restore(manager, state, config, members):
+  """``(start step, state, last train losses)`` of the sweep's checkpoint."""
+  step = checkpoints.newest_complete_step(manager.directory)
+  if step is not None:
+    record = checkpoints.step_record(manager.directory, step)
+    ours = _sweep_record(members)['sweep']
+    diffs = configs.trained_differences(
+        record.get('config') or {}, json.loads(config.to_json())
+    )
+    if record.get('sweep') != ours or diffs:
+      raise ValueError(
+          f'{manager.directory} holds the checkpoint of another sweep '
+          f'(members {record.get("sweep")}; {"; ".join(diffs) or "same config"}'
+          '); use a new --workdir. Nothing was changed.'
+      )
+  found, restored, record = checkpoints.restore_latest(manager, state)
+  if restored is None:
+    return 0, state, None
+  return (
+      int(np.asarray(jax.device_get(restored.step))[0]),
+      restored,
+      record.get('train_loss'),
+  )
+
+
+def _train_from_checkpoint(
+    manager,
+    state,
+    *,
+    config,
+    members,
+    values,
+    dataset,
+    described,
+    mesh,
+    member,
+    hparams,
+    root_keys,
+    seeds,
+    total_steps,
+    workdir,
+):
+  """The training loop of `train_sweep`, from its latest checkpoint."""
+  k = len(members)
+  on_members = sharding.member_sharded(mesh)
+  start, state, last_losses = _restore(manager, state, config, members)
 
   def one_step(state, index, hp, train_data):
     m, tx = member(hp)
@@ -412,9 +492,11 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
         state, batch['index'], hparams, train_data
     )
 
-  chunk = max(1, min(config.steps_per_call, total_steps))
-  while total_steps % chunk:
-    chunk -= 1
+  # Steps per call: dividing the run, its start and the checkpoint interval.
+  boundaries = math.gcd(total_steps, start, config.checkpoint_every_steps)
+  chunk = max(
+      c for c in range(1, config.steps_per_call + 1) if boundaries % c == 0
+  )
   run = jit_sweep_step(train_step, mesh, unroll=config.encoder == 'conv')
   train_data = sharding.put_replicated(
       {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
@@ -422,7 +504,10 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
   # Each member draws the batches a run with its own seed would draw.
   indices = [
       data.train_indices(
-          len(dataset.train_images), batch_size=config.batch_size, seed=s
+          len(dataset.train_images),
+          batch_size=config.batch_size,
+          seed=s,
+          start_step=start,
       )
       for s in seeds
   ]
@@ -437,14 +522,15 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
       dict(mesh.shape),
   )
   compile_start = time.perf_counter()
+  compile_s = 0.0
   first = True
   train_start = None
-  metrics = None
   # Inside the loop only the explicit `device_put` of each call's indices
-  # may move data: an implicit copy (a host array reaching the step, a
-  # resharded argument) raises instead of slowing every call.
-  with jax.transfer_guard('disallow'):
-    for _ in range(total_steps // chunk):
+  # (and a checkpoint's copy to the host) may move data: an implicit copy (a
+  # host array reaching the step, a resharded argument) raises instead of
+  # slowing every call.
+  with preemption.catch_signals() as stop, jax.transfer_guard('disallow'):
+    for step in range(start, total_steps, chunk):
       index = np.stack(
           [np.stack([next(it) for it in indices]) for _ in range(chunk)]
       )  # [chunk, K, batch]
@@ -454,10 +540,35 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
         jax.block_until_ready(metrics)
         compile_s = time.perf_counter() - compile_start
         train_start, first = time.perf_counter(), False
+      done = step + chunk
+      if (
+          done % config.checkpoint_every_steps == 0
+          or done == total_steps
+          or stop.pending
+      ):
+        with jax.transfer_guard('allow'):
+          last_losses = np.asarray(jax.device_get(metrics['loss'][-1]))
+          checkpoints.save(
+              manager,
+              state,
+              config=config,
+              step=done,
+              extra=dict(
+                  _sweep_record(members), train_loss=last_losses.tolist()
+              ),
+          )
+        if stop.pending and done < total_steps:
+          manager.wait_until_finished()
+          raise preemption.Preempted(
+              stop.signum or signal.SIGTERM, done, manager.directory
+          )
     jax.block_until_ready(state)
-  timed_steps = total_steps - chunk
+  manager.wait_until_finished()
+  timed_steps = total_steps - start - chunk
   steps_per_s = (
-      timed_steps / (time.perf_counter() - train_start) if timed_steps else 0.0
+      timed_steps / (time.perf_counter() - train_start)
+      if timed_steps > 0
+      else 0.0
   )
   eval_keys = jax.device_put(
       np.stack([np.asarray(jax.random.split(r, 3)[2]) for r in root_keys]),
@@ -466,7 +577,7 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
   test = evaluate(
       member, state.params, hparams, eval_keys, dataset, config, mesh=mesh
   )
-  final_loss = np.asarray(jax.device_get(metrics['loss'][-1]))
+  final_loss = np.asarray(last_losses, np.float32)
   rows = []
   for i, point in enumerate(members):
     row = dict(point)
