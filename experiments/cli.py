@@ -246,6 +246,30 @@ def _unknown_field(flag: str, field: str, token: str) -> str:
   )
 
 
+def parse_distinct(
+    flag: str, values: list[str], kind: type, example: str
+) -> list:
+  """A list flag's values as ``kind``, at least one and none twice.
+
+  Raises:
+    ValueError: naming ``--flag`` and an example of what it takes.
+  """
+  given = ','.join(values)
+  try:
+    parsed = [kind(v) for v in values]
+  except ValueError:
+    raise ValueError(
+        f'--{flag}={given}: give comma-separated {kind.__name__} values, e.g. '
+        f'--{flag}={example}.'
+    ) from None
+  if not parsed or len(set(parsed)) != len(parsed):
+    raise ValueError(
+        f'--{flag}={given}: give at least one value and none twice, e.g. '
+        f'--{flag}={example}.'
+    )
+  return parsed
+
+
 def mark_paths_nonempty(*names: str) -> None:
   """Refuses ``--NAME=`` (an unset shell variable) for path flags: an empty
   path would mean the current directory."""

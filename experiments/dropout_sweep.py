@@ -73,28 +73,13 @@ def sweep(workdir, dataset: str, rates: list[float], smoke: bool) -> list[dict]:
   return rows
 
 
-def parse_rates(values: list[str]) -> list[float]:
-  """``--rates`` as distinct numbers."""
-  try:
-    rates = [float(v) for v in values]
-  except ValueError:
-    raise ValueError(
-        f'--rates={",".join(values)}: give comma-separated numbers in '
-        '[0, 1), e.g. --rates=0,0.2,0.4.'
-    ) from None
-  if not rates or len(set(rates)) != len(rates):
-    raise ValueError(
-        f'--rates={",".join(values)}: give at least one rate and no rate '
-        'twice, e.g. --rates=0,0.2,0.4.'
-    )
-  return rates
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.setup_logging()
-  rates = cli.exit_on_user_error(lambda: parse_rates(_RATES.value))
+  rates = cli.exit_on_user_error(
+      lambda: cli.parse_distinct('rates', _RATES.value, float, '0,0.2,0.4')
+  )
   rows = cli.exit_on_user_error(
       lambda: sweep(_WORKDIR.value, _DATASET.value, rates, _SMOKE.value)
   )

@@ -30,22 +30,10 @@ cli.mark_paths_nonempty('workdir')
 
 
 def parse_seeds(values: list[str]) -> list[int]:
-  """``--seeds`` as distinct integers >= 0."""
-  try:
-    seeds = [int(v) for v in values]
-  except ValueError:
-    raise ValueError(
-        f'--seeds={",".join(values)}: give comma-separated integers, e.g. '
-        '--seeds=0,1,2.'
-    ) from None
-  if not seeds or len(set(seeds)) != len(seeds):
-    raise ValueError(
-        f'--seeds={",".join(values)}: give at least one seed and no seed '
-        'twice, e.g. --seeds=0,1,2.'
-    )
+  """``--seeds`` as distinct integers (the trainer checks their range)."""
   if not _METRICS.value:
     raise ValueError('--metrics is empty; name test metrics, e.g. loss.')
-  return seeds
+  return cli.parse_distinct('seeds', values, int, '0,1,2')
 
 
 def main(argv):

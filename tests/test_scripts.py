@@ -54,7 +54,7 @@ def test_seeds_reports_mean_and_spread(tmp_path):
       '--seeds=a,b',
   )
   assert proc.returncode == 1 and 'Traceback' not in proc.stderr
-  assert 'error: --seeds=a,b: give comma-separated integers' in proc.stderr
+  assert 'error: --seeds=a,b: give comma-separated int values' in proc.stderr
   assert not (tmp_path / 'bad').exists()
 
 

@@ -375,32 +375,30 @@ def test_a_diverging_member_is_flagged_and_the_others_finish(tmp_path, caplog):
     ae_jax.load(tmp_path / 'member_1')
 
 
-def test_another_sweep_into_the_same_workdir_is_refused(tmp_path):
-  config = _config(steps=10)
-  sweep.train_sweep(config, {'beta': [0.5, 1.0]}, tmp_path)
-  files = {
-      p: p.read_bytes() for p in sorted(tmp_path.rglob('*')) if p.is_file()
-  }
-  # Before, member_0/config.json said beta 4 beside beta 0.5's checkpoint.
-  for values in ({'beta': [4.0, 8.0]}, {'beta': [0.5]}):
-    with pytest.raises(ValueError, match='already holds another sweep'):
-      sweep.train_sweep(config, values, tmp_path)
-  with pytest.raises(ValueError, match='num_train_steps: 10 -> 20'):
-    sweep.train_sweep(_config(steps=20), {'beta': [0.5, 1.0]}, tmp_path)
-  assert files == {
-      p: p.read_bytes() for p in sorted(tmp_path.rglob('*')) if p.is_file()
-  }
-  # A sweep killed while writing its members is finished by the same sweep.
-  shutil.rmtree(tmp_path / 'member_1')
-  sweep.train_sweep(config, {'beta': [0.5, 1.0]}, tmp_path)
-  assert ae_jax.load(tmp_path / 'member_1').config.beta == 1.0
+def _files(workdir):
+  return {p: p.read_bytes() for p in sorted(workdir.rglob('*')) if p.is_file()}
 
 
-def test_a_stopped_sweep_resumes_to_the_same_members(tmp_path, monkeypatch):
+def test_a_sweep_workdir_resumes_its_sweep_and_refuses_any_other(
+    tmp_path, monkeypatch
+):
   config = _config(steps=30)
   config.checkpoint_every_steps = 10
   values = {'beta': [1.0, 4.0]}
-  sweep.train_sweep(config, values, tmp_path / 'straight')
+  straight = tmp_path / 'straight'
+  sweep.train_sweep(config, values, straight)
+  files = _files(straight)
+  # Before, member_0/config.json said beta 4 beside beta 1's checkpoint.
+  for other in ({'beta': [4.0, 8.0]}, {'beta': [1.0]}):
+    with pytest.raises(ValueError, match='already holds another sweep'):
+      sweep.train_sweep(config, other, straight)
+  with pytest.raises(ValueError, match='num_train_steps: 30 -> 40'):
+    sweep.train_sweep(_config(steps=40), values, straight)
+  assert _files(straight) == files
+  # A sweep killed while writing its members is finished by the same sweep.
+  shutil.rmtree(straight / 'member_1')
+  sweep.train_sweep(config, values, straight)
+  assert ae_jax.load(straight / 'member_1').config.beta == 4.0
   # SIGTERM (a preemptible VM's notice) during the second call: the sweep
   # saves the step it reached and stops; it lost all its work before.
   calls = []
