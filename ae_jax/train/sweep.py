@@ -411,22 +411,142 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
   # The stacked state is checkpointed in <workdir>/checkpoints, so a stopped
   # sweep (SIGTERM, Ctrl-C, a kill) resumes where it was, like a run.
   with checkpoints.make_manager(workdir, max_to_keep=1) as manager:
-    return _train_from_checkpoint(
-        manager,
-        state,
-        config=config,
-        members=members,
-        values=values,
-        dataset=dataset,
-        described=described,
-        mesh=mesh,
-        member=member,
-        hparams=hparams,
-        root_keys=root_keys,
-        seeds=seeds,
-        total_steps=total_steps,
-        workdir=workdir,
+    start, state, last_losses = _restore(manager, state, config, members)
+
+    def one_step(state, index, hp, train_data):
+      m, tx = member(hp)
+      batch = {k: v[index] for k, v in train_data.items()}
+      return step_lib.make_train_step(
+          m, tx, dynamic_binarization=config.binarize == 'dynamic'
+      )(state, batch)
+
+    def train_step(state, batch, hparams, train_data):
+      return jax.vmap(one_step, in_axes=(0, 0, 0, None))(
+          state, batch['index'], hparams, train_data
+      )
+
+    # Steps per call: dividing the run, its start and the checkpoint interval.
+    boundaries = math.gcd(total_steps, start, config.checkpoint_every_steps)
+    chunk = max(
+        c for c in range(1, config.steps_per_call + 1) if boundaries % c == 0
     )
+    run = jit_sweep_step(train_step, mesh, unroll=config.encoder == 'conv')
+    train_data = sharding.put_replicated(
+        {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
+    )
+    # Each member draws the batches a run with its own seed would draw.
+    indices = [
+        data.train_indices(
+            len(dataset.train_images),
+            batch_size=config.batch_size,
+            seed=s,
+            start_step=start,
+        )
+        for s in seeds
+    ]
+    on_index = sharding.member_sharded(mesh, axis=1, batch=True)
+    logging.info(
+        'Sweep of %d %s models over %s: %d steps, %d per call, mesh %s.',
+        k,
+        config.model,
+        ', '.join(values),
+        total_steps,
+        chunk,
+        dict(mesh.shape),
+    )
+    compile_start = time.perf_counter()
+    compile_s = 0.0
+    first = True
+    train_start = None
+    # Inside the loop only the explicit `device_put` of each call's indices
+    # (and a checkpoint's copy to the host) may move data: an implicit copy (a
+    # host array reaching the step, a resharded argument) raises instead of
+    # slowing every call.
+    with preemption.catch_signals() as stop, jax.transfer_guard('disallow'):
+      for step in range(start, total_steps, chunk):
+        index = np.stack(
+            [np.stack([next(it) for it in indices]) for _ in range(chunk)]
+        )  # [chunk, K, batch]
+        batch = {'index': _put(index, on_index)}
+        state, metrics = run(state, batch, hparams, train_data)
+        if first:
+          jax.block_until_ready(metrics)
+          compile_s = time.perf_counter() - compile_start
+          train_start, first = time.perf_counter(), False
+        done = step + chunk
+        if (
+            done % config.checkpoint_every_steps == 0
+            or done == total_steps
+            or stop.pending
+        ):
+          with jax.transfer_guard('allow'):
+            last_losses = np.asarray(jax.device_get(metrics['loss'][-1]))
+            checkpoints.save(
+                manager,
+                state,
+                config=config,
+                step=done,
+                extra=dict(
+                    _sweep_record(members), train_loss=last_losses.tolist()
+                ),
+            )
+          if stop.pending and done < total_steps:
+            manager.wait_until_finished()
+            raise preemption.Preempted(
+                stop.signum or signal.SIGTERM, done, manager.directory
+            )
+      jax.block_until_ready(state)
+    manager.wait_until_finished()
+    timed_steps = total_steps - start - chunk
+    steps_per_s = (
+        timed_steps / (time.perf_counter() - train_start)
+        if timed_steps > 0
+        else 0.0
+    )
+    eval_keys = jax.device_put(
+        np.stack([np.asarray(jax.random.split(r, 3)[2]) for r in root_keys]),
+        on_members,
+    )
+    test = evaluate(
+        member, state.params, hparams, eval_keys, dataset, config, mesh=mesh
+    )
+    final_loss = np.asarray(last_losses, np.float32)
+    rows = []
+    for i, point in enumerate(members):
+      row = dict(point)
+      row.update({f'test_{n}': float(v[i]) for n, v in test.items()})
+      row['final_train_loss'] = float(final_loss[i])
+      # One member diverging is a result of the sweep, not a reason to stop
+      # the others: it is flagged, and its NaN checkpoint will not load.
+      row['diverged'] = not all(
+          np.isfinite(v) for n, v in row.items() if n not in point
+      )
+      rows.append(row)
+    diverged = [i for i, row in enumerate(rows) if row['diverged']]
+    if diverged:
+      logging.warning(
+          'Sweep members %s diverged (NaN/inf test or train loss): %s. Lower '
+          'their learning rate or set --config.grad_clip_norm.',
+          diverged,
+          [members[i] for i in diverged],
+      )
+    _write_members(
+        workdir, config, members, state, described, rows, total_steps
+    )
+    summary = {
+        'model': config.model,
+        'members': k,
+        'mesh': dict(mesh.shape),
+        'steps': total_steps,
+        'compile_seconds': compile_s,
+        'steps_per_second': steps_per_s,
+        'model_steps_per_second': steps_per_s * k,
+        'rows': rows,
+    }
+    workdir_lib.write_text(
+        workdir / 'sweep.json', json.dumps(summary, indent=2)
+    )
+    return rows
 
 
 def _sweep_record(members) -> dict[str, Any]:
@@ -456,160 +576,6 @@ def _restore(manager, state, config, members):
       restored,
       record.get('train_loss'),
   )
-
-
-def _train_from_checkpoint(
-    manager,
-    state,
-    *,
-    config,
-    members,
-    values,
-    dataset,
-    described,
-    mesh,
-    member,
-    hparams,
-    root_keys,
-    seeds,
-    total_steps,
-    workdir,
-):
-  """The training loop of `train_sweep`, from its latest checkpoint."""
-  k = len(members)
-  on_members = sharding.member_sharded(mesh)
-  start, state, last_losses = _restore(manager, state, config, members)
-
-  def one_step(state, index, hp, train_data):
-    m, tx = member(hp)
-    batch = {k: v[index] for k, v in train_data.items()}
-    return step_lib.make_train_step(
-        m, tx, dynamic_binarization=config.binarize == 'dynamic'
-    )(state, batch)
-
-  def train_step(state, batch, hparams, train_data):
-    return jax.vmap(one_step, in_axes=(0, 0, 0, None))(
-        state, batch['index'], hparams, train_data
-    )
-
-  # Steps per call: dividing the run, its start and the checkpoint interval.
-  boundaries = math.gcd(total_steps, start, config.checkpoint_every_steps)
-  chunk = max(
-      c for c in range(1, config.steps_per_call + 1) if boundaries % c == 0
-  )
-  run = jit_sweep_step(train_step, mesh, unroll=config.encoder == 'conv')
-  train_data = sharding.put_replicated(
-      {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
-  )
-  # Each member draws the batches a run with its own seed would draw.
-  indices = [
-      data.train_indices(
-          len(dataset.train_images),
-          batch_size=config.batch_size,
-          seed=s,
-          start_step=start,
-      )
-      for s in seeds
-  ]
-  on_index = sharding.member_sharded(mesh, axis=1, batch=True)
-  logging.info(
-      'Sweep of %d %s models over %s: %d steps, %d per call, mesh %s.',
-      k,
-      config.model,
-      ', '.join(values),
-      total_steps,
-      chunk,
-      dict(mesh.shape),
-  )
-  compile_start = time.perf_counter()
-  compile_s = 0.0
-  first = True
-  train_start = None
-  # Inside the loop only the explicit `device_put` of each call's indices
-  # (and a checkpoint's copy to the host) may move data: an implicit copy (a
-  # host array reaching the step, a resharded argument) raises instead of
-  # slowing every call.
-  with preemption.catch_signals() as stop, jax.transfer_guard('disallow'):
-    for step in range(start, total_steps, chunk):
-      index = np.stack(
-          [np.stack([next(it) for it in indices]) for _ in range(chunk)]
-      )  # [chunk, K, batch]
-      batch = {'index': _put(index, on_index)}
-      state, metrics = run(state, batch, hparams, train_data)
-      if first:
-        jax.block_until_ready(metrics)
-        compile_s = time.perf_counter() - compile_start
-        train_start, first = time.perf_counter(), False
-      done = step + chunk
-      if (
-          done % config.checkpoint_every_steps == 0
-          or done == total_steps
-          or stop.pending
-      ):
-        with jax.transfer_guard('allow'):
-          last_losses = np.asarray(jax.device_get(metrics['loss'][-1]))
-          checkpoints.save(
-              manager,
-              state,
-              config=config,
-              step=done,
-              extra=dict(
-                  _sweep_record(members), train_loss=last_losses.tolist()
-              ),
-          )
-        if stop.pending and done < total_steps:
-          manager.wait_until_finished()
-          raise preemption.Preempted(
-              stop.signum or signal.SIGTERM, done, manager.directory
-          )
-    jax.block_until_ready(state)
-  manager.wait_until_finished()
-  timed_steps = total_steps - start - chunk
-  steps_per_s = (
-      timed_steps / (time.perf_counter() - train_start)
-      if timed_steps > 0
-      else 0.0
-  )
-  eval_keys = jax.device_put(
-      np.stack([np.asarray(jax.random.split(r, 3)[2]) for r in root_keys]),
-      on_members,
-  )
-  test = evaluate(
-      member, state.params, hparams, eval_keys, dataset, config, mesh=mesh
-  )
-  final_loss = np.asarray(last_losses, np.float32)
-  rows = []
-  for i, point in enumerate(members):
-    row = dict(point)
-    row.update({f'test_{n}': float(v[i]) for n, v in test.items()})
-    row['final_train_loss'] = float(final_loss[i])
-    # One member diverging is a result of the sweep, not a reason to stop
-    # the others: it is flagged, and its NaN checkpoint will not load.
-    row['diverged'] = not all(
-        np.isfinite(v) for n, v in row.items() if n not in point
-    )
-    rows.append(row)
-  diverged = [i for i, row in enumerate(rows) if row['diverged']]
-  if diverged:
-    logging.warning(
-        'Sweep members %s diverged (NaN/inf test or train loss): %s. Lower '
-        'their learning rate or set --config.grad_clip_norm.',
-        diverged,
-        [members[i] for i in diverged],
-    )
-  _write_members(workdir, config, members, state, described, rows, total_steps)
-  summary = {
-      'model': config.model,
-      'members': k,
-      'mesh': dict(mesh.shape),
-      'steps': total_steps,
-      'compile_seconds': compile_s,
-      'steps_per_second': steps_per_s,
-      'model_steps_per_second': steps_per_s * k,
-      'rows': rows,
-  }
-  workdir_lib.write_text(workdir / 'sweep.json', json.dumps(summary, indent=2))
-  return rows
 
 
 def _put(array: np.ndarray, where: jax.sharding.Sharding) -> jax.Array:
