@@ -24,8 +24,6 @@ from etils import epath
 
 from ae_jax.train import workdir as workdir_lib
 
-_FLUSH_SECONDS = 10.0
-
 
 class MetricWriter:
   """``write(step, split, metrics)`` appends to the JSON-lines log and TensorBoard."""
@@ -34,7 +32,6 @@ class MetricWriter:
     self.enabled = enabled
     self.path = epath.Path(workdir) / 'metrics.jsonl'
     self._events = None
-    self._last_flush = time.monotonic()
     if enabled:
       from tensorboardX import event_file_writer  # pylint: disable=g-import-not-at-top
 
@@ -69,13 +66,13 @@ class MetricWriter:
               summary=summary.scalar(f'{split}/{name}', float(value)),
           )
       )
-    if time.monotonic() - self._last_flush > _FLUSH_SECONDS:
-      self.flush()
 
   def flush(self) -> None:
+    """Flushes and fsyncs the events (the trainer does it at checkpoints,
+    outside the timed steps: an fsync can take long on a busy disk). Between
+    flushes, Python's buffer passes full blocks to the OS as they fill."""
     if self._events is not None:
       self._events.flush()
-      self._last_flush = time.monotonic()
 
   def close(self) -> None:
     if self._events is not None:
