@@ -42,10 +42,10 @@ their fraction); `AnomalyDetector.fit` refuses normal data that has any.
 anywhere, refuse non-finite ones with a `ValueError`.
 
 Score functions are jitted once per (model, kind, elbo_samples) and applied
-in fixed-size batches (`evaluation.apply_in_batches`), so scoring any number
+in fixed-size batches (`batching.apply_in_batches`), so scoring any number
 of arrays with the same batch size compiles once. Inputs are checked on the
 host first and a `ValueError` / `TypeError` names the function, the
-argument and the fix, as in `ae_jax.evaluation`: they must be floating
+argument and the fix, as in `ae_jax.metrics`: they must be floating
 point, scaled like the training data (integer or bool pixels are refused
 with the fix ``x.astype(np.float32) / 255``), finite and of the model's
 input shape.
@@ -61,7 +61,8 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn import metrics
 
-from ae_jax import evaluation
+from ae_jax.metrics import batching
+from ae_jax.metrics import checks
 from ae_jax import trained as trained_lib
 from ae_jax.models import base
 
@@ -87,10 +88,10 @@ ELBO_SAMPLES = 16
 # The root key of those samples, shared by every example.
 _ELBO_SEED = 0
 
-# The input checks of `ae_jax.evaluation`, so that messages read the same.
+# The input checks of `ae_jax.metrics`, so that messages read the same.
 # pylint: disable=protected-access
-_as_real_array = evaluation._as_real_array
-_check_positive_int = evaluation._check_positive_int
+_as_real_array = checks.real_array
+_check_positive_int = checks.positive_int
 # pylint: enable=protected-access
 
 
@@ -420,7 +421,7 @@ def _scores(
   batch_size = _check_positive_int(fn_name, 'batch_size', batch_size)
   elbo_samples = _check_samples(fn_name, kind, elbo_samples)
   fn = functools.partial(_jitted_score(model, kind, elbo_samples), params)
-  out = evaluation.apply_in_batches(fn, x, batch_size=batch_size)
+  out = batching.apply_in_batches(fn, x, batch_size=batch_size)
   return out.astype(np.float64), x
 
 

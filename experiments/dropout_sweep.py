@@ -15,7 +15,7 @@ from absl import flags
 from etils import epath
 
 import ae_jax
-from ae_jax import evaluation
+from ae_jax.metrics import probes
 from ae_jax import figures
 from ae_jax import tasks
 from ae_jax import train
@@ -53,7 +53,7 @@ def sweep(workdir, dataset: str, rates: list[float], smoke: bool) -> list[dict]:
             'dropout_rate': rate,
             'test_mse': summary['test']['mse'],
             'test_loss': summary['test']['loss'],
-            'probe_accuracy': evaluation.linear_probe_accuracy(
+            'probe_accuracy': probes.linear_probe_accuracy(
                 codes(data.train_images),
                 data.train_labels,
                 codes(data.test_images),

@@ -11,8 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ae_jax.metrics import code_stats
+from ae_jax.metrics import image_quality
+from ae_jax.metrics import pca as pca_lib
 from ae_jax import corruptions
-from ae_jax import evaluation
 from ae_jax import models
 from ae_jax import penalties
 from tests import fitting
@@ -30,7 +32,7 @@ def _mse(model, params, x):
 
 def test_deep_autoencoder_reconstructs_better_than_pca_of_the_same_size():
   data = fitting.digits()
-  pca = evaluation.pca_reconstruction_mse(
+  pca = pca_lib.pca_reconstruction_mse(
       data.train_images, data.test_images, num_components=4
   )
   model, params, _ = fitting.fit(
@@ -51,7 +53,7 @@ def test_l1_sparsity_rises_with_the_penalty_weight():
         steps=400,
     )
     codes = np.asarray(model.encode(params, x))
-    fractions.append(evaluation.fraction_near_zero(codes))
+    fractions.append(code_stats.fraction_near_zero(codes))
     errors.append(_mse(model, params, x))
   # Measured: 0.29, 0.60, 0.88 near-zero; the reconstruction pays for it.
   assert fractions[1] > fractions[0] + 0.15, fractions
@@ -71,7 +73,7 @@ def test_kl_sparsity_drives_every_unit_to_the_target_activation():
       ),
       steps=1000,
   )
-  activation = evaluation.mean_unit_activation(
+  activation = code_stats.mean_unit_activation(
       np.asarray(model.encode(params, _test_images()))
   )
   # Measured: max deviation 0.005 over 16 units (0.35 with weight 1).
@@ -79,7 +81,7 @@ def test_kl_sparsity_drives_every_unit_to_the_target_activation():
 
 
 def _psnr(clean, images):
-  return float(np.mean(evaluation.psnr(clean, np.clip(images, 0, 1))))
+  return float(np.mean(image_quality.psnr(clean, np.clip(images, 0, 1))))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +118,7 @@ def test_contractive_penalty_shrinks_the_encoder_jacobian():
         ),
         steps=600,
     )
-    norms[weight] = evaluation.mean_encoder_jacobian_norm(
+    norms[weight] = code_stats.mean_encoder_jacobian_norm(
         lambda v: model.encode(params, v), x
     )
     errors[weight] = _mse(model, params, x)

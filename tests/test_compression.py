@@ -1,4 +1,4 @@
-"""Tests for `ae_jax.compression` and the compression / SSIM evaluation tasks."""
+"""Tests for `ae_jax.metrics.rate_distortion` and the compression / SSIM evaluation tasks."""
 
 import json
 
@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 import ae_jax
-from ae_jax import compression
+from ae_jax.metrics import image_quality
+from ae_jax.metrics import pca as pca_lib
+from ae_jax.metrics import rate_distortion
 from ae_jax import corruptions
 from ae_jax import data
-from ae_jax import evaluation
 from ae_jax import train
 from ae_jax.tasks import compression as compression_task
 from ae_jax.tasks import denoising
@@ -36,7 +37,7 @@ class TestQuantizer:
 
   def test_hand_symbols_and_cell_centres(self):
     # Range [0, 1] (percentile=0: min and max), 2 bits: cells of width 1/4.
-    q = compression.fit_quantizer([[0.0], [1.0], [0.3]], 2, percentile=0)
+    q = rate_distortion.fit_quantizer([[0.0], [1.0], [0.3]], 2, percentile=0)
     assert (q.levels, q.dim, q.fixed_rate) == (4, 1, 2)
     np.testing.assert_allclose(q.step, [0.25])
     values = np.array([0.0, 0.1, 0.25, 0.49, 0.5, 0.99, 1.0, -3.0, 7.0])
@@ -52,7 +53,7 @@ class TestQuantizer:
     rng = _rng(bits)
     scale = np.array([1.0, 10.0, 0.01])
     train = rng.normal(size=(2000, 3)) * scale + [0.0, 5.0, -1.0]
-    q = compression.fit_quantizer(train, bits)
+    q = rate_distortion.fit_quantizer(train, bits)
     low, high = q.low, q.high
     # The range is the 0.1 / 99.9 percentiles of each dimension.
     np.testing.assert_allclose(low, np.percentile(train, 0.1, axis=0))
@@ -75,19 +76,19 @@ class TestQuantizer:
   def test_percentile_ignores_outliers(self):
     # One outlier in 3000: beyond the 99.9th percentile.
     train = np.concatenate([_rng(1).uniform(size=(2999, 1)), [[1e6]]])
-    robust = compression.fit_quantizer(train, 4)
-    full = compression.fit_quantizer(train, 4, percentile=0)
+    robust = rate_distortion.fit_quantizer(train, 4)
+    full = rate_distortion.fit_quantizer(train, 4, percentile=0)
     assert robust.step[0] < 1.1 / 16
     assert full.step[0] > 1e6 / 16 * 0.99
 
   def test_constant_dimension_costs_nothing(self):
     train = np.stack([_rng(2).normal(size=100), np.full(100, 3.0)], axis=1)
-    q = compression.fit_quantizer(train, 4)
+    q = rate_distortion.fit_quantizer(train, 4)
     symbols = q.quantize(train)
     np.testing.assert_array_equal(symbols[:, 1], 0)
     np.testing.assert_allclose(q.dequantize(symbols)[:, 1], 3.0)
-    rate = compression.entropy_rate(symbols, symbols, levels=16)
-    rate_first = compression.entropy_rate(
+    rate = rate_distortion.entropy_rate(symbols, symbols, levels=16)
+    rate_first = rate_distortion.entropy_rate(
         symbols[:, :1], symbols[:, :1], levels=16
     )
     # Dimension 1: every symbol 0, cost -log2(101 / 116) each.
@@ -97,14 +98,14 @@ class TestQuantizer:
     codes = _rng(3).normal(size=(20, 4))
     for bits in (0, 17, 2.5, True, '4'):
       with pytest.raises(ValueError, match='bits must be an int from 1 to 16'):
-        compression.fit_quantizer(codes, bits)
+        rate_distortion.fit_quantizer(codes, bits)
     with pytest.raises(ValueError, match='NaN'):
-      compression.fit_quantizer(np.where(codes > 1, np.nan, codes), 4)
+      rate_distortion.fit_quantizer(np.where(codes > 1, np.nan, codes), 4)
     with pytest.raises(ValueError, match='codes \\[N, latent_dim\\]'):
-      compression.fit_quantizer(codes.reshape(20, 2, 2), 4)
+      rate_distortion.fit_quantizer(codes.reshape(20, 2, 2), 4)
     with pytest.raises(ValueError, match='percentile'):
-      compression.fit_quantizer(codes, 4, percentile=50)
-    q = compression.fit_quantizer(codes, 4)
+      rate_distortion.fit_quantizer(codes, 4, percentile=50)
+    q = rate_distortion.fit_quantizer(codes, 4)
     with pytest.raises(ValueError, match='fitted on 4'):
       q.quantize(codes[:, :3])
     with pytest.raises(ValueError, match='NaN'):
@@ -132,7 +133,7 @@ class TestEntropyRate:
     expected = np.mean(-np.log2([7 / 12, 3 / 12, 1 / 12])) + np.mean(
         -np.log2([9 / 12, 9 / 12, 1 / 12])
     )
-    rate = compression.entropy_rate(train, test, levels=4)
+    rate = rate_distortion.entropy_rate(train, test, levels=4)
     assert isinstance(rate, float)
     np.testing.assert_allclose(rate, expected, rtol=1e-12)
 
@@ -146,7 +147,7 @@ class TestEntropyRate:
       test = _rng(bits).integers(0, levels, size=(50, 2))
       test[:, 1] = 0  # Even a single repeated symbol.
       np.testing.assert_allclose(
-          compression.entropy_rate(train, test, levels=levels),
+          rate_distortion.entropy_rate(train, test, levels=levels),
           2 * bits,
           rtol=1e-12,
       )
@@ -159,7 +160,9 @@ class TestEntropyRate:
     sample = lambda n: np.stack(
         [rng.choice(4, size=n, p=p0), rng.choice(4, size=n, p=p1)], axis=1
     )
-    rate = compression.entropy_rate(sample(200_000), sample(50_000), levels=4)
+    rate = rate_distortion.entropy_rate(
+        sample(200_000), sample(50_000), levels=4
+    )
     np.testing.assert_allclose(rate, h, atol=0.01)
     assert rate < 4.0 - 0.5  # Well below the fixed 2 bits per dimension.
 
@@ -167,29 +170,29 @@ class TestEntropyRate:
     rng = _rng(5)
     for levels in (2, 16, 256):
       train = np.minimum(rng.geometric(0.3, size=(300, 5)) - 1, levels - 1)
-      rate = compression.entropy_rate(train, train, levels=levels)
+      rate = rate_distortion.entropy_rate(train, train, levels=levels)
       assert rate <= 5 * np.log2(levels)
     # On test symbols it can exceed the fixed rate: a distribution shift.
     train = np.zeros((100, 1), np.int32)
     test = np.ones((10, 1), np.int32)
     np.testing.assert_allclose(
-        compression.entropy_rate(train, test, levels=4), np.log2(104)
+        rate_distortion.entropy_rate(train, test, levels=4), np.log2(104)
     )
 
   def test_bad_inputs_raise(self):
     s = np.zeros((5, 3), np.int32)
     with pytest.raises(ValueError, match='expected 3'):
-      compression.entropy_rate(s, s[:, :2], levels=4)
+      rate_distortion.entropy_rate(s, s[:, :2], levels=4)
     with pytest.raises(ValueError, match=r'outside \[0, 3\]'):
-      compression.entropy_rate(s, s + 4, levels=4)
+      rate_distortion.entropy_rate(s, s + 4, levels=4)
     with pytest.raises(ValueError, match=r'outside \[0, 3\]'):
-      compression.entropy_rate(s - 1, s, levels=4)
+      rate_distortion.entropy_rate(s - 1, s, levels=4)
     with pytest.raises(TypeError, match='integer symbols'):
-      compression.entropy_rate(s.astype(float), s, levels=4)
+      rate_distortion.entropy_rate(s.astype(float), s, levels=4)
     with pytest.raises(ValueError, match='non-empty'):
-      compression.entropy_rate(s[:0], s, levels=4)
+      rate_distortion.entropy_rate(s[:0], s, levels=4)
     with pytest.raises(ValueError, match='positive int'):
-      compression.entropy_rate(s, s, levels=0)
+      rate_distortion.entropy_rate(s, s, levels=0)
 
 
 # ---------------------------------------------------------------------------
@@ -204,11 +207,11 @@ class TestRateDistortion:
     # ||z - z_q||^2 per image, exactly.
     train, test = digits
     k, bits = 8, (1, 2, 3, 4, 6, 8, 12)
-    points = compression.pca_rate_distortion(train, test, k, bits)
-    raw = evaluation.pca_reconstruction_mse(train, test, num_components=k)
-    train_z, test_z = evaluation.pca_codes(train, test, num_components=k)
+    points = rate_distortion.pca_rate_distortion(train, test, k, bits)
+    raw = pca_lib.pca_reconstruction_mse(train, test, num_components=k)
+    train_z, test_z = pca_lib.pca_codes(train, test, num_components=k)
     for b, point in zip(bits, points):
-      q = compression.fit_quantizer(train_z, b)
+      q = rate_distortion.fit_quantizer(train_z, b)
       symbols = q.quantize(test_z)
       code_error = np.mean(np.sum((q.dequantize(symbols) - test_z) ** 2, 1))
       np.testing.assert_allclose(point['mse'], raw + code_error / 64, rtol=1e-9)
@@ -216,7 +219,9 @@ class TestRateDistortion:
       assert point['fixed_bits_per_image'] == k * b
       np.testing.assert_allclose(
           point['entropy_bits_per_image'],
-          compression.entropy_rate(q.quantize(train_z), symbols, levels=2**b),
+          rate_distortion.entropy_rate(
+              q.quantize(train_z), symbols, levels=2**b
+          ),
       )
     mse = [p['mse'] for p in points]
     # More bits never hurt, and 12 bits is within 0.1% of unquantised PCA.
@@ -233,12 +238,12 @@ class TestRateDistortion:
       self, digits
   ):
     train, test = digits
-    train_z, _ = evaluation.pca_codes(train, test, num_components=5)
-    pca = compression.pca_rate_distortion(train, test, 5, bits=(2, 5))
+    train_z, _ = pca_lib.pca_codes(train, test, num_components=5)
+    pca = rate_distortion.pca_rate_distortion(train, test, 5, bits=(2, 5))
     # The same PCA by hand: the rows of `basis` are the principal axes.
     mean = train.mean(0)
     basis = np.linalg.lstsq(train_z, train - mean, rcond=None)[0]
-    generic = compression.rate_distortion(
+    generic = rate_distortion.rate_distortion(
         lambda x: (x.reshape(len(x), -1) - mean) @ basis.T,
         lambda z: z @ basis + mean,
         train,
@@ -255,11 +260,11 @@ class TestRateDistortion:
     # Binary images, 1 bit per pixel: the cell centres 0.25 and 0.75,
     # rounded by the decoder, give the images back exactly.
     x = (_rng(6).uniform(size=(40, 16)) > 0.5).astype(np.float32)
-    (point,) = compression.rate_distortion(
+    (point,) = rate_distortion.rate_distortion(
         lambda a: a, np.round, x, x, 1, percentile=0
     )
     assert point['mse'] == 0.0
-    assert point['psnr'] == compression.PSNR_CAP
+    assert point['psnr'] == rate_distortion.PSNR_CAP
     assert point['fixed_bits_per_image'] == 16
     # About 1 bit per fair coin flip, up to sampling and smoothing.
     assert 14 < point['entropy_bits_per_image'] <= 16
@@ -270,7 +275,7 @@ class TestRateDistortion:
     def never(x):
       raise AssertionError('encode called before the checks')
 
-    rd = compression.rate_distortion
+    rd = rate_distortion.rate_distortion
     for bits in ((), (2, 0), (17,), 'ab'):
       with pytest.raises(ValueError, match='bits'):
         rd(never, never, train, test, bits)
@@ -287,9 +292,9 @@ class TestRateDistortion:
     with pytest.raises(ValueError, match='one reconstruction per code'):
       rd(lambda x: x[:, :3], lambda z: z, train, test)
     with pytest.raises(ValueError, match='num_components <= 64'):
-      compression.pca_rate_distortion(train, test, 65)
+      rate_distortion.pca_rate_distortion(train, test, 65)
     with pytest.raises(ValueError, match='bits'):
-      compression.pca_rate_distortion(train, test, 4, bits=(0,))
+      rate_distortion.pca_rate_distortion(train, test, 4, bits=(0,))
 
 
 # ---------------------------------------------------------------------------
@@ -326,7 +331,7 @@ def _check_compression_task(trained, ds, tmp_path):
         k * b for b in bits
     ]
   assert by('baseline') == [{**r, 'method': 'baseline'} for r in by('model')]
-  pca = compression.pca_rate_distortion(
+  pca = rate_distortion.pca_rate_distortion(
       ds.train_images, ds.test_images, k, bits
   )
   assert [{**p, 'method': 'pca'} for p in pca] == by('pca')
@@ -338,10 +343,10 @@ def _check_compression_task(trained, ds, tmp_path):
   assert raw['baseline'] == raw['model']
   np.testing.assert_allclose(
       raw['pca'],
-      evaluation.pca_reconstruction_mse(ds.train_images, x, num_components=k),
+      pca_lib.pca_reconstruction_mse(ds.train_images, x, num_components=k),
   )
   # The model's rows: the library on the model's own (unbatched) functions.
-  direct = compression.rate_distortion(
+  direct = rate_distortion.rate_distortion(
       trained.encode, trained.decode, ds.train_images, x, bits
   )
   for row, point in zip(by('model'), direct, strict=True):
@@ -370,18 +375,18 @@ def _check_denoise_ssim(trained, ds):
     ]
     assert -1 <= row['ssim_noisy'] <= 1 and -1 <= row['ssim_denoised'] <= 1
     assert row['ssim_baseline'] == row['ssim_denoised']  # Same model.
-  # The same numbers from `evaluation.ssim` on the same corrupted images.
+  # The same numbers from `image_quality.ssim` on the same corrupted images.
   x = ds.test_images
   noisy = np.asarray(
       corruptions.corrupt('gaussian', jax.random.PRNGKey(0), x, level=0.3)
   )
   (row,) = [r for r in rows if r['noise'] == 'gaussian' and r['level'] == 0.3]
-  per_image = evaluation.ssim(x, np.clip(noisy, 0, 1), image_shape=(8, 8))
+  per_image = image_quality.ssim(x, np.clip(noisy, 0, 1), image_shape=(8, 8))
   np.testing.assert_allclose(row['ssim_noisy'], per_image.mean(), rtol=1e-6)
   denoised = np.clip(trained.reconstruct(noisy), 0, 1)
   np.testing.assert_allclose(
       row['ssim_denoised'],
-      evaluation.ssim(x, denoised, image_shape=(8, 8)).mean(),
+      image_quality.ssim(x, denoised, image_shape=(8, 8)).mean(),
       rtol=1e-5,
   )
   # More noise, lower SSIM of the noisy images (clear margins).

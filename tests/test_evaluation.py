@@ -1,11 +1,14 @@
-"""Tests for `ae_jax.evaluation`: baselines and code statistics."""
+"""Tests for `ae_jax.metrics`: baselines and code statistics."""
 
 import chex
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from ae_jax import evaluation
+from ae_jax.metrics import batching
+from ae_jax.metrics import code_stats
+from ae_jax.metrics import image_quality
+from ae_jax.metrics import pca
+from ae_jax.metrics import probes
 
 
 def _rng(seed=0):
@@ -35,7 +38,7 @@ class TestPCA:
     train, test = rng.normal(size=(40, 12)), rng.normal(size=(15, 12))
     _, recon = _hand_pca(train, test, 5)
     expected = np.mean((recon - test) ** 2)
-    mse = evaluation.pca_reconstruction_mse(train, test, num_components=5)
+    mse = pca.pca_reconstruction_mse(train, test, num_components=5)
     assert isinstance(mse, float)
     np.testing.assert_allclose(mse, expected, rtol=1e-8)
 
@@ -43,8 +46,8 @@ class TestPCA:
     rng = _rng(1)
     train = rng.uniform(size=(30, 3, 4, 1)).astype(np.float32)
     test = rng.uniform(size=(10, 3, 4, 1)).astype(np.float32)
-    images = evaluation.pca_reconstruction_mse(train, test, num_components=4)
-    flat = evaluation.pca_reconstruction_mse(
+    images = pca.pca_reconstruction_mse(train, test, num_components=4)
+    flat = pca.pca_reconstruction_mse(
         train.reshape(30, -1), test.reshape(10, -1), num_components=4
     )
     _, recon = _hand_pca(train, test, 4)
@@ -60,8 +63,8 @@ class TestPCA:
     offset, basis = rng.normal(size=12), rng.normal(size=(3, 12))
     train = offset + rng.normal(size=(40, 3)) @ basis
     test = offset + rng.normal(size=(10, 3)) @ basis
-    at_rank = evaluation.pca_reconstruction_mse(train, test, num_components=3)
-    below = evaluation.pca_reconstruction_mse(train, test, num_components=2)
+    at_rank = pca.pca_reconstruction_mse(train, test, num_components=3)
+    below = pca.pca_reconstruction_mse(train, test, num_components=2)
     assert at_rank < 1e-20
     assert below > 1e-2
 
@@ -72,7 +75,7 @@ class TestPCA:
     train = rng.normal(size=(80, 16)) * scale
     test = rng.normal(size=(20, 16)) * scale
     mses = [
-        evaluation.pca_reconstruction_mse(train, test, num_components=k)
+        pca.pca_reconstruction_mse(train, test, num_components=k)
         for k in range(1, 17)
     ]
     assert np.all(np.diff(mses) < 0), mses
@@ -81,9 +84,7 @@ class TestPCA:
   def test_codes_match_hand_svd_up_to_sign(self):
     rng = _rng(4)
     train, test = rng.normal(size=(50, 10)), rng.normal(size=(7, 10))
-    train_codes, test_codes = evaluation.pca_codes(
-        train, test, num_components=3
-    )
+    train_codes, test_codes = pca.pca_codes(train, test, num_components=3)
     chex.assert_shape(train_codes, (50, 3))
     chex.assert_shape(test_codes, (7, 3))
     expected_train, _ = _hand_pca(train, train, 3)
@@ -95,7 +96,7 @@ class TestPCA:
 
   @pytest.mark.parametrize('fn', ['pca_reconstruction_mse', 'pca_codes'])
   def test_bad_inputs_raise(self, fn):
-    fn = getattr(evaluation, fn)
+    fn = getattr(pca, fn)
     x = _rng(5).uniform(size=(10, 6))
     with pytest.raises(ValueError, match=r'num_components <= 6'):
       fn(x, x, num_components=7)  # More than the 6 features.
@@ -130,9 +131,7 @@ def _separable(seed, n, num_classes=3, dim=5):
 class TestLinearProbe:
 
   def test_linearly_separable_data_is_classified(self):
-    acc = evaluation.linear_probe_accuracy(
-        *_separable(0, 600), *_separable(1, 500)
-    )
+    acc = probes.linear_probe_accuracy(*_separable(0, 600), *_separable(1, 500))
     assert isinstance(acc, float)
     assert acc >= 0.97
 
@@ -140,7 +139,7 @@ class TestLinearProbe:
     rng = _rng(2)
     x_train, x_test = rng.normal(size=(400, 10)), rng.normal(size=(2000, 10))
     y_train, y_test = rng.integers(0, 4, 400), rng.integers(0, 4, 2000)
-    acc = evaluation.linear_probe_accuracy(x_train, y_train, x_test, y_test)
+    acc = probes.linear_probe_accuracy(x_train, y_train, x_test, y_test)
     assert abs(acc - 0.25) < 0.04
 
   def test_scale_of_features_does_not_matter(self):
@@ -149,20 +148,18 @@ class TestLinearProbe:
         4, 200
     )
     x_train, x_test = x_train.astype(np.float64), x_test.astype(np.float64)
-    small = evaluation.linear_probe_accuracy(x_train, y_train, x_test, y_test)
-    large = evaluation.linear_probe_accuracy(
+    small = probes.linear_probe_accuracy(x_train, y_train, x_test, y_test)
+    large = probes.linear_probe_accuracy(
         1e3 * x_train, y_train, 1e3 * x_test, y_test
     )
     assert small == large
 
   def test_num_train_subsample(self):
     train, test = _separable(5, 600), _separable(6, 500)
-    full = evaluation.linear_probe_accuracy(*train, *test)
-    assert (
-        evaluation.linear_probe_accuracy(*train, *test, num_train=600) == full
-    )
+    full = probes.linear_probe_accuracy(*train, *test)
+    assert probes.linear_probe_accuracy(*train, *test, num_train=600) == full
     few = [
-        evaluation.linear_probe_accuracy(*train, *test, num_train=9, seed=s)
+        probes.linear_probe_accuracy(*train, *test, num_train=9, seed=s)
         for s in (0, 0, 1)
     ]
     assert few[0] == few[1]  # Seeded.
@@ -177,14 +174,12 @@ class TestLinearProbe:
     y = (np.arange(400) % 20 == 0).astype(np.int32)
     x[y == 1] += 5.0
     for seed in range(10):
-      acc = evaluation.linear_probe_accuracy(
-          x, y, x, y, num_train=20, seed=seed
-      )
+      acc = probes.linear_probe_accuracy(x, y, x, y, num_train=20, seed=seed)
       assert acc > 0.95
 
   def test_bad_inputs_raise(self):
     x, y = _separable(8, 50)
-    probe = evaluation.linear_probe_accuracy
+    probe = probes.linear_probe_accuracy
     with pytest.raises(ValueError, match='between the number of classes'):
       probe(x, y, x, y, num_train=51)
     with pytest.raises(ValueError, match='between the number of classes'):
@@ -217,7 +212,7 @@ class TestPSNR:
     rng = _rng(9)
     clean = rng.uniform(size=(4, 5, 5, 3)).astype(np.float32)
     other = np.clip(clean + 0.1 * rng.normal(size=clean.shape), 0, 1)
-    out = evaluation.psnr(clean, other)
+    out = image_quality.psnr(clean, other)
     chex.assert_shape(out, (4,))
     mse = np.mean((clean.astype(np.float64) - other) ** 2, axis=(1, 2, 3))
     np.testing.assert_allclose(out, 10 * np.log10(1.0 / mse), rtol=1e-6)
@@ -226,24 +221,24 @@ class TestPSNR:
     clean = np.zeros((2, 8))
     other = np.stack([np.full(8, 0.1), np.zeros(8)])
     # MSE 0.01 -> 20 dB; identical images -> +inf.
-    np.testing.assert_allclose(evaluation.psnr(clean, other), [20.0, np.inf])
+    np.testing.assert_allclose(image_quality.psnr(clean, other), [20.0, np.inf])
     np.testing.assert_allclose(
-        evaluation.psnr(255 * clean, 255 * other, max_value=255.0),
+        image_quality.psnr(255 * clean, 255 * other, max_value=255.0),
         [20.0, np.inf],
     )
 
   def test_bad_inputs_raise(self):
     x = _rng(10).uniform(size=(3, 4))
     with pytest.raises(ValueError, match='max_value'):
-      evaluation.psnr(255 * x, x)  # 8-bit values scored as [0, 1].
+      image_quality.psnr(255 * x, x)  # 8-bit values scored as [0, 1].
     with pytest.raises(ValueError, match='max_value must be > 0'):
-      evaluation.psnr(x, x, max_value=0.0)
+      image_quality.psnr(x, x, max_value=0.0)
     with pytest.raises(ValueError, match='same layout'):
-      evaluation.psnr(x, x.reshape(3, 2, 2))
+      image_quality.psnr(x, x.reshape(3, 2, 2))
     with pytest.raises(ValueError, match='NaN'):
-      evaluation.psnr(x, np.full_like(x, np.nan))
+      image_quality.psnr(x, np.full_like(x, np.nan))
     with pytest.raises(ValueError, match='empty'):
-      evaluation.psnr(x[:0], x[:0])
+      image_quality.psnr(x[:0], x[:0])
 
 
 # ---------------------------------------------------------------------------
@@ -290,7 +285,7 @@ class TestSSIM:
     field = rng.uniform(size=(3, 30, 30))
     clean = (field[:, 1:-1, 1:-1] + field[:, 2:, 1:-1] + field[:, 1:-1, 2:]) / 3
     other = _noisy(clean, 0.15, 21)
-    out = evaluation.ssim(clean, other, image_shape=(28, 28))
+    out = image_quality.ssim(clean, other, image_shape=(28, 28))
     expected = [
         metrics.structural_similarity(
             a,
@@ -306,7 +301,7 @@ class TestSSIM:
     # Colour: each channel separately, then the mean (skimage channel_axis).
     clean3 = rng.uniform(size=(2, 12, 15, 3))
     other3 = _noisy(clean3, 0.1, 22)
-    out3 = evaluation.ssim(
+    out3 = image_quality.ssim(
         clean3.reshape(2, -1), other3.reshape(2, -1), image_shape=(12, 15, 3)
     )
     expected3 = [
@@ -333,9 +328,9 @@ class TestSSIM:
     size = min(11, shape[0], shape[1])
     size -= 1 - size % 2
     expected = [_brute_ssim(a, b, size) for a, b in zip(clean, other)]
-    out = evaluation.ssim(clean, other, image_shape=shape)
+    out = image_quality.ssim(clean, other, image_shape=shape)
     np.testing.assert_allclose(out, expected, atol=2e-6)
-    out5 = evaluation.ssim(clean, other, image_shape=shape, filter_size=5)
+    out5 = image_quality.ssim(clean, other, image_shape=shape, filter_size=5)
     np.testing.assert_allclose(
         out5, [_brute_ssim(a, b, 5) for a, b in zip(clean, other)], atol=2e-6
     )
@@ -350,14 +345,14 @@ class TestSSIM:
     c1 = 0.01**2
     expected = (2 * a * b + c1) / (a**2 + b**2 + c1)
     np.testing.assert_allclose(
-        evaluation.ssim(clean, other, image_shape=(side, side)),
+        image_quality.ssim(clean, other, image_shape=(side, side)),
         expected,
         rtol=1e-4,  # float32 variances of constant windows: ~1e-8, not 0.
     )
     np.testing.assert_allclose(expected[0], 0.80004, atol=1e-5)
     # On 0-255 images the constants scale with max_value: same values.
     np.testing.assert_allclose(
-        evaluation.ssim(
+        image_quality.ssim(
             255 * clean, 255 * other, image_shape=(side, side), max_value=255
         ),
         expected,
@@ -367,46 +362,52 @@ class TestSSIM:
   def test_identity_symmetry_noise_and_range(self):
     clean = _rng(25).uniform(size=(20, 28, 28, 1)).astype(np.float32)
     np.testing.assert_allclose(
-        evaluation.ssim(clean, clean, image_shape=(28, 28, 1)), 1.0, atol=1e-6
+        image_quality.ssim(clean, clean, image_shape=(28, 28, 1)),
+        1.0,
+        atol=1e-6,
     )
     noisy = _noisy(clean, 0.2, 26)
-    forward = evaluation.ssim(clean, noisy, image_shape=(28, 28, 1))
-    backward = evaluation.ssim(noisy, clean, image_shape=(28, 28, 1))
+    forward = image_quality.ssim(clean, noisy, image_shape=(28, 28, 1))
+    backward = image_quality.ssim(noisy, clean, image_shape=(28, 28, 1))
     np.testing.assert_allclose(forward, backward, atol=1e-6)
     means = [
         np.mean(
-            evaluation.ssim(clean, _noisy(clean, s, 27), image_shape=(28, 28))
+            image_quality.ssim(
+                clean, _noisy(clean, s, 27), image_shape=(28, 28)
+            )
         )
         for s in (0.02, 0.05, 0.1, 0.2, 0.4)
     ]
     assert np.all(np.diff(means) < -0.005), means
     # The negative image: perfectly anti-correlated, SSIM near -1, not below.
-    negative = evaluation.ssim(clean, 1 - clean, image_shape=(28, 28))
+    negative = image_quality.ssim(clean, 1 - clean, image_shape=(28, 28))
     assert np.all(negative >= -1.0) and np.all(negative < -0.5), negative
     assert np.all(forward <= 1.0) and np.all(forward > 0.0)
 
   def test_layouts_agree(self):
     clean = _rng(28).uniform(size=(4, 8, 8))
     other = _noisy(clean, 0.1, 29)
-    flat = evaluation.ssim(
+    flat = image_quality.ssim(
         clean.reshape(4, 64), other.reshape(4, 64), image_shape=(8, 8)
     )
     chex.assert_shape(flat, (4,))
     assert flat.dtype == np.float64
     np.testing.assert_allclose(
-        evaluation.ssim(clean, other, image_shape=(8, 8)), flat
+        image_quality.ssim(clean, other, image_shape=(8, 8)), flat
     )
     np.testing.assert_allclose(
-        evaluation.ssim(clean[..., None], other[..., None], image_shape=(8, 8)),
+        image_quality.ssim(
+            clean[..., None], other[..., None], image_shape=(8, 8)
+        ),
         flat,
     )
     np.testing.assert_allclose(  # Several jitted batches, padded last one.
-        evaluation.ssim(clean, other, image_shape=(8, 8), batch_size=3), flat
+        image_quality.ssim(clean, other, image_shape=(8, 8), batch_size=3), flat
     )
 
   def test_bad_inputs_raise(self):
     x = _rng(30).uniform(size=(3, 64))
-    ssim = evaluation.ssim
+    ssim = image_quality.ssim
     with pytest.raises(ValueError, match='not images of shape'):
       ssim(x, x, image_shape=(8, 9))
     with pytest.raises(ValueError, match='not images of shape'):
@@ -439,27 +440,27 @@ class TestSSIM:
 def test_fraction_near_zero_on_hand_codes():
   codes = np.array([[0.0, 0.005, -0.005, 0.5], [1.0, -0.02, 0.0099, 0.01]])
   # Below 1e-2: 0, +-0.005, 0.0099 (0.01 itself is not strictly below).
-  assert evaluation.fraction_near_zero(codes) == 0.5
-  assert evaluation.fraction_near_zero(codes, threshold=0.1) == 0.75
-  assert evaluation.fraction_near_zero(codes, threshold=2.0) == 1.0
+  assert code_stats.fraction_near_zero(codes) == 0.5
+  assert code_stats.fraction_near_zero(codes, threshold=0.1) == 0.75
+  assert code_stats.fraction_near_zero(codes, threshold=2.0) == 1.0
   with pytest.raises(ValueError, match='threshold must be > 0'):
-    evaluation.fraction_near_zero(codes, threshold=0.0)
+    code_stats.fraction_near_zero(codes, threshold=0.0)
   with pytest.raises(ValueError, match='NaN'):
-    evaluation.fraction_near_zero(np.where(codes > 0.9, np.nan, codes))
+    code_stats.fraction_near_zero(np.where(codes > 0.9, np.nan, codes))
   with pytest.raises(ValueError, match='empty'):
-    evaluation.fraction_near_zero(codes[:, :0])
+    code_stats.fraction_near_zero(codes[:, :0])
 
 
 def test_mean_unit_activation_on_hand_codes():
   codes = np.array([[0.1, 0.2], [0.3, 0.6]], np.float32)
-  out = evaluation.mean_unit_activation(codes)
+  out = code_stats.mean_unit_activation(codes)
   chex.assert_shape(out, (2,))
   np.testing.assert_allclose(out, [0.2, 0.4], rtol=1e-6)
-  chex.assert_shape(evaluation.mean_unit_activation(np.ones((5, 2, 3))), (2, 3))
+  chex.assert_shape(code_stats.mean_unit_activation(np.ones((5, 2, 3))), (2, 3))
   with pytest.raises(ValueError, match='example axis'):
-    evaluation.mean_unit_activation(codes[0])
+    code_stats.mean_unit_activation(codes[0])
   with pytest.raises(ValueError, match='NaN'):
-    evaluation.mean_unit_activation(np.full((2, 2), np.inf))
+    code_stats.mean_unit_activation(np.full((2, 2), np.inf))
 
 
 # ---------------------------------------------------------------------------
@@ -475,18 +476,18 @@ def test_apply_in_batches_pads_to_one_shape_and_keeps_order():
     seen.append(batch.shape)
     return 2 * batch[:, :1]
 
-  out = evaluation.apply_in_batches(fn, x, batch_size=3)
+  out = batching.apply_in_batches(fn, x, batch_size=3)
   np.testing.assert_array_equal(out, 2 * x[:, :1])
   assert seen == [(3, 2)] * 3  # Last batch padded from 1 to 3 rows.
   seen.clear()
-  evaluation.apply_in_batches(fn, x, batch_size=100)
+  batching.apply_in_batches(fn, x, batch_size=100)
   assert seen == [(7, 2)]  # No padding beyond the data.
   with pytest.raises(ValueError, match='one output row per input row'):
-    evaluation.apply_in_batches(lambda b: b.sum(0), x, batch_size=3)
+    batching.apply_in_batches(lambda b: b.sum(0), x, batch_size=3)
   with pytest.raises(ValueError, match='positive int'):
-    evaluation.apply_in_batches(fn, x, batch_size=0)
+    batching.apply_in_batches(fn, x, batch_size=0)
   with pytest.raises(ValueError, match='at least one row'):
-    evaluation.apply_in_batches(fn, x[:0], batch_size=3)
+    batching.apply_in_batches(fn, x[:0], batch_size=3)
 
 
 class TestEncoderJacobianNorm:
@@ -504,7 +505,7 @@ class TestEncoderJacobianNorm:
     # batch_size 3 pads the last batch; every example's norm is ||W||_F, so
     # padding rows counted by mistake would not show: the nonlinear test
     # below checks the mean over examples.
-    out = evaluation.mean_encoder_jacobian_norm(encode, x, batch_size=3)
+    out = code_stats.mean_encoder_jacobian_norm(encode, x, batch_size=3)
     assert isinstance(out, float)
     np.testing.assert_allclose(out, np.linalg.norm(w), rtol=1e-5)
     assert {s for s in per_example} == {(3, 12)}
@@ -512,7 +513,7 @@ class TestEncoderJacobianNorm:
   def test_image_shaped_inputs(self):
     w = _rng(12).normal(size=(12, 3)).astype(np.float32)
     x = _rng(13).uniform(size=(5, 3, 4, 1)).astype(np.float32)
-    out = evaluation.mean_encoder_jacobian_norm(
+    out = code_stats.mean_encoder_jacobian_norm(
         lambda b: b.reshape(len(b), -1) @ w, x
     )
     np.testing.assert_allclose(out, np.linalg.norm(w), rtol=1e-5)
@@ -527,7 +528,7 @@ class TestEncoderJacobianNorm:
     norms = np.sqrt(np.sum(slope**2 * np.sum(w**2, axis=0), axis=1))
     assert np.ptp(norms) > 0.1  # Examples differ, so the mean is tested.
     w32 = jnp.asarray(w, jnp.float32)
-    out = evaluation.mean_encoder_jacobian_norm(
+    out = code_stats.mean_encoder_jacobian_norm(
         lambda b: jnp.tanh(b @ w32), x, batch_size=batch_size
     )
     np.testing.assert_allclose(out, norms.mean(), rtol=1e-5)
@@ -536,8 +537,8 @@ class TestEncoderJacobianNorm:
     x = np.ones((3, 4), np.float32)
     encode = lambda b: b[:, :2]
     with pytest.raises(ValueError, match='NaN'):
-      evaluation.mean_encoder_jacobian_norm(encode, x * np.nan)
+      code_stats.mean_encoder_jacobian_norm(encode, x * np.nan)
     with pytest.raises(ValueError, match='positive int'):
-      evaluation.mean_encoder_jacobian_norm(encode, x, batch_size=0)
+      code_stats.mean_encoder_jacobian_norm(encode, x, batch_size=0)
     with pytest.raises(ValueError, match='example axis'):
-      evaluation.mean_encoder_jacobian_norm(encode, x[0])
+      code_stats.mean_encoder_jacobian_norm(encode, x[0])

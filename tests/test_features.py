@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ae_jax
-from ae_jax import evaluation
+from ae_jax.metrics import probes
 from ae_jax import train
 from ae_jax.tasks import common
 from ae_jax.tasks import features
@@ -28,7 +28,7 @@ def _gaussian_classes(seed=0, *, n_train=2000, n_test=1000, c=4, d=50):
 
 def test_more_labels_approach_the_bayes_accuracy():
   data, bayes = _gaussian_classes()
-  rows = evaluation.label_efficiency(*data, sizes=(20, 200, None))
+  rows = probes.label_efficiency(*data, sizes=(20, 200, None))
   assert [r['labels'] for r in rows] == [20, 200, 2000]
   assert [r['repeats'] for r in rows] == [5, 3, 1]
   means = [r['accuracy_mean'] for r in rows]
@@ -41,18 +41,14 @@ def test_more_labels_approach_the_bayes_accuracy():
 
 def test_all_labels_row_is_the_linear_probe_and_draws_are_averaged():
   data, _ = _gaussian_classes(1, n_train=600, n_test=300)
-  rows = evaluation.label_efficiency(*data, sizes=(None, 40), repeats=3, seed=7)
-  assert rows[0]['accuracy_mean'] == evaluation.linear_probe_accuracy(
-      *data, seed=7
-  )
+  rows = probes.label_efficiency(*data, sizes=(None, 40), repeats=3, seed=7)
+  assert rows[0]['accuracy_mean'] == probes.linear_probe_accuracy(*data, seed=7)
   x, y, x_test, y_test = data
   draws = []
   for i in range(3):  # Brute force: the same seeded stratified subsets.
-    idx = evaluation.stratified_subset(y, 40, seed=7 + i)
+    idx = probes.stratified_subset(y, 40, seed=7 + i)
     draws.append(
-        evaluation.linear_probe_accuracy(
-            x[idx], y[idx], x_test, y_test, seed=7 + i
-        )
+        probes.linear_probe_accuracy(x[idx], y[idx], x_test, y_test, seed=7 + i)
     )
   assert rows[1]['repeats'] == 3
   assert rows[1]['accuracy_mean'] == pytest.approx(np.mean(draws))
@@ -64,25 +60,23 @@ def test_stratified_subset_gives_every_class_its_share():
   rng = np.random.default_rng(0)
   balanced = rng.permutation(np.repeat(np.arange(10), 30)).astype(np.int32)
   for k in (1, 3, 7):
-    idx = evaluation.stratified_subset(balanced, 10 * k, seed=k)
+    idx = probes.stratified_subset(balanced, 10 * k, seed=k)
     assert len(np.unique(idx)) == 10 * k and np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(np.bincount(balanced[idx]), [k] * 10)
-  a = evaluation.stratified_subset(balanced, 30, seed=0)
-  b = evaluation.stratified_subset(balanced, 30, seed=1)
+  a = probes.stratified_subset(balanced, 30, seed=0)
+  b = probes.stratified_subset(balanced, 30, seed=1)
   assert not np.array_equal(a, b)
   np.testing.assert_array_equal(
-      a, evaluation.stratified_subset(balanced, 30, seed=0)
+      a, probes.stratified_subset(balanced, 30, seed=0)
   )
   counts = np.array([20, 40, 60, 80, 200])  # Unbalanced: 5% ... 50%.
   labels = rng.permutation(np.repeat(np.arange(5), counts)).astype(np.int32)
   for num in (5, 37, 100):
-    got = np.bincount(
-        labels[evaluation.stratified_subset(labels, num)], None, 5
-    )
+    got = np.bincount(labels[probes.stratified_subset(labels, num)], None, 5)
     assert got.sum() == num
     assert np.all(np.abs(got - num * counts / counts.sum()) <= 1), got
   np.testing.assert_array_equal(
-      evaluation.stratified_subset(labels, len(labels)), np.arange(len(labels))
+      probes.stratified_subset(labels, len(labels)), np.arange(len(labels))
   )
 
 
@@ -92,8 +86,8 @@ def test_bad_sizes_are_refused_before_any_fit(monkeypatch):
   def no_fit(*args, **kwargs):
     raise AssertionError('fitted before checking the sizes')
 
-  monkeypatch.setattr(evaluation, 'linear_probe_accuracy', no_fit)
-  le = functools.partial(evaluation.label_efficiency, *data)
+  monkeypatch.setattr(probes, 'linear_probe_accuracy', no_fit)
+  le = functools.partial(probes.label_efficiency, *data)
   with pytest.raises(ValueError, match='between the number of classes'):
     le(sizes=(100, 3))  # Fewer labels than the 4 classes.
   with pytest.raises(ValueError, match='N_train - 4 = 196'):
@@ -110,15 +104,15 @@ def test_bad_sizes_are_refused_before_any_fit(monkeypatch):
     le(repeats=0)
   x, y, x_test, y_test = data
   with pytest.raises(ValueError, match='single class'):
-    evaluation.label_efficiency(x, np.zeros_like(y), x_test, y_test)
+    probes.label_efficiency(x, np.zeros_like(y), x_test, y_test)
   with pytest.raises(ValueError, match='NaN'):
-    evaluation.label_efficiency(x * np.nan, y, x_test, y_test)
+    probes.label_efficiency(x * np.nan, y, x_test, y_test)
   with pytest.raises(TypeError, match='integer class ids'):
-    evaluation.label_efficiency(x, y.astype(float), x_test, y_test)
+    probes.label_efficiency(x, y.astype(float), x_test, y_test)
   with pytest.raises(ValueError, match='between the number of classes'):
-    evaluation.stratified_subset(y, 2)
+    probes.stratified_subset(y, 2)
   with pytest.raises(ValueError, match='single example'):
-    evaluation.stratified_subset(np.array([0, 0, 0, 1, 2, 2, 2, 2]), 4)
+    probes.stratified_subset(np.array([0, 0, 0, 1, 2, 2, 2, 2]), 4)
 
 
 def test_probe_task_adds_a_label_efficiency_curve(tmp_path, monkeypatch):
@@ -129,13 +123,13 @@ def test_probe_task_adds_a_label_efficiency_curve(tmp_path, monkeypatch):
   trained = ae_jax.load(tmp_path / 'ae')
   dataset = common.load_data(trained)
   fits = []
-  probe_fn = evaluation.linear_probe_accuracy
+  probe_fn = probes.linear_probe_accuracy
 
   def counted(x, *args, **kwargs):
     fits.append(np.shape(x))
     return probe_fn(x, *args, **kwargs)
 
-  monkeypatch.setattr(evaluation, 'linear_probe_accuracy', counted)
+  monkeypatch.setattr(probes, 'linear_probe_accuracy', counted)
   result = features.probe(trained, dataset, outdir=tmp_path / 'figs')
 
   n = len(dataset.train_labels)  # 1,497 digits.

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ae_jax import likelihood
+from ae_jax.metrics import likelihood
 from ae_jax import losses
 from ae_jax import models
 from tests import fitting

@@ -8,7 +8,7 @@ from sklearn import model_selection
 import threadpoolctl
 
 import ae_jax
-from ae_jax import evaluation
+from ae_jax.metrics import embeddings
 from ae_jax import figures
 from ae_jax import train
 from ae_jax.tasks import common
@@ -46,7 +46,7 @@ def _brute_force_scores(xy, labels, k=5, folds=5, seed=0):
 
 def test_embedding_scores_match_a_brute_force_computation():
   xy, labels = _blobs(1, n=150, spread=12.0)  # Overlapping classes.
-  scores = evaluation.embedding_scores(xy, labels, seed=3)
+  scores = embeddings.embedding_scores(xy, labels, seed=3)
   knn, sil = _brute_force_scores(xy, labels, seed=3)
   assert 0.5 < knn < 0.95  # Measured 0.78 (silhouette 0.27).
   assert scores['knn_accuracy'] == pytest.approx(knn)
@@ -55,39 +55,39 @@ def test_embedding_scores_match_a_brute_force_computation():
 
 def test_separated_blobs_score_high_and_shuffled_labels_at_chance():
   xy, labels = _blobs()
-  good = evaluation.embedding_scores(xy, labels)
+  good = embeddings.embedding_scores(xy, labels)
   assert good['knn_accuracy'] == 1.0
   assert good['silhouette'] > 0.9  # Measured 0.938: spread 1, gaps 28.
   shuffled = np.random.default_rng(0).permutation(labels)
-  bad = evaluation.embedding_scores(xy, shuffled)
+  bad = embeddings.embedding_scores(xy, shuffled)
   assert 0.1 < bad['knn_accuracy'] < 0.4  # Chance: 0.25.
   assert -0.2 < bad['silhouette'] < 0.05  # Measured -0.044.
   # Invariant to rotation, translation and uniform scale.
   rot = np.array([[0.6, -0.8], [0.8, 0.6]])
-  moved = evaluation.embedding_scores(7.0 * xy @ rot + [3.0, -5.0], shuffled)
+  moved = embeddings.embedding_scores(7.0 * xy @ rot + [3.0, -5.0], shuffled)
   assert moved == pytest.approx(bad)
 
 
 def test_embedding_scores_refuse_bad_input():
   xy, labels = _blobs(n=60)
   with pytest.raises(ValueError, match=r'\[N, D\]'):
-    evaluation.embedding_scores(xy[:, :, None], labels)
+    embeddings.embedding_scores(xy[:, :, None], labels)
   with pytest.raises(ValueError, match='leading example axis'):
-    evaluation.embedding_scores(xy[:, 0], labels)
+    embeddings.embedding_scores(xy[:, 0], labels)
   with pytest.raises(ValueError, match='NaN'):
-    evaluation.embedding_scores(np.where(xy > 20, np.nan, xy), labels)
+    embeddings.embedding_scores(np.where(xy > 20, np.nan, xy), labels)
   with pytest.raises(ValueError, match=r'shape \(60,\)'):
-    evaluation.embedding_scores(xy, labels[:-1])
+    embeddings.embedding_scores(xy, labels[:-1])
   with pytest.raises(ValueError, match='single class'):
-    evaluation.embedding_scores(xy, np.zeros_like(labels))
+    embeddings.embedding_scores(xy, np.zeros_like(labels))
   with pytest.raises(ValueError, match='fewer than folds=5'):
-    evaluation.embedding_scores(xy[:8], labels[:8])
+    embeddings.embedding_scores(xy[:8], labels[:8])
   with pytest.raises(ValueError, match='k=50'):
-    evaluation.embedding_scores(xy, labels, k=50)
+    embeddings.embedding_scores(xy, labels, k=50)
   with pytest.raises(ValueError, match='folds must be >= 2'):
-    evaluation.embedding_scores(xy, labels, folds=1)
+    embeddings.embedding_scores(xy, labels, folds=1)
   with pytest.raises(TypeError, match='integer class ids'):
-    evaluation.embedding_scores(xy, labels.astype(float))
+    embeddings.embedding_scores(xy, labels.astype(float))
 
 
 def test_save_embeddings_refuses_mismatched_panels(tmp_path):
@@ -137,8 +137,8 @@ def test_visualize_scores_2d_codes_as_they_are(smoke_runs, tmp_path):
   ]
   x, y = dataset.test_images, dataset.test_labels  # All 300 test images.
   want = {
-      'codes (2-D)': evaluation.embedding_scores(trained.encode(x), y),
-      'pixels, PCA': evaluation.embedding_scores(
+      'codes (2-D)': embeddings.embedding_scores(trained.encode(x), y),
+      'pixels, PCA': embeddings.embedding_scores(
           decomposition.PCA(2).fit_transform(x), y
       ),
   }

@@ -166,7 +166,7 @@ class VariationalAutoencoder(base.Model):
     """``log p(x, z_k) - log q(z_k | x)`` for K = ``num_samples`` draws, ``[K, B]``.
 
     The ingredients of the IWAE bound (`losses.iwae_bound`) and of the
-    importance-sampled log-likelihood (`ae_jax.likelihood`).
+    importance-sampled log-likelihood (`ae_jax.metrics.likelihood`).
     """
     mean, log_var = self.encode_distribution(params, x)
     eps = jax.random.normal(rng, (num_samples, *mean.shape), mean.dtype)

@@ -7,8 +7,9 @@ import functools
 import jax
 import numpy as np
 
+from ae_jax.metrics import batching
+from ae_jax.metrics import image_quality
 from ae_jax import data
-from ae_jax import evaluation
 from ae_jax import trained as trained_lib
 from ae_jax.train import outputs
 
@@ -40,27 +41,27 @@ def batch_size(trained: trained_lib.TrainedModel) -> int:
 
 def batched(trained, fn: Callable, x: np.ndarray) -> np.ndarray:
   """``fn`` jitted over ``x`` in batches of `batch_size` (one compile)."""
-  return evaluation.apply_in_batches(
+  return batching.apply_in_batches(
       jax.jit(fn), x, batch_size=batch_size(trained)
   )
 
 
 def codes(trained, x) -> np.ndarray:
   """``trained``'s codes of ``x``, in batches (its jitted encode)."""
-  return evaluation.apply_in_batches(
+  return batching.apply_in_batches(
       trained.encode, x, batch_size=batch_size(trained)
   )
 
 
 def decode(trained, z) -> np.ndarray:
   """Mean reconstructions of codes ``z``, in batches."""
-  return evaluation.apply_in_batches(
+  return batching.apply_in_batches(
       trained.decode, np.asarray(z, np.float32), batch_size=batch_size(trained)
   )
 
 
 def reconstruct(trained, x) -> np.ndarray:
-  return evaluation.apply_in_batches(
+  return batching.apply_in_batches(
       trained.reconstruct, x, batch_size=batch_size(trained)
   )
 
@@ -88,5 +89,5 @@ def mse(a, b) -> float:
 
 def mean_psnr(clean, images) -> float:
   """Mean per-image PSNR; an image left identical counts as 100 dB, not inf."""
-  per_image = evaluation.psnr(clean, np.clip(images, 0.0, 1.0))
+  per_image = image_quality.psnr(clean, np.clip(images, 0.0, 1.0))
   return float(np.mean(np.minimum(per_image, 100.0)))

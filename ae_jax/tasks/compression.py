@@ -3,8 +3,8 @@
 from etils import epath
 import numpy as np
 
-from ae_jax import compression as compression_lib
-from ae_jax import evaluation
+from ae_jax.metrics import pca
+from ae_jax.metrics import rate_distortion
 from ae_jax import figures
 from ae_jax.tasks import common
 
@@ -15,7 +15,7 @@ def _model_rows(method, trained, dataset) -> tuple[list[dict], float]:
   """Rate-distortion rows of a trained model, and its unquantised test MSE."""
   decode = lambda z: common.decode(trained, z)
   encode = lambda x: common.codes(trained, x)
-  points = compression_lib.rate_distortion(
+  points = rate_distortion.rate_distortion(
       encode, decode, dataset.train_images, dataset.test_images, BITS
   )
   x = dataset.test_images
@@ -29,7 +29,7 @@ def compression(trained, dataset, baseline=None, outdir=None) -> dict:
   Per method (the model; PCA with as many components, the same quantiser;
   the baseline model if given) and bits per code dimension in `BITS`: the
   fixed and entropy-coded rates and the test MSE / PSNR (see
-  `ae_jax.compression`). ``unquantized_mse`` gives each method's MSE from
+  `ae_jax.metrics.rate_distortion`). ``unquantized_mse`` gives each method's MSE from
   unrounded float32 codes, the limit of many bits. With ``outdir`` also
   ``rate_distortion.png``: MSE against bits per image, entropy-coded and
   fixed rate, one curve each per method.
@@ -37,12 +37,12 @@ def compression(trained, dataset, baseline=None, outdir=None) -> dict:
   k = trained.latent_dim
   rows, raw = _model_rows('model', trained, dataset)
   unquantized = {'model': raw}
-  pca_points = compression_lib.pca_rate_distortion(
+  pca_points = rate_distortion.pca_rate_distortion(
       dataset.train_images, dataset.test_images, k, BITS
   )
   rows += [{'method': 'pca', **p} for p in pca_points]
   flat = lambda a: a.reshape(len(a), -1)
-  unquantized['pca'] = evaluation.pca_reconstruction_mse(
+  unquantized['pca'] = pca.pca_reconstruction_mse(
       flat(dataset.train_images), flat(dataset.test_images), num_components=k
   )
   if baseline is not None:

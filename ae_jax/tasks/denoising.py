@@ -4,8 +4,8 @@ from etils import epath
 import jax
 import numpy as np
 
+from ae_jax.metrics import image_quality
 from ae_jax import corruptions
-from ae_jax import evaluation
 from ae_jax import figures
 from ae_jax.tasks import common
 
@@ -18,7 +18,7 @@ NOISE_LEVELS = {
 
 def mean_ssim(clean, images, image_shape) -> float:
   """Mean per-image SSIM of ``images`` clipped to [0, 1] (as `mean_psnr`)."""
-  per_image = evaluation.ssim(
+  per_image = image_quality.ssim(
       clean, np.clip(images, 0.0, 1.0), image_shape=image_shape
   )
   return float(np.mean(per_image))
@@ -27,7 +27,7 @@ def mean_ssim(clean, images, image_shape) -> float:
 def denoise(trained, dataset, baseline=None, outdir=None) -> dict:
   """PSNR and SSIM table (means over the test images; SSIM with an 11x11
   Gaussian window, or the largest odd one that fits smaller images, see
-  `evaluation.ssim`); with ``outdir`` also ``denoise.png``: 10 test images,
+  `image_quality.ssim`); with ``outdir`` also ``denoise.png``: 10 test images,
   and per noise type at its middle level, noisy / denoised (/ baseline)."""
   x = dataset.test_images
   shape = figures.image_shape(dataset.input_shape)

@@ -6,7 +6,8 @@ import functools
 from etils import epath
 import numpy as np
 
-from ae_jax import evaluation
+from ae_jax.metrics import pca
+from ae_jax.metrics import probes
 from ae_jax import figures
 from ae_jax.tasks import common
 
@@ -29,7 +30,7 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
   train_x, test_x = flat(dataset.train_images), flat(dataset.test_images)
   train_y, test_y = dataset.train_labels, dataset.test_labels
   k = trained.latent_dim
-  pca_train, pca_test = evaluation.pca_codes(train_x, test_x, num_components=k)
+  pca_train, pca_test = pca.pca_codes(train_x, test_x, num_components=k)
   features = {
       'codes': (
           common.codes(trained, dataset.train_images),
@@ -45,7 +46,7 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
   for name in FEATURES:
     train_f, test_f = features[name]
     # The all-labels fit of the curve is the headline number (fitted once).
-    curve = evaluation.label_efficiency(
+    curve = probes.label_efficiency(
         train_f, train_y, test_f, test_y, sizes=sizes
     )
     rows += [{'features': name, **row} for row in curve]

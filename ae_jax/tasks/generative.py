@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ae_jax import evaluation
+from ae_jax.metrics import code_stats
+from ae_jax.metrics import likelihood
 from ae_jax import figures
-from ae_jax import likelihood
 from ae_jax import losses
 from ae_jax.tasks import common
 
@@ -106,7 +106,7 @@ def _posterior_statistics(trained, x) -> dict:
       'active_units': int(np.sum(activity > ACTIVE_UNIT_THRESHOLD)),
       'latent_dim': int(mean.shape[1]),
       'total_kl': float(kl.sum(1).mean()),
-      'total_correlation': evaluation.gaussian_total_correlation(z),
+      'total_correlation': code_stats.gaussian_total_correlation(z),
       'mmd_to_prior': float(
           losses.mmd(
               jnp.asarray(z[:MMD_EXAMPLES], jnp.float32),

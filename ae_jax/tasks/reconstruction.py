@@ -4,7 +4,8 @@ import functools
 
 import numpy as np
 
-from ae_jax import evaluation
+from ae_jax.metrics import code_stats
+from ae_jax.metrics import pca as pca_lib
 from ae_jax.tasks import common
 
 JACOBIAN_EXAMPLES = 1000
@@ -16,7 +17,7 @@ def pca(trained, dataset, baseline=None, outdir=None) -> dict:
   x = dataset.test_images
   ae = common.mse(common.reconstruct(trained, x), x)
   flat = lambda a: a.reshape(len(a), -1)
-  pca_mse = evaluation.pca_reconstruction_mse(
+  pca_mse = pca_lib.pca_reconstruction_mse(
       flat(dataset.train_images), flat(x), num_components=trained.latent_dim
   )
   return {
@@ -32,9 +33,9 @@ def sparsity(trained, dataset, baseline=None, outdir=None) -> dict:
   del baseline
   x = dataset.test_images
   z = common.codes(trained, x)
-  activation = evaluation.mean_unit_activation(z)
+  activation = code_stats.mean_unit_activation(z)
   out = {
-      'fraction_near_zero': evaluation.fraction_near_zero(z),
+      'fraction_near_zero': code_stats.fraction_near_zero(z),
       'mean_activation': float(activation.mean()),
       'min_unit_activation': float(activation.min()),
       'max_unit_activation': float(activation.max()),
@@ -50,7 +51,7 @@ def sparsity(trained, dataset, baseline=None, outdir=None) -> dict:
 def jacobian_batch_size(trained) -> int:
   """Images per Jacobian call, so that its passes fit one evaluation batch.
 
-  `evaluation.mean_encoder_jacobian_norm` runs ``min(D_in, latent_dim)``
+  `codes.mean_encoder_jacobian_norm` runs ``min(D_in, latent_dim)``
   passes over each batch at once (vmapped), i.e. that many times the
   activations of a plain forward pass.
   """
@@ -61,7 +62,7 @@ def jacobian_batch_size(trained) -> int:
 def jacobian(trained, dataset, baseline=None, outdir=None) -> dict:
   del outdir  # No figure.
   x = dataset.test_images[:JACOBIAN_EXAMPLES]
-  norm = lambda t: evaluation.mean_encoder_jacobian_norm(
+  norm = lambda t: code_stats.mean_encoder_jacobian_norm(
       functools.partial(t.model.encode, t.params),
       x,
       batch_size=jacobian_batch_size(t),

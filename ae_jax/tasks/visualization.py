@@ -5,7 +5,7 @@ beside the same points' pixels projected by PCA: the codes themselves when
 the code is 2-D, else their PCA projection and a t-SNE map (and, for a fair
 comparison of t-SNE maps, a t-SNE map of the pixels). Each embedding is
 scored by the k-nearest-neighbour accuracy and the silhouette score of the
-classes (`ae_jax.evaluation.embedding_scores`), so the picture comes with
+classes (`ae_jax.embeddings.embedding_scores`), so the picture comes with
 numbers.
 """
 
@@ -15,7 +15,7 @@ from etils import epath
 import numpy as np
 from sklearn import manifold
 
-from ae_jax import evaluation
+from ae_jax.metrics import embeddings
 from ae_jax import figures
 from ae_jax.tasks import common
 
@@ -97,7 +97,7 @@ def visualize(
 
   rows = []
   for name, (xy, _) in panels.items():
-    scores = evaluation.embedding_scores(
+    scores = embeddings.embedding_scores(
         xy, labels, k=KNN_NEIGHBOURS, seed=SEED
     )
     rows.append({'embedding': name, **scores})

@@ -26,7 +26,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from ae_jax import evaluation
+from ae_jax.metrics import batching
 from ae_jax import trained
 from ae_jax.data import datasets
 
@@ -207,6 +207,6 @@ def pretrain(
 
 
 def _encode(layer: 'trained.TrainedModel', x: np.ndarray) -> np.ndarray:
-  return evaluation.apply_in_batches(
+  return batching.apply_in_batches(
       layer.encode, x, batch_size=layer.config.eval_batch_size
   ).astype(np.float32)

@@ -60,6 +60,7 @@ import optax
 from ae_jax import configs
 from ae_jax import data
 from ae_jax import models
+from ae_jax.metrics import batching
 from ae_jax.train import checkpoints
 from ae_jax.train import distributed
 from ae_jax.train import lock as lock_lib
@@ -608,12 +609,8 @@ def evaluate(member, params, hparams, keys, dataset, config, *, mesh) -> dict:
       out_shardings=on_members,
   )
   sums, n = None, 0
-  for j, start in enumerate(range(0, len(x), b)):
-    xb, yb = x[start : start + b], labels[start : start + b]
-    real = len(xb)
-    if real < b:  # One shape for every call; padding is sliced off.
-      xb = np.concatenate([xb, np.repeat(xb[-1:], b - real, 0)])
-      yb = np.concatenate([yb, np.repeat(yb[-1:], b - real, 0)])
+  # One shape for every call; padding is sliced off.
+  for j, real, (xb, yb) in batching.padded_batches(x, labels, batch_size=b):
     args = jax.device_put((np.int32(j), xb, yb), rep)
     out = jax.device_get(fn(params, hparams, keys, *args))
     part = {

@@ -1,0 +1,64 @@
+"""Metrics on NumPy arrays of images, codes and reconstructions, one module per topic.
+
+  pca              PCA baselines (the optimal linear autoencoder)
+  probes           linear probe, stratified label subsets, label efficiency
+  embeddings       k-NN accuracy and silhouette of 2-D embeddings
+  image_quality    PSNR and SSIM
+  code_stats       code statistics: sparsity, unit activation, total
+                   correlation, encoder Jacobian norm (contractive AE)
+  likelihood       importance-sampled log p(x), streamed
+  rate_distortion  quantised codes: bits per image against distortion
+  batching         fixed-shape padded batches (one compile per function)
+  checks           input checks that name the function, argument and fix
+
+Anomaly scores and detectors live in `ae_jax.anomaly` (an estimator API
+over a trained model); `ae_jax.tasks` runs these metrics on work directories.
+Every public function is importable from here (``metrics.psnr``) or from its
+module; modules load on first use, so importing one does not import
+scikit-learn unless it needs it.
+"""
+
+import importlib
+
+_WHERE = {
+    'MAX_BITS': 'rate_distortion',
+    'Quantizer': 'rate_distortion',
+    'apply_in_batches': 'batching',
+    'batch_and_chunk': 'likelihood',
+    'dataset_log_likelihood': 'likelihood',
+    'embedding_scores': 'embeddings',
+    'entropy_rate': 'rate_distortion',
+    'fit_pca': 'pca',
+    'fit_quantizer': 'rate_distortion',
+    'fraction_near_zero': 'code_stats',
+    'gaussian_total_correlation': 'code_stats',
+    'importance_sampled_log_likelihood': 'likelihood',
+    'label_efficiency': 'probes',
+    'linear_probe_accuracy': 'probes',
+    'mean_encoder_jacobian_norm': 'code_stats',
+    'mean_unit_activation': 'code_stats',
+    'padded_batches': 'batching',
+    'pca_codes': 'pca',
+    'pca_rate_distortion': 'rate_distortion',
+    'pca_reconstruction_mse': 'pca',
+    'psnr': 'image_quality',
+    'rate_distortion': 'rate_distortion',
+    'ssim': 'image_quality',
+    'stratified_subset': 'probes',
+}
+_MODULES = frozenset(_WHERE.values()) | {'batching', 'checks'}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+  if name in _MODULES:
+    return importlib.import_module(f'{__name__}.{name}')
+  if name in _WHERE:
+    module = importlib.import_module(f'{__name__}.{_WHERE[name]}')
+    return getattr(module, name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__():
+  return sorted(set(__all__) | _MODULES)

@@ -1,0 +1,308 @@
+"""Representation quality: a linear probe (logistic regression on
+standardised codes), stratified label subsets and label-efficiency curves.
+
+Conventions: arrays come first and hyperparameters are keyword-only. Inputs
+are checked on the host before any work is done (`ae_jax.metrics.checks`) and
+a `ValueError` / `TypeError` names the function, the argument and the fix.
+Summary numbers are returned as Python floats; per-image and per-unit numbers
+as NumPy arrays.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn import linear_model
+from sklearn import model_selection
+from sklearn import pipeline
+from sklearn import preprocessing
+
+from ae_jax.metrics import checks
+
+__all__ = [
+    'label_efficiency',
+    'linear_probe_accuracy',
+    'stratified_subset',
+]
+
+
+def _probe_inputs(
+    fn, train_features, train_labels, test_features, test_labels, max_iter
+):
+  """Checked ``(x_train, y_train, x_test, y_test, max_iter)`` of a probe."""
+  x_train = checks.matrix(fn, 'train_features', train_features)
+  x_test = checks.matrix(fn, 'test_features', test_features)
+  checks.same_example_shape(
+      fn,
+      'train_features',
+      np.asarray(train_features),
+      'test_features',
+      np.asarray(test_features),
+  )
+  y_train = checks.labels(fn, 'train_labels', train_labels, len(x_train))
+  y_test = checks.labels(fn, 'test_labels', test_labels, len(x_test))
+  max_iter = checks.positive_int(fn, 'max_iter', max_iter)
+  return x_train, y_train, x_test, y_test, max_iter
+
+
+def linear_probe_accuracy(
+    train_features: np.typing.ArrayLike,
+    train_labels: np.typing.ArrayLike,
+    test_features: np.typing.ArrayLike,
+    test_labels: np.typing.ArrayLike,
+    *,
+    max_iter: int = 1000,
+    seed: int = 0,
+    num_train: int | None = None,
+) -> float:
+  """Test accuracy of logistic regression on standardised features.
+
+  A `sklearn.pipeline.Pipeline` of `StandardScaler` (fitted on the training
+  features) and multinomial `LogisticRegression` (L2, ``C=1``, lbfgs): how
+  linearly the codes separate the classes. Standardising first makes the
+  result independent of the code scale, which differs wildly between models
+  (e.g. sparse vs. VAE codes).
+
+  Args:
+    train_features: real array ``[N_train, ...]`` (flattened per example).
+    train_labels: integer class ids ``[N_train]``, at least two classes.
+    test_features: real array ``[N_test, ...]``, same per-example shape.
+    test_labels: integer class ids ``[N_test]``.
+    max_iter: lbfgs iteration limit (keyword-only); scikit-learn warns with a
+      `ConvergenceWarning` when it is reached.
+    seed: seeds the subsample and the solver (keyword-only).
+    num_train: if given, fit on a stratified random subsample of this many
+      training examples (drawn with `seed`; class proportions kept, at least
+      one example per class), for label-efficiency curves. Subsamples of
+      different sizes are drawn independently, not nested. Must be between
+      the number of classes and ``N_train``; ``N_train`` uses every example.
+
+  Returns:
+    Fraction of test examples classified correctly, a Python float.
+
+  Raises:
+    ValueError: on empty or non-finite features, mismatched shapes, fewer
+      than two classes, or an impossible `num_train`.
+    TypeError: on non-integer labels.
+  """
+  fn = 'linear_probe_accuracy'
+  x_train, y_train, x_test, y_test, max_iter = _probe_inputs(
+      fn, train_features, train_labels, test_features, test_labels, max_iter
+  )
+  classes = np.unique(y_train)
+  if len(classes) < 2:
+    raise ValueError(
+        f'{fn}: train_labels has a single class {classes.tolist()}; a probe '
+        'needs examples of at least two classes'
+    )
+
+  if num_train is not None:
+    num_train = checks.positive_int(fn, 'num_train', num_train)
+    if not len(classes) <= num_train <= len(x_train):
+      raise ValueError(
+          f'{fn}: num_train={num_train} must be between the number of '
+          f'classes ({len(classes)}, one example each) and the number of '
+          f'training examples ({len(x_train)}); pass num_train=None to use '
+          'them all'
+      )
+    if num_train < len(x_train):
+      counts = np.bincount(np.searchsorted(classes, y_train))
+      if counts.min() < 2:
+        raise ValueError(
+            f'{fn}: class {classes[counts.argmin()]} has a single training '
+            'example, so it cannot be subsampled with stratification; use '
+            'num_train=None or more training data'
+        )
+      x_train, _, y_train, _ = model_selection.train_test_split(
+          x_train,
+          y_train,
+          train_size=num_train,
+          stratify=y_train,
+          random_state=seed,
+      )
+
+  probe = pipeline.make_pipeline(
+      preprocessing.StandardScaler(),
+      linear_model.LogisticRegression(max_iter=max_iter, random_state=seed),
+  )
+  probe.fit(x_train, y_train)
+  return float(probe.score(x_test, y_test))
+
+
+def stratified_subset(
+    labels: np.typing.ArrayLike, num: int, *, seed: int = 0
+) -> np.ndarray:
+  """Indices of a class-stratified random subset of `num` labelled examples.
+
+  `sklearn.model_selection.train_test_split` with ``stratify=labels``: each
+  class gets its share of the subset (``num * count / N``, rounded so that
+  the shares add up to `num`), so ``num = num_classes * k`` on balanced
+  labels gives exactly ``k`` examples of every class. The subsets behind
+  label-efficiency curves (:func:`label_efficiency`).
+
+  Args:
+    labels: integer class ids ``[N]``, at least two classes.
+    num: subset size (positive int): ``num == N`` (every example), or
+      ``num_classes <= num <= N - num_classes`` (the examples left out must
+      also hold every class, a scikit-learn requirement), with at least two
+      examples of each class.
+    seed: seeds the draw (keyword-only).
+
+  Returns:
+    Sorted int64 indices ``[num]`` into `labels`, without repeats.
+
+  Raises:
+    ValueError: on labels that are not 1-D, a single class, a class with a
+      single example, or an impossible `num`.
+    TypeError: on non-integer labels.
+  """
+  fn = 'stratified_subset'
+  y = np.asarray(labels)
+  if y.ndim != 1 or y.size == 0:
+    raise ValueError(
+        f'{fn}: labels must be a non-empty 1-D array of class ids, got shape '
+        f'{y.shape}; pass one label per example'
+    )
+  y = checks.labels(fn, 'labels', y, len(y))
+  num = checks.positive_int(fn, 'num', num)
+  n = len(y)
+  classes, counts = np.unique(y, return_counts=True)
+  if len(classes) < 2:
+    raise ValueError(
+        f'{fn}: labels has a single class {classes.tolist()}; a stratified '
+        'subset needs at least two classes'
+    )
+  if num == n:
+    return np.arange(n)
+  c = len(classes)
+  if not c <= num <= n - c:
+    raise ValueError(
+        f'{fn}: num={num} must be between the number of classes ({c}) and '
+        f'N - {c} = {n - c} (the examples left out must hold every class '
+        f'too), or equal N = {n} for every example'
+    )
+  if counts.min() < 2:
+    raise ValueError(
+        f'{fn}: class {classes[counts.argmin()]} has a single example, so '
+        f'it cannot be subsampled with stratification; use num={n} (every '
+        'example) or more data'
+    )
+  subset, _ = model_selection.train_test_split(
+      np.arange(n), train_size=num, stratify=y, random_state=seed
+  )
+  return np.sort(subset)
+
+
+def _default_repeats(num: int) -> int:
+  """Draws of a label subset of size `num`: small subsets vary the most."""
+  return 5 if num <= 100 else 3
+
+
+def label_efficiency(
+    train_features: np.typing.ArrayLike,
+    train_labels: np.typing.ArrayLike,
+    test_features: np.typing.ArrayLike,
+    test_labels: np.typing.ArrayLike,
+    *,
+    sizes: Sequence[int | None] = (100, 1000, None),
+    seed: int = 0,
+    repeats: int | None = None,
+    max_iter: int = 1000,
+) -> list[dict[str, float | int]]:
+  """Linear-probe test accuracy against the number of training labels.
+
+  For each size ``n`` in `sizes`, fits :func:`linear_probe_accuracy`
+  (standardised features, logistic regression) on a class-stratified random
+  subset of ``n`` training examples (:func:`stratified_subset`) and scores
+  it on the whole test set; small subsets are drawn several times (seeds
+  ``seed, seed + 1, ...``) and the accuracies averaged. How much labelled
+  data a representation needs: good codes reach high accuracy from few
+  labels. Subsets of different sizes are drawn independently, not nested.
+
+  Args:
+    train_features: real array ``[N_train, ...]`` (flattened per example).
+    train_labels: integer class ids ``[N_train]``, at least two classes.
+    test_features: real array ``[N_test, ...]``, same per-example shape.
+    test_labels: integer class ids ``[N_test]``.
+    sizes: non-empty sequence of subset sizes (keyword-only): ``None`` or
+      ``N_train`` for every training example (one fit), else an int with
+      ``num_classes <= n <= N_train - num_classes``.
+    seed: first seed of the draws and the solver (keyword-only).
+    repeats: draws per subset size smaller than ``N_train`` (keyword-only);
+      ``None`` draws 5 times for ``n <= 100`` and 3 times above. The full
+      training set is fitted once (its subset is always the same).
+    max_iter: lbfgs iteration limit of each probe (keyword-only).
+
+  Returns:
+    One dict per entry of `sizes`, in order: ``labels`` (the subset size,
+    ``N_train`` for ``None``), ``repeats`` (draws), ``accuracy_mean`` and
+    ``accuracy_std`` (mean and population standard deviation over the
+    draws; 0.0 for one draw). The ``None`` row equals
+    ``linear_probe_accuracy(train_features, train_labels, test_features,
+    test_labels, seed=seed)``.
+
+  Raises:
+    ValueError: on empty or non-finite features, mismatched shapes, fewer
+      than two classes, a bad size or repeat count (before any fit).
+    TypeError: on non-integer labels.
+  """
+  fn = 'label_efficiency'
+  x_train, y_train, x_test, y_test, max_iter = _probe_inputs(
+      fn, train_features, train_labels, test_features, test_labels, max_iter
+  )
+  if repeats is not None:
+    repeats = checks.positive_int(fn, 'repeats', repeats)
+  n = len(y_train)
+  classes, counts = np.unique(y_train, return_counts=True)
+  c = len(classes)
+  if c < 2:
+    raise ValueError(
+        f'{fn}: train_labels has a single class {classes.tolist()}; a probe '
+        'needs examples of at least two classes'
+    )
+  if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+    raise ValueError(
+        f'{fn}: sizes must be a sequence of ints or None, got {sizes!r}; '
+        'e.g. sizes=(100, 1000, None)'
+    )
+  if not sizes:
+    raise ValueError(f'{fn}: sizes is empty; pass at least one size')
+  nums = []
+  for size in sizes:
+    if size is None:
+      nums.append(n)
+      continue
+    num = checks.positive_int(fn, 'each entry of sizes', size)
+    if num != n and not c <= num <= n - c:
+      raise ValueError(
+          f'{fn}: sizes entry {num} must be between the number of classes '
+          f'({c}, one example each) and N_train - {c} = {n - c}, or None '
+          f'(all {n} training examples)'
+      )
+    if num != n and counts.min() < 2:
+      raise ValueError(
+          f'{fn}: class {classes[counts.argmin()]} has a single training '
+          f'example, so size {num} cannot be drawn with stratification; '
+          'use sizes=(None,) or more training data'
+      )
+    nums.append(num)
+
+  rows = []
+  for num in nums:
+    draws = 1 if num == n else (repeats or _default_repeats(num))
+    accuracies = []
+    for i in range(draws):
+      if num == n:
+        x_sub, y_sub = x_train, y_train
+      else:
+        idx = stratified_subset(y_train, num, seed=seed + i)
+        x_sub, y_sub = x_train[idx], y_train[idx]
+      accuracies.append(
+          linear_probe_accuracy(
+              x_sub, y_sub, x_test, y_test, max_iter=max_iter, seed=seed + i
+          )
+      )
+    row = {'labels': num, 'repeats': draws}
+    row['accuracy_mean'] = float(np.mean(accuracies))
+    row['accuracy_std'] = float(np.std(accuracies))
+    rows.append(row)
+  return rows
