@@ -1,20 +1,31 @@
 """Matplotlib figures written to a work directory (PNG, Agg backend, no display).
 
 Plain functions of NumPy arrays, so they serve the trainer, the evaluation
-binaries and notebooks alike.
+binaries and notebooks alike. Matplotlib is imported by the first figure
+(`_pyplot`), not by importing this module: the binaries start faster.
 """
 
 from collections.abc import Sequence
 import io
 import math
 
-import matplotlib
+import functools
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 import numpy as np
 
 from ae_jax.train import workdir
+
+
+@functools.cache
+def _pyplot():
+  """``matplotlib.pyplot`` on the Agg backend (files only, no display)."""
+  # pylint: disable=g-import-not-at-top
+  import matplotlib
+
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+
+  return plt
 
 
 def image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
@@ -64,7 +75,7 @@ def _save(fig, path, *, tight: bool = True) -> None:
     fig.tight_layout()
   buffer = io.BytesIO()
   fig.savefig(buffer, format='png', dpi=100)
-  plt.close(fig)
+  _pyplot().close(fig)
   workdir.write_bytes(path, buffer.getvalue())
 
 
@@ -78,7 +89,7 @@ def save_image_grid(
 ) -> None:
   """A grid of images (samples, interpolations, ...)."""
   grid = image_grid(images, input_shape, ncols)
-  fig, ax = plt.subplots(
+  fig, ax = _pyplot().subplots(
       figsize=(ncols, grid.shape[0] / grid.shape[1] * ncols + 0.6)
   )
   _show(ax, grid)
@@ -113,7 +124,7 @@ def save_image_rows(
   """One labelled row of images per entry of ``rows`` (equal lengths)."""
   n = len(next(iter(rows.values())))
   width = max(0.6 * n, 4.0) + 1.5  # Room for the row labels.
-  fig, axes = plt.subplots(
+  fig, axes = _pyplot().subplots(
       len(rows),
       1,
       figsize=(width, 0.6 + len(rows) * (width - 1.5) / n),
@@ -148,7 +159,7 @@ def save_latent_scatter(
 ) -> None:
   """2-D scatter of test codes coloured by class (PCA first if D > 2)."""
   xy, axis_name = project_2d(codes)
-  fig, ax = plt.subplots(figsize=(7, 6))
+  fig, ax = _pyplot().subplots(figsize=(7, 6))
   _scatter_by_class(ax, xy, labels, class_names)
   ax.set_xlabel(f'{axis_name} 1')
   ax.set_ylabel(f'{axis_name} 2')
@@ -161,7 +172,7 @@ def _scatter_by_class(
     ax, xy: np.ndarray, labels: np.ndarray, class_names: Sequence[str]
 ) -> None:
   """Points ``xy`` ``[N, 2]``, one colour and legend label per class id."""
-  cmap = plt.get_cmap('tab10' if len(class_names) <= 10 else 'tab20')
+  cmap = _pyplot().get_cmap('tab10' if len(class_names) <= 10 else 'tab20')
   for k, name in enumerate(class_names):
     sel = labels == k
     ax.scatter(
@@ -226,7 +237,7 @@ def save_embeddings(
     ncols = len(panels) if len(panels) <= 3 else -(-len(panels) // 2)
   ncols = min(ncols, len(panels))
   nrows = -(-len(panels) // ncols)
-  fig, axes = plt.subplots(
+  fig, axes = _pyplot().subplots(
       nrows, ncols, figsize=(4.6 * ncols + 1.8, 4.4 * nrows), squeeze=False
   )
   for ax, (name, xy) in zip(axes.flat, panels.items()):
@@ -256,7 +267,7 @@ def save_loss_curve(
     path, records: Sequence[dict], *, metric: str = 'loss', title: str
 ) -> None:
   """Training and test ``metric`` against step, from metrics.jsonl records."""
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig, ax = _pyplot().subplots(figsize=(7, 4.5))
   for split, style in (('train', '-'), ('test', 'o-')):
     pts = [
         (r['step'], r[metric])
@@ -284,7 +295,7 @@ def save_sweep(
     title: str,
 ) -> None:
   """Two metrics against a swept hyperparameter, on a left and a right axis."""
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig, ax = _pyplot().subplots(figsize=(7, 4.5))
   (name_l, ys_l), (name_r, ys_r) = left, right
   ax.plot(values, ys_l, 'o-', color='tab:blue', label=name_l)
   ax.set_xlabel(xlabel)
@@ -309,7 +320,7 @@ def save_curves(
     logy: bool = False,
 ) -> None:
   """One line with markers per ``label -> (xs, ys)``, on shared axes."""
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig, ax = _pyplot().subplots(figsize=(7, 4.5))
   for label, (xs, ys) in curves.items():
     ax.plot(xs, ys, 'o-', label=label, markersize=4)
   if logx:
@@ -336,7 +347,7 @@ def save_bars(
 ) -> None:
   """Grouped bars: one group per label, one bar per ``values`` series;
   ``reference`` draws labelled horizontal lines (e.g. a mean or a baseline)."""
-  fig, ax = plt.subplots(figsize=(max(7, 0.7 * len(labels)), 4.5))
+  fig, ax = _pyplot().subplots(figsize=(max(7, 0.7 * len(labels)), 4.5))
   width = 0.8 / max(len(values), 1)
   xs = np.arange(len(labels))
   for i, (name, ys) in enumerate(values.items()):

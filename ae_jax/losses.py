@@ -63,7 +63,6 @@ import math
 import numbers
 from typing import NamedTuple
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -583,7 +582,7 @@ def elbo(
     log_likelihood: jax.typing.ArrayLike,
     kl: jax.typing.ArrayLike,
     *,
-    beta: chex.Numeric = 1.0,
+    beta: jax.typing.ArrayLike = 1.0,
 ) -> ELBO:
   """Combines per-example reconstruction and KL terms into the (beta-)ELBO.
 
@@ -1088,8 +1087,8 @@ def _check_non_negative(fn_name: str, name: str, value, hint: str) -> None:
 def capacity_kl(
     kl: jax.typing.ArrayLike,
     *,
-    capacity: chex.Numeric,
-    gamma: chex.Numeric,
+    capacity: jax.typing.ArrayLike,
+    gamma: jax.typing.ArrayLike,
 ) -> jax.Array:
   """Controlled-capacity KL penalty ``gamma * |kl - capacity|``, per example.
 
@@ -1157,7 +1156,7 @@ def capacity_kl(
 def capacity_schedule(
     step: jax.typing.ArrayLike,
     *,
-    max_capacity: chex.Numeric,
+    max_capacity: jax.typing.ArrayLike,
     num_steps: int,
 ) -> jax.Array:
   """Linear capacity ramp ``max_capacity * clip(step / num_steps, 0, 1)``.

@@ -48,13 +48,24 @@ _CONFIG_FLAGS = ('config', 'sweep')
 
 
 def setup_logging() -> None:
-  """INFO logs, without orbax's line for every file it writes, nor its
-  tracebacks of a full disk (the run reports it in one line)."""
-  logging.set_verbosity(logging.INFO)
+  """INFO logs unless ``--verbosity`` says otherwise, without orbax's line
+  for every file it writes, its tracebacks of a full disk (the run reports it
+  in one line), or jax's note that a machine has no TPU."""
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_keep_record)
 
 
+# jax tries every backend it was built for and says at INFO which are absent
+# ("Unable to initialize backend 'tpu'"): on a CPU or GPU machine that is noise.
+_ABSENT_BACKEND = 'Unable to initialize backend'
+
+
 def _keep_record(record: std_logging.LogRecord) -> bool:
+  if record.levelno < std_logging.WARNING and record.getMessage().startswith(
+      _ABSENT_BACKEND
+  ):
+    return False
   # asyncio logs orbax's failed writes again ("Task exception was never
   # retrieved"); the run reports the cause in one line.
   if '/orbax/' not in record.pathname and record.name != 'asyncio':

@@ -13,14 +13,17 @@ import ae_jax
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(*args, cwd=ROOT, timeout=600):
+def _run(*args, cwd=ROOT, timeout=600, platforms='cpu'):
+  env = dict(os.environ, JAX_PLATFORMS=platforms, PYTHONPATH=ROOT)
+  if not platforms:  # jax probes every backend, as on a user's machine.
+    del env['JAX_PLATFORMS']
   return subprocess.run(
       [sys.executable, '-m', 'experiments.train', *args],
       cwd=cwd,
       capture_output=True,
       text=True,
       timeout=timeout,
-      env=dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT),
+      env=env,
   )
 
 
@@ -80,6 +83,23 @@ def test_rerun_resumes_instead_of_retraining(trained_workdir):
   assert proc.returncode == 0, proc.stderr[-4000:]
   assert 'Restoring checkpoint at step 30' in proc.stderr
   assert (trained_workdir / 'metrics.jsonl').read_text() == before
+
+
+def test_logs_respect_verbosity_and_omit_absent_backends(trained_workdir):
+  args = (
+      '--config=experiments/configs/vae.py:smoke',
+      f'--workdir={trained_workdir}',
+      '--config.num_train_steps=30',
+  )
+  default = _run(*args, platforms='')
+  assert default.returncode == 0, default.stderr[-4000:]
+  info = [l for l in default.stderr.splitlines() if l.startswith('I')]
+  assert info, default.stderr  # INFO lines by default...
+  assert 'Unable to initialize backend' not in default.stderr
+  quiet = _run(*args, '--verbosity=-1', platforms='')
+  assert quiet.returncode == 0, quiet.stderr[-4000:]
+  # ... none at --verbosity=-1 (absl: warnings and errors only).
+  assert not [l for l in quiet.stderr.splitlines() if l.startswith('I')]
 
 
 def test_load_encode_decode_reconstruct_sample(trained_workdir):

@@ -16,6 +16,7 @@ import pytest
 from ae_jax import data
 from ae_jax import models
 from ae_jax import train
+from ae_jax.train import provenance
 from ae_jax.train import sharding
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
@@ -509,6 +510,26 @@ def test_work_directory_records_config_versions_and_revision(
     assert launches[0]['git']['revision'] == head.stdout.strip()
   else:
     assert launches[0]['git']['revision'] is None
+
+
+def test_provenance_never_writes_the_users_git_index(tmp_path):
+  run = lambda *a: subprocess.run(
+      ['git', '-C', str(tmp_path), *a], check=True, capture_output=True
+  )
+  run('init', '-q')
+  (tmp_path / 'f.txt').write_text('x')
+  run('add', 'f.txt')
+  run('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'c')
+  index = tmp_path / '.git' / 'index'
+  os.utime(
+      tmp_path / 'f.txt', ns=(1, 1)
+  )  # Stale stat data: a refresh would write.
+  os.utime(index, ns=(2, 2))
+  status = provenance._git(  # pylint: disable=protected-access
+      'status', '--porcelain', '--untracked-files=no', source=tmp_path
+  )
+  assert status == ''
+  assert index.stat().st_mtime_ns == 2
 
 
 def test_misspelt_config_field_is_named_with_a_suggestion(

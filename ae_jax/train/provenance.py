@@ -45,11 +45,16 @@ def package_versions(packages=PACKAGES) -> dict[str, str | None]:
   return versions
 
 
-def _git(*args: str) -> str | None:
-  source = pathlib.Path(__file__).resolve().parent
+def _git(*args: str, source: pathlib.Path | None = None) -> str | None:
+  """``git -C source args`` (this package's checkout by default), or None.
+
+  ``--no-optional-locks``: reading the revision must never write the user's
+  index (``git status`` otherwise refreshes it, racing their own git).
+  """
+  source = source or pathlib.Path(__file__).resolve().parent
   try:
     out = subprocess.run(
-        ['git', '-C', str(source), *args],
+        ['git', '--no-optional-locks', '-C', str(source), *args],
         capture_output=True,
         text=True,
         timeout=10,

@@ -6,6 +6,8 @@ the colon in ``--config=experiments/configs/vae.py:ARG``: comma-separated
 ``:dataset=fashion_mnist,latent_dim=2``.
 """
 
+import difflib
+
 import ml_collections
 
 from ae_jax import configs
@@ -27,8 +29,10 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
     key, sep, value = token.partition('=')
     key = key.strip()
     if key not in defaults:
+      close = difflib.get_close_matches(key, defaults, n=1)
+      hint = f'did you mean {close[0]!r}? ' if close else ''
       raise ValueError(
-          f'Unknown config argument {key!r} in {arg!r}; known: '
+          f'Unknown config argument {key!r} in {arg!r}; {hint}known: '
           f'{sorted(defaults)}.'
       )
     default = defaults[key]
