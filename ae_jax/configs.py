@@ -1,20 +1,34 @@
-"""The config schema: every field the library reads, with its default.
+"""The config schema: the fields every run has, plus its model's own.
 
-Experiment configs (``experiments/configs/*.py``) start from `default_config`
-and override fields; `with_defaults` completes a config saved by an older
-version (a work directory's ``config.json``), so adding a field never makes
-an old run unloadable.
+A run config is flat: the fields below (data, network, optimisation, logs)
+and the hyperparameters of ``config.model``, declared once in that model's
+``Config`` dataclass (`ae_jax.models.registry.MODELS`). A field of another
+model is not in it: an experiment config (``experiments/configs/*.py``, which
+starts from ``default_config(model)``) refuses ``--config.lstm_hidden=64`` on
+``model='ae'`` as an unknown key, and `normalize` refuses it in a config
+built by hand. `with_defaults` migrates a config saved by an older version
+(a work directory's ``config.json``, which held every model's fields): the
+other models' fields are dropped (they never had an effect) and fields added
+since take their defaults, so an old run stays loadable.
 """
 
+import difflib
 import json
 import math
 import numbers
+from typing import Any
 
 import ml_collections
 
 
-def default_config() -> ml_collections.ConfigDict:
-  """Every field the trainer reads, with the defaults of the main job."""
+def _registry():
+  from ae_jax.models import registry  # pylint: disable=g-import-not-at-top
+
+  return registry
+
+
+def general_config() -> ml_collections.ConfigDict:
+  """The fields of every run, whatever its model, with their defaults."""
   c = ml_collections.ConfigDict()
   # What is trained.
   c.model = 'vae'  # A name in ae_jax.models.MODELS.
@@ -25,39 +39,6 @@ def default_config() -> ml_collections.ConfigDict:
   c.init = 'uniform_fan_in'  # Layer init: 'uniform_fan_in' | 'lecun_normal'.
   c.activation = 'relu'  # Hidden units: 'relu' | 'sigmoid' | 'tanh' | ...
   c.likelihood = 'bernoulli'  # 'bernoulli' (BCE on [0,1] data) | 'gaussian'.
-  c.dropout_rate = 0.0  # Dropout on hidden units in training (ae, classifier).
-  c.beta = 1.0  # KL weight of VAEs (1 = the ELBO).
-  c.iwae_samples = 1  # K importance samples of model='iwae' (>= 2).
-  c.mmd_weight = 0.0  # InfoVAE: weight of MMD(q(z), p(z)) (vae).
-  c.mmd_kernel = 'imq'  # 'imq' | 'rbf'.
-  c.capacity_max = 0.0  # Capacity-annealed beta-VAE: target KL in nats (vae).
-  c.capacity_steps = 10000  # Steps over which the capacity rises to its max.
-  c.capacity_gamma = 1000.0  # Weight of |KL - capacity|.
-  c.tc_weight = 10.0  # FactorVAE: weight (gamma) of the total correlation.
-  # Regularisers of the deterministic autoencoder (model='ae').
-  c.code_activation = 'linear'  # 'linear' | 'sigmoid' | 'relu' | 'tanh'.
-  c.noise = (
-      'none'  # Denoising: 'none' | 'gaussian' | 'masking' | 'salt_and_pepper'.
-  )
-  c.noise_level = 0.0  # Gaussian std, or the fraction of corrupted pixels.
-  c.sparsity = 'none'  # 'none' | 'l1' (activity) | 'kl' (sigmoid codes).
-  c.sparsity_weight = 0.0
-  c.sparsity_target = 0.05  # rho: target mean activation of a code unit (kl).
-  c.contractive_weight = 0.0  # Weight of the encoder Jacobian norm.
-  # RBM (model='rbm').
-  c.rbm_visible = 'bernoulli'  # 'bernoulli' | 'gaussian' (unit variance).
-  c.rbm_hidden = 'bernoulli'  # 'bernoulli' | 'gaussian' (unit variance).
-  c.cd_steps = 1  # k of CD-k: Gibbs steps of the negative phase.
-  c.persistent_chains = False  # Persistent CD (Tieleman 2008).
-  # LSTM sequence autoencoder (model='lstm_ae', layout='sequence').
-  c.lstm_hidden = 128
-  # Adversarial autoencoder (model='aae').
-  c.prior = 'standard_normal'  # 'standard_normal' | 'gaussian_mixture'.
-  c.aae_encoder = 'deterministic'  # 'deterministic' | 'gaussian'.
-  c.aae_conditional = False  # Label-conditioned mixture prior.
-  c.adversarial_weight = 1.0  # Weight of the encoder's adversarial loss.
-  c.discriminator_sizes = (512, 512)
-  c.discriminator_learning_rate = 1e-3  # AAE and FactorVAE discriminators.
   # Greedy layer-wise pretraining of the hidden layers before training:
   # 'none' | 'autoencoders' (stacked AEs) | 'rbm' (stacked RBMs).
   c.pretrain = 'none'
@@ -108,11 +89,88 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
+def default_config(
+    model: str = 'vae', pretrain: str = 'none'
+) -> ml_collections.ConfigDict:
+  """The fields of a run of ``model`` (with ``pretrain``), with defaults:
+  `general_config` plus the model's declared hyperparameters."""
+  registry = _registry()
+  if model not in registry.MODELS:
+    raise ValueError(
+        f'Unknown model {model!r}; set --config.model to one of '
+        f'{sorted(registry.MODELS)}.'
+    )
+  c = general_config()
+  c.model = model
+  c.pretrain = pretrain
+  for field, default in registry.hparam_defaults(model, pretrain).items():
+    c[field] = default
+  return c
+
+
+def _values(config) -> dict[str, Any]:
+  if isinstance(config, ml_collections.ConfigDict):
+    return config.to_dict()
+  return json.loads(json.dumps(dict(config)))
+
+
+def normalize(config, *, foreign: str = 'refuse') -> ml_collections.ConfigDict:
+  """``config`` with exactly the fields of its model: a new ConfigDict.
+
+  Fields it lacks take their defaults. A field of another model is dropped
+  when it holds that model's default (e.g. ``beta`` left at 1.0 after
+  ``config.model = 'ae'``) and refused otherwise; an unknown field is
+  refused with the closest known name. ``foreign='drop'`` drops both
+  instead (reading a config.json written by an older version).
+
+  Raises:
+    ValueError: naming the field and the fix.
+  """
+  values = _values(config)
+  model = values.get('model', 'vae')
+  pretrain = values.get('pretrain', 'none')
+  registry = _registry()
+  if not isinstance(model, str) or model not in registry.MODELS:
+    raise ValueError(
+        f'Unknown model {model!r}; set --config.model to one of '
+        f'{sorted(registry.MODELS)}.'
+    )
+  if not isinstance(pretrain, str):
+    pretrain = 'none'  # check_config names the bad value.
+  schema = _values(default_config(model, pretrain))
+  owners = registry.field_owners()
+  unknown = sorted(k for k in values if k not in schema and k not in owners)
+  if unknown and foreign == 'refuse':
+    known = sorted(set(schema) | set(owners))
+    hints = {f: difflib.get_close_matches(f, known, n=1) for f in unknown}
+    raise ValueError(
+        'Unknown config field(s): '
+        + ', '.join(
+            f'{f!r}' + (f' (did you mean {hints[f][0]!r}?)' if hints[f] else '')
+            for f in unknown
+        )
+        + "; ae_jax/configs.py and each model's Config list the fields."
+    )
+  out = dict(schema)
+  for field, value in values.items():
+    if field in schema:
+      out[field] = value
+    elif field in owners and foreign == 'refuse':
+      default = registry.hparam_defaults(owners[field][0])[field]
+      if _values({'v': value})['v'] != _values({'v': default})['v']:
+        raise ValueError(
+            f'config.{field}={value!r} is not a field of model {model!r} '
+            f'(it is one of {", ".join(owners[field])}); remove it, or '
+            'train one of those models (their experiment configs are in '
+            'experiments/configs/).'
+        )
+  return ml_collections.ConfigDict(out)
+
+
 def with_defaults(saved: dict) -> ml_collections.ConfigDict:
-  """``saved`` (e.g. a loaded config.json) over `default_config`."""
-  config = default_config()
-  config.update(json.loads(json.dumps(saved)))
-  return config
+  """A saved config (e.g. a loaded config.json) migrated to this version:
+  `normalize` with other models' fields and unknown fields dropped."""
+  return normalize(saved, foreign='drop')
 
 
 def _kind(value) -> str:
@@ -170,7 +228,12 @@ def check_values(config) -> None:
     TypeError: a field holds a value of the wrong type.
     ValueError: a float field is NaN or inf, or the seed is out of range.
   """
-  for field, default in default_config().items():
+  model, pretrain = config.get('model', 'vae'), config.get('pretrain', 'none')
+  try:
+    schema = default_config(model, pretrain)
+  except (ValueError, TypeError):  # An unknown model: named by its own check.
+    schema = general_config()
+  for field, default in schema.items():
     if field not in config:
       continue
     value, kind = config[field], _kind(default)
@@ -219,7 +282,8 @@ RUN_CONTROL_FIELDS = frozenset(
 
 def unknown_fields(saved: dict) -> list[str]:
   """Fields of a saved config that this version does not have."""
-  return sorted(set(saved) - set(default_config()))
+  known = set(general_config()) | set(_registry().field_owners())
+  return sorted(set(saved) - known)
 
 
 def trained_differences(saved: dict, current: dict) -> list[str]:

@@ -304,7 +304,10 @@ def load(
   config = configs.with_defaults(saved)
   _check_not_diverged(workdir)
   model = models.build_model(
-      config, tuple(info['input_shape']), num_classes=info.get('num_classes')
+      config,
+      tuple(info['input_shape']),
+      num_classes=info.get('num_classes'),
+      num_train=info.get('num_train'),  # Absent in runs before issue 15.
   )
   ckpt_dir = workdir / 'checkpoints'
   for attempt in range(_LOAD_ATTEMPTS):

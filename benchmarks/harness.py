@@ -15,8 +15,7 @@ from experiments.configs import common
 
 def mlp_config(batch_size: int, dataset: str, steps: int):
   """The shared MLP 784-512-20 autoencoder, no eval, figures or progress bar."""
-  config = common.get_base_config()
-  config.model = 'ae'
+  config = common.get_base_config('ae')
   config.dataset = dataset
   config.hidden_sizes = (512,)
   config.latent_dim = 20

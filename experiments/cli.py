@@ -10,6 +10,7 @@ the library's errors.
 
 from collections.abc import Callable
 import difflib
+import importlib.util
 import logging as std_logging
 import os
 import signal
@@ -179,7 +180,7 @@ def flag_error(argv: list[str], e: Exception) -> str:
     )
   unknown = _unknown_field_token(argv)
   if unknown is not None and isinstance(e, (KeyError, AttributeError)):
-    return _unknown_field(*unknown)
+    return _unknown_field(*unknown, argv)
   if isinstance(e, flags.Error):
     # A config file's get_config raised: its own message is the last line.
     lines = [l.strip() for l in text.splitlines() if l.strip()]
@@ -197,16 +198,15 @@ def refuse_unknown_override_fields(argv: list[str] | None = None) -> None:
   argv = sys.argv if argv is None else argv
   unknown = _unknown_field_token(argv)
   if unknown is not None:
-    sys.exit(f'error: {_unknown_field(*unknown)}')
+    sys.exit(f'error: {_unknown_field(*unknown, argv)}')
 
 
 def _unknown_field_token(argv: list[str]) -> tuple[str, str, str] | None:
   """``(flag, field, token)`` of the first ``--config.X``/``--sweep.X`` whose
   field the flag does not have."""
-  from ae_jax import configs  # pylint: disable=g-import-not-at-top
-
+  loaded = _config_file_config(argv)
   known = {
-      'config': set(configs.default_config()),
+      'config': set(loaded) if loaded is not None else _all_config_fields(),
       'sweep': set(sweep_lib.SWEEPABLE),
   }
   for token in argv:
@@ -219,6 +219,28 @@ def _unknown_field_token(argv: list[str]) -> tuple[str, str, str] | None:
   return None
 
 
+def _all_config_fields() -> set[str]:
+  from ae_jax import configs  # pylint: disable=g-import-not-at-top
+  from ae_jax.models import registry  # pylint: disable=g-import-not-at-top
+
+  return set(configs.general_config()) | set(registry.field_owners())
+
+
+def _config_file_config(argv: list[str]):
+  """The config of ``--config=FILE[:ARG]`` (None where it does not load)."""
+  value = _flag_value(argv, 'config')
+  if not value:
+    return None
+  path, _, arg = value.partition(':')
+  try:
+    spec = importlib.util.spec_from_file_location('_ae_jax_config', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg or None)
+  except Exception:  # pylint: disable=broad-except
+    return None
+
+
 def _flag_value(argv: list[str], name: str) -> str | None:
   for i, token in enumerate(argv):
     if token.startswith(f'--{name}='):
@@ -228,17 +250,19 @@ def _flag_value(argv: list[str], name: str) -> str | None:
   return None
 
 
+_CONFIGS_DIR = os.path.join(os.path.dirname(__file__), 'configs')
+
+
 def _config_names() -> str:
-  folder = os.path.join(os.path.dirname(__file__), 'configs')
   names = sorted(
       f
-      for f in os.listdir(folder)
+      for f in os.listdir(_CONFIGS_DIR)
       if f.endswith('.py') and f not in ('__init__.py', 'common.py')
   )
   return ', '.join(names)
 
 
-def _unknown_field(flag: str, field: str, token: str) -> str:
+def _unknown_field(flag: str, field: str, token: str, argv: list[str]) -> str:
   if flag == 'sweep':
     return (
         f'{token.split("=")[0]}: {field!r} cannot be swept (it changes the '
@@ -246,14 +270,29 @@ def _unknown_field(flag: str, field: str, token: str) -> str:
         f'{", ".join(sweep_lib.SWEEPABLE)}. Train other values as separate '
         'runs.'
     )
-  from ae_jax import configs  # pylint: disable=g-import-not-at-top
+  from ae_jax.models import registry  # pylint: disable=g-import-not-at-top
 
-  known = list(configs.default_config())
+  loaded = _config_file_config(argv)
+  owners = registry.field_owners().get(field)
+  if owners and loaded is not None and loaded.get('model') not in owners:
+    files = [
+        f'experiments/configs/{m}.py'
+        for m in owners
+        if os.path.exists(os.path.join(_CONFIGS_DIR, f'{m}.py'))
+    ]
+    return (
+        f'{token.split("=")[0]}: model {loaded.model!r} has no field '
+        f'{field!r}; it is a field of {", ".join(owners)}. Start from '
+        + (' or '.join(files) if files else 'a config of one of those models')
+        + f' (e.g. --config={files[0] if files else "FILE"} '
+        f'{token}), or drop the flag.'
+    )
+  known = sorted(loaded) if loaded is not None else sorted(_all_config_fields())
   hint = difflib.get_close_matches(field, known, n=1)
   return (
       f'{token.split("=")[0]}: unknown config field {field!r}'
       + (f' (did you mean {hint[0]!r}?)' if hint else '')
-      + '; ae_jax/configs.py lists every field.'
+      + "; ae_jax/configs.py and the model's Config list the fields."
   )
 
 

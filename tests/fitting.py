@@ -56,8 +56,7 @@ def config(**overrides):
   """The base config with a small MLP, plus ``overrides``."""
   from experiments.configs import common  # pylint: disable=g-import-not-at-top
 
-  c = common.get_base_config()
-  c.model = 'ae'
+  c = common.get_base_config('ae')
   c.hidden_sizes = (32,)
   c.latent_dim = 16
   c.update(overrides)

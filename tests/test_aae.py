@@ -113,7 +113,7 @@ def test_conditional_prior_puts_each_class_on_its_component():
             {'num_classes': 3},
             '3 classes',
         ),
-        (dict(model='ae', prior='gaussian_mixture'), {}, 'only on aae'),
+        (dict(model='ae', prior='gaussian_mixture'), {}, 'one of aae'),
     ],
 )
 def test_invalid_aae_settings_are_rejected(overrides, kwargs, match):

@@ -833,3 +833,43 @@ def test_config_seed_outside_32_bits_is_refused(seed):
   ):
     configs.check_values(_config(seed=seed))
   configs.check_values(_config(seed=2**32 - 1))
+
+
+@pytest.mark.parametrize(
+    'config, flag, want',
+    [
+        # Silently ignored before issue 15; now the files that have it.
+        ('ae.py:smoke', '--config.beta=4', 'experiments/configs/vae.py'),
+        ('ae.py:smoke', '--config.lstm_hidden=64', 'configs/lstm_ae.py'),
+        # The spelling earlier versions documented for the IWAE.
+        (
+            'vae.py:smoke',
+            '--config.iwae_samples=50',
+            '--config=experiments/configs/iwae.py',
+        ),
+        ('vae.py:smok', '', "did you mean 'smoke'"),
+    ],
+)
+def test_binary_another_models_field_names_where_it_lives(
+    tmp_path, config, flag, want
+):
+  proc = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.train',
+          f'--config={ROOT}/experiments/configs/{config}',
+          f'--workdir={tmp_path}/w',
+          *filter(None, [flag]),
+      ],
+      capture_output=True,
+      text=True,
+      timeout=300,
+      cwd=ROOT,
+      env=dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT),
+  )
+  assert proc.returncode != 0
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: '), proc.stderr
+  assert want in lines[0]
+  assert not (tmp_path / 'w').exists()

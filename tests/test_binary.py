@@ -145,7 +145,40 @@ def test_missing_dataset_names_the_command_that_provides_it(tmp_path):
   assert 'apt-get install -y dataset-fashion-mnist' in proc.stderr
 
 
-def test_a_run_saved_before_a_config_field_existed_still_loads(
+# Every model's fields, as config.json held them before issue 15 (one flat
+# schema of 66 fields): an old work directory has all of them.
+_PRE_ISSUE_15_MODEL_FIELDS = dict(
+    dropout_rate=0.0,
+    beta=1.0,
+    iwae_samples=1,
+    mmd_weight=0.0,
+    mmd_kernel='imq',
+    capacity_max=0.0,
+    capacity_steps=10000,
+    capacity_gamma=1000.0,
+    tc_weight=10.0,
+    code_activation='linear',
+    noise='none',
+    noise_level=0.0,
+    sparsity='none',
+    sparsity_weight=0.0,
+    sparsity_target=0.05,
+    contractive_weight=0.0,
+    rbm_visible='bernoulli',
+    rbm_hidden='bernoulli',
+    cd_steps=1,
+    persistent_chains=False,
+    lstm_hidden=128,
+    prior='standard_normal',
+    aae_encoder='deterministic',
+    aae_conditional=False,
+    adversarial_weight=1.0,
+    discriminator_sizes=[512, 512],
+    discriminator_learning_rate=1e-3,
+)
+
+
+def test_a_run_saved_by_an_older_version_loads_encodes_and_resumes(
     trained_workdir, tmp_path
 ):
   import shutil  # pylint: disable=g-import-not-at-top
@@ -153,13 +186,21 @@ def test_a_run_saved_before_a_config_field_existed_still_loads(
   old = tmp_path / 'old'
   shutil.copytree(trained_workdir, old)
   saved = json.loads((old / 'config.json').read_text())
-  del saved['iwae_samples'], saved['prior']  # Fields added later.
+  saved.update(_PRE_ISSUE_15_MODEL_FIELDS)
+  saved['lstm_hidden'] = 64  # Another model's field: old versions kept it.
+  del saved['mmd_kernel']  # A field added after the run was saved.
   (old / 'config.json').write_text(json.dumps(saved))
+  x = np.random.default_rng(0).uniform(size=(4, 64)).astype(np.float32)
   model = ae_jax.load(old)
-  assert model.config.iwae_samples == 1
+  assert model.config.mmd_kernel == 'imq' and 'lstm_hidden' not in model.config
+  np.testing.assert_array_equal(
+      model.encode(x), ae_jax.load(trained_workdir).encode(x)
+  )
   proc = _run(
       f'--config={CONFIG}:smoke',
       f'--workdir={old}',
-      '--config.num_train_steps=30',
+      '--config.num_train_steps=40',
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'Restoring checkpoint at step 30' in proc.stderr
+  assert json.loads((old / 'final_metrics.json').read_text())['step'] == 40

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ae_jax.metrics import likelihood
 from ae_jax import losses
 from ae_jax import models
+from ae_jax.metrics import likelihood
 from tests import fitting
 
 
@@ -96,7 +96,7 @@ def test_iwae_model_minimises_the_negative_bound():
     [
         (dict(model='iwae', iwae_samples=1), 'iwae_samples'),
         (dict(model='iwae', iwae_samples=5, beta=2.0), 'beta'),
-        (dict(model='vae', iwae_samples=5), 'only on iwae'),
+        (dict(model='vae', iwae_samples=5), 'one of iwae'),
     ],
 )
 def test_invalid_iwae_settings_are_rejected(overrides, match):

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from ae_jax import losses
+from ae_jax.models import base
 from ae_jax.models import lstm_ae
 from experiments.configs import common
 
@@ -18,7 +19,7 @@ from experiments.configs import common
 def _config(**overrides):
   # Not type-safe, so that tests can set fields to values of the wrong type.
   c = ml_collections.ConfigDict(
-      common.get_base_config().to_dict(), type_safe=False
+      common.get_base_config('lstm_ae').to_dict(), type_safe=False
   )
   c.latent_dim = 3
   c.lstm_hidden = 8
@@ -29,7 +30,7 @@ def _config(**overrides):
 @functools.cache
 def _model(shape=(6, 2), likelihood='bernoulli', hidden=8):
   return lstm_ae.build(
-      _config(likelihood=likelihood, lstm_hidden=hidden), shape
+      _config(likelihood=likelihood, lstm_hidden=hidden), base.DataSpec(shape)
   )
 
 
@@ -369,15 +370,15 @@ def test_wrong_x_shape_is_rejected(shape):
 @pytest.mark.parametrize('shape', [(784,), (28, 28, 1)])
 def test_build_needs_sequences(shape):
   with pytest.raises(ValueError, match='--config.layout=sequence'):
-    lstm_ae.build(_config(), shape)
+    lstm_ae.build(_config(), base.DataSpec(shape))
 
 
 @pytest.mark.parametrize('hidden', [0, -4, 2.5, True, '8'])
 def test_build_rejects_bad_lstm_hidden(hidden):
   with pytest.raises(ValueError, match='lstm_hidden'):
-    lstm_ae.build(_config(lstm_hidden=hidden), (5, 2))
+    lstm_ae.build(_config(lstm_hidden=hidden), base.DataSpec((5, 2)))
 
 
 def test_build_rejects_bad_likelihood():
   with pytest.raises(ValueError, match="likelihood='poisson'"):
-    lstm_ae.build(_config(likelihood='poisson'), (5, 2))
+    lstm_ae.build(_config(likelihood='poisson'), base.DataSpec((5, 2)))

@@ -1,13 +1,19 @@
 """Models: shapes, objectives against the loss library, registry errors."""
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ae_jax import configs
 from ae_jax import losses
 from ae_jax import models
+from ae_jax.models import base
+from ae_jax.models import factor_vae
+from ae_jax.models import vae
 from experiments.configs import common
 
 
@@ -177,8 +183,64 @@ def test_classifier_needs_labels_and_reports_accuracy():
     models.build_model(config, (64,), num_classes=None)
 
 
-def test_model_specific_fields_are_refused_for_other_models():
-  with pytest.raises(ValueError, match='only on rbm'):
-    models.build_model(_config(model='ae', cd_steps=3), (64,))
-  with pytest.raises(ValueError, match='only on ae'):
-    models.build_model(_config(model='rbm', sparsity='l1'), (64,))
+@pytest.mark.parametrize(
+    'model, field, value, owner',
+    [
+        ('ae', 'cd_steps', 3, 'rbm'),
+        ('rbm', 'sparsity', 'l1', 'ae'),
+        ('ae', 'beta', 4.0, 'vae'),  # Passed silently before issue 15.
+        ('ae', 'lstm_hidden', 64, 'lstm_ae'),
+        ('vae', 'discriminator_sizes', (8,), 'aae'),
+        ('vae', 'iwae_samples', 5, 'iwae'),
+    ],
+)
+def test_another_models_field_is_refused_naming_its_owner(
+    model, field, value, owner
+):
+  with pytest.raises(
+      ValueError,
+      match=rf"config.{field}=.* not a field of model '{model}'.*{owner}",
+  ):
+    models.build_model(_config(model=model, **{field: value}), (64,))
+
+
+def test_each_models_config_holds_exactly_its_declared_fields():
+  general = set(configs.general_config())
+  for name, entry in models.MODELS.items():
+    declared = {f.name for f in dataclasses.fields(entry.config)}
+    assert set(configs.default_config(name)) - general == declared, name
+  # Another model's field left at its default is dropped, not refused: a
+  # config built from the default (vae) one with only `model` changed works.
+  c = configs.normalize(_config(model='ae'))
+  assert 'beta' not in c and c.noise == 'none'
+
+
+def test_hyperparameter_defaults_are_declared_once():
+  # Two had drifted apart before issue 15: the models' own dataclass
+  # defaults (capacity_steps=1, FactorVAE's discriminator lr 1e-4) differed
+  # from the config's (10000, 1e-3). Now a model built from defaults carries
+  # exactly the declared values.
+  vae_model = models.build_model(configs.default_config('vae'), (64,))
+  assert vae_model.capacity_steps == vae.Config().capacity_steps == 10000
+  fvae = models.build_model(configs.default_config('factor_vae'), (64,))
+  assert (
+      fvae.discriminator_learning_rate
+      == factor_vae.Config().discriminator_learning_rate
+      == 1e-3
+  )
+
+
+def test_build_receives_one_description_of_the_data():
+  seen = []
+
+  def build(config, data):
+    seen.append(data)
+    return vae.build(config, data)
+
+  entry = models.MODELS['vae']
+  try:
+    models.MODELS['vae'] = dataclasses.replace(entry, build=build)
+    models.build_model(_config(), (64,), num_classes=10, num_train=1797)
+  finally:
+    models.MODELS['vae'] = entry
+  assert seen == [base.DataSpec((64,), num_classes=10, num_train=1797)]

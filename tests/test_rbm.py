@@ -13,6 +13,7 @@ import pytest
 from scipy import special as sp_special
 from sklearn import datasets as sk_datasets
 
+from ae_jax.models import base
 from ae_jax.models import rbm
 
 
@@ -336,7 +337,9 @@ def _train_with_model(model, params, data, *, steps, tx, seed=0):
 
 
 def test_pcd_raises_the_exact_log_likelihood():
-  model = rbm.build(_config(latent_dim=4, persistent_chains=True), (6,))
+  model = rbm.build(
+      _config(latent_dim=4, persistent_chains=True), base.DataSpec((6,))
+  )
   params = model.init(jax.random.PRNGKey(0))
   before = _exact_log_likelihood(params, PATTERNS)
   # PCD needs a learning rate small enough for the chains to keep up
@@ -351,7 +354,9 @@ def test_pcd_raises_the_exact_log_likelihood():
 
 
 def test_train_losses_advances_the_persistent_chains():
-  model = rbm.build(_config(latent_dim=4, persistent_chains=True), (2, 3))
+  model = rbm.build(
+      _config(latent_dim=4, persistent_chains=True), base.DataSpec((2, 3))
+  )
   params = model.init(jax.random.PRNGKey(0))
   state = model.init_model_state(jax.random.PRNGKey(1), 5)
   chex.assert_shape(state['chains'], (5, 6))
@@ -367,7 +372,7 @@ def test_train_losses_advances_the_persistent_chains():
   with pytest.raises(ValueError, match='batch_size=4'):
     jax.eval_shape(model.train_losses, params, state, x[:4], rng)
   # Without persistence the state stays empty and the loss is CD-k.
-  cd = rbm.build(_config(latent_dim=4), (2, 3))
+  cd = rbm.build(_config(latent_dim=4), base.DataSpec((2, 3)))
   assert cd.init_model_state(jax.random.PRNGKey(1), 5) == {}
 
   @jax.jit
@@ -395,7 +400,7 @@ def test_gaussian_bernoulli_rbm_lowers_reconstruction_error():
 
 def test_bernoulli_rbm_on_digits_learns():
   x = _digits() / 16.0
-  model = rbm.build(_config(latent_dim=32), (64,))
+  model = rbm.build(_config(latent_dim=32), base.DataSpec((64,)))
   params = model.init(jax.random.PRNGKey(0))
 
   metrics_fn = jax.jit(model.per_example_losses, static_argnames='train')
@@ -422,7 +427,9 @@ def test_bernoulli_rbm_on_digits_learns():
 @pytest.mark.parametrize('visible', ['bernoulli', 'gaussian'])
 def test_model_shapes(visible):
   shape = (4, 4, 1)
-  model = rbm.build(_config(latent_dim=3, rbm_visible=visible), shape)
+  model = rbm.build(
+      _config(latent_dim=3, rbm_visible=visible), base.DataSpec(shape)
+  )
   assert model.generative and model.likelihood == visible
   params = model.init(jax.random.PRNGKey(0))
   x = jax.random.uniform(jax.random.PRNGKey(1), (5, *shape))
@@ -462,4 +469,4 @@ def test_model_shapes(visible):
 )
 def test_build_rejects_bad_config(overrides, match):
   with pytest.raises(ValueError, match=match):
-    rbm.build(_config(**overrides), (64,))
+    rbm.build(_config(**overrides), base.DataSpec((64,)))

@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ae_jax.metrics import code_stats
 from ae_jax import losses
 from ae_jax import models
+from ae_jax.metrics import code_stats
 from tests import fitting
 
 ARCH = dict(model='vae', hidden_sizes=(32,), latent_dim=4)
@@ -101,7 +101,7 @@ def test_capacity_rises_linearly_with_the_carried_step():
         (dict(capacity_max=-1.0), 'capacity_max'),
         (dict(capacity_max=5.0, capacity_steps=0), 'capacity_steps'),
         (dict(capacity_max=5.0, capacity_gamma=-1.0), 'capacity_gamma'),
-        (dict(model='ae', mmd_weight=1.0), 'only on vae'),
+        (dict(model='ae', mmd_weight=1.0), 'one of vae'),
     ],
 )
 def test_invalid_vae_settings_are_rejected(overrides, match):
@@ -128,11 +128,10 @@ def test_gaussian_total_correlation_matches_the_closed_form():
 def test_factor_vae_decorrelates_the_aggregate_posterior():
   fields = dict(hidden_sizes=(32,), latent_dim=8, beta=0.1)
   tcs = {}
-  for model_name, extra in (('vae', {}), ('factor_vae', {'tc_weight': 10.0})):
+  factor = {'tc_weight': 10.0, 'discriminator_sizes': (64, 64)}
+  for model_name, extra in (('vae', {}), ('factor_vae', factor)):
     model, params, _ = fitting.fit(
-        fitting.config(
-            model=model_name, discriminator_sizes=(64, 64), **fields, **extra
-        ),
+        fitting.config(model=model_name, **fields, **extra),
         steps=1500,
     )
     mean, log_var = model.encode_distribution(params, _test_x())

@@ -11,6 +11,12 @@
   batching         fixed-shape padded batches (one compile per function)
   checks           input checks that name the function, argument and fix
 
+Conventions: arrays come first and hyperparameters are keyword-only. Inputs
+are checked on the host before any work is done (`checks`) and a
+`ValueError` / `TypeError` names the function, the argument and the fix.
+Summary numbers are returned as Python floats; per-image and per-unit numbers
+as NumPy arrays.
+
 Anomaly scores and detectors live in `ae_jax.anomaly` (an estimator API
 over a trained model); `ae_jax.tasks` runs these metrics on work directories.
 Every public function is importable from here (``metrics.psnr``) or from its

@@ -2,11 +2,7 @@
 AE), mean unit activation (KL-sparse AE), total correlation of Gaussian
 codes, and the encoder Jacobian norm (contractive AE, Rifai et al., 2011).
 
-Conventions: arrays come first and hyperparameters are keyword-only. Inputs
-are checked on the host before any work is done (`ae_jax.metrics.checks`) and
-a `ValueError` / `TypeError` names the function, the argument and the fix.
-Summary numbers are returned as Python floats; per-image and per-unit numbers
-as NumPy arrays.
+Conventions as in `ae_jax.metrics`.
 """
 
 from collections.abc import Callable

@@ -1,10 +1,6 @@
 """Reconstruction quality per image: PSNR and SSIM (Wang et al., 2004).
 
-Conventions: arrays come first and hyperparameters are keyword-only. Inputs
-are checked on the host before any work is done (`ae_jax.metrics.checks`) and
-a `ValueError` / `TypeError` names the function, the argument and the fix.
-Summary numbers are returned as Python floats; per-image and per-unit numbers
-as NumPy arrays.
+Conventions as in `ae_jax.metrics`.
 """
 
 from collections.abc import Sequence
@@ -22,6 +18,17 @@ __all__ = [
     'psnr',
     'ssim',
 ]
+
+
+def _check_pair(fn: str, clean, other) -> tuple[np.ndarray, np.ndarray]:
+  clean = checks.real_array(fn, 'clean', clean, min_ndim=2)
+  other = checks.real_array(fn, 'other', other, min_ndim=2)
+  if clean.shape != other.shape:
+    raise ValueError(
+        f'{fn}: clean shape {clean.shape} != other shape {other.shape}; '
+        'pass one reconstruction per clean image, in the same layout'
+    )
+  return clean, other
 
 
 def psnr(
@@ -55,13 +62,7 @@ def psnr(
       non-positive `max_value` or `clean` values outside ``[0, max_value]``.
   """
   fn = 'psnr'
-  clean = checks.real_array(fn, 'clean', clean, min_ndim=2)
-  other = checks.real_array(fn, 'other', other, min_ndim=2)
-  if clean.shape != other.shape:
-    raise ValueError(
-        f'{fn}: clean shape {clean.shape} != other shape {other.shape}; '
-        'pass one reconstruction per clean image, in the same layout'
-    )
+  clean, other = _check_pair(fn, clean, other)
   if not (isinstance(max_value, numbers.Real) and max_value > 0):
     raise ValueError(f'{fn}: max_value must be > 0, got {max_value!r}')
   lo, hi = float(clean.min()), float(clean.max())
@@ -164,13 +165,7 @@ def ssim(
     <https://doi.org/10.1109/TIP.2003.819861>`_, IEEE TIP 13(4), 2004.
   """
   fn = 'ssim'
-  clean = checks.real_array(fn, 'clean', clean, min_ndim=2)
-  other = checks.real_array(fn, 'other', other, min_ndim=2)
-  if clean.shape != other.shape:
-    raise ValueError(
-        f'{fn}: clean shape {clean.shape} != other shape {other.shape}; '
-        'pass one reconstruction per clean image, in the same layout'
-    )
+  clean, other = _check_pair(fn, clean, other)
   h, w, c = _as_image_shape(fn, image_shape)
   example = clean.shape[1:]
   if int(np.prod(example)) != h * w * c or (

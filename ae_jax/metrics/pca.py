@@ -1,11 +1,7 @@
 """PCA baselines: the linear autoencoder every deep one is compared with
 (Hinton & Salakhutdinov, 2006), via scikit-learn.
 
-Conventions: arrays come first and hyperparameters are keyword-only. Inputs
-are checked on the host before any work is done (`ae_jax.metrics.checks`) and
-a `ValueError` / `TypeError` names the function, the argument and the fix.
-Summary numbers are returned as Python floats; per-image and per-unit numbers
-as NumPy arrays.
+Conventions as in `ae_jax.metrics`.
 """
 
 import numpy as np

@@ -1,11 +1,7 @@
 """Representation quality: a linear probe (logistic regression on
 standardised codes), stratified label subsets and label-efficiency curves.
 
-Conventions: arrays come first and hyperparameters are keyword-only. Inputs
-are checked on the host before any work is done (`ae_jax.metrics.checks`) and
-a `ValueError` / `TypeError` names the function, the argument and the fix.
-Summary numbers are returned as Python floats; per-image and per-unit numbers
-as NumPy arrays.
+Conventions as in `ae_jax.metrics`.
 """
 
 from collections.abc import Sequence

@@ -71,17 +71,29 @@ class AAEModule(nn.Module):
     return self.decode(mean), self.discriminate(mean)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(discriminator.Config):
+  """Hyperparameters of model='aae' (Makhzani et al. 2016)."""
+
+  prior: str = base.hparam('standard_normal')  # Or 'gaussian_mixture', ...
+  # 'deterministic' | 'gaussian' (reparameterised) encoder.
+  aae_encoder: str = base.hparam('deterministic')
+  aae_conditional: bool = base.hparam(False)  # Label-conditioned mixture.
+  # Weight of the encoder's adversarial loss.
+  adversarial_weight: float = base.hparam(1.0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AdversarialAutoencoder(base.Model):
   """`base.Model` for `AAEModule` with a prior from `ae_jax.priors`."""
 
-  module: AAEModule = None
-  prior: priors.Prior = None
-  adversarial_weight: float = 1.0
-  conditional: bool = False
-  num_classes: int = 0
-  learning_rate: float = 1e-3
-  discriminator_learning_rate: float = 1e-3
+  module: AAEModule
+  prior: priors.Prior
+  adversarial_weight: float
+  conditional: bool
+  num_classes: int
+  learning_rate: float
+  discriminator_learning_rate: float
 
   generative = True
 
@@ -164,8 +176,9 @@ class AdversarialAutoencoder(base.Model):
     return self.decode(params, self.prior.sample(rng, num))
 
 
-def build(config, input_shape, *, num_classes=None) -> AdversarialAutoencoder:
+def build(config, data: base.DataSpec) -> AdversarialAutoencoder:
   """The 'aae' entry of the model registry."""
+  input_shape, num_classes = data.input_shape, data.num_classes
   base.check_likelihood(config.likelihood)
   if config.aae_encoder not in ENCODER_KINDS:
     raise ValueError(

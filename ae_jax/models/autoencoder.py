@@ -60,17 +60,35 @@ class AutoencoderModule(nn.Module):
     return self.decode(z, train), z
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(networks.DropoutConfig):
+  """Hyperparameters of model='ae': the regularisers of the deterministic AE."""
+
+  sparsity: str = base.hparam('none')  # 'none' | 'l1' (activity) | 'kl'.
+  sparsity_weight: float = base.hparam(0.0, traced=True)
+  # rho: target mean activation of a code unit (kl).
+  sparsity_target: float = base.hparam(0.05)
+  # Denoising: 'none' | 'gaussian' | 'masking' | 'salt_and_pepper'.
+  noise: str = base.hparam('none')
+  # Gaussian std, or the fraction of corrupted pixels.
+  noise_level: float = base.hparam(0.0, traced=True)
+  # Code nonlinearity: 'linear' | 'sigmoid' | 'relu' | 'tanh'.
+  code_activation: str = base.hparam('linear')
+  # Weight of the encoder Jacobian norm (contractive AE).
+  contractive_weight: float = base.hparam(0.0, traced=True)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Autoencoder(base.Model):
   """`base.Model` for `AutoencoderModule` with optional regularisers."""
 
-  module: AutoencoderModule = None
-  noise: str = 'none'
-  noise_level: float = 0.0
-  sparsity: str = 'none'
-  sparsity_weight: float = 0.0
-  sparsity_target: float = 0.05
-  contractive_weight: float = 0.0
+  module: AutoencoderModule
+  noise: str
+  noise_level: float
+  sparsity: str
+  sparsity_weight: float
+  sparsity_target: float
+  contractive_weight: float
 
   def init(self, rng):
     x = jax.numpy.zeros((1, *self.input_shape), jax.numpy.float32)
@@ -167,9 +185,9 @@ def check_regularizers(config) -> None:
   corruptions.check_corruption(config.noise, config.noise_level)
 
 
-def build(config, input_shape, *, num_classes=None) -> Autoencoder:
+def build(config, data: base.DataSpec) -> Autoencoder:
   """The 'ae' entry of the model registry."""
-  del num_classes  # Unsupervised.
+  input_shape = data.input_shape
   base.check_likelihood(config.likelihood)
   check_regularizers(config)
   module = AutoencoderModule(

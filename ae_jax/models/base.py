@@ -26,6 +26,50 @@ LIKELIHOODS = ('bernoulli', 'gaussian')
 
 
 @dataclasses.dataclass(frozen=True)
+class DataSpec:
+  """What a model's ``build`` may know of its data.
+
+  Attributes:
+    input_shape: shape of one example, e.g. ``(784,)`` or ``(28, 28, 1)``.
+    num_classes: number of label classes (0 for unlabelled data).
+    num_train: number of training examples (0 where unknown, e.g. a model
+      rebuilt for inference), for objectives that need the dataset size.
+  """
+
+  input_shape: tuple[int, ...]
+  num_classes: int = 0
+  num_train: int = 0
+
+
+def hparam(default, *, traced: bool = False):
+  """A hyperparameter of a model's ``Config`` dataclass, with its default.
+
+  Each model declares its hyperparameters once, in the ``Config`` dataclass
+  beside it; `ae_jax.configs` builds the run config from those declarations.
+  ``traced=True`` marks a number that the objective reads as a (possibly
+  traced) value, an attribute of the model of the same name: a vmapped sweep
+  (`ae_jax.train.sweep`) may give each member its own value.
+  """
+  return dataclasses.field(default=default, metadata={'traced': traced})
+
+
+def hparams(config, config_cls):
+  """A ``config_cls`` instance from ``config``'s fields of that name; fields
+  ``config`` does not have keep their declared defaults."""
+  names = [f.name for f in dataclasses.fields(config_cls)]
+  return config_cls(**{k: config[k] for k in names if k in config})
+
+
+def traced_fields(config_cls) -> tuple[str, ...]:
+  """The `hparam`s of a ``Config`` dataclass declared ``traced``."""
+  return tuple(
+      f.name
+      for f in dataclasses.fields(config_cls)
+      if f.metadata.get('traced', False)
+  )
+
+
+@dataclasses.dataclass(frozen=True)
 class Model(abc.ABC):
   """An autoencoder as pure functions of its parameters.
 

@@ -19,7 +19,12 @@ from ae_jax.models import base
 from ae_jax.models import networks
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(networks.DropoutConfig):
+  """Hyperparameters of model='mlp_classifier' (beyond the network's)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class MLPClassifier(base.Model):
   """Softmax classifier over `networks.MLPEncoder` hidden layers.
 
@@ -27,8 +32,8 @@ class MLPClassifier(base.Model):
   decoder.
   """
 
-  module: networks.MLPEncoder = None
-  num_classes: int = 0
+  module: networks.MLPEncoder
+  num_classes: int
 
   reconstructs = False
 
@@ -75,8 +80,9 @@ class MLPClassifier(base.Model):
     return jnp.argmax(self.logits(params, x), -1)
 
 
-def build(config, input_shape, *, num_classes=None) -> MLPClassifier:
+def build(config, data: base.DataSpec) -> MLPClassifier:
   """The 'mlp_classifier' entry of the model registry."""
+  input_shape, num_classes = data.input_shape, data.num_classes
   if not num_classes or num_classes < 2:
     raise ValueError(
         f'mlp_classifier needs a labelled dataset with >= 2 classes; '

@@ -4,11 +4,23 @@ An MLP from codes ``[B, D]`` to one logit per code, sized by
 ``config.discriminator_sizes``, and the accuracy metric both models log.
 """
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ae_jax.models import base
 from ae_jax.models import networks
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+  """Hyperparameters of a model with a code discriminator (aae, factor_vae)."""
+
+  discriminator_sizes: tuple[int, ...] = base.hparam((512, 512))
+  # Its own optimiser's learning rate (Kim & Mnih use 1e-4 over 3e5 steps).
+  discriminator_learning_rate: float = base.hparam(1e-3)
 
 
 def build(config, *, activation: str) -> nn.Module:

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ae_jax import losses
+from ae_jax.models import base
 from ae_jax.models import discriminator
 from ae_jax.models import vae
 
@@ -35,13 +36,21 @@ class FactorVAEModule(vae.VAEModule):
     return self.discriminator(z)[..., 0]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(vae.ELBOConfig, discriminator.Config):
+  """Hyperparameters of model='factor_vae'."""
+
+  # gamma: weight of the total correlation.
+  tc_weight: float = base.hparam(10.0, traced=True)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FactorVAE(vae.VariationalAutoencoder):
   """`vae.VariationalAutoencoder` with the FactorVAE total-correlation penalty."""
 
-  tc_weight: float = 10.0
-  learning_rate: float = 1e-3
-  discriminator_learning_rate: float = 1e-4
+  tc_weight: float
+  learning_rate: float
+  discriminator_learning_rate: float
 
   def init(self, rng):
     params = super().init(rng)
@@ -87,9 +96,9 @@ class FactorVAE(vae.VariationalAutoencoder):
     return metrics
 
 
-def build(config, input_shape, *, num_classes=None) -> FactorVAE:
+def build(config, data: base.DataSpec) -> FactorVAE:
   """The 'factor_vae' entry of the model registry."""
-  model = vae.build(config, input_shape, num_classes=num_classes)
+  model = vae.build(config, data)
   if not config.tc_weight > 0:
     raise ValueError(f'config.tc_weight={config.tc_weight} must be > 0.')
   disc = discriminator.build(config, activation='relu')

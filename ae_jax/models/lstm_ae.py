@@ -266,7 +266,14 @@ class LSTMAutoencoderModule(nn.Module):
     return self.decode(z), z
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+  """Hyperparameters of model='lstm_ae' (Srivastava et al. 2015)."""
+
+  lstm_hidden: int = base.hparam(128)  # LSTM state size.
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class LSTMAutoencoder(base.Model):
   """`base.Model` for `LSTMAutoencoderModule`; ``input_shape = (T, F)``.
 
@@ -274,7 +281,7 @@ class LSTMAutoencoder(base.Model):
   ``[B]`` (int, in ``[1, T]``) for right-padded variable-length sequences.
   """
 
-  module: LSTMAutoencoderModule = None
+  module: LSTMAutoencoderModule
 
   def _prepare(self, x, lengths):
     x = jnp.asarray(x)
@@ -314,15 +321,14 @@ class LSTMAutoencoder(base.Model):
     return self.decode(params, self.encode(params, x, lengths))
 
 
-def build(config, input_shape, *, num_classes=None) -> LSTMAutoencoder:
+def build(config, data: base.DataSpec) -> LSTMAutoencoder:
   """The LSTM autoencoder for sequences of ``input_shape = (T, F)``.
 
   Reads ``config.latent_dim``, ``config.lstm_hidden``,
   ``config.likelihood`` and ``config.compute_dtype``.
   """
-  del num_classes  # Unsupervised.
   base.check_likelihood(config.likelihood)
-  input_shape = tuple(input_shape)
+  input_shape = tuple(data.input_shape)
   if len(input_shape) != 2:
     raise ValueError(
         'The LSTM autoencoder reads sequences [T, F] (e.g. 28 rows of 28 '

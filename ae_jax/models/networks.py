@@ -11,6 +11,7 @@ Every network has float32 parameters and returns float32; its ``dtype`` (from
 bfloat16 (see `COMPUTE_DTYPES`).
 """
 
+import dataclasses
 from collections.abc import Sequence
 import math
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from ae_jax.models import base
 
 # Layer initialisations (config.init):
 #   'uniform_fan_in': weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
@@ -294,6 +297,13 @@ class ConvDecoder(nn.Module):
     return head(x).astype(jnp.float32)[:, :height, :width, :]
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DropoutConfig:
+  """The hyperparameter of models that train with dropout (ae, mlp_classifier)."""
+
+  dropout_rate: float = base.hparam(0.0)  # On hidden units, in training.
+
+
 def make_encoder(
     config, input_shape: Sequence[int], out_features: int
 ) -> nn.Module:
@@ -301,7 +311,7 @@ def make_encoder(
   kw = dict(
       activation=config.activation,
       init_scheme=config.init,
-      dropout_rate=config.dropout_rate,
+      dropout_rate=config.get('dropout_rate', 0.0),
       dtype=compute_dtype(config),
   )
   if config.encoder == 'mlp':
@@ -319,7 +329,7 @@ def make_decoder(config, output_shape: Sequence[int]) -> nn.Module:
   kw = dict(
       activation=config.activation,
       init_scheme=config.init,
-      dropout_rate=config.dropout_rate,
+      dropout_rate=config.get('dropout_rate', 0.0),
       dtype=compute_dtype(config),
   )
   if config.encoder == 'mlp':

@@ -393,7 +393,19 @@ def reconstruction_error(
 # ---------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+  """Hyperparameters of model='rbm'."""
+
+  rbm_visible: str = base.hparam('bernoulli')  # Or 'gaussian' (unit variance).
+  rbm_hidden: str = base.hparam('bernoulli')  # Or 'gaussian' (unit variance).
+  cd_steps: int = base.hparam(
+      1
+  )  # k of CD-k: Gibbs steps of the negative phase.
+  persistent_chains: bool = base.hparam(False)  # Persistent CD (Tieleman 2008).
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RBM(base.Model):
   """`base.Model` for an RBM over flattened examples of ``input_shape``.
 
@@ -410,10 +422,10 @@ class RBM(base.Model):
       instead of chains started at the data (CD-k).
   """
 
-  visible: str = 'bernoulli'
-  hidden: str = 'bernoulli'
-  cd_steps: int = 1
-  persistent: bool = False
+  visible: str
+  hidden: str
+  cd_steps: int
+  persistent: bool
 
   generative = True
 
@@ -507,7 +519,7 @@ class RBM(base.Model):
     return self._metrics(params, v, chains, pll_rng), {'chains': chains}
 
 
-def build(config, input_shape, *, num_classes=None) -> RBM:
+def build(config, data: base.DataSpec) -> RBM:
   """The 'rbm' entry of the model registry.
 
   Reads ``config.latent_dim`` (hidden units), ``config.rbm_visible``,
@@ -516,7 +528,7 @@ def build(config, input_shape, *, num_classes=None) -> RBM:
   compute in float32 only: `registry.check_precision` refuses
   ``config.compute_dtype='bfloat16'`` for them.
   """
-  del num_classes  # Unsupervised.
+  input_shape = data.input_shape
   if config.rbm_visible not in UNIT_TYPES:
     raise ValueError(
         f'config.rbm_visible={config.rbm_visible!r} is not a unit type; set '

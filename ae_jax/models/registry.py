@@ -1,12 +1,13 @@
-"""Models by name: `build_model(config, input_shape)` for every registered model.
+"""Models by name: `build_model(config, data)` for every registered model.
 
-A new model plugs in by adding ``'name': module.build`` to `MODELS`, where
-``build(config, input_shape, *, num_classes=None) -> base.Model`` validates
-its own config fields (``num_classes`` is the dataset's, for models that use
-labels).
+A new model plugs in with one line in `MODELS`: its ``build(config, data:
+base.DataSpec) -> base.Model`` (which validates the fields it reads) and its
+``Config`` dataclass, the one declaration of its hyperparameters
+(`base.hparam`). `ae_jax.configs` builds each run config from these.
 """
 
 from collections.abc import Callable, Sequence
+import dataclasses
 import math
 from typing import Any
 
@@ -24,40 +25,63 @@ from ae_jax.models import networks
 from ae_jax.models import rbm
 from ae_jax.models import vae
 
-MODELS: dict[str, Callable[..., base.Model]] = {
-    'ae': autoencoder.build,
-    'vae': vae.build,
-    'mlp_classifier': classifier.build,
-    'rbm': rbm.build,
-    'lstm_ae': lstm_ae.build,
-    'aae': aae.build,
-    'iwae': vae.build_iwae,
-    'factor_vae': factor_vae.build,
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """A registered model: how to build it and the hyperparameters it has."""
+
+  build: Callable[[Any, base.DataSpec], base.Model]
+  config: type  # A dataclass of `base.hparam` fields.
+
+
+MODELS: dict[str, Entry] = {
+    'vae': Entry(vae.build, vae.Config),
+    'ae': Entry(autoencoder.build, autoencoder.Config),
+    'mlp_classifier': Entry(classifier.build, classifier.Config),
+    'rbm': Entry(rbm.build, rbm.Config),
+    'lstm_ae': Entry(lstm_ae.build, lstm_ae.Config),
+    'aae': Entry(aae.build, aae.Config),
+    'iwae': Entry(vae.build_iwae, vae.IWAEConfig),
+    'factor_vae': Entry(factor_vae.build, factor_vae.Config),
 }
+
+# Pretraining (config.pretrain) trains layer models whose hyperparameters the
+# run config then carries too: stacked autoencoders take the AE regularisers.
+PRETRAIN_LAYER_CONFIGS = {'autoencoders': autoencoder.Config}
 
 ENCODERS = ('mlp', 'conv')
 
-# Config fields read by one model only, with their neutral values: setting one
-# for another model would silently do nothing, so it is refused instead.
-MODEL_SPECIFIC_FIELDS = {
-    'noise': ('none', ('ae',)),
-    'sparsity': ('none', ('ae',)),
-    'contractive_weight': (0.0, ('ae',)),
-    'code_activation': ('linear', ('ae',)),
-    'dropout_rate': (0.0, ('ae', 'mlp_classifier')),
-    'rbm_visible': ('bernoulli', ('rbm',)),
-    'rbm_hidden': ('bernoulli', ('rbm',)),
-    'cd_steps': (1, ('rbm',)),
-    'persistent_chains': (False, ('rbm',)),
-    'prior': ('standard_normal', ('aae',)),
-    'aae_encoder': ('deterministic', ('aae',)),
-    'aae_conditional': (False, ('aae',)),
-    'adversarial_weight': (1.0, ('aae',)),
-    'iwae_samples': (1, ('iwae',)),
-    'mmd_weight': (0.0, ('vae', 'factor_vae')),
-    'capacity_max': (0.0, ('vae',)),
-    'tc_weight': (10.0, ('factor_vae',)),
-}
+
+def hparam_defaults(model: str, pretrain: str = 'none') -> dict[str, Any]:
+  """The hyperparameters of ``model`` (and of its pretraining layers), with
+  their declared defaults, in declaration order."""
+  classes = [MODELS[model].config]
+  if pretrain in PRETRAIN_LAYER_CONFIGS:
+    classes.append(PRETRAIN_LAYER_CONFIGS[pretrain])
+  out = {}
+  for cls in classes:
+    for f in dataclasses.fields(cls):
+      out.setdefault(f.name, f.default)
+  return out
+
+
+def field_owners() -> dict[str, list[str]]:
+  """Every model hyperparameter -> the models that have it."""
+  owners = {}
+  for name, entry in MODELS.items():
+    for f in dataclasses.fields(entry.config):
+      owners.setdefault(f.name, []).append(name)
+  return owners
+
+
+def traced_fields(model: str | None = None) -> tuple[str, ...]:
+  """Hyperparameters a vmapped sweep may vary (`base.hparam` ``traced``), of
+  ``model`` or of any model."""
+  names = [model] if model else list(MODELS)
+  out = []
+  for name in names:
+    out += [f for f in base.traced_fields(MODELS[name].config) if f not in out]
+  return tuple(out)
 
 
 def check_model_config(config) -> None:
@@ -99,20 +123,10 @@ def check_model_config(config) -> None:
         f'--config.activation to one of {networks.ACTIVATIONS}.'
     )
   check_precision(config)
-  if not 0 <= config.dropout_rate < 1:
+  if not 0 <= config.get('dropout_rate', 0.0) < 1:
     raise ValueError(
         f'config.dropout_rate={config.dropout_rate} must lie in [0, 1).'
     )
-  for field, (neutral, users) in MODEL_SPECIFIC_FIELDS.items():
-    # Stacked autoencoders pass the regularisers on to their layer AEs.
-    if config.pretrain == 'autoencoders' and field != 'dropout_rate':
-      continue
-    if config.model not in users and config[field] != neutral:
-      raise ValueError(
-          f'config.{field}={config[field]!r} has no effect on model '
-          f'{config.model!r} (only on {", ".join(users)}); remove it or set '
-          f'--config.{field}={neutral!r}.'
-      )
   base.check_likelihood(config.likelihood)
 
 
@@ -134,13 +148,26 @@ def check_precision(config) -> None:
 
 
 def build_model(
-    config, input_shape: Sequence[int], *, num_classes: int | None = None
+    config,
+    data: base.DataSpec | Sequence[int],
+    *,
+    num_classes: int | None = None,
+    num_train: int | None = None,
 ) -> base.Model:
-  """The model named by ``config.model`` for examples of ``input_shape``."""
+  """The model named by ``config.model`` for ``data`` (a `base.DataSpec`, or
+  the shape of one example with ``num_classes``/``num_train`` beside it).
+
+  ``config`` may lack hyperparameters of the model (an older or hand-built
+  config): they take their declared defaults; a field the model does not
+  have is refused unless it is at its default (`configs.normalize`).
+  """
+  config = configs.normalize(config)
   check_model_config(config)
-  return MODELS[config.model](
-      config, tuple(input_shape), num_classes=num_classes
-  )
+  if not isinstance(data, base.DataSpec):
+    data = base.DataSpec(
+        tuple(data), int(num_classes or 0), int(num_train or 0)
+    )
+  return MODELS[config.model].build(config, data)
 
 
 # Config fields that can set the size of a model's arrays.
@@ -169,7 +196,10 @@ def sizing_fields(
 
   base_count = count(config)
   out = {}
+  config = configs.normalize(config)
   for field in SIZE_FIELDS:
+    if field not in config:
+      continue
     value = config[field]
     larger = (
         value + 1 if isinstance(value, int) else tuple(v + 1 for v in value)

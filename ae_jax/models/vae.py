@@ -75,20 +75,43 @@ class VAEModule(nn.Module):
     return self.decode(z), z, mean, log_variance, self.decoder_log_variance()
 
 
-@dataclasses.dataclass(frozen=True)
-class VariationalAutoencoder(base.Model):
-  """`base.Model` for `VAEModule`."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ELBOConfig:
+  """The weights of the (beta-)ELBO and of InfoVAE's MMD term."""
 
-  module: VAEModule = None
-  beta: float = 1.0
+  beta: float = base.hparam(1.0, traced=True)  # KL weight (1 = the ELBO).
+  # InfoVAE: weight of MMD(q(z), p(z)), and its kernel ('imq' | 'rbf').
+  mmd_weight: float = base.hparam(0.0, traced=True)
+  mmd_kernel: str = base.hparam('imq')
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(ELBOConfig):
+  """Hyperparameters of model='vae': beta-VAE, InfoVAE, capacity annealing."""
+
+  # Capacity-annealed beta-VAE (Burgess et al. 2018): target KL in nats
+  # (0 = off), the steps over which it rises there, and the weight of
+  # |KL - capacity|.
+  capacity_max: float = base.hparam(0.0)
+  capacity_steps: int = base.hparam(10000)
+  capacity_gamma: float = base.hparam(1000.0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IWAEConfig:
+  """Hyperparameters of model='iwae' (Burda et al. 2015)."""
+
+  iwae_samples: int = base.hparam(1)  # K importance samples (>= 2).
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VariationalAutoencoder(base.Model, Config):
+  """`base.Model` for `VAEModule`; its hyperparameters are `Config`'s."""
+
+  module: VAEModule
   # K > 1: the IWAE objective of Burda et al. (2015) with K importance
   # samples instead of the ELBO (registry name 'iwae').
   num_samples: int = 1
-  mmd_weight: float = 0.0
-  mmd_kernel: str = 'imq'
-  capacity_max: float = 0.0
-  capacity_steps: int = 1
-  capacity_gamma: float = 1000.0
 
   generative = True
 
@@ -204,9 +227,7 @@ class VariationalAutoencoder(base.Model):
     return self.decode(params, z)
 
 
-def build_iwae(
-    config, input_shape, *, num_classes=None
-) -> VariationalAutoencoder:
+def build_iwae(config, data: base.DataSpec) -> VariationalAutoencoder:
   """The 'iwae' entry: the VAE network trained on the K-sample IWAE bound."""
   k = config.iwae_samples
   if not (isinstance(k, int) and k >= 2):
@@ -214,39 +235,34 @@ def build_iwae(
         f'config.iwae_samples={k!r} must be an integer >= 2 for the IWAE '
         'bound (k = 1 is the ELBO: use --config.model=vae).'
     )
-  if config.beta != 1:
-    raise ValueError(
-        f'config.beta={config.beta} has no meaning for the IWAE bound; set '
-        '--config.beta=1.'
-    )
-  model = build(config, input_shape, num_classes=num_classes)
-  return dataclasses.replace(model, num_samples=k)
+  return dataclasses.replace(build(config, data), num_samples=k)
 
 
-def build(config, input_shape, *, num_classes=None) -> VariationalAutoencoder:
-  """The 'vae' entry of the model registry."""
-  del num_classes  # Unsupervised.
+def build(config, data: base.DataSpec) -> VariationalAutoencoder:
+  """The 'vae' entry of the model registry (and the network of 'iwae' and
+  'factor_vae', whose configs lack some of `Config`'s fields: those keep
+  their declared defaults)."""
+  input_shape = data.input_shape
   base.check_likelihood(config.likelihood)
-  if not config.beta >= 0:
+  hp = base.hparams(config, Config)
+  if not hp.beta >= 0:
     raise ValueError(
-        f'config.beta={config.beta} must be >= 0 (beta = 1 is the '
+        f'config.beta={hp.beta} must be >= 0 (beta = 1 is the '
         'VAE ELBO); set --config.beta to a non-negative number.'
     )
-  if config.mmd_kernel not in MMD_KERNELS:
+  if hp.mmd_kernel not in MMD_KERNELS:
     raise ValueError(
-        f'config.mmd_kernel={config.mmd_kernel!r} is not one of '
+        f'config.mmd_kernel={hp.mmd_kernel!r} is not one of '
         f'{MMD_KERNELS}; set --config.mmd_kernel to one of them.'
     )
   for field in ('mmd_weight', 'capacity_max', 'capacity_gamma'):
-    if not config[field] >= 0:
+    if not getattr(hp, field) >= 0:
       raise ValueError(
-          f'config.{field}={config[field]} must be >= 0 (0 turns it off).'
+          f'config.{field}={getattr(hp, field)} must be >= 0 (0 turns it off).'
       )
-  if not (
-      isinstance(config.capacity_steps, int) and config.capacity_steps >= 1
-  ):
+  if not (isinstance(hp.capacity_steps, int) and hp.capacity_steps >= 1):
     raise ValueError(
-        f'config.capacity_steps={config.capacity_steps!r} must be a positive '
+        f'config.capacity_steps={hp.capacity_steps!r} must be a positive '
         'integer (steps over which the KL capacity rises to capacity_max).'
     )
   module = VAEModule(
@@ -260,10 +276,10 @@ def build(config, input_shape, *, num_classes=None) -> VariationalAutoencoder:
       latent_dim=config.latent_dim,
       likelihood=config.likelihood,
       module=module,
-      beta=float(config.beta),
-      mmd_weight=float(config.mmd_weight),
-      mmd_kernel=config.mmd_kernel,
-      capacity_max=float(config.capacity_max),
-      capacity_steps=int(config.capacity_steps),
-      capacity_gamma=float(config.capacity_gamma),
+      beta=float(hp.beta),
+      mmd_weight=float(hp.mmd_weight),
+      mmd_kernel=hp.mmd_kernel,
+      capacity_max=float(hp.capacity_max),
+      capacity_steps=int(hp.capacity_steps),
+      capacity_gamma=float(hp.capacity_gamma),
   )

@@ -26,9 +26,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from ae_jax.metrics import batching
 from ae_jax import trained
 from ae_jax.data import datasets
+from ae_jax.metrics import batching
+from ae_jax.models import registry
 
 PRETRAIN = ('none', 'autoencoders', 'rbm')
 TARGETS = ('ae', 'mlp_classifier')
@@ -109,15 +110,9 @@ def layer_config(config, index: int) -> ml_collections.ConfigDict:
     c.model = 'rbm'
     c.rbm_visible = c.likelihood
     c.rbm_hidden = 'gaussian' if code == 'linear' else 'bernoulli'
-    for field, neutral in (
-        ('noise', 'none'),
-        ('noise_level', 0.0),
-        ('sparsity', 'none'),
-        ('sparsity_weight', 0.0),
-        ('contractive_weight', 0.0),
-        ('code_activation', 'linear'),
-    ):
-      c[field] = neutral
+    for field in registry.hparam_defaults(config.model):
+      if field in c:  # The target's own fields are not the RBM's.
+        del c[field]
   return c
 
 

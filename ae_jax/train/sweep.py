@@ -74,14 +74,7 @@ from ae_jax.train import trainer
 from ae_jax.train import workdir as workdir_lib
 
 # Fields a sweep may vary. `MODEL_FIELDS` must be fields of the built model.
-MODEL_FIELDS = (
-    'beta',
-    'sparsity_weight',
-    'noise_level',
-    'contractive_weight',
-    'mmd_weight',
-    'tc_weight',
-)
+MODEL_FIELDS = models.registry.traced_fields()  # Declared `traced`.
 SWEEPABLE = ('seed', 'learning_rate') + MODEL_FIELDS
 
 
@@ -120,7 +113,7 @@ def grid(values: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
 
 def member_config(config, point: Mapping[str, float]):
   """``config`` with one member's values."""
-  c = configs.with_defaults(config.to_dict())
+  c = configs.normalize(config)
   for field, value in point.items():
     c[field] = int(value) if field == 'seed' else float(value)
   return c
@@ -132,24 +125,30 @@ def check(
     input_shape,
     *,
     num_classes=None,
+    num_train=None,
 ) -> models.Model:
   """Every member's config is valid and its fields can vary under vmap.
 
   Returns the model of the first member (the shared structure).
   """
+  own = models.registry.traced_fields(config.model)
+  for field in members[0]:
+    if field in MODEL_FIELDS and field not in own:
+      raise ValueError(
+          f'--sweep.{field} does not apply to model {config.model!r} (it has '
+          f'no {field!r}); sweep one of its fields '
+          f'({", ".join(own) or "none"}) or seed/learning_rate.'
+      )
   built = []
   for point in members:
     c = member_config(config, point)
     trainer.check_config(c)
-    built.append(models.build_model(c, input_shape, num_classes=num_classes))
+    built.append(
+        models.build_model(
+            c, input_shape, num_classes=num_classes, num_train=num_train
+        )
+    )
   model = built[0]
-  names = {f.name for f in dataclasses.fields(model)}
-  for field in members[0]:
-    if field in MODEL_FIELDS and field not in names:
-      raise ValueError(
-          f'--sweep.{field} does not apply to model {config.model!r} (it has '
-          f'no {field!r}); sweep one of its fields or seed/learning_rate.'
-      )
   if 'learning_rate' in members[0] and model.param_groups() is not None:
     raise ValueError(
         f'--sweep.learning_rate: model {config.model!r} has several '
@@ -284,9 +283,9 @@ def train_sweep(
     One row per member: its values, its test metrics (batch means over the
     whole test split) and the sweep's steps/s.
   """
-  config = configs.with_defaults(config.to_dict())
-  members = grid(values)
   trainer.check_config(config)
+  config = configs.normalize(config)
+  members = grid(values)
   if jax.process_count() > 1:
     raise ValueError(
         'A sweep runs in one process; spread its members over local devices '
@@ -357,8 +356,13 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
     dataset = trainer.load_dataset(config)
   described = run_files.describe_dataset(dataset)
   _check_same_data(workdir, described)
+  described['num_train'] = len(dataset.train_images)
   model = check(
-      config, members, dataset.input_shape, num_classes=dataset.num_classes
+      config,
+      members,
+      dataset.input_shape,
+      num_classes=dataset.num_classes,
+      num_train=len(dataset.train_images),
   )
   total_steps = trainer.num_train_steps(config, len(dataset.train_images))
   lr_swept = 'learning_rate' in values
@@ -431,7 +435,9 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
     chunk = max(
         c for c in range(1, config.steps_per_call + 1) if boundaries % c == 0
     )
-    run = jit_sweep_step(train_step, mesh, unroll=config.encoder == 'conv')
+    run = jit_sweep_step(
+        train_step, mesh, unroll=step_lib.unroll_fused_steps(config)
+    )
     train_data = sharding.put_replicated(
         {'image': dataset.train_images, 'label': dataset.train_labels}, mesh
     )

@@ -16,7 +16,6 @@ already saved is lost:
 
 import contextlib
 import dataclasses
-import difflib
 import json
 import logging
 import math
@@ -79,18 +78,8 @@ check_workdir = run_files.check_workdir
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Every cheap check, before data is loaded or anything compiled."""
-  known = list(configs.default_config())
-  unknown = sorted(set(config) - set(known))
-  if unknown:
-    hints = {f: difflib.get_close_matches(f, known, n=1) for f in unknown}
-    raise ValueError(
-        'Unknown config field(s): '
-        + ', '.join(
-            f'{f!r}' + (f' (did you mean {hints[f][0]!r}?)' if hints[f] else '')
-            for f in unknown
-        )
-        + '; ae_jax/configs.py lists every field the library reads.'
-    )
+  # Unknown fields, other models' fields; then the model's fields are there.
+  config = configs.normalize(config)
   models.check_model_config(config)
   state_lib.check_optimizer_config(config)
   pretrain.check_config(config)
@@ -372,10 +361,10 @@ def train_and_evaluate(
   nothing. A full disk stops the run with `workdir.DiskFullError`, keeping
   the last checkpoint.
   """
-  config = ml_collections.ConfigDict(config.to_dict())
   workdir_lib.check_path(workdir)
   workdir = checkpoints.absolute(workdir)
   check_config(config)
+  config = configs.normalize(config)  # Exactly its model's fields.
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh, 'batch_size')
   sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
@@ -427,6 +416,7 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
   described = run_files.describe_dataset(dataset)
   run_files.check_same_data(workdir, described)
   dataset, validation = split_validation(dataset, config.validation_size)
+  described['num_train'] = len(dataset.train_images)  # What the model saw.
   if config.batch_size > len(dataset.train_images):
     raise ValueError(
         f'config.batch_size={config.batch_size} exceeds the '
@@ -434,7 +424,10 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
         f'{config.dataset!r}; lower --config.batch_size.'
     )
   model = models.build_model(
-      config, dataset.input_shape, num_classes=dataset.num_classes
+      config,
+      dataset.input_shape,
+      num_classes=dataset.num_classes,
+      num_train=len(dataset.train_images),
   )
   total_steps = num_train_steps(config, len(dataset.train_images))
   tx = state_lib.make_optimizer(
@@ -558,8 +551,7 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
           **process,
       )
 
-    # Convolutions run ~3x slower inside XLA:CPU loops (`step.scan_steps`).
-    unroll = config.encoder == 'conv'
+    unroll = step_lib.unroll_fused_steps(config)
 
     def jit_steps(grad_norm: bool):
       """The K-step call, with or without the gradient-norm metric."""

@@ -20,8 +20,7 @@ def get_config(arg=None):
       conditional=False,
       gaussian=False,
   )
-  config = common.get_base_config()
-  config.model = 'aae'
+  config = common.get_base_config('aae')
   config.hidden_sizes = (1000, 1000)
   config.latent_dim = 8
   config.prior = arg.prior

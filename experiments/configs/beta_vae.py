@@ -16,8 +16,7 @@ def get_config(arg=None):
   arg = common.parse_arg(
       arg, dataset='digits', smoke=False, beta=4.0, capacity=0.0, gamma=1000.0
   )
-  config = common.get_base_config()
-  config.model = 'vae'
+  config = common.get_base_config('vae')
   config.beta = arg.beta
   if arg.capacity > 0:
     config.beta = 1.0

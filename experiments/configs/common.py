@@ -57,9 +57,17 @@ def parse_arg(arg: str | None, **defaults) -> ml_collections.ConfigDict:
   return result
 
 
-def get_base_config() -> ml_collections.ConfigDict:
-  """Every field the trainer reads, with the defaults of the main job."""
-  return configs.default_config()
+def get_base_config(
+    model: str = 'vae', pretrain: str = 'none'
+) -> ml_collections.ConfigDict:
+  """The fields of a run of ``model``, with the defaults of the main job: a
+  field of another model is then an unknown key on the command line.
+
+  (A config file written for earlier versions calls it without arguments and
+  then sets ``config.model``: that still works, as the trainer completes a
+  config with its model's fields, `ae_jax.configs.normalize`.)
+  """
+  return configs.default_config(model, pretrain)
 
 
 def apply_variant(

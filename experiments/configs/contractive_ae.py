@@ -17,8 +17,7 @@ from experiments.configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, dataset='digits', smoke=False, weight=1.0)
-  config = common.get_base_config()
-  config.model = 'ae'
+  config = common.get_base_config('ae')
   config.hidden_sizes = ()
   config.latent_dim = 256
   config.code_activation = 'sigmoid'

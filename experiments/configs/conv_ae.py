@@ -9,8 +9,7 @@ from experiments.configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, dataset='digits', smoke=False)
-  config = common.get_base_config()
-  config.model = 'ae'
+  config = common.get_base_config('ae')
   config.encoder = 'conv'
   config.layout = 'hwc'
   config.latent_dim = 32

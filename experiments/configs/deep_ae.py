@@ -18,8 +18,7 @@ def get_config(arg=None):
   arg = common.parse_arg(
       arg, dataset='digits', smoke=False, pretrain='', activation=''
   )
-  config = common.get_base_config()
-  config.model = 'ae'
+  config = common.get_base_config('ae', pretrain=arg.pretrain or 'none')
   config.hidden_sizes = (1000, 500, 250)
   config.latent_dim = 30
   if arg.pretrain:  # 'rbm' or 'none': the logistic network of the paper.

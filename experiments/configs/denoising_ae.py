@@ -21,8 +21,7 @@ def get_config(arg=None):
       level=0.3,
       conv=False,
   )
-  config = common.get_base_config()
-  config.model = 'ae'
+  config = common.get_base_config('ae')
   config.hidden_sizes = (512,)
   config.latent_dim = 64
   config.noise = arg.noise

@@ -13,8 +13,7 @@ from experiments.configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, dataset='digits', smoke=False, rate=0.2)
-  config = common.get_base_config()
-  config.model = 'ae'
+  config = common.get_base_config('ae')
   config.hidden_sizes = (1000, 500)
   config.latent_dim = 64
   config.dropout_rate = arg.rate

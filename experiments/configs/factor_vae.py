@@ -9,8 +9,7 @@ from experiments.configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, dataset='digits', smoke=False, gamma=10.0)
-  config = common.get_base_config()
-  config.model = 'factor_vae'
+  config = common.get_base_config('factor_vae')
   config.latent_dim = 10
   config.tc_weight = arg.gamma
   config.discriminator_sizes = (1000, 1000)

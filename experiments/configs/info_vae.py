@@ -12,8 +12,7 @@ def get_config(arg=None):
   arg = common.parse_arg(
       arg, dataset='digits', smoke=False, weight=10.0, beta=0.0
   )
-  config = common.get_base_config()
-  config.model = 'vae'
+  config = common.get_base_config('vae')
   config.beta = arg.beta
   config.mmd_weight = arg.weight
   return common.apply_variant(config, arg)

@@ -11,8 +11,7 @@ from experiments.configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, dataset='digits', smoke=False)
-  config = common.get_base_config()
-  config.model = 'lstm_ae'
+  config = common.get_base_config('lstm_ae')
   config.layout = 'sequence'
   config.lstm_hidden = 256
   config.latent_dim = 32

@@ -18,8 +18,7 @@ def get_config(arg=None):
   arg = common.parse_arg(
       arg, dataset='digits', smoke=False, persistent=False, k=1, gaussian=False
   )
-  config = common.get_base_config()
-  config.model = 'rbm'
+  config = common.get_base_config('rbm')
   config.latent_dim = 500
   config.cd_steps = arg.k
   config.persistent_chains = arg.persistent

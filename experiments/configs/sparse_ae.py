@@ -20,8 +20,7 @@ def get_config(arg=None):
   arg = common.parse_arg(
       arg, dataset='digits', smoke=False, sparsity='l1', weight=-1.0
   )
-  config = common.get_base_config()
-  config.model = 'ae'
+  config = common.get_base_config('ae')
   config.sparsity = arg.sparsity
   if arg.sparsity == 'kl':
     config.hidden_sizes = ()

@@ -20,8 +20,7 @@ def get_config(arg=None):
   arg = common.parse_arg(
       arg, dataset='digits', smoke=False, pretrain='autoencoders', noise=0.25
   )
-  config = common.get_base_config()
-  config.model = 'mlp_classifier'
+  config = common.get_base_config('mlp_classifier', pretrain=arg.pretrain)
   config.hidden_sizes = (1000, 500)
   config.activation = 'sigmoid'
   config.pretrain = arg.pretrain

@@ -14,6 +14,5 @@ from experiments.configs import common
 
 def get_config(arg=None):
   arg = common.parse_arg(arg, dataset='digits', smoke=False)
-  config = common.get_base_config()
-  config.model = 'vae'
+  config = common.get_base_config('vae')
   return common.apply_variant(config, arg)
