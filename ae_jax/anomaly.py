@@ -61,10 +61,11 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn import metrics
 
+from ae_jax import trained as trained_lib
 from ae_jax.metrics import batching
 from ae_jax.metrics import checks
-from ae_jax import trained as trained_lib
 from ae_jax.models import base
+from ae_jax.models import capabilities
 
 __all__ = [
     'ELBO_SAMPLES',
@@ -292,27 +293,12 @@ def threshold_metrics(
 def available_scores(model: base.Model) -> tuple[str, ...]:
   """The `SCORE_KINDS` that `model` can compute.
 
-  ``'mse'`` for every model that reconstructs; ``'neg_elbo'`` for models
-  whose ``per_example_losses`` return one (vae, iwae, factor_vae, ...),
-  found by tracing it on shapes only (`jax.eval_shape`, nothing runs).
+  ``'mse'`` for every model that reconstructs; ``'neg_elbo'`` for
+  latent-variable models (`capabilities.LatentVariableModel`: vae, iwae,
+  factor_vae).
   """
-  return _available_scores(model)
-
-
-@functools.cache
-def _available_scores(model: base.Model) -> tuple[str, ...]:
   kinds = ['mse'] if model.reconstructs else []
-  params = jax.eval_shape(model.init, jax.random.PRNGKey(0))
-  losses = jax.eval_shape(
-      lambda p, x, k, y: model.per_example_losses(
-          p, x, k, train=False, labels=y
-      ),
-      params,
-      jax.ShapeDtypeStruct((1, *model.input_shape), jnp.float32),
-      jax.random.PRNGKey(0),
-      jax.ShapeDtypeStruct((1,), jnp.int32),  # For models that read labels.
-  )
-  if 'neg_elbo' in losses:
+  if isinstance(model, capabilities.LatentVariableModel):
     kinds.append('neg_elbo')
   return tuple(kinds)
 

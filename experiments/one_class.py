@@ -6,85 +6,25 @@ r"""One-class anomaly detection: an autoencoder per normal class, AUROC each.
   python -m experiments.one_class --outdir=/tmp/oc --classes=0,1,2 --epochs=2 \
       --config=experiments/configs/ae.py:smoke
 
-The standard protocol (Golan & El-Yaniv 2018; Ruff et al. 2018): for each
-class c, train a model on the training images of class c only, score the
-whole test set, and measure how well the scores separate the test images of
-class c (normal) from those of the other classes (anomalies): the AUROC per
-class and its mean over the classes (`ae_jax.anomaly.auroc`). The threshold
-form flags test scores above ``mean + k * std`` of the class-c training
-scores (``--k``) and reports precision, recall and F1 with the anomalies as
-the positive class.
-
-Scores (``--score``): ``mse``, the per-example reconstruction error, for
-every model; ``neg_elbo``, the per-example negative ELBO, for VAE-family
-models (vae, iwae, factor_vae); ``both``.
-
-Everything is compiled once for all classes: the model, the optimiser and one
-jitted training function (``--epochs`` epochs of the class's images, one
-epoch of steps fused per call with `lax.scan`) whose inputs are the full
-training set, kept on the device, and per-class int32 index arrays of one
-fixed shape ``[steps_per_epoch, batch_size]`` drawn from that class's
-members (a fresh shuffle each epoch; ``steps_per_epoch`` comes from the
-smallest selected class). Every class starts from a fresh initialisation.
-The JSON records the measured number of compilations of the training and
-scoring functions (1 each).
-
-The config's run length (``num_train_steps``, ``num_epochs``) is replaced by
-``--epochs``; evaluation, checkpoint and figure settings are unused, and no
-checkpoint is written. Default config: the MLP autoencoder
-(``experiments/configs/ae.py``, 784-512-20, BCE loss) on Fashion-MNIST.
-
-Outputs in ``--outdir``: ``one_class.json`` (one row per class, the means,
-the config, timings), ``one_class_auroc.png`` (AUROC per class with the
-mean); a Markdown table on stdout.
-
-Published means over the 10 Fashion-MNIST classes on this protocol, for
-reference (AUROC, %; as reported by Golan & El-Yaniv 2018): raw-pixel
-OC-SVM 92.8, CAE + OC-SVM 91.7, GEOM (geometric transformations) 93.5.
-
-Measured (2 CPU cores shared with other jobs; 20 epochs = 920 steps of 128
-per class): the default MLP autoencoder, MSE score, mean AUROC 91.4%
-(per class 91.2 99.0 88.5 92.7 90.1 88.3 82.2 98.5 86.0 97.8), about 2 to
-3 minutes for all 10 classes; 10 epochs gives 91.3 in half the time,
-latent_dim=32 91.5, likelihood=gaussian 91.5. The MLP VAE
-(``experiments/configs/vae.py:dataset=fashion_mnist --score=both``): 91.0
-with the MSE score but 74.0 with the negative ELBO: a Bernoulli likelihood
-of grey-level pixels has a floor, the pixels' binary entropy, that is highest
-for images with much mid-grey (pullovers, shirts, coats, bags), and that
-floor alone ranks those classes as the most anomalous (AUROC 22-32%).
+The protocol (`ae_jax.tasks.one_class`): for each class, a model trained on
+that class's training images scores the whole test set; AUROC per class and
+its mean, and the threshold form ``mean + k * std`` of the training scores.
+Results: BUILD.md, "Anomaly detection".
 """
 
-import json
-import math
 import os
-import time
 
 from absl import app
 from absl import flags
-from absl import logging
-from etils import epath
-import jax
-import jax.numpy as jnp
-import ml_collections
 from ml_collections import config_flags
-import numpy as np
 
-from ae_jax import anomaly
-from ae_jax import data
-from ae_jax import figures
-from ae_jax import models
-from ae_jax import train
-from ae_jax.train import state as state_lib
-from ae_jax.train import step as step_lib
-from ae_jax.train import workdir as workdir_lib
+from ae_jax.tasks import one_class
 from experiments import cli
 
 DEFAULT_CONFIG = (
     os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs', 'ae.py')
     + ':dataset=fashion_mnist'
 )
-DEFAULT_EPOCHS = 20
-SCORE_CHOICES = ('mse', 'neg_elbo', 'both')
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config',
@@ -103,13 +43,13 @@ _CLASSES = flags.DEFINE_list(
 )
 _EPOCHS = flags.DEFINE_integer(
     'epochs',
-    DEFAULT_EPOCHS,
+    one_class.DEFAULT_EPOCHS,
     "Training epochs over each class's training images.",
 )
 _SCORE = flags.DEFINE_enum(
     'score',
     'mse',
-    SCORE_CHOICES,
+    one_class.SCORE_CHOICES,
     "Anomaly score: 'mse' (reconstruction error), 'neg_elbo' (VAE family) "
     "or 'both'.",
 )
@@ -120,404 +60,21 @@ flags.mark_flags_as_required(['outdir'])
 cli.mark_paths_nonempty('outdir')
 
 
-# ---------------------------------------------------------------------------
-# Arguments, checked before anything is loaded or compiled.
-# ---------------------------------------------------------------------------
-
-
-def score_kinds(score: str) -> tuple[str, ...]:
-  if score not in SCORE_CHOICES:
-    raise ValueError(
-        f'--score={score!r} is not one of {SCORE_CHOICES}; use --score=mse, '
-        '--score=neg_elbo (VAE family) or --score=both.'
-    )
-  return anomaly.SCORE_KINDS if score == 'both' else (score,)
-
-
-def parse_classes(tokens) -> list[int] | None:
-  """``['0', '3']`` -> ``[0, 3]``; None or empty -> None (every class)."""
-  if not tokens:
-    return None
-  classes = []
-  for token in tokens:
-    try:
-      c = int(str(token).strip())
-    except ValueError:
-      raise ValueError(
-          f'--classes: {token!r} is not a class index; pass integers, e.g. '
-          '--classes=0,1,2'
-      ) from None
-    if c < 0:
-      raise ValueError(f'--classes: {c} is negative; class indices are >= 0.')
-    if c in classes:
-      raise ValueError(f'--classes: class {c} is listed twice.')
-    classes.append(c)
-  return classes
-
-
-def _check_args(config, epochs, k) -> None:
-  train.check_config(config)
-  if config.pretrain != 'none':
-    raise ValueError(
-        f'config.pretrain={config.pretrain!r}: layer-wise pretraining is not '
-        'supported by one_class; set --config.pretrain=none.'
-    )
-  if not (isinstance(epochs, int) and epochs >= 1):
-    raise ValueError(f'--epochs={epochs!r} must be a positive integer.')
-  if not (math.isfinite(k) and k >= 0):
-    raise ValueError(f'--k={k!r} must be a finite number >= 0.')
-
-
-# ---------------------------------------------------------------------------
-# Training: one compiled function for every class.
-# ---------------------------------------------------------------------------
-
-
-def class_indices(
-    labels: np.ndarray,
-    normal_class: int,
-    *,
-    epochs: int,
-    steps_per_epoch: int,
-    batch_size: int,
-    seed: int,
-) -> np.ndarray:
-  """int32 ``[epochs, steps_per_epoch, batch_size]`` rows of ``labels`` of
-  ``normal_class``: each epoch a fresh permutation of the class's members,
-  its first ``steps_per_epoch * batch_size`` entries (the rest wait for a
-  later shuffle)."""
-  members = np.flatnonzero(labels == normal_class).astype(np.int32)
-  needed = steps_per_epoch * batch_size
-  if len(members) < needed:
-    raise ValueError(
-        f'class {normal_class} has {len(members)} training examples, fewer '
-        f'than the {needed} of one epoch ({steps_per_epoch} steps of '
-        f'{batch_size}); lower --config.batch_size.'
-    )
-  rng = np.random.default_rng([seed, normal_class])
-  return np.stack(
-      [
-          rng.permutation(members)[:needed].reshape(steps_per_epoch, batch_size)
-          for _ in range(epochs)
-      ]
-  )
-
-
-class OneClassTrainer:
-  """The model, optimiser and ONE jitted epoch function, shared by classes.
-
-  ``train(normal_class)`` starts from a fresh initialisation (its key folds
-  in the class) and runs ``epochs`` calls of one epoch each; the training
-  set lives on the device and each call sends the epoch's int32 indices.
-  `train_compiles` counts the traces of the epoch function: it stays 1
-  whatever the number of classes.
-  """
-
-  def __init__(
-      self,
-      config: ml_collections.ConfigDict,
-      dataset: data.Dataset,
-      model,
-      *,
-      epochs: int,
-      steps_per_epoch: int,
-  ):
-    self.config = config
-    self.dataset = dataset
-    self.model = model
-    self.epochs = epochs
-    self.steps_per_epoch = steps_per_epoch
-    self.total_steps = epochs * steps_per_epoch
-    self.train_compiles = 0
-    tx = state_lib.make_optimizer(
-        config, self.total_steps, param_groups=model.param_groups()
-    )
-
-    def create(key):
-      k_init, k_state, k_train = jax.random.split(key, 3)
-      return state_lib.create_train_state(
-          model.init(k_init),
-          tx,
-          k_train,
-          model.init_model_state(k_state, config.batch_size),
-      )
-
-    self._create = jax.jit(create)
-    steps = step_lib.scan_steps(
-        step_lib.gather_from_device_data(
-            step_lib.make_train_step(
-                model, tx, dynamic_binarization=config.binarize == 'dynamic'
-            )
-        ),
-        # Convolutions run ~3x slower inside XLA:CPU loops (`scan_steps`).
-        unroll=config.encoder == 'conv',
-    )
-
-    def epoch(state, batches, train_data):
-      self.train_compiles += 1  # Runs once per trace, i.e. per compilation.
-      state, metrics = steps(state, batches, train_data)
-      return state, {k: jnp.mean(v) for k, v in metrics.items()}
-
-    self._epoch = jax.jit(epoch, donate_argnums=(0,))
-    self._train_data = {
-        'image': jnp.asarray(dataset.train_images),
-        'label': jnp.asarray(dataset.train_labels),
-    }
-
-  def train(self, normal_class: int):
-    """``(params, final-epoch mean loss)`` of a model of ``normal_class``."""
-    index = class_indices(
-        self.dataset.train_labels,
-        normal_class,
-        epochs=self.epochs,
-        steps_per_epoch=self.steps_per_epoch,
-        batch_size=self.config.batch_size,
-        seed=self.config.seed,
-    )
-    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), normal_class)
-    state = self._create(key)
-    log_every = max(1, self.epochs // 5)
-    pending = []
-    loss = float('nan')
-    for e in range(self.epochs):
-      state, metrics = self._epoch(
-          state, {'index': jnp.asarray(index[e])}, self._train_data
-      )
-      pending.append(metrics['loss'])
-      if (e + 1) % log_every == 0 or e + 1 == self.epochs:
-        losses = np.asarray(jax.device_get(pending), np.float64)
-        pending = []
-        if not np.all(np.isfinite(losses)):
-          raise train.NonFiniteLossError(
-              f'class {normal_class}: the training loss became {losses} by '
-              f'epoch {e + 1}; lower --config.learning_rate or set '
-              '--config.grad_clip_norm.'
-          )
-        loss = float(losses[-1])
-        logging.info(
-            'class %d: epoch %d/%d, loss %.5g',
-            normal_class,
-            e + 1,
-            self.epochs,
-            loss,
-        )
-    return jax.block_until_ready(state.params), loss
-
-
-# ---------------------------------------------------------------------------
-# The protocol.
-# ---------------------------------------------------------------------------
-
-
-def _threshold_images(config, images: np.ndarray) -> np.ndarray:
-  """Training images as the test images look: with dynamic binarisation the
-  train split is grey and the test split binary, so binarise once."""
-  if config.binarize != 'dynamic':
-    return images
-  rng = np.random.default_rng([config.seed, 2])
-  return (rng.random(images.shape) < images).astype(np.float32)
-
-
-def _compiled_variants(jitted) -> int:
-  """How many shapes the jitted function has compiled for (1 is the goal)."""
-  return jitted._cache_size()  # pylint: disable=protected-access
-
-
-def run(
-    config: ml_collections.ConfigDict,
-    outdir: str | os.PathLike,
-    *,
-    classes: list[int] | None = None,
-    epochs: int = DEFAULT_EPOCHS,
-    score: str = 'mse',
-    k: float = 3.0,
-) -> dict:
-  """The one-class protocol over ``classes`` (default: all); writes
-  ``one_class.json`` and ``one_class_auroc.png`` into ``outdir`` and returns
-  the JSON dict."""
-  start = time.perf_counter()
-  config = ml_collections.ConfigDict(config.to_dict())
-  kinds = score_kinds(score)
-  _check_args(config, epochs, k)
-  # Results go there after all the training: refuse an unusable one first.
-  workdir_lib.check_writable(outdir, ('one_class.json',), flag='--outdir')
-  dataset = train.trainer.load_dataset(config)
-  if classes is None:
-    classes = list(range(dataset.num_classes))
-  for c in classes:
-    if not 0 <= c < dataset.num_classes:
-      raise ValueError(
-          f'--classes: {c} is not a class of {dataset.name!r}, which has '
-          f'classes 0..{dataset.num_classes - 1}.'
-      )
-  counts = np.bincount(dataset.train_labels, minlength=dataset.num_classes)
-  smallest = int(min(counts[c] for c in classes))
-  if config.batch_size > smallest:
-    raise ValueError(
-        f'config.batch_size={config.batch_size} exceeds the {smallest} '
-        'training examples of the smallest selected class; lower '
-        '--config.batch_size.'
-    )
-  model = models.build_model(
-      config, dataset.input_shape, num_classes=dataset.num_classes
-  )
-  for kind in kinds:  # A kind the model lacks fails here, before training.
-    anomaly.score_fn(model, kind)
-  # One batch shape for every scoring call: no input is smaller than it.
-  score_batch = min(anomaly.BATCH_SIZE, smallest, len(dataset.test_images))
-  trainer = OneClassTrainer(
-      config,
-      dataset,
-      model,
-      epochs=epochs,
-      steps_per_epoch=smallest // config.batch_size,
-  )
-  names = dataset.class_names
-  rows = []
-  for c in classes:
-    t0 = time.perf_counter()
-    params, loss = trainer.train(c)
-    train_seconds = time.perf_counter() - t0
-    row = {
-        'class': c,
-        'name': names[c] if c < len(names) else str(c),
-        'train_examples': int(counts[c]),
-        'final_train_loss': loss,
-        'train_seconds': train_seconds,
-    }
-    is_anomaly = dataset.test_labels != c
-    train_x = _threshold_images(
-        config, dataset.train_images[dataset.train_labels == c]
-    )
-    for kind in kinds:
-      detector = anomaly.AnomalyDetector(
-          model, params, kind=kind, batch_size=score_batch
-      ).fit(train_x, k)
-      metrics = detector.evaluate(dataset.test_images, is_anomaly)
-      for name in ('auroc', 'threshold', 'precision', 'recall', 'f1'):
-        row[f'{name}_{kind}'] = metrics[name]
-      row[f'flagged_{kind}'] = metrics['flagged_fraction']
-    row['seconds'] = time.perf_counter() - t0
-    logging.info(
-        'class %d (%s): %s',
-        c,
-        row['name'],
-        ', '.join(f'AUROC {kd} {row[f"auroc_{kd}"]:.4f}' for kd in kinds),
-    )
-    rows.append(row)
-
-  result = {
-      'dataset': dataset.name,
-      'model': config.model,
-      'score_kinds': list(kinds),
-      'k': k,
-      'epochs': epochs,
-      'steps_per_class': trainer.total_steps,
-      'batch_size': config.batch_size,
-      'rows': rows,
-      'mean_auroc': {
-          kind: float(np.mean([r[f'auroc_{kind}'] for r in rows]))
-          for kind in kinds
-      },
-      'mean_f1': {
-          kind: float(np.mean([r[f'f1_{kind}'] for r in rows]))
-          for kind in kinds
-      },
-      'train_compiles': trainer.train_compiles,
-      'score_compiles': {
-          kind: _compiled_variants(anomaly.score_fn(model, kind))
-          for kind in kinds
-      },
-      'config': config.to_dict(),
-  }
-  result['total_seconds'] = time.perf_counter() - start
-  outdir = epath.Path(outdir)
-  outdir.mkdir(parents=True, exist_ok=True)
-  workdir_lib.write_text(
-      outdir / 'one_class.json', json.dumps(result, indent=2)
-  )
-  figures.save_bars(
-      outdir / 'one_class_auroc.png',
-      [f'{r["class"]}: {r["name"]}' for r in rows],
-      {f'AUROC ({kind})': [r[f'auroc_{kind}'] for r in rows] for kind in kinds},
-      ylabel='test AUROC (class = normal, others = anomalies)',
-      title=(
-          f'One-class anomaly detection, {config.model} on {dataset.name} '
-          f'({epochs} epochs per class)'
-      ),
-      reference={
-          f'mean ({kind}) {v:.3f}': v
-          for kind, v in result['mean_auroc'].items()
-      },
-      ylim=(
-          min(0.5, min(min(r[f'auroc_{kd}'] for kd in kinds) for r in rows)),
-          1.0,
-      ),
-  )
-  return result
-
-
-def markdown(result: dict) -> str:
-  """Per-class AUROC and F1 and the means, as a Markdown table."""
-  kinds = result['score_kinds']
-  head = ['class', 'name']
-  for kind in kinds:
-    head += [
-        f'AUROC {kind}',
-        f'F1 {kind}',
-        f'precision {kind}',
-        f'recall {kind}',
-    ]
-  head.append('train s')
-  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-
-  def cells(r):
-    out = []
-    for kind in kinds:
-      out += [f'{100 * r[f"auroc_{kind}"]:.1f}']
-      out += [f'{r[f"{m}_{kind}"]:.3f}' for m in ('f1', 'precision', 'recall')]
-    return out
-
-  for r in result['rows']:
-    lines.append(
-        '| '
-        + ' | '.join(
-            [str(r['class']), r['name'], *cells(r), f'{r["train_seconds"]:.1f}']
-        )
-        + ' |'
-    )
-  rows = result['rows']
-  mean = {
-      key: float(np.mean([r[key] for r in rows]))
-      for key in rows[0]
-      if key.split('_')[0] in ('auroc', 'f1', 'precision', 'recall')
-  }
-  total_train = sum(r['train_seconds'] for r in rows)
-  lines.append(
-      '| '
-      + ' | '.join(
-          ['mean', f'({len(rows)} classes)', *cells(mean), f'{total_train:.1f}']
-      )
-      + ' |'
-  )
-  return '\n'.join(lines)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.setup_logging()
   result = cli.exit_on_user_error(
-      lambda: run(
+      lambda: one_class.run(
           _CONFIG.value,
           _OUTDIR.value,
-          classes=parse_classes(_CLASSES.value),
+          classes=one_class.parse_classes(_CLASSES.value),
           epochs=_EPOCHS.value,
           score=_SCORE.value,
           k=_K.value,
       )
   )
-  print(markdown(result))
+  print(one_class.markdown(result))
   means = ', '.join(
       f'{kind} {100 * v:.1f}' for kind, v in result['mean_auroc'].items()
   )

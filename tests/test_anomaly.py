@@ -15,9 +15,9 @@ import pytest
 
 from ae_jax import anomaly
 from ae_jax import models
+from ae_jax.tasks import one_class
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
-from experiments import one_class
 from tests import fitting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

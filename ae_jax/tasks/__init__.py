@@ -38,6 +38,7 @@ a model family is built for:
 slow `nll`.
 """
 
+from ae_jax.models import capabilities
 from ae_jax.tasks import compression
 from ae_jax.tasks import denoising
 from ae_jax.tasks import features
@@ -63,25 +64,30 @@ TASKS = {
 }
 
 
+# The tasks run by default, in this order, and the capability each needs
+# (`ae_jax.models.capabilities`); 'nll' and 'jacobian' of a model that is
+# not contractive run only when asked for.
+DEFAULT_WHEN = {
+    'pca': capabilities.reconstructs,
+    'visualize': capabilities.reconstructs,
+    'probe': lambda model: True,  # Features of every model.
+    'denoise': capabilities.reconstructs,
+    'compression': capabilities.reconstructs,
+    'generate': capabilities.reconstructs,
+    'sparsity': capabilities.is_sparse,
+    'jacobian': capabilities.is_contractive,
+    'prior': capabilities.has_prior,
+    'latent': lambda model: isinstance(model, capabilities.LatentVariableModel),
+}
+
+
 def default_tasks(trained) -> list[str]:
   """The tasks that apply to ``trained``'s model, in a fixed order.
 
   Every task that measures something the model has; `nll` (k = 5000
   importance samples, many minutes on a CPU) only when asked for.
   """
-  model, config = trained.model, trained.config
-  if not model.reconstructs:  # A classifier: its features only.
-    return ['probe']
-  names = ['pca', 'visualize', 'probe', 'denoise', 'compression', 'generate']
-  if getattr(config, 'sparsity', 'none') != 'none':
-    names.append('sparsity')
-  if getattr(config, 'contractive_weight', 0.0) > 0:
-    names.append('jacobian')
-  if getattr(model, 'prior', None) is not None:
-    names.append('prior')
-  if hasattr(model, 'encode_distribution'):
-    names.append('latent')
-  return [n for n in names if n in TASKS]
+  return [n for n, applies in DEFAULT_WHEN.items() if applies(trained.model)]
 
 
 def run(name, trained, dataset, baseline=None, outdir=None) -> dict:

@@ -6,9 +6,10 @@ import functools
 from etils import epath
 import numpy as np
 
+from ae_jax import figures
 from ae_jax.metrics import pca
 from ae_jax.metrics import probes
-from ae_jax import figures
+from ae_jax.models import capabilities
 from ae_jax.tasks import common
 
 # Training labels of the label-efficiency curve; None = all of them. Sizes
@@ -52,7 +53,7 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
     rows += [{'features': name, **row} for row in curve]
     (full,) = [r for r in curve if r['labels'] == n]
     out[name] = full['accuracy_mean']
-  if hasattr(trained.model, 'predict'):  # A classifier: its own accuracy.
+  if isinstance(trained.model, capabilities.Classifier):  # Its own accuracy.
     predicted = common.batched(
         trained,
         functools.partial(trained.model.predict, trained.params),

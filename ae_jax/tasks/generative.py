@@ -8,10 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ae_jax.metrics import code_stats
-from ae_jax.metrics import likelihood
 from ae_jax import figures
 from ae_jax import losses
+from ae_jax.metrics import code_stats
+from ae_jax.metrics import likelihood
+from ae_jax.models import capabilities
 from ae_jax.tasks import common
 
 MMD_EXAMPLES = 2000
@@ -24,7 +25,7 @@ def nll(trained, dataset, baseline=None, outdir=None) -> dict:
   IWAE, on the first `NLL_EXAMPLES` test images, beside their negative ELBO."""
   del baseline, outdir
   model = trained.model
-  if not hasattr(model, 'log_importance_weights'):
+  if not isinstance(model, capabilities.LatentVariableModel):
     raise ValueError(
         f'Task nll needs a latent-variable model with importance weights '
         f'(vae, iwae); {trained.config.model!r} has none.'
@@ -86,7 +87,7 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), Sec. 5.2.
 def _posterior_statistics(trained, x) -> dict:
   """Latent statistics of a VAE-family model on ``x``."""
   model = trained.model
-  if not hasattr(model, 'encode_distribution'):
+  if not isinstance(model, capabilities.LatentVariableModel):
     raise ValueError(
         f'Task latent needs models with a Gaussian posterior (vae, iwae, '
         f'factor_vae); {trained.config.model!r} has none.'

@@ -1,0 +1,81 @@
+"""What a model can do, as small Protocols: the one place tasks ask.
+
+Evaluation tasks, anomaly scores and figures check a model with
+``isinstance(model, capabilities.X)`` (structural: a model has the
+capability when it has the members), never by its registry name. Two
+capabilities every `base.Model` declares as class attributes instead, since
+the base class provides default methods for them: ``reconstructs`` (False
+for a model with no decoder, e.g. a classifier) and ``generative`` (True for
+a model with a prior to `sample` from).
+"""
+
+from typing import Any, Protocol, runtime_checkable
+
+import jax
+
+
+@runtime_checkable
+class LatentVariableModel(Protocol):
+  """A Gaussian posterior q(z|x) and importance weights log p(x,z)/q(z|x).
+
+  What the ELBO-based numbers need: the importance-sampled likelihood
+  (`ae_jax.metrics.likelihood`, task ``nll``), posterior statistics (task
+  ``latent``) and the ``neg_elbo`` anomaly score. vae, iwae, factor_vae.
+  """
+
+  def encode_distribution(
+      self, params: Any, x: jax.Array
+  ) -> tuple[jax.Array, jax.Array]:
+    ...
+
+  def log_importance_weights(
+      self, params: Any, x: jax.Array, rng: jax.Array, num_samples: int
+  ) -> jax.Array:
+    ...
+
+
+@runtime_checkable
+class PriorModel(Protocol):
+  """A model whose codes are pushed to an explicit `ae_jax.priors.Prior`
+  (task ``prior``): the adversarial autoencoder."""
+
+  prior: Any
+
+
+@runtime_checkable
+class Classifier(Protocol):
+  """A model that predicts labels (its own test accuracy in task ``probe``)."""
+
+  num_classes: int
+
+  def predict(self, params: Any, x: jax.Array) -> jax.Array:
+    ...
+
+
+@runtime_checkable
+class RegularisedAutoencoder(Protocol):
+  """A deterministic autoencoder with code-sparsity and contractive
+  penalties (tasks ``sparsity`` and ``jacobian`` when they are on)."""
+
+  sparsity: str
+  contractive_weight: float
+
+
+def reconstructs(model) -> bool:
+  return bool(model.reconstructs)
+
+
+def is_sparse(model) -> bool:
+  return isinstance(model, RegularisedAutoencoder) and model.sparsity != 'none'
+
+
+def is_contractive(model) -> bool:
+  return (
+      isinstance(model, RegularisedAutoencoder)
+      and not isinstance(model.contractive_weight, jax.core.Tracer)
+      and model.contractive_weight > 0
+  )
+
+
+def has_prior(model) -> bool:
+  return isinstance(model, PriorModel) and model.prior is not None
