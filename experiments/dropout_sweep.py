@@ -15,10 +15,10 @@ from absl import flags
 from etils import epath
 
 import ae_jax
-from ae_jax.metrics import probes
 from ae_jax import figures
 from ae_jax import tasks
 from ae_jax import train
+from ae_jax.metrics import probes
 from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 from experiments.configs import dropout_ae

@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ae_jax import losses
 from ae_jax import models
 from ae_jax import priors
 from ae_jax import tasks

@@ -11,12 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ae_jax.metrics import code_stats
-from ae_jax.metrics import image_quality
-from ae_jax.metrics import pca as pca_lib
 from ae_jax import corruptions
 from ae_jax import models
 from ae_jax import penalties
+from ae_jax.metrics import code_stats
+from ae_jax.metrics import image_quality
+from ae_jax.metrics import pca as pca_lib
 from tests import fitting
 
 

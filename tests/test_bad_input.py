@@ -737,21 +737,22 @@ def test_trained_model_refuses_empty_batches(untrained, call, error, match):
 # ---------------------------------------------------------------------------
 
 
-def test_binary_unknown_prior_module_prints_the_fix(tmp_path):
-  proc = subprocess.run(
-      [
-          sys.executable,
-          '-m',
-          'experiments.train',
-          f'--config={ROOT}/experiments/configs/aae.py:smoke',
-          f'--workdir={tmp_path}/w',
-          '--config.prior=nomodule:fn',
-      ],
+def _train_binary(*args):
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.train', *args],
       capture_output=True,
       text=True,
       timeout=300,
       cwd=ROOT,
       env=dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT),
+  )
+
+
+def test_binary_unknown_prior_module_prints_the_fix(tmp_path):
+  proc = _train_binary(
+      f'--config={ROOT}/experiments/configs/aae.py:smoke',
+      f'--workdir={tmp_path}/w',
+      '--config.prior=nomodule:fn',
   )
   assert proc.returncode != 0
   assert "error: config.prior='nomodule:fn'" in proc.stderr, proc.stderr[-2000:]
@@ -853,20 +854,10 @@ def test_config_seed_outside_32_bits_is_refused(seed):
 def test_binary_another_models_field_names_where_it_lives(
     tmp_path, config, flag, want
 ):
-  proc = subprocess.run(
-      [
-          sys.executable,
-          '-m',
-          'experiments.train',
-          f'--config={ROOT}/experiments/configs/{config}',
-          f'--workdir={tmp_path}/w',
-          *filter(None, [flag]),
-      ],
-      capture_output=True,
-      text=True,
-      timeout=300,
-      cwd=ROOT,
-      env=dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT),
+  proc = _train_binary(
+      f'--config={ROOT}/experiments/configs/{config}',
+      f'--workdir={tmp_path}/w',
+      *filter(None, [flag]),
   )
   assert proc.returncode != 0
   lines = proc.stderr.strip().splitlines()

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 import ae_jax
-from ae_jax.metrics import image_quality
-from ae_jax.metrics import pca as pca_lib
-from ae_jax.metrics import rate_distortion
 from ae_jax import corruptions
 from ae_jax import data
 from ae_jax import train
+from ae_jax.metrics import image_quality
+from ae_jax.metrics import pca as pca_lib
+from ae_jax.metrics import rate_distortion
 from ae_jax.tasks import compression as compression_task
 from ae_jax.tasks import denoising
 from experiments.configs import denoising_ae

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import ae_jax
-from ae_jax.metrics import probes
 from ae_jax import train
+from ae_jax.metrics import probes
 from ae_jax.tasks import common
 from ae_jax.tasks import features
 from experiments.configs import ae as ae_config

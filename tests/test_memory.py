@@ -15,11 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ae_jax.metrics import likelihood
 from ae_jax import models
 from ae_jax import penalties
 from ae_jax import tasks
 from ae_jax import trained as trained_lib
+from ae_jax.metrics import likelihood
 from ae_jax.tasks import features
 from ae_jax.tasks import generative
 from ae_jax.tasks import reconstruction

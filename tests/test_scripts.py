@@ -74,6 +74,15 @@ def test_throughput_benchmark_prints_its_table():
   assert float(fields[3]) > 0 and float(fields[4]) > 0
 
 
+def test_startup_benchmark_prints_each_command_against_import_jax():
+  proc = _run('benchmarks.startup', '--repeats=1')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [l for l in proc.stdout.splitlines() if l.startswith('| `')]
+  assert len(rows) == 4, proc.stdout
+  assert rows[0].endswith('| 1.00 |')  # import jax against itself.
+  assert all(float(r.split('|')[2]) > 0 for r in rows)
+
+
 def test_code_sizes_compares_each_size_with_pca(tmp_path):
   proc = _run(
       'experiments.code_sizes',

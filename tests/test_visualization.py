@@ -8,9 +8,9 @@ from sklearn import model_selection
 import threadpoolctl
 
 import ae_jax
-from ae_jax.metrics import embeddings
 from ae_jax import figures
 from ae_jax import train
+from ae_jax.metrics import embeddings
 from ae_jax.tasks import common
 from ae_jax.tasks import visualization
 from experiments.configs import ae as ae_config

@@ -7,10 +7,10 @@ import functools
 import jax
 import numpy as np
 
-from ae_jax.metrics import batching
-from ae_jax.metrics import image_quality
 from ae_jax import data
 from ae_jax import trained as trained_lib
+from ae_jax.metrics import batching
+from ae_jax.metrics import image_quality
 from ae_jax.train import outputs
 
 DEFAULT_BATCH = 500  # A run whose config predates eval_batch_size.

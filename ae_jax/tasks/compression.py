@@ -1,11 +1,10 @@
 """Compression: rate-distortion of the quantised code against PCA."""
 
 from etils import epath
-import numpy as np
 
+from ae_jax import figures
 from ae_jax.metrics import pca
 from ae_jax.metrics import rate_distortion
-from ae_jax import figures
 from ae_jax.tasks import common
 
 BITS = (2, 3, 4, 6, 8)

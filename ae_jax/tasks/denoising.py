@@ -4,9 +4,9 @@ from etils import epath
 import jax
 import numpy as np
 
-from ae_jax.metrics import image_quality
 from ae_jax import corruptions
 from ae_jax import figures
+from ae_jax.metrics import image_quality
 from ae_jax.tasks import common
 
 NOISE_LEVELS = {

@@ -15,8 +15,8 @@ from etils import epath
 import numpy as np
 from sklearn import manifold
 
-from ae_jax.metrics import embeddings
 from ae_jax import figures
+from ae_jax.metrics import embeddings
 from ae_jax.tasks import common
 
 # Test points embedded, drawn and scored (t-SNE and the silhouette score
