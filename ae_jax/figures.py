@@ -309,6 +309,34 @@ def save_sweep(
   _save(fig, path)
 
 
+def save_sweep_result(path, rows: Sequence[dict], model: str) -> None:
+  """``sweep.png`` of a one-field sweep (its first key): test loss and a
+  second test metric (mse, KL or negative ELBO, when logged) per value."""
+  field = next(iter(rows[0]))
+  xs = [r[field] for r in rows]
+  loss = ('test loss', [r['test_loss'] for r in rows])
+  title = f'Sweep of {model} over {field}'
+  metric = next(
+      (
+          f'test_{m}'
+          for m in ('mse', 'loss_kl', 'neg_elbo')
+          if f'test_{m}' in rows[-1]
+      ),
+      None,
+  )
+  if metric:
+    second = (metric.replace('_', ' '), [r[metric] for r in rows])
+    save_sweep(path, xs, loss, second, xlabel=field, title=title)
+  else:
+    save_curves(
+        path,
+        {'test loss': (xs, loss[1])},
+        xlabel=field,
+        ylabel='test loss',
+        title=title,
+    )
+
+
 def save_curves(
     path,
     curves: dict[str, tuple[Sequence[float], Sequence[float]]],

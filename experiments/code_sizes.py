@@ -24,6 +24,7 @@ from ae_jax import configs
 from ae_jax import figures
 from ae_jax import tasks
 from ae_jax import train
+from ae_jax.tasks import markdown
 from ae_jax.train import run_files
 from ae_jax.train import workdir as workdir_lib
 from experiments import cli
@@ -114,12 +115,11 @@ def main(argv):
           _CONFIG.value, _WORKDIR.value, parse_sizes(_CODE_SIZES.value)
       )
   )
-  print('| code size | model MSE | PCA MSE | model / PCA |\n|---|---|---|---|')
-  for r in rows:
-    print(
-        f"| {r['code_size']} | {r['model_mse']:.5f} | {r['pca_mse']:.5f} | "
-        f"{r['model_over_pca']:.3f} |"
-    )
+  print(
+      markdown.table(
+          rows, ['code_size', 'model_mse', 'pca_mse', 'model_over_pca']
+      )
+  )
 
 
 if __name__ == '__main__':

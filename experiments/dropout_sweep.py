@@ -19,6 +19,7 @@ from ae_jax import figures
 from ae_jax import tasks
 from ae_jax import train
 from ae_jax.metrics import probes
+from ae_jax.tasks import markdown
 from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 from experiments.configs import dropout_ae
@@ -83,12 +84,7 @@ def main(argv):
   rows = cli.exit_on_user_error(
       lambda: sweep(_WORKDIR.value, _DATASET.value, rates, _SMOKE.value)
   )
-  print('| dropout rate | test MSE | probe accuracy |\n|---|---|---|')
-  for r in rows:
-    print(
-        f"| {r['dropout_rate']} | {r['test_mse']:.5f} | "
-        f"{r['probe_accuracy']:.4f} |"
-    )
+  print(markdown.table(rows, ['dropout_rate', 'test_mse', 'probe_accuracy']))
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from ae_jax import train
+from ae_jax.tasks import markdown
 from ae_jax.train import workdir as workdir_lib
 from experiments import cli
 
@@ -63,11 +64,19 @@ def main(argv):
         'spread': float(values.max() - values.min()),
         'per_seed': values.tolist(),
     }
-    print(
-        f'{name}: mean {values.mean():.2f}  spread (max-min)'
-        f' {values.max() - values.min():.2f}  per seed '
-        + ', '.join(f'{v:.2f}' for v in values)
-    )
+  print(
+      markdown.table(
+          [
+              {
+                  'metric': name,
+                  'mean': row['mean'],
+                  'spread (max-min)': row['spread'],
+                  'per seed': ', '.join(f'{v:.4g}' for v in row['per_seed']),
+              }
+              for name, row in rows.items()
+          ]
+      )
+  )
   workdir_lib.write_text(
       epath.Path(_WORKDIR.value) / 'seeds.json', json.dumps(rows, indent=2)
   )

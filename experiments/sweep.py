@@ -33,6 +33,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from ae_jax import figures
+from ae_jax.tasks import markdown
 from ae_jax.train import preemption
 from ae_jax.train import sharding
 from ae_jax.train import sweep as sweep_lib
@@ -79,12 +80,6 @@ def parse(sweep: ml_collections.ConfigDict) -> dict[str, list[float]]:
   return out
 
 
-def _cell(value) -> str:
-  if isinstance(value, bool):  # The 'diverged' flag.
-    return 'yes' if value else 'no'
-  return f'{value:.5g}'
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -105,40 +100,14 @@ def main(argv):
     sys.exit(128 + e.signum)
   workdir = epath.Path(_WORKDIR.value)
   summary = json.loads((workdir / 'sweep.json').read_text())
-  keys = list(rows[0])
-  print('| ' + ' | '.join(keys) + ' |\n|' + '---|' * len(keys))
-  for r in rows:
-    print('| ' + ' | '.join(_cell(r[k]) for k in keys) + ' |')
+  print(markdown.table(rows, digits=5))
   print(
       f"{summary['members']} members, {summary['steps']} steps, compiled in "
       f"{summary['compile_seconds']:.1f} s, {summary['steps_per_second']:.1f} "
       f"sweep steps/s ({summary['model_steps_per_second']:.1f} model steps/s)"
   )
-  first = next(iter(values))
-  metric = next(
-      (f'test_{m}' for m in ('mse', 'loss_kl', 'neg_elbo') if f'test_{m}' in r),
-      None,
-  )
-  curves = {
-      'test loss': ([r[first] for r in rows], [r['test_loss'] for r in rows])
-  }
-  if metric and len(values) == 1:
-    figures.save_sweep(
-        workdir / 'sweep.png',
-        [r[first] for r in rows],
-        ('test loss', [r['test_loss'] for r in rows]),
-        (metric.replace('_', ' '), [r[metric] for r in rows]),
-        xlabel=first,
-        title=f"Sweep of {summary['model']} over {first}",
-    )
-  elif len(values) == 1:
-    figures.save_curves(
-        workdir / 'sweep.png',
-        curves,
-        xlabel=first,
-        ylabel='test loss',
-        title=f"Sweep of {summary['model']} over {first}",
-    )
+  if len(values) == 1:
+    figures.save_sweep_result(workdir / 'sweep.png', rows, summary['model'])
 
 
 if __name__ == '__main__':

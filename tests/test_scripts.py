@@ -32,7 +32,8 @@ def test_seeds_reports_mean_and_spread(tmp_path):
   per_seed = rows['neg_elbo']['per_seed']
   assert len(per_seed) == 2 and per_seed[0] != per_seed[1]  # Seeds differ.
   assert abs(rows['neg_elbo']['mean'] - sum(per_seed) / 2) < 1e-9
-  assert 'neg_elbo: mean' in proc.stdout
+  assert '| metric | mean | spread (max-min) | per seed |' in proc.stdout
+  assert '| neg_elbo |' in proc.stdout
 
   # An unknown metric name is an error naming the available ones; the runs
   # above are reused (resumed), not retrained.

@@ -12,7 +12,8 @@ import ae_jax
 from ae_jax import tasks
 from ae_jax import train
 from ae_jax.train import distributed
-from experiments import evaluate
+from ae_jax.tasks import evaluate
+from ae_jax.tasks import markdown
 from experiments.configs import aae as aae_config
 from experiments.configs import denoising_ae
 from experiments.configs import sparse_ae
@@ -73,7 +74,7 @@ def test_every_task_writes_json_and_prints_a_table(runs):
     )
     assert saved.pop('baseline')['step'] == ae_jax.load(runs['plain']).step
     assert saved == json.loads(json.dumps(result))
-    table = evaluate.markdown(name, result)
+    table = markdown.task_tables(name, result)
     assert table.count('\n') >= 3 and '|---|' in table
 
 

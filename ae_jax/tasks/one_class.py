@@ -54,6 +54,7 @@ from ae_jax import data
 from ae_jax import figures
 from ae_jax import models
 from ae_jax import train
+from ae_jax.tasks import markdown as markdown_lib
 from ae_jax.train import state as state_lib
 from ae_jax.train import step as step_lib
 from ae_jax.train import workdir as workdir_lib
@@ -400,46 +401,44 @@ def run(
 
 
 def markdown(result: dict) -> str:
-  """Per-class AUROC and F1 and the means, as a Markdown table."""
+  """Per-class AUROC (%) and F1/precision/recall, and their means, as a
+  Markdown table."""
   kinds = result['score_kinds']
-  head = ['class', 'name']
-  for kind in kinds:
-    head += [
-        f'AUROC {kind}',
-        f'F1 {kind}',
-        f'precision {kind}',
-        f'recall {kind}',
-    ]
-  head.append('train s')
-  lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+  rows = result['rows']
+  metrics = ('f1', 'precision', 'recall')
 
-  def cells(r):
-    out = []
+  def cells(r) -> dict:
+    out = {}
     for kind in kinds:
-      out += [f'{100 * r[f"auroc_{kind}"]:.1f}']
-      out += [f'{r[f"{m}_{kind}"]:.3f}' for m in ('f1', 'precision', 'recall')]
+      out[f'AUROC {kind}'] = f'{100 * r[f"auroc_{kind}"]:.1f}'
+      out.update(
+          {
+              f'{"F1" if m == "f1" else m} {kind}': f'{r[f"{m}_{kind}"]:.3f}'
+              for m in metrics
+          }
+      )
     return out
 
-  for r in result['rows']:
-    lines.append(
-        '| '
-        + ' | '.join(
-            [str(r['class']), r['name'], *cells(r), f'{r["train_seconds"]:.1f}']
-        )
-        + ' |'
-    )
-  rows = result['rows']
   mean = {
       key: float(np.mean([r[key] for r in rows]))
       for key in rows[0]
-      if key.split('_')[0] in ('auroc', 'f1', 'precision', 'recall')
+      if key.split('_')[0] in ('auroc',) + metrics
   }
-  total_train = sum(r['train_seconds'] for r in rows)
-  lines.append(
-      '| '
-      + ' | '.join(
-          ['mean', f'({len(rows)} classes)', *cells(mean), f'{total_train:.1f}']
-      )
-      + ' |'
+  table = [
+      {
+          'class': r['class'],
+          'name': r['name'],
+          **cells(r),
+          'train s': f'{r["train_seconds"]:.1f}',
+      }
+      for r in rows
+  ]
+  table.append(
+      {
+          'class': 'mean',
+          'name': f'({len(rows)} classes)',
+          **cells(mean),
+          'train s': f'{sum(r["train_seconds"] for r in rows):.1f}',
+      }
   )
-  return '\n'.join(lines)
+  return markdown_lib.table(table)
