@@ -51,8 +51,7 @@ def bare_step_setup(config, dataset, steps: int):
   state = state_lib.init_train_state(
       model,
       tx,
-      init_rng=jax.random.PRNGKey(0),
-      train_rng=jax.random.PRNGKey(1),
+      keys=state_lib.run_keys(jax.random.PRNGKey(0)),
       mesh=mesh,
       batch_size=config.batch_size,
   )

@@ -25,8 +25,7 @@ SCRIPT = textwrap.dedent("""
     def run(num_devices):
       mesh = sharding.make_mesh(num_devices)
       state = state_lib.init_train_state(
-          model, tx, init_rng=jax.random.PRNGKey(0),
-          train_rng=jax.random.PRNGKey(1), mesh=mesh,
+          model, tx, keys=state_lib.run_keys(jax.random.PRNGKey(0)), mesh=mesh,
           batch_size=32)
       step = step_lib.jit_train_step(step_lib.make_train_step(
           model, tx, dynamic_binarization=True), mesh)
@@ -96,8 +95,7 @@ FAMILIES_SCRIPT = textwrap.dedent("""
       def run(num_devices):
         mesh = sharding.make_mesh(num_devices)
         state = state_lib.init_train_state(
-            model, tx, init_rng=jax.random.PRNGKey(0),
-            train_rng=jax.random.PRNGKey(1), mesh=mesh, batch_size=32)
+            model, tx, keys=state_lib.run_keys(jax.random.PRNGKey(0)), mesh=mesh, batch_size=32)
         step = step_lib.jit_train_step(
             step_lib.make_train_step(model, tx), mesh)
         batches = data.train_batches(dataset.train_images,

@@ -66,8 +66,7 @@ def test_train_step_compiles_once(smoke_config):
   state = state_lib.init_train_state(
       model,
       tx,
-      init_rng=jax.random.PRNGKey(0),
-      train_rng=jax.random.PRNGKey(1),
+      keys=state_lib.run_keys(jax.random.PRNGKey(0)),
       mesh=mesh,
       batch_size=32,
   )

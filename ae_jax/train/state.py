@@ -1,6 +1,6 @@
 """The train state (a small pytree) and the optax optimiser built from a config."""
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.struct
 import jax
@@ -143,12 +143,36 @@ def create_train_state(
   )
 
 
+class RunKeys(NamedTuple):
+  """The PRNG streams of one run, all from ``PRNGKey(seed)``: the one place
+  their layout is written (trainer and sweep members share it, so a sweep
+  member equals the single run of its seed).
+
+  Attributes:
+    params: initial parameters (`Model.init`).
+    model_state: initial model state (`Model.init_model_state`).
+    train: root of the training steps: step ``s`` uses ``fold_in(train, s)``.
+    eval: evaluation draws (`outputs.evaluate`: batch ``i`` folds in ``i``).
+  """
+
+  params: jax.Array
+  model_state: jax.Array
+  train: jax.Array
+  eval: jax.Array
+
+
+def run_keys(seed_key: jax.Array) -> RunKeys:
+  """`RunKeys` from ``PRNGKey(seed)`` (traceable: vmapped over sweep members)."""
+  init, train, evaluation = jax.random.split(seed_key, 3)
+  params, model_state = jax.random.split(init)
+  return RunKeys(params, model_state, train, evaluation)
+
+
 def init_train_state(
     model,
     tx: optax.GradientTransformation,
     *,
-    init_rng: jax.Array,
-    train_rng: jax.Array,
+    keys: RunKeys,
     mesh: jax.sharding.Mesh,
     batch_size: int,
     params=None,
@@ -159,13 +183,12 @@ def init_train_state(
   not compile a second variant for unplaced inputs. ``params`` (e.g. from
   layer-wise pretraining) replace the model's random initialisation.
   """
-  params_rng, state_rng = jax.random.split(init_rng)
 
   def create(params):
     if params is None:
-      params = model.init(params_rng)
-    model_state = model.init_model_state(state_rng, batch_size)
-    return create_train_state(params, tx, train_rng, model_state)
+      params = model.init(keys.params)
+    model_state = model.init_model_state(keys.model_state, batch_size)
+    return create_train_state(params, tx, keys.train, model_state)
 
   return jax.jit(create, out_shardings=sharding.replicated(mesh))(params)
 

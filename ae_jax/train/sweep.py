@@ -403,13 +403,12 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
 
   def init(key, hp):
     m, tx = member(hp)
-    init_rng, train_rng, _ = jax.random.split(key, 3)
-    params_rng, state_rng = jax.random.split(init_rng)
+    keys = state_lib.run_keys(key)  # As the single run of its seed.
     return state_lib.create_train_state(
-        m.init(params_rng),
+        m.init(keys.params),
         tx,
-        train_rng,
-        m.init_model_state(state_rng, config.batch_size),
+        keys.train,
+        m.init_model_state(keys.model_state, config.batch_size),
     )
 
   state = jax.jit(jax.vmap(init), out_shardings=on_members)(keys, hparams)
@@ -511,7 +510,7 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
         else 0.0
     )
     eval_keys = jax.device_put(
-        np.stack([np.asarray(jax.random.split(r, 3)[2]) for r in root_keys]),
+        np.stack([np.asarray(state_lib.run_keys(r).eval) for r in root_keys]),
         on_members,
     )
     test = evaluate(

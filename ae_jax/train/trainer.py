@@ -449,12 +449,9 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
       extra_what='the training set (--config.data_on_device=False streams it)',
   )
 
-  init_rng, train_rng, eval_rng = jax.random.split(
-      jax.random.PRNGKey(config.seed), 3
-  )
+  keys = state_lib.run_keys(jax.random.PRNGKey(config.seed))
   init = dict(
-      init_rng=init_rng,
-      train_rng=train_rng,
+      keys=keys,
       mesh=mesh,
       batch_size=config.batch_size,
   )
@@ -590,7 +587,7 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
           labels,
           batch_size=config.eval_batch_size,
           mesh=mesh,
-          rng=eval_rng,
+          rng=keys.eval,
       )
 
     def save_checkpoint(done):
