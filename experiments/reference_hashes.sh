@@ -8,7 +8,7 @@
 set -u
 out=${1:?usage: experiments/reference_hashes.sh OUT_DIR [--fashion]}
 mkdir -p "$out"
-hash() {  # name, then the train flags
+train_hash() {  # name, then the train flags
   local name=$1; shift
   local sha
   sha=$(python -m experiments.train "$@" --workdir="$out/$name" \
@@ -19,11 +19,11 @@ hash() {  # name, then the train flags
 for f in experiments/configs/*.py; do
   c=$(basename "$f" .py)
   case $c in common|__init__) continue ;; esac
-  hash "$c:smoke" --config="$f:smoke"
+  train_hash "$c:smoke" --config="$f:smoke"
 done
-hash vae:digits --config=experiments/configs/vae.py
+train_hash vae:digits --config=experiments/configs/vae.py
 if [ "${2:-}" = --fashion ]; then
   for c in vae deep_ae denoising_ae beta_vae; do
-    hash "$c:fashion_mnist" --config="experiments/configs/$c.py:dataset=fashion_mnist"
+    train_hash "$c:fashion_mnist" --config="experiments/configs/$c.py:dataset=fashion_mnist"
   done
 fi

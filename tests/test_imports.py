@@ -47,6 +47,21 @@ def test_package_attributes_load_on_first_use():
     ae_jax.no_such_module  # pylint: disable=pointless-statement
 
 
+def test_metrics_index_names_every_public_function_of_each_module():
+  # pylint: disable=g-import-not-at-top,protected-access
+  import importlib
+
+  from ae_jax import metrics
+
+  for name in set(metrics._WHERE.values()):
+    module = importlib.import_module(f'ae_jax.metrics.{name}')
+    listed = {f for f, m in metrics._WHERE.items() if m == name}
+    # A function named like its module is reached through the module.
+    assert listed == set(module.__all__) - {name}, name
+    for f in listed:
+      assert getattr(metrics, f) is getattr(module, f)
+
+
 def test_old_module_paths_still_import_the_same_functions():
   # pylint: disable=g-import-not-at-top
   from ae_jax import compression

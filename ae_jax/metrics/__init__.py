@@ -21,7 +21,9 @@ Anomaly scores and detectors live in `ae_jax.anomaly` (an estimator API
 over a trained model); `ae_jax.tasks` runs these metrics on work directories.
 Every public function is importable from here (``metrics.psnr``) or from its
 module; modules load on first use, so importing one does not import
-scikit-learn unless it needs it.
+scikit-learn unless it needs it. The one exception is
+``rate_distortion.rate_distortion``: the function shares its module's name,
+which ``metrics.rate_distortion`` names.
 """
 
 import importlib
@@ -48,7 +50,6 @@ _WHERE = {
     'pca_rate_distortion': 'rate_distortion',
     'pca_reconstruction_mse': 'pca',
     'psnr': 'image_quality',
-    'rate_distortion': 'rate_distortion',
     'ssim': 'image_quality',
     'stratified_subset': 'probes',
 }

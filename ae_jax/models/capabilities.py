@@ -71,9 +71,7 @@ def is_sparse(model) -> bool:
 
 def is_contractive(model) -> bool:
   return (
-      isinstance(model, RegularisedAutoencoder)
-      and not isinstance(model.contractive_weight, jax.core.Tracer)
-      and model.contractive_weight > 0
+      isinstance(model, RegularisedAutoencoder) and model.contractive_weight > 0
   )
 
 

@@ -49,7 +49,6 @@ import ml_collections
 import numpy as np
 
 from ae_jax import anomaly
-from ae_jax import configs
 from ae_jax import data
 from ae_jax import figures
 from ae_jax import models
@@ -98,8 +97,10 @@ def parse_classes(tokens) -> list[int] | None:
   return classes
 
 
-def _check_args(config, epochs, k) -> None:
-  train.check_config(config)
+def _check_args(config, epochs, k) -> ml_collections.ConfigDict:
+  """``config`` normalised (`train.check_config`), once every argument is
+  checked."""
+  config = train.check_config(config)
   if config.pretrain != 'none':
     raise ValueError(
         f'config.pretrain={config.pretrain!r}: layer-wise pretraining is not '
@@ -109,6 +110,7 @@ def _check_args(config, epochs, k) -> None:
     raise ValueError(f'--epochs={epochs!r} must be a positive integer.')
   if not (math.isfinite(k) and k >= 0):
     raise ValueError(f'--k={k!r} must be a finite number >= 0.')
+  return config
 
 
 # ---------------------------------------------------------------------------
@@ -280,8 +282,7 @@ def run(
   start = time.perf_counter()
   config = ml_collections.ConfigDict(config.to_dict())
   kinds = score_kinds(score)
-  _check_args(config, epochs, k)
-  config = configs.normalize(config)  # Exactly its model's fields.
+  config = _check_args(config, epochs, k)  # Exactly its model's fields.
   # Results go there after all the training: refuse an unusable one first.
   workdir_lib.check_writable(outdir, ('one_class.json',), flag='--outdir')
   dataset = train.trainer.load_dataset(config)

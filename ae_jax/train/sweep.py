@@ -283,8 +283,7 @@ def train_sweep(
     One row per member: its values, its test metrics (batch means over the
     whole test split) and the sweep's steps/s.
   """
-  trainer.check_config(config)
-  config = configs.normalize(config)
+  config = trainer.check_config(config)
   members = grid(values)
   if jax.process_count() > 1:
     raise ValueError(

@@ -76,8 +76,13 @@ IncompatibleWorkdirError = run_files.IncompatibleWorkdirError
 check_workdir = run_files.check_workdir
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Every cheap check, before data is loaded or anything compiled."""
+def check_config(
+    config: ml_collections.ConfigDict,
+) -> ml_collections.ConfigDict:
+  """Every cheap check, before data is loaded or anything compiled.
+
+  Returns ``config`` with exactly its model's fields (`configs.normalize`).
+  """
   # Unknown fields, other models' fields; then the model's fields are there.
   config = configs.normalize(config)
   models.check_model_config(config)
@@ -130,6 +135,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         f'config.eval_every_steps={config.eval_every_steps} must be '
         '>= 0 (0 evaluates only at the end).'
     )
+  return config
 
 
 def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
@@ -363,8 +369,7 @@ def train_and_evaluate(
   """
   workdir_lib.check_path(workdir)
   workdir = checkpoints.absolute(workdir)
-  check_config(config)
-  config = configs.normalize(config)  # Exactly its model's fields.
+  config = check_config(config)  # Now exactly its model's fields.
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh, 'batch_size')
   sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
