@@ -8,6 +8,7 @@
                    correlation, encoder Jacobian norm (contractive AE)
   likelihood       importance-sampled log p(x), streamed
   rate_distortion  quantised codes: bits per image against distortion
+  anomaly_scores   AUROC and mean + k * std thresholds of anomaly scores
   batching         fixed-shape padded batches (one compile per function)
   checks           input checks that name the function, argument and fix
 
@@ -17,8 +18,9 @@ are checked on the host before any work is done (`checks`) and a
 Summary numbers are returned as Python floats; per-image and per-unit numbers
 as NumPy arrays.
 
-Anomaly scores and detectors live in `ae_jax.anomaly` (an estimator API
-over a trained model); `ae_jax.tasks` runs these metrics on work directories.
+Anomaly scores of a trained model and the detector live in `ae_jax.anomaly`
+(an estimator API, which re-exports `anomaly_scores`); `ae_jax.tasks` runs
+these metrics on work directories.
 Every public function is importable from here (``metrics.psnr``) or from its
 module; modules load on first use, so importing one does not import
 scikit-learn unless it needs it. The one exception is
@@ -32,12 +34,14 @@ _WHERE = {
     'MAX_BITS': 'rate_distortion',
     'Quantizer': 'rate_distortion',
     'apply_in_batches': 'batching',
+    'auroc': 'anomaly_scores',
     'batch_and_chunk': 'likelihood',
     'dataset_log_likelihood': 'likelihood',
     'embedding_scores': 'embeddings',
     'entropy_rate': 'rate_distortion',
     'fit_pca': 'pca',
     'fit_quantizer': 'rate_distortion',
+    'fit_threshold': 'anomaly_scores',
     'fraction_near_zero': 'code_stats',
     'gaussian_total_correlation': 'code_stats',
     'importance_sampled_log_likelihood': 'likelihood',
@@ -52,6 +56,7 @@ _WHERE = {
     'psnr': 'image_quality',
     'ssim': 'image_quality',
     'stratified_subset': 'probes',
+    'threshold_metrics': 'anomaly_scores',
 }
 _MODULES = frozenset(_WHERE.values()) | {'batching', 'checks'}
 

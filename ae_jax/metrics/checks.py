@@ -85,3 +85,40 @@ def labels(fn_name: str, name: str, value, num: int) -> np.ndarray:
         f'row, got {y.shape}; pass the labels of exactly those examples'
     )
   return y
+
+
+def flags(fn_name: str, name: str, value, num: int) -> np.ndarray:
+  """``[num]`` bool from bool or 0/1 integer labels."""
+  y = np.asarray(value)
+  if y.dtype.kind not in 'biu':
+    raise TypeError(
+        f'{fn_name}: {name} must be bool (True = anomaly) or 0/1 integers, '
+        f'got dtype {y.dtype}; pass e.g. labels != normal_class'
+    )
+  if y.shape != (num,):
+    raise ValueError(
+        f'{fn_name}: {name} must have shape ({num},), one flag per score, '
+        f'got {y.shape}; pass the flags of exactly the scored examples'
+    )
+  if y.dtype.kind != 'b' and not np.all((y == 0) | (y == 1)):
+    raise ValueError(
+        f'{fn_name}: {name} has values {np.unique(y)[:5].tolist()}, not only '
+        f'0/1; pass a bool array (True = anomaly), e.g. labels != '
+        'normal_class, not the class labels themselves'
+    )
+  return y.astype(bool)
+
+
+def finite_real(fn_name: str, name: str, value, *, minimum=None) -> float:
+  """A finite real number (not a bool), >= `minimum` if given."""
+  if (
+      not isinstance(value, numbers.Real)
+      or isinstance(value, (bool, np.bool_))
+      or not np.isfinite(value)
+  ):
+    raise ValueError(
+        f'{fn_name}: {name} must be a finite real number, got {name}={value!r}'
+    )
+  if minimum is not None and value < minimum:
+    raise ValueError(f'{fn_name}: {name} must be >= {minimum}, got {value!r}')
+  return float(value)
