@@ -19,7 +19,8 @@ epoch of steps fused per call with `lax.scan`) whose inputs are the full
 training set, kept on the device, and per-class int32 index arrays of one
 fixed shape ``[steps_per_epoch, batch_size]`` drawn from that class's
 members (a fresh shuffle each epoch; ``steps_per_epoch`` comes from the
-smallest selected class). Every class starts from a fresh initialisation.
+smallest selected class). Every class starts from a fresh initialisation;
+its PRNG streams are `state.run_keys(fold_in(PRNGKey(seed), class))`.
 The JSON records the measured number of compilations of the training and
 scoring functions (1 each).
 
@@ -55,7 +56,7 @@ from ae_jax import models
 from ae_jax import train
 from ae_jax.tasks import markdown as markdown_lib
 from ae_jax.train import state as state_lib
-from ae_jax.train import step as step_lib
+from ae_jax.train import loop
 from ae_jax.train import workdir as workdir_lib
 
 DEFAULT_EPOCHS = 20
@@ -179,23 +180,16 @@ class OneClassTrainer:
     )
 
     def create(key):
-      k_init, k_state, k_train = jax.random.split(key, 3)
+      keys = state_lib.run_keys(key)  # As a run of the trainer lays them out.
       return state_lib.create_train_state(
-          model.init(k_init),
+          model.init(keys.params),
           tx,
-          k_train,
-          model.init_model_state(k_state, config.batch_size),
+          keys.train,
+          model.init_model_state(keys.model_state, config.batch_size),
       )
 
     self._create = jax.jit(create)
-    steps = step_lib.scan_steps(
-        step_lib.gather_from_device_data(
-            step_lib.make_train_step(
-                model, tx, dynamic_binarization=config.binarize == 'dynamic'
-            )
-        ),
-        unroll=step_lib.unroll_fused_steps(config),
-    )
+    steps = loop.fused_step(model, tx, config, device_data=True)
 
     def epoch(state, batches, train_data):
       self.train_compiles += 1  # Runs once per trace, i.e. per compilation.
