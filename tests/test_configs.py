@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+import ae_jax
 from ae_jax import train
 
 CONFIGS = [
@@ -49,5 +50,6 @@ def test_config_trains_in_smoke_mode(name, arg, tmp_path):
   assert saved['test'] == summary['test']
   if config.pretrain != 'none':
     assert sorted(p.name for p in (tmp_path / 'pretrain').iterdir()) == [
-        f'layer_{i}' for i in range(len(train.pretrain.layer_sizes(config)))
+        f'layer_{i}'
+        for i in range(len(ae_jax.load(tmp_path).model.pretrain_layer_sizes()))
     ]

@@ -6,6 +6,7 @@ import pytest
 
 from ae_jax import models
 from ae_jax import train
+from ae_jax.models import capabilities
 from ae_jax.train import pretrain
 from experiments.configs import common
 
@@ -48,7 +49,7 @@ def test_unrolled_autoencoder_gets_encoders_bottom_up_and_decoders_mirrored():
   config = _config(model='ae', hidden_sizes=(6, 4), latent_dim=2)
   model = models.build_model(config, (8,))
   template = jax.device_get(model.init(jax.random.PRNGKey(0)))
-  params = pretrain.assemble(config, template, _layers([8, 6, 4, 2]))
+  params = model.with_pretrained_layers(template, _layers([8, 6, 4, 2]))
   enc, dec = params['encoder'], params['decoder']
   assert (enc['hidden_0']['kernel'] == 1).all() and enc['hidden_0'][
       'kernel'
@@ -71,12 +72,18 @@ def test_classifier_gets_hidden_layers_and_keeps_a_random_head():
   config = _config(model='mlp_classifier', hidden_sizes=(6, 4))
   model = models.build_model(config, (8,), num_classes=3)
   template = jax.device_get(model.init(jax.random.PRNGKey(0)))
-  params = pretrain.assemble(config, template, _layers([8, 6, 4]))
+  params = model.with_pretrained_layers(template, _layers([8, 6, 4]))
   assert (params['hidden_0']['kernel'] == 1).all()
   assert (params['hidden_1']['kernel'] == 2).all()
   np.testing.assert_array_equal(
       params['head']['kernel'], template['head']['kernel']
   )
+
+
+def test_pretraining_targets_are_the_models_with_the_capability():
+  assert pretrain.targets() == ('ae', 'mlp_classifier')
+  with pytest.raises(ValueError, match=r"not model='vae'.*pretrain=none"):
+    train.check_config(_config(model='vae', pretrain='autoencoders'))
 
 
 def test_rbm_layers_unroll_with_tied_transposed_weights():
@@ -99,7 +106,14 @@ def test_layer_configs_chain_the_layers():
       pretrain='rbm',
       code_activation='linear',
   )
-  layers = [pretrain.layer_config(config, i) for i in range(3)]
+  model = models.build_model(config, (8,))
+  assert isinstance(model, capabilities.LayerwisePretrainable)
+  sizes = model.pretrain_layer_sizes()
+  assert sizes == (6, 4, 2)
+  layers = [
+      pretrain.layer_config(config, sizes, i, model.pretrain_top_activation())
+      for i in range(3)
+  ]
   assert [c.latent_dim for c in layers] == [6, 4, 2]
   assert all(c.model == 'rbm' and c.hidden_sizes == () for c in layers)
   # Linear codes: the top RBM has Gaussian hidden units (Hinton & Salakhutdinov).

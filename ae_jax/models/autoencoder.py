@@ -148,6 +148,25 @@ class Autoencoder(base.Model):
   def encode(self, params, x):
     return self.module.apply({'params': params}, x, method='encode')
 
+  # Layer-wise pretraining (`capabilities.LayerwisePretrainable`): an MLP AE
+  # is the unrolled stack of its layers (Hinton & Salakhutdinov 2006).
+  def pretrain_layer_sizes(self) -> tuple[int, ...]:
+    return tuple(self.module.encoder.hidden_sizes) + (self.latent_dim,)
+
+  def pretrain_top_activation(self) -> str | None:
+    return self.module.code_activation
+
+  def with_pretrained_layers(self, params, layers):
+    """Encoder layer i takes layer i's encoding weights; the mirrored
+    decoder layer takes its decoding weights."""
+    n = len(layers)
+    names = [f'hidden_{i}' for i in range(n - 1)] + ['head']
+    replaced = {}
+    for i, (enc, dec) in enumerate(layers):
+      replaced['encoder', names[i]] = enc
+      replaced['decoder', names[n - 1 - i]] = dec
+    return networks.with_dense_weights(params, replaced)
+
   def decode(self, params, z):
     outputs = self.module.apply({'params': params}, z, method='decode')
     return self.output_mean(outputs)

@@ -61,6 +61,26 @@ class RegularisedAutoencoder(Protocol):
   contractive_weight: float
 
 
+@runtime_checkable
+class LayerwisePretrainable(Protocol):
+  """An MLP whose layers greedy layer-wise pretraining trains one at a time
+  (``config.pretrain``, `ae_jax.train.pretrain`): ae, mlp_classifier."""
+
+  def pretrain_layer_sizes(self) -> tuple[int, ...]:
+    """Widths of the pretrained layers, bottom first."""
+    ...
+
+  def pretrain_top_activation(self) -> str | None:
+    """The code nonlinearity the top layer must produce (None: that of the
+    hidden units)."""
+    ...
+
+  def with_pretrained_layers(self, params: Any, layers: list) -> Any:
+    """``params`` with ``layers`` [(encoding, decoding) ``{'kernel',
+    'bias'}``, bottom first] in place."""
+    ...
+
+
 def reconstructs(model) -> bool:
   return bool(model.reconstructs)
 

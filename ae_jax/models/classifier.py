@@ -79,6 +79,19 @@ class MLPClassifier(base.Model):
     """Predicted class per example, ``[B]``."""
     return jnp.argmax(self.logits(params, x), -1)
 
+  # Layer-wise pretraining (`capabilities.LayerwisePretrainable`): the hidden
+  # layers are pretrained, the softmax head keeps its initialisation.
+  def pretrain_layer_sizes(self) -> tuple[int, ...]:
+    return tuple(self.module.hidden_sizes)
+
+  def pretrain_top_activation(self) -> str | None:
+    return None  # That of the hidden units.
+
+  def with_pretrained_layers(self, params, layers):
+    return networks.with_dense_weights(
+        params, {(f'hidden_{i}',): enc for i, (enc, _) in enumerate(layers)}
+    )
+
 
 def build(config, data: base.DataSpec) -> MLPClassifier:
   """The 'mlp_classifier' entry of the model registry."""

@@ -19,6 +19,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ae_jax.models import base
 
@@ -337,3 +338,27 @@ def make_decoder(config, output_shape: Sequence[int]) -> nn.Module:
         tuple(config.hidden_sizes)[::-1], tuple(output_shape), **kw
     )
   return ConvDecoder(tuple(config.conv_features), tuple(output_shape), **kw)
+
+
+def with_dense_weights(params, layers: dict[tuple[str, ...], dict]):
+  """Host copies of ``params`` with Dense layers replaced.
+
+  ``layers`` maps a layer's path (e.g. ``('encoder', 'hidden_0')``) to its
+  new ``{'kernel', 'bias'}``, which must have the shapes they replace
+  (layer-wise pretraining, `ae_jax.train.pretrain`).
+  """
+  params = jax.tree.map(np.array, params)  # New containers, host copies.
+  for path, weights in layers.items():
+    tree = params
+    for key in path:
+      tree = tree[key]
+    for key in ('kernel', 'bias'):
+      want = tree[key].shape
+      got = np.asarray(weights[key])
+      if got.shape != want:
+        raise ValueError(
+            f'Pretrained {"/".join(path)}/{key} has shape {got.shape}, '
+            f'expected {want}.'
+        )
+      tree[key] = got.astype(tree[key].dtype)
+  return params

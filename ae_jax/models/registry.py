@@ -9,6 +9,7 @@ base.DataSpec) -> base.Model`` (which validates the fields it reads) and its
 from collections.abc import Callable, Sequence
 import dataclasses
 import math
+import typing
 from typing import Any
 
 import jax
@@ -32,6 +33,12 @@ class Entry:
 
   build: Callable[[Any, base.DataSpec], base.Model]
   config: type  # A dataclass of `base.hparam` fields.
+
+  @property
+  def model_class(self) -> type:
+    """The class ``build`` returns (its annotation): what a config check
+    asks about a capability before any model is built."""
+    return typing.get_type_hints(self.build)['return']
 
 
 MODELS: dict[str, Entry] = {

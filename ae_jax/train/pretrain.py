@@ -6,6 +6,9 @@ Each hidden layer is first trained alone, on the codes of the layer below
 then initialise the whole network, which is fine-tuned by the normal training
 loop. Targets:
 
+Any model with `capabilities.LayerwisePretrainable` can be the target (the
+model says which layers and where their weights go):
+
 * ``model='ae'`` (MLP): layers ``hidden_sizes + (latent_dim,)``; encoder
   layer i takes layer i's encoding weights, the mirrored decoder layer takes
   its decoding weights (an RBM's are the transposed kernel and visible bias:
@@ -22,17 +25,25 @@ from collections.abc import Callable
 import copy
 
 from etils import epath
-import jax
 import ml_collections
 import numpy as np
 
 from ae_jax import trained
 from ae_jax.data import datasets
 from ae_jax.metrics import batching
+from ae_jax.models import capabilities
 from ae_jax.models import registry
 
 PRETRAIN = ('none', 'autoencoders', 'rbm')
-TARGETS = ('ae', 'mlp_classifier')
+
+
+def targets() -> tuple[str, ...]:
+  """The registered models that layer-wise pretraining can initialise."""
+  return tuple(
+      name
+      for name, entry in registry.MODELS.items()
+      if issubclass(entry.model_class, capabilities.LayerwisePretrainable)
+  )
 
 
 def check_config(config) -> None:
@@ -44,10 +55,10 @@ def check_config(config) -> None:
     )
   if config.pretrain == 'none':
     return
-  if config.model not in TARGETS or config.encoder != 'mlp':
+  if config.model not in targets() or config.encoder != 'mlp':
     raise ValueError(
         f'config.pretrain={config.pretrain!r} pretrains the MLP layers of '
-        f'{TARGETS}, not model={config.model!r} with '
+        f'{targets()}, not model={config.model!r} with '
         f'encoder={config.encoder!r}; set --config.pretrain=none.'
     )
   if config.pretrain == 'rbm' and config.activation != 'sigmoid':
@@ -55,7 +66,7 @@ def check_config(config) -> None:
         "config.pretrain='rbm' unrolls RBMs into logistic hidden units; set "
         '--config.activation=sigmoid.'
     )
-  if config.pretrain == 'rbm' and config.model == 'ae':
+  if config.pretrain == 'rbm' and 'code_activation' in config:  # An AE.
     if config.code_activation not in ('linear', 'sigmoid'):
       raise ValueError(
           "config.pretrain='rbm' gives a linear (Gaussian top RBM) or sigmoid "
@@ -73,15 +84,14 @@ def check_config(config) -> None:
     )
 
 
-def layer_sizes(config) -> tuple[int, ...]:
-  """Widths of the layers that are pretrained, bottom first."""
-  sizes = tuple(config.hidden_sizes)
-  return sizes + (config.latent_dim,) if config.model == 'ae' else sizes
+def layer_config(
+    config, sizes: tuple[int, ...], index: int, top_activation: str | None
+) -> ml_collections.ConfigDict:
+  """The config of the single-layer model that pretrains layer ``index``.
 
-
-def layer_config(config, index: int) -> ml_collections.ConfigDict:
-  """The config of the single-layer model that pretrains layer ``index``."""
-  sizes = layer_sizes(config)
+  ``sizes`` and ``top_activation`` are the target model's
+  (`capabilities.LayerwisePretrainable`).
+  """
   top = index == len(sizes) - 1
   c = ml_collections.ConfigDict(copy.deepcopy(config.to_dict()))
   c.hidden_sizes = ()
@@ -102,7 +112,7 @@ def layer_config(config, index: int) -> ml_collections.ConfigDict:
   # Layers above the first see codes in [0, 1] when hidden units are logistic.
   if index:
     c.likelihood = 'bernoulli' if config.activation == 'sigmoid' else 'gaussian'
-  code = config.code_activation if config.model == 'ae' and top else None
+  code = top_activation if top else None
   if config.pretrain == 'autoencoders':
     c.model = 'ae'
     c.code_activation = code or _code_activation(config.activation)
@@ -135,35 +145,9 @@ def layer_weights(model_name: str, params) -> tuple[dict, dict]:
   return params['encoder']['head'], params['decoder']['head']
 
 
-def assemble(config, template, layers: list[tuple[dict, dict]]):
-  """``template`` (the target's fresh params) with pretrained layers in place."""
-  params = jax.tree.map(np.array, template)  # New containers, host copies.
-
-  def put(tree, name, weights):
-    for key in ('kernel', 'bias'):
-      want = tree[name][key].shape
-      got = np.asarray(weights[key])
-      if got.shape != want:
-        raise ValueError(
-            f'Pretrained {name}/{key} has shape {got.shape}, expected {want}.'
-        )
-      tree[name][key] = got.astype(tree[name][key].dtype)
-
-  n = len(layers)
-  if config.model == 'mlp_classifier':
-    for i, (enc, _) in enumerate(layers):
-      put(params, f'hidden_{i}', enc)
-    return params
-  enc_names = [f'hidden_{i}' for i in range(n - 1)] + ['head']
-  dec_names = [f'hidden_{j}' for j in range(n - 1)] + ['head']
-  for i, (enc, dec) in enumerate(layers):
-    put(params['encoder'], enc_names[i], enc)
-    put(params['decoder'], dec_names[n - 1 - i], dec)
-  return params
-
-
 def pretrain(
     config,
+    model: capabilities.LayerwisePretrainable,
     dataset: datasets.Dataset,
     workdir: epath.Path,
     template,
@@ -174,6 +158,7 @@ def pretrain(
 
   Args:
     config: the target run's config (``config.pretrain != 'none'``).
+    model: the target model.
     dataset: the target run's data (any layout; flattened here).
     workdir: where ``layer_<i>/`` work directories go.
     template: the target model's freshly initialised params (shapes).
@@ -182,8 +167,9 @@ def pretrain(
   train_x = dataset.train_images.reshape(len(dataset.train_images), -1)
   test_x = dataset.test_images.reshape(len(dataset.test_images), -1)
   layers = []
-  for i in range(len(layer_sizes(config))):
-    c = layer_config(config, i)
+  sizes = model.pretrain_layer_sizes()
+  for i in range(len(sizes)):
+    c = layer_config(config, sizes, i, model.pretrain_top_activation())
     layer_dir = epath.Path(workdir) / f'layer_{i}'
     layer_data = datasets.Dataset(
         name=f'{dataset.name}/layer_{i}',
@@ -198,7 +184,7 @@ def pretrain(
     layer = trained.load(layer_dir)
     layers.append(layer_weights(c.model, layer.params))
     train_x, test_x = _encode(layer, train_x), _encode(layer, test_x)
-  return assemble(config, template, layers)
+  return model.with_pretrained_layers(template, layers)
 
 
 def _encode(layer: 'trained.TrainedModel', x: np.ndarray) -> np.ndarray:
