@@ -9,7 +9,7 @@ import numpy as np
 from ae_jax import data
 from ae_jax import models
 from ae_jax.train import state as state_lib
-from ae_jax.train import step as step_lib
+from ae_jax.train import loop
 
 
 @functools.cache
@@ -17,36 +17,49 @@ def digits(layout: str = 'flat') -> data.Dataset:
   return data.load_dataset('digits', layout=layout)
 
 
-def fit(config, *, steps: int = 300, batch_size: int = 64, seed: int = 0):
+def fit(
+    config,
+    *,
+    steps: int = 300,
+    batch_size: int = 64,
+    seed: int = 0,
+    index: np.ndarray | None = None,
+):
   """``(model, params, model_state)`` after ``steps`` Adam steps on digits.
 
-  One compiled call (`lax.scan` over the steps); the optimiser comes from
-  ``config`` as in the trainer.
+  One compiled call of the trainer's fused steps (`loop.fused_step`) with
+  the trainer's PRNG layout (`state.run_keys`); the optimiser comes from
+  ``config`` as in the trainer. ``index`` (``[steps, batch_size]`` rows of
+  the training set) replaces uniform draws, e.g. to train on one class.
   """
   dataset = digits(config.layout)
   model = models.build_model(
-      config, dataset.input_shape, num_classes=dataset.num_classes
+      config,
+      dataset.input_shape,
+      num_classes=dataset.num_classes,
+      num_train=len(dataset.train_images),
   )
   tx = state_lib.make_optimizer(
       config, steps, param_groups=model.param_groups()
   )
-  k_init, k_state, k_train = jax.random.split(jax.random.PRNGKey(seed), 3)
+  if index is None:
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(dataset.train_images), (steps, batch_size))
+  keys = state_lib.run_keys(jax.random.PRNGKey(seed))
   state = state_lib.create_train_state(
-      model.init(k_init),
+      model.init(keys.params),
       tx,
-      k_train,
-      model.init_model_state(k_state, batch_size),
+      keys.train,
+      model.init_model_state(keys.model_state, index.shape[1]),
   )
   train = {
       'image': jnp.asarray(dataset.train_images),
       'label': jnp.asarray(dataset.train_labels),
   }
-  rng = np.random.default_rng(seed)
-  index = rng.integers(0, len(dataset.train_images), (steps, batch_size))
+  # All the steps in one call: rolled, or a conv model's program would grow
+  # with the number of steps.
   run = jax.jit(
-      step_lib.scan_steps(
-          step_lib.gather_from_device_data(step_lib.make_train_step(model, tx))
-      )
+      loop.fused_step(model, tx, config, device_data=True, unroll=False)
   )
   state, _ = run(state, {'index': jnp.asarray(index, jnp.int32)}, train)
   return model, state.params, state.model_state

@@ -33,7 +33,7 @@ def test_aae_codes_match_the_prior_far_better_than_a_plain_autoencoder():
   prior = priors.standard_normal(2)
   mmd_aae = tasks.scaled_prior_mmd(np.asarray(aae.encode(aae_params, x)), prior)
   mmd_ae = tasks.scaled_prior_mmd(np.asarray(ae.encode(ae_params, x)), prior)
-  # Measured: 0.046 vs 0.71 (two prior samples of 300: 0.039).
+  # Measured: 0.003 vs 0.91 (two prior samples of 300: 0.039).
   assert mmd_aae < 0.25 * mmd_ae, (mmd_aae, mmd_ae)
   chex.assert_shape(aae.sample(aae_params, jax.random.PRNGKey(0), 5), (5, 64))
 

@@ -38,7 +38,7 @@ def test_deep_autoencoder_reconstructs_better_than_pca_of_the_same_size():
   model, params, _ = fitting.fit(
       fitting.config(hidden_sizes=(128, 64), latent_dim=4), steps=1500
   )
-  # Measured: 0.025 against PCA-4's 0.038 (0.67x).
+  # Measured: 0.024 against PCA-4's 0.038 (0.64x).
   assert _mse(model, params, data.test_images) < 0.8 * pca
 
 
@@ -55,8 +55,9 @@ def test_l1_sparsity_rises_with_the_penalty_weight():
     codes = np.asarray(model.encode(params, x))
     fractions.append(code_stats.fraction_near_zero(codes))
     errors.append(_mse(model, params, x))
-  # Measured: 0.29, 0.60, 0.88 near-zero; the reconstruction pays for it.
-  assert fractions[1] > fractions[0] + 0.15, fractions
+  # Measured: 0.39, 0.56, 0.89 near-zero; the reconstruction pays for it.
+  # (With the PRNG layout before issue 15: 0.29, 0.60, 0.88.)
+  assert fractions[1] > fractions[0] + 0.1, fractions
   assert fractions[2] > fractions[1] + 0.15, fractions
   assert errors[2] > errors[0], errors
 
@@ -76,7 +77,7 @@ def test_kl_sparsity_drives_every_unit_to_the_target_activation():
   activation = code_stats.mean_unit_activation(
       np.asarray(model.encode(params, _test_images()))
   )
-  # Measured: max deviation 0.005 over 16 units (0.35 with weight 1).
+  # Measured: max deviation 0.006 over 16 units (0.34 with weight 1).
   np.testing.assert_array_less(np.abs(activation - rho), 0.01)
 
 
@@ -101,7 +102,7 @@ def test_denoising_beats_the_noisy_input_and_a_plain_autoencoder(noise, level):
   psnr_noisy = _psnr(x, noisy)
   psnr_dae = _psnr(x, np.asarray(dae.reconstruct(dae_params, noisy)))
   psnr_plain = _psnr(x, np.asarray(plain.reconstruct(plain_params, noisy)))
-  # Measured (dB): noisy 9.1-9.4, plain AE 12.5-13.3, denoising AE 14.3-14.7.
+  # Measured (dB): noisy 9.1-9.4, plain AE 12.4-13.1, denoising AE 14.3-14.7.
   assert psnr_dae > psnr_noisy + 3.0, (psnr_dae, psnr_noisy)
   assert psnr_dae > psnr_plain + 0.5, (psnr_dae, psnr_plain)
 
@@ -122,7 +123,7 @@ def test_contractive_penalty_shrinks_the_encoder_jacobian():
         lambda v: model.encode(params, v), x
     )
     errors[weight] = _mse(model, params, x)
-  # Measured: mean Jacobian norm 0.58 -> 0.25, reconstruction MSE 0.070 -> 0.073.
+  # Measured: mean Jacobian norm 0.61 -> 0.23, reconstruction MSE 0.071 -> 0.073.
   assert norms[1.0] < 0.5 * norms[0.0], norms
   assert errors[1.0] < 1.2 * errors[0.0], errors
 
@@ -189,7 +190,7 @@ def test_conv_autoencoder_reconstructs_images():
   x = fitting.digits('hwc').test_images
   mean_image = fitting.digits('hwc').train_images.mean(0)
   baseline = float(np.mean((x - mean_image) ** 2))
-  # Measured: 0.14 of the mean-image error after 400 steps.
+  # Measured: 0.16 of the mean-image error after 400 steps.
   assert _mse(model, params, x) < 0.4 * baseline
 
 
