@@ -46,6 +46,13 @@ $E --workdir=$R/factor_vae_b0.1 --task=latent --baseline_workdir=$R/vae_10_b0.1
 $T --config=$C/vae.py:$D --config.latent_dim=10 --config.num_epochs=20 --workdir=$R/vae_10_e20
 $T --config=$C/factor_vae.py:$D --config.num_epochs=20 --workdir=$R/factor_vae_e20
 $E --workdir=$R/factor_vae_e20 --task=latent --baseline_workdir=$R/vae_10_e20
+# beta-TC-VAE against the same VAE: beta 2 and 6 (stratified q(z) estimate),
+# and beta 6 with the minibatch-weighted estimate.
+for v in beta=2 beta=6 beta=6,estimator=mws; do
+  n=beta_tc_vae_$(echo $v | tr ',=' '__')
+  $T --config=$C/beta_tc_vae.py:$D,$v --config.num_epochs=20 --workdir=$R/$n
+  $E --workdir=$R/$n --task=latent --baseline_workdir=$R/vae_10_e20
+done
 # InfoVAE's MMD weight: 0 (beta 0, nothing ties q(z) to the prior) and 100.
 for w in 0 100; do
   $T --config=$C/info_vae.py:$D,weight=$w --workdir=$R/info_vae_w$w

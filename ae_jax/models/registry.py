@@ -19,6 +19,7 @@ from ae_jax import configs
 from ae_jax.models import aae
 from ae_jax.models import autoencoder
 from ae_jax.models import base
+from ae_jax.models import beta_tc_vae
 from ae_jax.models import classifier
 from ae_jax.models import factor_vae
 from ae_jax.models import lstm_ae
@@ -50,6 +51,7 @@ MODELS: dict[str, Entry] = {
     'aae': Entry(aae.build, aae.Config),
     'iwae': Entry(vae.build_iwae, vae.IWAEConfig),
     'factor_vae': Entry(factor_vae.build, factor_vae.Config),
+    'beta_tc_vae': Entry(beta_tc_vae.build, beta_tc_vae.Config),
 }
 
 # Pretraining (config.pretrain) trains layer models whose hyperparameters the
@@ -188,7 +190,11 @@ SIZE_FIELDS = (
 
 
 def sizing_fields(
-    config, input_shape: Sequence[int], *, num_classes: int | None = None
+    config,
+    input_shape: Sequence[int],
+    *,
+    num_classes: int | None = None,
+    num_train: int | None = None,
 ) -> dict[str, Any]:
   """The `SIZE_FIELDS` (with their values) that change this model's number
   of parameters: what a user lowers when it does not fit in memory.
@@ -197,7 +203,9 @@ def sizing_fields(
   """
 
   def count(c) -> int:
-    model = build_model(c, input_shape, num_classes=num_classes)
+    model = build_model(
+        c, input_shape, num_classes=num_classes, num_train=num_train
+    )
     shapes = jax.eval_shape(model.init, jax.random.PRNGKey(0))
     return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))
 

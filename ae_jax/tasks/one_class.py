@@ -296,8 +296,13 @@ def run(
         'training examples of the smallest selected class; lower '
         '--config.batch_size.'
     )
+  # One model for every class: its training set is one class's images
+  # (the smallest selected class's count for objectives that need it).
   model = models.build_model(
-      config, dataset.input_shape, num_classes=dataset.num_classes
+      config,
+      dataset.input_shape,
+      num_classes=dataset.num_classes,
+      num_train=smallest,
   )
   for kind in kinds:  # A kind the model lacks fails here, before training.
     anomaly.score_fn(model, kind)

@@ -210,7 +210,10 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
           model, base_tx, batch_size=config.batch_size
       ),
       sizing_fields=lambda: models.sizing_fields(
-          config, dataset.input_shape, num_classes=dataset.num_classes
+          config,
+          dataset.input_shape,
+          num_classes=dataset.num_classes,
+          num_train=len(dataset.train_images),
       ),
       copies=k if shared else -(-k // mesh.shape[sharding.MODEL_AXIS]),
       extra_bytes=dataset.train_images.nbytes,
