@@ -135,11 +135,14 @@ def test_only_logged_calls_compute_the_gradient_norm(
 
 
 def test_skip_mode_and_conv_models_compute_the_norm_every_step(smoke_config):
-  # Skip mode decides by it; a second unrolled conv program costs seconds of
-  # compile to save nothing measurable.
+  # Skip mode decides by it; a second unrolled conv program (on CPU, where
+  # fused conv steps unroll) costs seconds of compile to save nothing.
   assert not trainer.grad_norm_every_step(smoke_config)
   assert trainer.grad_norm_every_step(_quiet(smoke_config, nonfinite='skip'))
-  assert trainer.grad_norm_every_step(_quiet(smoke_config, encoder='conv'))
+  conv = _quiet(smoke_config, encoder='conv')
+  assert trainer.grad_norm_every_step(conv) == (jax.default_backend() == 'cpu')
+  assert step_lib.unroll_fused_steps(conv, 'cpu')
+  assert not step_lib.unroll_fused_steps(conv, 'gpu')
 
 
 @pytest.mark.parametrize(

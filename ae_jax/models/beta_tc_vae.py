@@ -54,9 +54,10 @@ def log_importance_weights(
   ``'mss'``: the example's own x_i weighs ``1 / N``, one other
   (``j = i + 1 mod B``) ``(N - M) / (N M)`` and the rest ``1 / M``, with
   ``M = B - 1`` (Chen et al., appendix C.2); each row sums to 1. The
-  reference code (github.com/rtqichen/beta-tcvae) places the stratum
-  weight by flat indexing, which puts two of its B weights off the
-  ``i + 1`` diagonal; the estimator is the same in expectation.
+  reference code (github.com/rtqichen/beta-tcvae, ``--mss``) fills its
+  matrix with a flat stride of B, which puts 1/N in column 0 and the
+  stratum weight in column 1 of every row instead of at the example's own
+  column: a known bug of that code, not followed here.
   """
   n, b = dataset_size, batch_size
   if estimator == 'mws':

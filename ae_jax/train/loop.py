@@ -189,11 +189,11 @@ class Programs:
   def __call__(self, key: Hashable, *args):
     args = args + self._constants
     if key not in self._compiled:
-      timer = (
-          self._throughput.untimed()
-          if self._throughput is not None and self._throughput.started
-          else contextlib.nullcontext()
-      )
+      timer = contextlib.nullcontext()
+      if self._throughput is not None and self._throughput.started:
+        # Calls still running on the device belong to the timed steps.
+        jax.block_until_ready(args)
+        timer = self._throughput.untimed()
       with timer:
         t0 = time.perf_counter()
         self._compiled[key] = self._make(key).lower(*args).compile()

@@ -318,6 +318,8 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
           'step': best,
           'validation': manager.metrics(best) if best is not None else None,
       }
+    if 'skipped_batches' in summary:  # Last, as before the training core.
+      summary['skipped_batches'] = summary.pop('skipped_batches')
   # This process's copy: every process of a multi-host run prints the same.
   summary['params_sha256'] = distributed.params_fingerprint(state.params)
   if _is_main_process():
