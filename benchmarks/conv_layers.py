@@ -28,47 +28,52 @@ _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed rounds.')
 
 DN = ('NHWC', 'HWIO', 'NHWC')
 
+
+def _lax_conv(stride):
+  return lambda x, k: lax.conv_general_dilated(
+      x, k, (stride, stride), 'SAME', dimension_numbers=DN
+  )
+
+
+def _matmul_conv(stride):
+  return lambda x, k: conv_ops.conv_as_matmul(x, k, stride=stride)
+
+
+def _lax_deconv(x, k):
+  return lax.conv_transpose(x, k, (2, 2), 'SAME', dimension_numbers=DN)
+
+
 # name: (input shape without batch, kernel shape, the lax form, the matmul form)
 LAYERS = {
     'conv 28->14, 1->32, s2': (
         (28, 28, 1),
         (3, 3, 1, 32),
-        lambda x, k: lax.conv_general_dilated(
-            x, k, (2, 2), 'SAME', dimension_numbers=DN
-        ),
-        lambda x, k: conv_ops.conv_as_matmul(x, k, stride=2),
+        _lax_conv(2),
+        _matmul_conv(2),
     ),
     'conv 14->7, 32->64, s2': (
         (14, 14, 32),
         (3, 3, 32, 64),
-        lambda x, k: lax.conv_general_dilated(
-            x, k, (2, 2), 'SAME', dimension_numbers=DN
-        ),
-        lambda x, k: conv_ops.conv_as_matmul(x, k, stride=2),
+        _lax_conv(2),
+        _matmul_conv(2),
     ),
     'deconv 7->14, 64->64': (
         (7, 7, 64),
         (3, 3, 64, 64),
-        lambda x, k: lax.conv_transpose(
-            x, k, (2, 2), 'SAME', dimension_numbers=DN
-        ),
+        _lax_deconv,
         conv_ops.conv_transpose_subpixel,
     ),
     'deconv 14->28, 64->32': (
         (14, 14, 64),
         (3, 3, 64, 32),
-        lambda x, k: lax.conv_transpose(
-            x, k, (2, 2), 'SAME', dimension_numbers=DN
-        ),
+        _lax_deconv,
         conv_ops.conv_transpose_subpixel,
     ),
     'head 28x28, 32->1, s1': (
         (28, 28, 32),
         (3, 3, 32, 1),
-        lambda x, k: lax.conv_general_dilated(
-            x, k, (1, 1), 'SAME', dimension_numbers=DN
-        ),
-        lambda x, k: conv_ops.conv_as_matmul(x, k, stride=1),
+        _lax_conv(1),
+        _matmul_conv(1),
     ),
 }
 
