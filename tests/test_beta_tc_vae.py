@@ -96,7 +96,11 @@ def test_beta_one_is_the_vae_loss():
   config = fitting.config(model='beta_tc_vae', beta=1.0, latent_dim=4)
   model = models.build_model(config, x.shape[1:], num_train=1000)
   params = model.init(jax.random.PRNGKey(0))
-  got = model.per_example_losses(params, x, jax.random.PRNGKey(1), train=True)
+  got = jax.jit(
+      lambda p: model.per_example_losses(
+          p, x, jax.random.PRNGKey(1), train=True
+      )
+  )(params)
   np.testing.assert_allclose(got['loss'], got['neg_elbo'], rtol=1e-6)
   np.testing.assert_allclose(
       got['neg_elbo'], got['loss_rec'] + got['loss_kl'], rtol=1e-5
