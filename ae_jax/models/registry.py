@@ -26,6 +26,7 @@ from ae_jax.models import lstm_ae
 from ae_jax.models import networks
 from ae_jax.models import rbm
 from ae_jax.models import vae
+from ae_jax.models import wae
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,7 @@ MODELS: dict[str, Entry] = {
     'iwae': Entry(vae.build_iwae, vae.IWAEConfig),
     'factor_vae': Entry(factor_vae.build, factor_vae.Config),
     'beta_tc_vae': Entry(beta_tc_vae.build, beta_tc_vae.Config),
+    'wae': Entry(wae.build, wae.Config),
 }
 
 # Pretraining (config.pretrain) trains layer models whose hyperparameters the
