@@ -53,6 +53,13 @@ for v in beta=2 beta=6 beta=6,estimator=mws; do
   $T --config=$C/beta_tc_vae.py:$D,$v --config.num_epochs=20 --workdir=$R/$n
   $E --workdir=$R/$n --task=latent --baseline_workdir=$R/vae_10_e20
 done
+# WAE-MMD against an AE and a VAE with the same 8-d code: codes against the
+# prior, samples against the test images.
+$T --config=$C/wae.py:$D --workdir=$R/wae
+$T --config=$C/ae.py:$D --config.latent_dim=8 --workdir=$R/ae_8
+$T --config=$C/vae.py:$D --config.latent_dim=8 --workdir=$R/vae_8
+$E --workdir=$R/wae --task=prior --baseline_workdir=$R/ae_8
+$E --workdir=$R/wae --task=generate --baseline_workdir=$R/vae_8
 # InfoVAE's MMD weight: 0 (beta 0, nothing ties q(z) to the prior) and 100.
 for w in 0 100; do
   $T --config=$C/info_vae.py:$D,weight=$w --workdir=$R/info_vae_w$w
