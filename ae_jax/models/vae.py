@@ -227,6 +227,15 @@ class VariationalAutoencoder(base.Model, Config):
     return self.decode(params, z)
 
 
+def check_mmd_kernel(kernel: str) -> None:
+  """``config.mmd_kernel`` is one `losses.mmd` knows (InfoVAE, WAE)."""
+  if kernel not in MMD_KERNELS:
+    raise ValueError(
+        f'config.mmd_kernel={kernel!r} is not one of {MMD_KERNELS}; set '
+        '--config.mmd_kernel to one of them.'
+    )
+
+
 def build_iwae(config, data: base.DataSpec) -> VariationalAutoencoder:
   """The 'iwae' entry: the VAE network trained on the K-sample IWAE bound."""
   k = config.iwae_samples
@@ -250,11 +259,7 @@ def build(config, data: base.DataSpec) -> VariationalAutoencoder:
         f'config.beta={hp.beta} must be >= 0 (beta = 1 is the '
         'VAE ELBO); set --config.beta to a non-negative number.'
     )
-  if hp.mmd_kernel not in MMD_KERNELS:
-    raise ValueError(
-        f'config.mmd_kernel={hp.mmd_kernel!r} is not one of '
-        f'{MMD_KERNELS}; set --config.mmd_kernel to one of them.'
-    )
+  check_mmd_kernel(hp.mmd_kernel)
   for field in ('mmd_weight', 'capacity_max', 'capacity_gamma'):
     if not getattr(hp, field) >= 0:
       raise ValueError(

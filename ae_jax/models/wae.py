@@ -97,11 +97,7 @@ def build(config, data: base.DataSpec) -> WassersteinAutoencoder:
         f'config.mmd_weight={hp.mmd_weight} must be >= 0 (lambda, the '
         'weight of MMD(q(z), p(z))).'
     )
-  if hp.mmd_kernel not in vae.MMD_KERNELS:
-    raise ValueError(
-        f'config.mmd_kernel={hp.mmd_kernel!r} is not one of '
-        f'{vae.MMD_KERNELS}; set --config.mmd_kernel to one of them.'
-    )
+  vae.check_mmd_kernel(hp.mmd_kernel)
   module = autoencoder.AutoencoderModule(
       encoder=networks.make_encoder(
           config, data.input_shape, config.latent_dim
