@@ -148,7 +148,10 @@ def test_generative_tasks_refuse_models_without_what_they_need(runs):
     evaluate.evaluate(str(runs['dae']), ['latent'])
   with pytest.raises(ValueError, match='importance weights'):
     evaluate.evaluate(str(runs['dae']), ['nll'])
-  with pytest.raises(ValueError, match='prior'):
+  with pytest.raises(
+      ValueError,
+      match=r'Task prior needs a model whose codes are pushed to a prior.*aae, wae',
+  ):
     evaluate.evaluate(str(runs['dae']), ['prior'])
 
 

@@ -62,12 +62,13 @@ def prior(trained, dataset, baseline=None, outdir=None) -> dict:
   """How well test codes match the model's prior (adversarial autoencoders),
   against a baseline model's codes and against a second prior sample."""
   del outdir  # latent_codes.png of the run shows the codes.
-  p = getattr(trained.model, 'prior', None)
-  if p is None:
+  if not capabilities.has_prior(trained.model):
     raise ValueError(
-        f'Task prior needs a model with a prior (aae); '
-        f'{trained.config.model!r} has none.'
+        'Task prior needs a model whose codes are pushed to a prior '
+        f'(capabilities.PriorModel: aae, wae); {trained.config.model!r} has '
+        'none.'
     )
+  p = trained.model.prior
   x = dataset.test_images[:MMD_EXAMPLES]
   out = {
       'examples': len(x),
