@@ -35,6 +35,10 @@ def general_config() -> ml_collections.ConfigDict:
   c.encoder = 'mlp'  # 'mlp' | 'conv' (conv needs layout='hwc').
   c.hidden_sizes = (512,)  # MLP encoder widths; the decoder mirrors them.
   c.conv_features = (32, 64)  # Conv encoder channels (stride 2 each).
+  # How conv layers compute, same parameters and outputs either way: 'auto'
+  # (matrix products on CPU, flax/XLA convolutions elsewhere) | 'matmul' |
+  # 'flax' (networks.CONV_IMPLS).
+  c.conv_impl = 'auto'
   c.latent_dim = 20
   c.init = 'uniform_fan_in'  # Layer init: 'uniform_fan_in' | 'lecun_normal'.
   c.activation = 'relu'  # Hidden units: 'relu' | 'sigmoid' | 'tanh' | ...

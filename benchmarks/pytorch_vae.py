@@ -56,6 +56,23 @@ def _vae(input_dim: int = 784, hidden: int = 512, latent: int = 20):
   return VAE(), loss_fn
 
 
+def mlp_vae(train_images: np.ndarray):
+  """``(model, forward_loss, inputs)`` of the MLP VAE on flattened images."""
+  import torch  # pylint: disable=g-import-not-at-top
+
+  model, loss_fn = _vae(int(np.prod(train_images.shape[1:])))
+
+  def forward_loss(x):
+    logits, mu, logvar = model(x)
+    return loss_fn(logits, x, mu, logvar)
+
+  return (
+      model,
+      forward_loss,
+      torch.from_numpy(train_images.reshape(len(train_images), -1)),
+  )
+
+
 def time_training(
     train_images: np.ndarray,
     *,
@@ -65,15 +82,21 @@ def time_training(
     fused: bool = False,
     flush_denormal: bool = False,
     seed: int = 0,
+    network=mlp_vae,
+    seconds: float | None = None,
 ) -> dict:
   """Steps/s of the plain training loop in one PyTorch configuration.
 
   The loop is `train_one`'s (random batches gathered from a permutation,
   forward, summed loss, backward, Adam 1e-3), timed over ``steps`` steps
   after warm-up steps that include ``torch.compile``'s compilation (returned
-  as ``compile_s``). ``fused`` uses Adam's fused kernel, ``flush_denormal``
-  `torch.set_flush_denormal(True)` (restored to off afterwards). Raises
-  whatever torch raises (e.g. no C++ compiler for ``compile``).
+  as ``compile_s``). ``network(train_images)`` gives ``(model,
+  forward_loss(x), inputs)``: the MLP VAE by default, or a conv network of
+  `benchmarks.pytorch_conv`. ``fused`` uses Adam's fused kernel,
+  ``flush_denormal`` `torch.set_flush_denormal(True)` (restored to off
+  afterwards). With ``seconds``, ``steps`` is a minimum: the run is sized
+  from two timed warm steps to last about that long. Raises whatever torch
+  raises (e.g. no C++ compiler for ``compile``).
   """
   import torch  # pylint: disable=g-import-not-at-top
 
@@ -82,16 +105,10 @@ def time_training(
         f'steps={steps} and batch_size={batch_size} must be positive.'
     )
   torch.manual_seed(seed)
-  model, loss_fn = _vae(train_images.shape[-1])
+  model, forward_loss, x_train = network(train_images)
   opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
-
-  def forward_loss(x):
-    logits, mu, logvar = model(x)
-    return loss_fn(logits, x, mu, logvar)
-
   if compile:
     forward_loss = torch.compile(forward_loss)
-  x_train = torch.from_numpy(train_images.reshape(len(train_images), -1))
   gen = torch.Generator().manual_seed(seed)
   perm = torch.randperm(len(x_train), generator=gen)
   per_epoch = max(len(x_train) // batch_size, 1)
@@ -111,6 +128,10 @@ def time_training(
     t0 = time.perf_counter()
     run(3, 0)  # Warm-up; compiles forward and backward under `compile`.
     compile_s = time.perf_counter() - t0
+    if seconds is not None:
+      t0 = time.perf_counter()
+      run(2, 3)
+      steps = max(steps, int(seconds / ((time.perf_counter() - t0) / 2)))
     t0 = time.perf_counter()
     loss = run(steps, 3)
     elapsed = time.perf_counter() - t0

@@ -40,6 +40,8 @@ GFLOP/step and peak fraction are lower bounds, marked ``>=``. `--json_out`
 writes every number printed.
 """
 
+import functools
+import itertools
 import json
 import math
 import os
@@ -53,6 +55,7 @@ import jax
 import jax.numpy as jnp
 
 from ae_jax import data
+from ae_jax.models import networks
 from benchmarks import harness
 from experiments.configs import common
 
@@ -78,7 +81,8 @@ FAMILIES = {
         model='lstm_ae', layout='sequence', lstm_hidden=256, latent_dim=32
     ),
 }
-SECTIONS = ('peak', 'families', 'peers')
+SECTIONS = ('peak', 'families', 'peers', 'conv_peers')
+CONV_FAMILIES = ('conv_vae', 'conv_ae')
 
 _SECTIONS = flags.DEFINE_list(
     'sections', list(SECTIONS), f'Any of {", ".join(SECTIONS)}.'
@@ -122,6 +126,17 @@ _REPEATS = flags.DEFINE_integer(
 _TORCH_COMPILE = flags.DEFINE_bool(
     'torch_compile', True, 'Include the torch.compile configurations.'
 )
+_CONV_IMPLS = flags.DEFINE_list(
+    'conv_impls',
+    ['auto'],
+    'config.conv_impl values the conv families are timed with, each a row '
+    '(auto, flax, matmul: `ae_jax.models.networks.CONV_IMPLS`).',
+)
+_CONV_PEER_SECONDS = flags.DEFINE_float(
+    'conv_peer_seconds',
+    5.0,
+    'Seconds each contender of the conv peer comparison trains per round.',
+)
 _COMPUTE_DTYPE = flags.DEFINE_enum(
     'compute_dtype',
     'float32',
@@ -157,6 +172,23 @@ def check_flags() -> None:
       )
   if not _MIN_SECONDS.value > 0:
     raise ValueError(f'--min_seconds={_MIN_SECONDS.value} must be > 0.')
+  if not _CONV_PEER_SECONDS.value > 0:
+    raise ValueError(
+        f'--conv_peer_seconds={_CONV_PEER_SECONDS.value} must be > 0.'
+    )
+  bad = [i for i in _CONV_IMPLS.value if i not in networks.CONV_IMPLS]
+  if bad or not _CONV_IMPLS.value:
+    raise ValueError(
+        f'--conv_impls: unknown {bad}; choose from '
+        f'{", ".join(networks.CONV_IMPLS)}.'
+    )
+  if 'conv_peers' in _SECTIONS.value and not set(CONV_FAMILIES) & set(
+      _MODELS.value
+  ):
+    raise ValueError(
+        '--sections=conv_peers times the conv families: add conv_vae or '
+        'conv_ae to --models.'
+    )
   for name, value in (
       ('peak_repeats', _PEAK_REPEATS.value),
       ('peer_steps', _PEER_STEPS.value),
@@ -165,7 +197,9 @@ def check_flags() -> None:
   ):
     if value < 1:
       raise ValueError(f'--{name}={value} must be a positive integer.')
-  if _COMPUTE_DTYPE.value != 'float32' and 'peers' in _SECTIONS.value:
+  if _COMPUTE_DTYPE.value != 'float32' and {'peers', 'conv_peers'} & set(
+      _SECTIONS.value
+  ):
     raise ValueError(
         f'--compute_dtype={_COMPUTE_DTYPE.value} applies to the families '
         'section; the PyTorch peers are float32. Use --sections=peak,families.'
@@ -196,13 +230,18 @@ def matmul_peak(sizes, repeats: int, dtype=jnp.float32) -> dict:
 
 
 def family_config(
-    name: str, batch_size: int, dataset_name: str, compute_dtype='float32'
+    name: str,
+    batch_size: int,
+    dataset_name: str,
+    compute_dtype='float32',
+    conv_impl='auto',
 ):
   overrides = dict(FAMILIES[name])
   model = overrides.pop('model')
   config = harness.mlp_config(batch_size, dataset_name, 100)
   config.model = model
   config.compute_dtype = compute_dtype
+  config.conv_impl = conv_impl
   config.update(overrides)
   return config
 
@@ -271,14 +310,35 @@ def device_peak_bytes() -> float | None:
   return float(stats['peak_bytes_in_use'])
 
 
-def measure_step(config, dataset, min_seconds: float) -> dict:
-  """Compile time, steps/s, FLOPs and memory of the bare jitted train step."""
+def _compiled_step(config, dataset):
+  """``(compiled step, state, batch, compile seconds)``."""
   jitted, state, batch = harness.bare_step_setup(
       config, dataset, config.num_train_steps
   )
   t0 = time.perf_counter()
   compiled = jitted.lower(state, batch).compile()
-  compile_s = time.perf_counter() - t0
+  return compiled, state, batch, time.perf_counter() - t0
+
+
+def model_flops(config, dataset, executed: float) -> float:
+  """FLOPs of the model's arithmetic per step: ``executed`` (XLA's count of
+  the compiled step), except for conv networks, whose matrix-product forms
+  (`config.conv_impl='matmul'`) also multiply the zeros they insert; those
+  count the FLOPs of the same step with flax's convolutions."""
+  if config.encoder != 'conv' or config.conv_impl == 'flax':
+    return executed
+  config = config.copy_and_resolve_references()
+  config.conv_impl = 'flax'
+  return _flops(_compiled_step(config, dataset)[0])
+
+
+def measure_step(config, dataset, min_seconds: float) -> dict:
+  """Compile time, steps/s, FLOPs and memory of the bare jitted train step.
+
+  ``flops_per_step`` is the model's arithmetic (`model_flops`),
+  ``executed_flops_per_step`` XLA's count of what the compiled step runs.
+  """
+  compiled, state, batch, compile_s = _compiled_step(config, dataset)
   # Warm-up, and a first estimate of the rate that sizes the timed run.
   state, metrics = compiled(state, batch)
   jax.block_until_ready(metrics)
@@ -293,11 +353,13 @@ def measure_step(config, dataset, min_seconds: float) -> dict:
     state, metrics = compiled(state, batch)
   jax.block_until_ready(metrics)
   steps_per_s = steps / (time.perf_counter() - t0)
+  executed = _flops(compiled)
   return {
       'compile_s': compile_s,
       'steps_per_second': steps_per_s,
       'examples_per_second': steps_per_s * config.batch_size,
-      'flops_per_step': _flops(compiled),
+      'flops_per_step': model_flops(config, dataset, executed),
+      'executed_flops_per_step': executed,
       'flops_lower_bound': _has_loop(compiled),
       'xla_bytes': _xla_bytes(compiled),
       'device_peak_bytes': device_peak_bytes(),
@@ -376,6 +438,117 @@ def peer_comparison(dataset, loop_steps: int) -> dict:
   return result
 
 
+def _torch_or_error():
+  """``(torch module or None, error text or None)``."""
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    return None, f'{e} (pip install -e ".[bench]")'
+  return torch, None
+
+
+# PyTorch configurations of the conv peer comparison: (label, channels-last
+# memory, torch.compile); Adam's fused kernel in each.
+CONV_TORCH_MODES = (
+    ('eager NCHW', False, False),
+    ('eager channels-last', True, False),
+    ('compile channels-last', True, True),
+)
+
+
+def conv_peer_comparison(name: str, batch_size: int, dataset) -> dict:
+  """A conv family against the same network in PyTorch, at one batch size.
+
+  ``--repeats`` rounds, each timing our bare step, our training loop and
+  every `CONV_TORCH_MODES` entry for about ``--conv_peer_seconds``; each
+  keeps its best round.
+  """
+  from benchmarks import pytorch_conv  # pylint: disable=g-import-not-at-top
+  from benchmarks import pytorch_vae  # pylint: disable=g-import-not-at-top
+
+  seconds = _CONV_PEER_SECONDS.value
+  config = family_config(name, batch_size, dataset.name)
+  result = {'model': name, 'batch_size': batch_size, 'loop': 0.0, 'bare': 0.0}
+  torch, error = _torch_or_error()
+  if error:
+    result['torch_error'] = error
+  modes = [m for m in CONV_TORCH_MODES if _TORCH_COMPILE.value or not m[2]]
+  runs = [{'mode': label} for label, _, _ in modes]
+  for _ in range(_REPEATS.value):
+    bare = measure_step(config, dataset, seconds)
+    result['bare'] = max(result['bare'], bare['steps_per_second'])
+    result['flops_per_step'] = bare['flops_per_step']
+    k = config.steps_per_call
+    steps = max(3 * k, int(bare['steps_per_second'] * seconds) // k * k)
+    loop_config = config.copy_and_resolve_references()
+    loop_config.update(
+        num_train_steps=steps,
+        log_every_steps=steps,
+        checkpoint_every_steps=steps,
+    )
+    result['loop'] = max(result['loop'], harness.loop(loop_config))
+    if torch is None:
+      continue
+    for run, (_, channels_last, compile_) in zip(runs, modes):
+      if 'error' in run:
+        continue
+      network = functools.partial(
+          getattr(pytorch_conv, name), channels_last=channels_last
+      )
+      try:
+        timed = pytorch_vae.time_training(
+            dataset.train_images,
+            steps=3,
+            seconds=seconds,
+            batch_size=batch_size,
+            compile=compile_,
+            fused=True,
+            network=network,
+        )
+      except Exception as e:  # pylint: disable=broad-except
+        run['error'] = f'{type(e).__name__}: {str(e)[:300]}'
+        continue
+      if timed['steps_per_second'] > run.get('steps_per_second', 0.0):
+        run.update(timed)
+  if torch is None:
+    return result
+  result['torch_version'] = torch.__version__
+  result['torch'] = runs
+  ok = [r['steps_per_second'] for r in runs if 'steps_per_second' in r]
+  if ok:
+    result['torch_best'] = max(ok)
+    result['loop_over_torch_best'] = result['loop'] / max(ok)
+    result['bare_over_torch_best'] = result['bare'] / max(ok)
+  return result
+
+
+def _print_conv_peers(p: dict, peak: dict) -> None:
+  head = f'{p["model"]:9} {p["batch_size"]:>5}'
+  for r in p.get('torch', []):
+    if 'error' in r:
+      print(f'{head} pytorch {r["mode"]:22} failed: {r["error"]}')
+    else:
+      print(
+          f'{head} pytorch {r["mode"]:22} {r["steps_per_second"]:>8.2f} '
+          f'(warm-up {r["compile_s"]:.1f} s)'
+      )
+  best = p.get('torch_best')
+  p['ceiling'] = peak['flops_per_s'] / p['flops_per_step']
+  for label in ('bare', 'loop'):
+    vs = f' = {p[label] / best:.2f}x best PyTorch' if best else ''
+    print(
+        f'{head} ae_jax {label + (" step" if label == "bare" else ""):23} '
+        f'{p[label]:>8.2f}{vs}, {p[label] / p["ceiling"]:.1%} of the '
+        'matmul-peak ceiling'
+    )
+  print(
+      f'{head} matmul-peak ceiling            {p["ceiling"]:>8.2f} '
+      f'({p["flops_per_step"] / 1e9:.3f} GFLOP/step)'
+      + (f'; best PyTorch {best / p["ceiling"]:.1%}' if best else ''),
+      flush=True,
+  )
+
+
 def _load(name: str, layout: str):
   try:
     return data.load_dataset(name, layout=layout)
@@ -402,7 +575,7 @@ def main(argv):
       flush=True,
   )
   peak = None
-  if 'peak' in sections or 'families' in sections or 'peers' in sections:
+  if sections:  # Every section reports against the peak.
     peak = matmul_peak(
         map(int, _PEAK_SIZES.value),
         _PEAK_REPEATS.value,
@@ -420,7 +593,7 @@ def main(argv):
         flush=True,
     )
   layouts = {'flat'}
-  if 'families' in sections:
+  if {'families', 'conv_peers'} & set(sections):
     layouts |= {FAMILIES[m].get('layout', 'flat') for m in _MODELS.value}
   datasets = {l: _load(_DATASET.value, l) for l in sorted(layouts)}
   dataset = datasets['flat']
@@ -435,7 +608,9 @@ def main(argv):
     has_device_stats = device_peak_bytes() is not None
     print(
         '\nbare jitted train step (one step per call, batch on the device, '
-        'state donated); GFLOP/step from XLA cost_analysis; mem = XLA '
+        "state donated); GFLOP/step = the model's arithmetic by XLA "
+        'cost_analysis (conv rows: of the step with flax convolutions, '
+        'whatever conv_impl runs); mem = XLA '
         'memory_analysis (args + outputs - donated + temps)'
         + ('; dev MiB = device peak_bytes_in_use' if has_device_stats else '')
     )
@@ -450,19 +625,27 @@ def main(argv):
       if name == 'rbm' and _COMPUTE_DTYPE.value != 'float32':
         print(f'{name:12} float32 only: skipped', flush=True)
         continue
-      for batch_size in map(int, _BATCH_SIZES.value):
+      impls = _CONV_IMPLS.value if name in CONV_FAMILIES else ['-']
+      for batch_size, impl in itertools.product(
+          map(int, _BATCH_SIZES.value), impls
+      ):
         config = family_config(
-            name, batch_size, dataset.name, _COMPUTE_DTYPE.value
+            name,
+            batch_size,
+            dataset.name,
+            _COMPUTE_DTYPE.value,
+            'auto' if impl == '-' else impl,
         )
         r = measure_step(config, datasets[config.layout], _MIN_SECONDS.value)
         r['fraction_of_peak'] = (
             r['flops_per_step'] * r['steps_per_second'] / peak['flops_per_s']
         )
-        r.update(model=name, batch_size=batch_size)
+        r.update(model=name, batch_size=batch_size, conv_impl=impl)
         rows.append(r)
         ge = '>=' if r['flops_lower_bound'] else ''
+        label = name if impl == '-' else f'{name}:{impl}'
         print(
-            f'{name:12} {batch_size:>6} {r["compile_s"]:>10.2f} '
+            f'{label:12} {batch_size:>6} {r["compile_s"]:>10.2f} '
             f'{r["steps_per_second"]:>9.1f} {r["examples_per_second"]:>11.0f} '
             f'{ge + format(r["flops_per_step"] / 1e9, ".3f"):>11} '
             f'{_mib(r["xla_bytes"]):>9} '
@@ -528,6 +711,22 @@ def main(argv):
         + (f', best PyTorch {best / ceiling:.1%}' if best else ''),
         flush=True,
     )
+  if 'conv_peers' in sections:
+    print(
+        f'\nconv peers: steps/s, best of {_REPEATS.value} rounds of about '
+        f'{_CONV_PEER_SECONDS.value:g} s each (warm-up and compile excluded); '
+        'PyTorch with fused Adam',
+        flush=True,
+    )
+    rows = []
+    for name in [m for m in _MODELS.value if m in CONV_FAMILIES]:
+      for batch_size in map(int, _BATCH_SIZES.value):
+        p = conv_peer_comparison(name, batch_size, datasets['hwc'])
+        if 'torch_error' in p:
+          print(f'PyTorch unavailable: {p["torch_error"]}')
+        _print_conv_peers(p, peak)
+        rows.append(p)
+    results['conv_peers'] = rows
   results['load_average_end'] = os.getloadavg()
   print('load average at the end %.2f %.2f %.2f' % results['load_average_end'])
   if _JSON_OUT.value:

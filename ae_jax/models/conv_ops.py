@@ -6,20 +6,26 @@ conv VAE's 14 -> 28 layer: about 250 ms forward and backward at batch 128
 on 2 cores, `benchmarks.conv_layers`). Two exact rewrites of the linear map:
 
 * `conv_as_matmul`: a SAME convolution as shifted slices of the padded
-  input concatenated on the channel axis (im2col) times the kernel reshaped
+  input stacked beside the channels (im2col) times the kernel reshaped
   to ``[kh * kw * C, F]``;
 * `conv_transpose_subpixel`: flax's 3x3, stride-2, SAME transposed
   convolution as one product that computes the four output phases (even
   and odd rows and columns) from 2x2 neighbourhoods of the input, then
   interleaves them (depth-to-space): a sub-pixel convolution with the
-  kernel's taps rearranged, not a different model.
+  kernel's taps rearranged, not a different model; its gradient skips the
+  zero taps that product multiplies (a custom VJP);
+* `conv_shift_add`: a stride-1 SAME convolution with few output channels
+  (the decoder's head) as one product per position times every tap, then
+  shifted sums.
 
-Both take flax's parameters (kernel ``[kh, kw, C, F]``, HWIO; inputs NHWC)
+All take flax's parameters (kernel ``[kh, kw, C, F]``, HWIO; inputs NHWC)
 and equal `jax.lax`'s convolutions to float tolerance, forward and
-gradients (`tests/test_conv_ops.py`). Not yet used by the networks: which
-layer takes which form, per platform, is issue 16's next step.
+gradients (`tests/test_conv_ops.py`). `Conv` and `ConvTranspose` are flax's
+layers (same fields, parameters and initial values) computed this way; the
+conv networks use them on CPU (`networks.CONV_IMPLS`).
 """
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -52,7 +58,7 @@ def conv_as_matmul(x: jax.Array, kernel: jax.Array, *, stride: int = 1):
   oh, pad_h = same_padding(h, kh, stride)
   ow, pad_w = same_padding(w, kw, stride)
   padded = jnp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)))
-  columns = jnp.concatenate(
+  columns = jnp.stack(
       [
           padded[
               :,
@@ -62,8 +68,10 @@ def conv_as_matmul(x: jax.Array, kernel: jax.Array, *, stride: int = 1):
           for dy in range(kh)
           for dx in range(kw)
       ],
-      axis=-1,
-  )  # [B, oh, ow, kh * kw * C], taps in the kernel's (dy, dx, c) order.
+      axis=-2,
+  )  # [B, oh, ow, kh * kw, C], taps in the kernel's (dy, dx, c) order.
+  # (Stacked on a new axis, not concatenated on the channels: XLA:CPU fuses
+  # a concatenate into the dot's operand and runs the product 2x slower.)
   out = columns.reshape(-1, kh * kw * c) @ kernel.reshape(kh * kw * c, f)
   return out.reshape(b, oh, ow, f)
 
@@ -82,7 +90,9 @@ def conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` for a 3x3 kernel.
 
   What flax's ``nn.ConvTranspose(F, (3, 3), strides=(2, 2),
-  padding='SAME')`` computes (without its bias).
+  padding='SAME')`` computes (without its bias). Reverse-mode only: the
+  gradient is a custom VJP (see `_subpixel_bwd`), so `jax.jvp` through it
+  raises; flax's layer (``config.conv_impl='flax'``) supports both.
 
   Args:
     x: ``[B, H, W, C]``.
@@ -103,10 +113,16 @@ def conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
         f'conv_transpose_subpixel: x has {c} channels, the kernel expects '
         f'{kernel.shape[2]}'
     )
+  return _subpixel(x, kernel)
+
+
+def _subpixel_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  b, h, w, c = x.shape
+  f = kernel.shape[-1]
   padded = jnp.pad(x, ((0, 0), (1, 0), (1, 0), (0, 0)))
   offsets = [(oy, ox) for oy in range(2) for ox in range(2)]
-  columns = jnp.concatenate(
-      [padded[:, oy : oy + h, ox : ox + w] for oy, ox in offsets], axis=-1
+  columns = jnp.stack(  # Not concatenate: see `conv_as_matmul`.
+      [padded[:, oy : oy + h, ox : ox + w] for oy, ox in offsets], axis=-2
   ).reshape(-1, 4 * c)
   zero = jnp.zeros((c, f), kernel.dtype)
   phases = []
@@ -125,3 +141,178 @@ def conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
   combined = jnp.concatenate(phases, axis=1)  # [4C, 4F]: (py, px) phases.
   out = (columns @ combined).reshape(b, h, w, 2, 2, f)
   return out.transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, f)
+
+
+@jax.custom_vjp
+def _subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return _subpixel_forward(x, kernel)
+
+
+def _subpixel_fwd(x, kernel):
+  return _subpixel_forward(x, kernel), (x, kernel)
+
+
+def _subpixel_bwd(residuals, g):
+  """The gradients without the forward's zero taps.
+
+  Differentiating the sub-pixel product multiplies the 7 zero blocks of its
+  ``[4C, 4F]`` kernel too (16 blocks where the map has 9). Written out,
+  ``y[o] = sum_t x[(o + t - 2) / 2] k[t]`` over taps with ``o + t`` even, so
+  ``dx[m] = sum_u g[2m + u] k[2 - u]^T``: a stride-2 SAME convolution of
+  ``g`` with the flipped kernel, and ``dk[2 - u] = sum_m x[m]^T g[2m + u]``:
+  both one product with the same ``[N, 9F]`` im2col of ``g``. 10-15% off the
+  conv VAE's step on 2 CPU cores.
+  """
+  x, kernel = residuals
+  b, h, w, c = x.shape
+  f = kernel.shape[-1]
+  padded = jnp.pad(g, ((0, 0), (0, 1), (0, 1), (0, 0)))  # SAME for 2H -> H.
+  columns = jnp.stack(
+      [
+          padded[:, uy : uy + 2 * h - 1 : 2, ux : ux + 2 * w - 1 : 2]
+          for uy in range(3)
+          for ux in range(3)
+      ],
+      axis=-2,
+  ).reshape(
+      -1, 9 * f
+  )  # [B * H * W, (uy, ux, f)]
+  flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2).reshape(9 * f, c)
+  dx = (columns @ flipped).reshape(b, h, w, c)
+  dk = (x.reshape(-1, c).T @ columns).reshape(c, 3, 3, f)
+  dk = dk[:, ::-1, ::-1].transpose(1, 2, 0, 3)
+  return dx.astype(x.dtype), dk.astype(kernel.dtype)
+
+
+_subpixel.defvjp(_subpixel_fwd, _subpixel_bwd)
+
+
+def conv_shift_add(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``lax.conv_general_dilated(x, kernel, (1, 1), 'SAME')``, NHWC/HWIO, as
+  one product per position followed by shifted sums.
+
+  Each input position is multiplied by every tap at once (``x @ kernel``
+  with the kernel as ``[C, kh * kw * F]``), then the taps' outputs are
+  padded and added at their offsets. The product has ``kh * kw * F``
+  columns instead of im2col's ``kh * kw * C`` rows: the fast form when the
+  output is narrow (the decoder's head, ``F`` = image channels).
+
+  Args:
+    x: ``[B, H, W, C]``.
+    kernel: ``[kh, kw, C, F]``.
+
+  Returns:
+    ``[B, H, W, F]``.
+  """
+  kh, kw, c, f = kernel.shape
+  if x.ndim != 4 or x.shape[-1] != c:
+    raise ValueError(
+        f'conv_shift_add: x must be [B, H, W, {c}] for a kernel of shape '
+        f'{kernel.shape}, got {x.shape}'
+    )
+  b, h, w, _ = x.shape
+  _, pad_h = same_padding(h, kh, 1)
+  _, pad_w = same_padding(w, kw, 1)
+  taps = x.reshape(-1, c) @ kernel.transpose(2, 0, 1, 3).reshape(c, -1)
+  # Output (i, j) takes tap (dy, dx) of input (i + dy - pad, j + dx - pad):
+  # pad the per-tap products like the input and add the shifted windows.
+  taps = jnp.pad(
+      taps.reshape(b, h, w, kh * kw, f), ((0, 0), pad_h, pad_w, (0, 0), (0, 0))
+  )
+  return sum(
+      taps[:, dy : dy + h, dx : dx + w, dy * kw + dx]
+      for dy in range(kh)
+      for dx in range(kw)
+  )
+
+
+def _square(name: str, value, layer: str) -> int:
+  """The one size of a 2-D ``value`` (kernel size or stride) used in both
+  axes; a clear error otherwise."""
+  value = (value,) * 2 if isinstance(value, int) else tuple(value or (1, 1))
+  if len(value) != 2 or value[0] != value[1]:
+    raise ValueError(
+        f'conv_ops.{layer}: {name}={value} must be the same in both spatial '
+        f'axes; use flax.linen.{layer} for other {name}s.'
+    )
+  return value[0]
+
+
+def _check_supported(layer: nn.Module, inputs: jax.Array) -> None:
+  """Refuses the flax fields the matrix-product forms do not implement."""
+  plain = (
+      layer.padding == 'SAME'
+      and layer.kernel_dilation in (None, 1, (1, 1))
+      and getattr(layer, 'input_dilation', None) in (None, 1, (1, 1))
+      and getattr(layer, 'feature_group_count', 1) == 1
+      and not getattr(layer, 'transpose_kernel', False)
+      and layer.mask is None
+      and inputs.ndim == 4
+  )
+  if not plain:
+    name = type(layer).__name__
+    raise ValueError(
+        f'conv_ops.{name} implements 2-D SAME convolutions of [B, H, W, C] '
+        'inputs without dilation, groups, masks or kernel transposition; '
+        f'got padding={layer.padding!r} and inputs {inputs.shape}: use '
+        f'flax.linen.{name}.'
+    )
+
+
+def _params(layer: nn.Module, inputs: jax.Array, kernel_shape: tuple):
+  """``layer``'s ``kernel`` and ``bias`` (created in flax's order, so with
+  flax's initial values), promoted with the inputs to its compute dtype."""
+  kernel = layer.param(
+      'kernel', layer.kernel_init, kernel_shape, layer.param_dtype
+  )
+  bias = None
+  if layer.use_bias:
+    bias = layer.param(
+        'bias', layer.bias_init, (layer.features,), layer.param_dtype
+    )
+  return layer.promote_dtype(inputs, kernel, bias, dtype=layer.dtype)
+
+
+def _add_bias(y: jax.Array, bias) -> jax.Array:
+  return y if bias is None else y + bias
+
+
+class Conv(nn.Conv):
+  """`flax.linen.Conv` (same fields, parameters and initial values) for 2-D
+  SAME convolutions, computed as matrix products: `conv_as_matmul` when
+  strided or when the output is at least as wide as the input,
+  `conv_shift_add` for stride-1 layers that narrow the channels."""
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    _check_supported(self, inputs)
+    size = _square('kernel_size', self.kernel_size, 'Conv')
+    stride = _square('strides', self.strides, 'Conv')
+    x, kernel, bias = _params(
+        self, inputs, (size, size, inputs.shape[-1], self.features)
+    )
+    if stride == 1 and self.features < inputs.shape[-1]:
+      return _add_bias(conv_shift_add(x, kernel), bias)
+    return _add_bias(conv_as_matmul(x, kernel, stride=stride), bias)
+
+
+class ConvTranspose(nn.ConvTranspose):
+  """`flax.linen.ConvTranspose` (same fields, parameters and initial values)
+  for 3x3, stride-2, SAME transposed convolutions, computed by
+  `conv_transpose_subpixel`."""
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    _check_supported(self, inputs)
+    if _square('kernel_size', self.kernel_size, 'ConvTranspose') != 3 or (
+        _square('strides', self.strides, 'ConvTranspose') != 2
+    ):
+      raise ValueError(
+          'conv_ops.ConvTranspose implements 3x3 kernels with stride 2, got '
+          f'kernel_size={self.kernel_size}, strides={self.strides}: use '
+          'flax.linen.ConvTranspose.'
+      )
+    x, kernel, bias = _params(
+        self, inputs, (3, 3, inputs.shape[-1], self.features)
+    )
+    return _add_bias(conv_transpose_subpixel(x, kernel), bias)

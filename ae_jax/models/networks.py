@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ae_jax.models import base
+from ae_jax.models import conv_ops
 
 # Layer initialisations (config.init):
 #   'uniform_fan_in': weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
@@ -40,6 +41,26 @@ ACTIVATIONS = ('relu', 'sigmoid', 'tanh', 'elu', 'gelu')
 # networks return float32, so every loss and metric is computed in float32
 # and gradients and optimiser state stay float32.
 COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+# How the conv networks compute their convolutions; every choice has the same
+# parameters, initial values and outputs (to float tolerance):
+#   'flax': flax.linen.Conv/ConvTranspose (XLA's convolutions; cuDNN on GPU);
+#   'matmul': `conv_ops.Conv`/`ConvTranspose`, the same linear maps as large
+#     matrix products, 2-4x faster forward and backward on XLA:CPU
+#     (`benchmarks.conv_layers`);
+#   'auto': 'matmul' when JAX's default backend is the CPU, else 'flax'.
+CONV_IMPLS = ('auto', 'flax', 'matmul')
+
+
+def conv_classes(impl: str = 'auto') -> tuple[type, type]:
+  """The ``(Conv, ConvTranspose)`` layer classes of ``impl`` (`CONV_IMPLS`)."""
+  if impl not in CONV_IMPLS:
+    raise ValueError(f'conv_impl={impl!r} is not one of {CONV_IMPLS}.')
+  if impl == 'auto':
+    impl = 'matmul' if jax.default_backend() == 'cpu' else 'flax'
+  if impl == 'matmul':
+    return conv_ops.Conv, conv_ops.ConvTranspose
+  return nn.Conv, nn.ConvTranspose
 
 
 def check_compute_dtype(name: str) -> None:
@@ -91,14 +112,20 @@ def _with_float32_bias(layer_cls: type[nn.Module]) -> type[nn.Module]:
 
 _FLOAT32_BIAS = {
     cls: _with_float32_bias(cls)
-    for cls in (nn.Dense, nn.Conv, nn.ConvTranspose)
+    for cls in (
+        nn.Dense,
+        nn.Conv,
+        nn.ConvTranspose,
+        conv_ops.Conv,
+        conv_ops.ConvTranspose,
+    )
 }
 
 
 def layer(
     layer_cls: type[nn.Module], *args, dtype: Any = jnp.float32, **kwargs
 ) -> nn.Module:
-  """``layer_cls(*args, **kwargs)`` (nn.Dense, nn.Conv or nn.ConvTranspose)
+  """``layer_cls(*args, **kwargs)`` (nn.Dense or a class of `conv_classes`)
   with float32 parameters, computing in ``dtype``.
 
   Below float32 the bias is added in float32 (`_with_float32_bias`); in
@@ -177,10 +204,12 @@ class MLPDecoder(nn.Module):
   init_scheme: str = 'uniform_fan_in'
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32  # Compute dtype; parameters and outputs float32.
+  conv_impl: str = 'auto'  # See `CONV_IMPLS`; parameters are the same.
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
     act = getattr(nn, self.activation)
+    conv_cls, deconv_cls = conv_classes(self.conv_impl)
     x = z
     for i, size in enumerate(self.hidden_sizes):
       dense = layer(
@@ -214,6 +243,7 @@ class ConvEncoder(nn.Module):
   init_scheme: str = 'uniform_fan_in'
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32  # Compute dtype; parameters and outputs float32.
+  conv_impl: str = 'auto'  # See `CONV_IMPLS`; parameters are the same.
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -223,9 +253,10 @@ class ConvEncoder(nn.Module):
           'train with --config.layout=hwc.'
       )
     act = getattr(nn, self.activation)
+    conv_cls, _ = conv_classes(self.conv_impl)
     for i, f in enumerate(self.features):
       conv = layer(
-          nn.Conv,
+          conv_cls,
           f,
           (3, 3),
           strides=(2, 2),
@@ -257,10 +288,12 @@ class ConvDecoder(nn.Module):
   init_scheme: str = 'uniform_fan_in'
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32  # Compute dtype; parameters and outputs float32.
+  conv_impl: str = 'auto'  # See `CONV_IMPLS`; parameters are the same.
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
     act = getattr(nn, self.activation)
+    conv_cls, deconv_cls = conv_classes(self.conv_impl)
     height, width, channels = self.output_shape
     scale = 2 ** len(self.features)
     h0, w0 = -(-height // scale), -(-width // scale)  # ceil division
@@ -276,7 +309,7 @@ class ConvDecoder(nn.Module):
     x = x.reshape((z.shape[0], h0, w0, feats[0]))
     for i, f in enumerate(feats):
       deconv = layer(
-          nn.ConvTranspose,
+          deconv_cls,
           f,
           (3, 3),
           strides=(2, 2),
@@ -287,7 +320,7 @@ class ConvDecoder(nn.Module):
       )
       x = _dropout(act(deconv(x)), self.dropout_rate, train)
     head = layer(
-        nn.Conv,
+        conv_cls,
         channels,
         (3, 3),
         padding='SAME',
@@ -322,7 +355,12 @@ def make_encoder(
         f"config.encoder='conv' needs images in HWC layout, got input shape "
         f'{tuple(input_shape)}; set --config.layout=hwc.'
     )
-  return ConvEncoder(tuple(config.conv_features), out_features, **kw)
+  return ConvEncoder(
+      tuple(config.conv_features),
+      out_features,
+      conv_impl=config.get('conv_impl', 'auto'),
+      **kw,
+  )
 
 
 def make_decoder(config, output_shape: Sequence[int]) -> nn.Module:
@@ -337,7 +375,12 @@ def make_decoder(config, output_shape: Sequence[int]) -> nn.Module:
     return MLPDecoder(
         tuple(config.hidden_sizes)[::-1], tuple(output_shape), **kw
     )
-  return ConvDecoder(tuple(config.conv_features), tuple(output_shape), **kw)
+  return ConvDecoder(
+      tuple(config.conv_features),
+      tuple(output_shape),
+      conv_impl=config.get('conv_impl', 'auto'),
+      **kw,
+  )
 
 
 def with_dense_weights(params, layers: dict[tuple[str, ...], dict]):

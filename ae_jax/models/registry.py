@@ -123,6 +123,11 @@ def check_model_config(config) -> None:
           f'config.{field}={sizes} must be positive integers, e.g. '
           f'--config.{field}="(512,)".'
       )
+  if config.get('conv_impl', 'auto') not in networks.CONV_IMPLS:
+    raise ValueError(
+        f'Unknown conv_impl {config.conv_impl!r}; set --config.conv_impl '
+        f'to one of {networks.CONV_IMPLS}.'
+    )
   if config.init not in networks.INITS:
     raise ValueError(
         f'Unknown init {config.init!r}; set --config.init to one of '
