@@ -8,7 +8,10 @@ For each layer of the `conv_vae.py` network (encoder 3x3 stride-2 convs
 a 3x3 stride-1 head 32 -> 1 at 28x28), the forward pass and the forward
 plus the gradient in input and kernel, jitted, in milliseconds (medians of
 ``--repeats`` rounds, the two forms interleaved in each round), and their
-ratio. The rows say which form each layer should take; issue 16 wires it in.
+ratio. The matrix-product forms are the ones `conv_ops.Conv` and
+`conv_ops.ConvTranspose` pick for each layer (im2col for the strided
+convolutions, the sub-pixel product for the transposed ones, the shift-add
+product for the narrow stride-1 head): what the conv networks run on CPU.
 """
 
 import statistics
@@ -73,7 +76,7 @@ LAYERS = {
         (28, 28, 32),
         (3, 3, 32, 1),
         _lax_conv(1),
-        _matmul_conv(1),
+        conv_ops.conv_shift_add,
     ),
 }
 

@@ -96,6 +96,57 @@ def test_bfloat16_families_run_against_a_bfloat16_peak(tmp_path):
   assert 0.8 * dense < r['families'][0]['flops_per_step'] < 1.3 * dense
 
 
+def test_conv_rows_count_the_models_flops_whatever_computes_them(tmp_path):
+  out = tmp_path / 'r.json'
+  proc = _run(
+      *TINY,
+      '--sections=families',
+      '--models=conv_ae',
+      '--conv_impls=flax,matmul',
+      f'--json_out={out}',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = {f['conv_impl']: f for f in json.loads(out.read_text())['families']}
+  assert set(rows) == {'flax', 'matmul'}
+  # flax's convolutions execute exactly the model's FLOPs; the matrix-product
+  # forms also multiply the zeros they insert, which are not counted.
+  assert (
+      rows['flax']['executed_flops_per_step'] == rows['flax']['flops_per_step']
+  )
+  assert rows['matmul']['flops_per_step'] == rows['flax']['flops_per_step']
+  assert (
+      rows['matmul']['executed_flops_per_step']
+      > rows['matmul']['flops_per_step']
+  )
+  assert 'conv_ae:matmul' in proc.stdout and 'conv_ae:flax' in proc.stdout
+
+
+def test_conv_peers_time_our_step_and_loop(tmp_path):
+  """Without torch installed (as in CI) our side still runs and the table
+  says how to get the peers; with it, every PyTorch mode has a rate."""
+  out = tmp_path / 'r.json'
+  proc = _run(
+      *TINY,
+      '--sections=conv_peers',
+      '--models=conv_ae,vae',
+      '--conv_peer_seconds=0.2',
+      '--repeats=1',
+      '--torch_compile=false',
+      f'--json_out={out}',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  (p,) = json.loads(out.read_text())['conv_peers']
+  assert p['model'] == 'conv_ae' and p['batch_size'] == 16
+  assert p['bare'] > 0 and p['loop'] > 0 and p['flops_per_step'] > 0
+  assert 'ae_jax loop' in proc.stdout
+  if 'torch_error' in p:
+    assert 'pip install -e ".[bench]"' in proc.stdout
+  else:
+    modes = [r['mode'] for r in p['torch']]
+    assert modes == ['eager NCHW', 'eager channels-last']
+    assert p['torch_best'] == max(r['steps_per_second'] for r in p['torch'])
+
+
 @pytest.mark.parametrize(
     'flag, message',
     [
@@ -104,10 +155,12 @@ def test_bfloat16_families_run_against_a_bfloat16_peak(tmp_path):
         ('--sections=peak,speed', "--sections: unknown ['speed']"),
         ('--min_seconds=0', '--min_seconds=0.0 must be > 0'),
         ('--compute_dtype=bfloat16', 'the PyTorch peers are float32'),
+        ('--conv_impls=cudnn', "--conv_impls: unknown ['cudnn']"),
+        ('--sections=conv_peers --models=vae', 'add conv_vae or conv_ae'),
     ],
 )
 def test_bad_flags_are_refused_before_any_work(flag, message):
-  proc = _run(flag, '--json_out=/nonexistent/never_written.json')
+  proc = _run(*flag.split(), '--json_out=/nonexistent/never_written.json')
   assert proc.returncode != 0
   assert message in proc.stderr
   assert 'matmul peak' not in proc.stdout
