@@ -615,7 +615,7 @@ def main(argv):
         + ('; dev MiB = device peak_bytes_in_use' if has_device_stats else '')
     )
     print(
-        f'{"model":12} {"batch":>6} {"compile s":>10} {"steps/s":>9} '
+        f'{"model":15} {"batch":>6} {"compile s":>10} {"steps/s":>9} '
         f'{"examples/s":>11} {"GFLOP/step":>11} {"mem MiB":>9} '
         f'{"of peak":>8}' + (f' {"dev MiB":>9}' if has_device_stats else ''),
         flush=True,
@@ -623,7 +623,7 @@ def main(argv):
     rows = []
     for name in _MODELS.value:
       if name == 'rbm' and _COMPUTE_DTYPE.value != 'float32':
-        print(f'{name:12} float32 only: skipped', flush=True)
+        print(f'{name:15} float32 only: skipped', flush=True)
         continue
       impls = _CONV_IMPLS.value if name in CONV_FAMILIES else ['-']
       for batch_size, impl in itertools.product(
@@ -645,7 +645,7 @@ def main(argv):
         ge = '>=' if r['flops_lower_bound'] else ''
         label = name if impl == '-' else f'{name}:{impl}'
         print(
-            f'{label:12} {batch_size:>6} {r["compile_s"]:>10.2f} '
+            f'{label:15} {batch_size:>6} {r["compile_s"]:>10.2f} '
             f'{r["steps_per_second"]:>9.1f} {r["examples_per_second"]:>11.0f} '
             f'{ge + format(r["flops_per_step"] / 1e9, ".3f"):>11} '
             f'{_mib(r["xla_bytes"]):>9} '
