@@ -92,7 +92,7 @@ def time_training(
   after warm-up steps that include ``torch.compile``'s compilation (returned
   as ``compile_s``). ``network(train_images)`` gives ``(model,
   forward_loss(x), inputs)``: the MLP VAE by default, or a conv network of
-  `benchmarks.pytorch_conv`. ``fused`` uses Adam's fused kernel,
+  `benchmarks.pytorch_peers`. ``fused`` uses Adam's fused kernel,
   ``flush_denormal`` `torch.set_flush_denormal(True)` (restored to off
   afterwards). With ``seconds``, ``steps`` is a minimum: the run is sized
   from two timed warm steps to last about that long. Raises whatever torch

@@ -121,21 +121,21 @@ def test_conv_rows_count_the_models_flops_whatever_computes_them(tmp_path):
   assert 'conv_ae:matmul' in proc.stdout and 'conv_ae:flax' in proc.stdout
 
 
-def test_conv_peers_time_our_step_and_loop(tmp_path):
+def test_family_peers_time_our_step_and_loop(tmp_path):
   """Without torch installed (as in CI) our side still runs and the table
   says how to get the peers; with it, every PyTorch mode has a rate."""
   out = tmp_path / 'r.json'
   proc = _run(
       *TINY,
-      '--sections=conv_peers',
+      '--sections=family_peers',
       '--models=conv_ae,vae',
-      '--conv_peer_seconds=0.2',
+      '--peer_seconds=0.2',
       '--repeats=1',
       '--torch_compile=false',
       f'--json_out={out}',
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
-  (p,) = json.loads(out.read_text())['conv_peers']
+  (p,) = json.loads(out.read_text())['family_peers']
   assert p['model'] == 'conv_ae' and p['batch_size'] == 16
   assert p['bare'] > 0 and p['loop'] > 0 and p['flops_per_step'] > 0
   assert 'ae_jax loop' in proc.stdout
@@ -156,7 +156,7 @@ def test_conv_peers_time_our_step_and_loop(tmp_path):
         ('--min_seconds=0', '--min_seconds=0.0 must be > 0'),
         ('--compute_dtype=bfloat16', 'the PyTorch peers are float32'),
         ('--conv_impls=cudnn', "--conv_impls: unknown ['cudnn']"),
-        ('--sections=conv_peers --models=vae', 'add conv_vae or conv_ae'),
+        ('--sections=family_peers --models=vae', 'add one of conv_vae'),
     ],
 )
 def test_bad_flags_are_refused_before_any_work(flag, message):

@@ -1,6 +1,9 @@
-"""The PyTorch peers of ae_jax's conv networks, for `benchmarks.suite`.
+"""PyTorch twins of `benchmarks.suite.FAMILIES`' conv and LSTM models.
 
-The conv VAE and conv AE of `benchmarks.suite.FAMILIES` in plain PyTorch:
+Each ``name(train_images, **options)`` returns ``(model, forward_loss(x),
+inputs)`` for `benchmarks.pytorch_vae.time_training`.
+
+The conv VAE and conv AE in plain PyTorch:
 3x3 stride-2 convolutions (ReLU) and a linear head; a linear layer to a
 7x7 map, 3x3 stride-2 transposed convolutions (ReLU) and a 3x3 stride-1
 head (`ae_jax.models.networks.ConvEncoder`/`ConvDecoder`), Bernoulli
@@ -9,6 +12,11 @@ reparameterised sample). Padding is PyTorch's symmetric ``padding=1``
 (``output_padding=1`` for the transposed convolutions) instead of
 TF/flax's SAME: the same shapes and FLOPs, only the alignment differs.
 Images go in NCHW, or in channels-last memory with ``channels_last``.
+
+The LSTM AE (`ae_jax.models.lstm_ae`): an ``nn.LSTM`` encoder over the rows
+as steps, a linear layer from its final (h, c) to the code, a linear layer
+from the code to the decoder's initial (c, tanh(h)), an ``nn.LSTM`` decoder
+fed the code at every step, a linear read-out; Bernoulli likelihood.
 """
 
 import functools
@@ -108,3 +116,40 @@ conv_vae = functools.partial(
 conv_ae = functools.partial(
     network, features=(16, 32), code=32, variational=False
 )
+
+
+def lstm_ae(train_images: np.ndarray, *, hidden: int = 256, code: int = 32):
+  """``(model, forward_loss(x), inputs)`` of the LSTM AE on ``[N, T, F]``."""
+  import torch  # pylint: disable=g-import-not-at-top
+  from torch import nn  # pylint: disable=g-import-not-at-top
+  import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
+
+  if train_images.ndim != 3:
+    raise ValueError(
+        f'lstm_ae needs sequences [N, T, F], got {train_images.shape}'
+    )
+  _, steps, features = train_images.shape
+
+  class LSTMAutoencoder(nn.Module):
+
+    def __init__(self):
+      super().__init__()
+      self.encoder = nn.LSTM(features, hidden, batch_first=True)
+      self.to_code = nn.Linear(2 * hidden, code)
+      self.to_state = nn.Linear(code, 2 * hidden)
+      self.decoder = nn.LSTM(code, hidden, batch_first=True)
+      self.readout = nn.Linear(hidden, features)
+
+    def forward(self, x):
+      _, (h, c) = self.encoder(x)
+      z = self.to_code(torch.cat([c[0], h[0]], dim=-1))
+      c0, h0 = self.to_state(z).chunk(2, dim=-1)
+      inputs = z[:, None, :].expand(-1, steps, -1)
+      out, _ = self.decoder(
+          inputs, (torch.tanh(h0)[None].contiguous(), c0[None].contiguous())
+      )
+      logits = self.readout(out)
+      return F.binary_cross_entropy_with_logits(logits, x, reduction='sum')
+
+  model = LSTMAutoencoder()
+  return model, model, torch.from_numpy(np.ascontiguousarray(train_images))
