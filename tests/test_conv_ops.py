@@ -21,11 +21,13 @@ def _arrays(x_shape, k_shape, seed=0):
 
 
 def _assert_same_map(ours, reference, x, k):
-  np.testing.assert_allclose(ours(x, k), reference(x, k), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+      jax.jit(ours)(x, k), reference(x, k), rtol=1e-5, atol=1e-5
+  )
   # Gradients in both arguments, through a non-linear loss.
   loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
-  got = jax.grad(loss(ours), argnums=(0, 1))(x, k)
-  want = jax.grad(loss(reference), argnums=(0, 1))(x, k)
+  got = jax.jit(jax.grad(loss(ours), argnums=(0, 1)))(x, k)
+  want = jax.jit(jax.grad(loss(reference), argnums=(0, 1)))(x, k)
   for g, w in zip(got, want):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
 

@@ -249,49 +249,48 @@ def test_build_receives_one_description_of_the_data():
 @pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
 def test_conv_networks_are_the_same_model_under_every_conv_impl(dtype):
   """'matmul' (the CPU default) and 'flax' share parameters (checkpoints
-  move between platforms) and compute the same outputs and gradients."""
+  move between platforms) and compute the same outputs and gradients: equal
+  to float tolerance in float32; in bfloat16, within 3% (by norm, per
+  parameter) of the float32 values. Measured: 'matmul' at most 1.0%; flax's
+  own bfloat16 convolutions are off by up to 6% on the encoder."""
   from ae_jax.models import networks  # pylint: disable=g-import-not-at-top
 
-  x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 28, 28, 1)))
+  # 10 x 10: odd sizes on the way down (5 -> 3), a crop on the way up.
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 10, 10, 1)))
   z = jnp.asarray(np.random.default_rng(1).normal(size=(3, 5)))
   pairs = [
       (
-          lambda impl: networks.ConvEncoder(
-              (4, 8), 6, dtype=dtype, conv_impl=impl
+          lambda impl, dt: networks.ConvEncoder(
+              (4, 8), 6, dtype=dt, conv_impl=impl
           ),
           x,
       ),
       (
-          lambda impl: networks.ConvDecoder(
-              (4, 8), (28, 28, 1), dtype=dtype, conv_impl=impl
+          lambda impl, dt: networks.ConvDecoder(
+              (4, 8), (10, 10, 1), dtype=dt, conv_impl=impl
           ),
           z,
       ),
   ]
-  # bfloat16: the two orders of summation round differently, so compare
-  # each leaf by its norm (a relative error well below bfloat16's ~1e-2).
-  tol = 1e-5 if dtype == jnp.float32 else 3e-2
   for make, inputs in pairs:
-    nets = {impl: make(impl) for impl in ('flax', 'matmul')}
-    params = {
-        impl: net.init(jax.random.PRNGKey(0), inputs)
-        for impl, net in nets.items()
-    }
-    chex.assert_trees_all_equal(params['flax'], params['matmul'])
-    value_and_grads = {
-        impl: jax.value_and_grad(
-            lambda p, net=net: jnp.sum(jnp.sin(net.apply(p, inputs)))
-        )(params['flax'])
-        for impl, net in nets.items()
-    }
-    for got, want in zip(
-        jax.tree.leaves(value_and_grads['matmul']),
-        jax.tree.leaves(value_and_grads['flax']),
-    ):
-      assert np.linalg.norm(got - want) <= tol * np.linalg.norm(want), (
-          got,
-          want,
-      )
+    params = make('flax', dtype).init(jax.random.PRNGKey(0), inputs)
+    chex.assert_trees_all_equal(
+        params, make('matmul', dtype).init(jax.random.PRNGKey(0), inputs)
+    )
+
+    def value_and_grad(impl, dt, make=make, inputs=inputs, params=params):
+      net = make(impl, dt)
+      return jax.jit(
+          jax.value_and_grad(lambda p: jnp.sum(jnp.sin(net.apply(p, inputs))))
+      )(params)
+
+    want = value_and_grad('flax', jnp.float32)
+    got = value_and_grad('matmul', dtype)
+    if dtype == jnp.float32:
+      chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-5)
+      continue
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+      assert np.linalg.norm(g - w) <= 0.03 * np.linalg.norm(w), (g, w)
   assert networks.conv_classes('auto')[0].__module__.endswith('conv_ops')
   with pytest.raises(ValueError, match="conv_impl='cudnn' is not one of"):
     networks.conv_classes('cudnn')
