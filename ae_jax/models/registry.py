@@ -26,6 +26,7 @@ from ae_jax.models import lstm_ae
 from ae_jax.models import networks
 from ae_jax.models import rbm
 from ae_jax.models import vae
+from ae_jax.models import vampprior
 from ae_jax.models import wae
 
 
@@ -54,6 +55,7 @@ MODELS: dict[str, Entry] = {
     'factor_vae': Entry(factor_vae.build, factor_vae.Config),
     'beta_tc_vae': Entry(beta_tc_vae.build, beta_tc_vae.Config),
     'wae': Entry(wae.build, wae.Config),
+    'vampprior': Entry(vampprior.build, vampprior.Config),
 }
 
 # Pretraining (config.pretrain) trains layer models whose hyperparameters the

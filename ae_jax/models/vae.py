@@ -203,12 +203,23 @@ class VariationalAutoencoder(base.Model, Config):
     log_px = self.log_likelihood(
         outputs, jnp.broadcast_to(x, outputs.shape), out_log_var
     )
-    zeros = jnp.zeros_like(z)
-    log_pz = losses.gaussian_log_likelihood(zeros, zeros, z)
+    log_pz = self.log_prior(params, z)
     log_qz = losses.gaussian_log_likelihood(
         jnp.broadcast_to(mean, z.shape), jnp.broadcast_to(log_var, z.shape), z
     )
     return log_px + log_pz - log_qz
+
+  def log_prior(self, params, z: jax.Array) -> jax.Array:
+    """``log p(z)``, ``[...]`` for codes ``[..., latent_dim]``: N(0, I) here;
+    a learned prior (`vampprior`) overrides it and `sample_prior`."""
+    del params
+    zeros = jnp.zeros_like(z)
+    return losses.gaussian_log_likelihood(zeros, zeros, z)
+
+  def sample_prior(self, params, rng: jax.Array, num: int) -> jax.Array:
+    """``num`` codes drawn from the prior, ``[num, latent_dim]``."""
+    del params
+    return jax.random.normal(rng, (num, self.latent_dim))
 
   def encode_distribution(self, params, x):
     """Posterior parameters ``(mean, log_variance)``, each ``[B, latent_dim]``."""
@@ -223,8 +234,7 @@ class VariationalAutoencoder(base.Model, Config):
 
   def sample(self, params, rng, num):
     """Means of p(x|z) for ``num`` codes drawn from the prior."""
-    z = jax.random.normal(rng, (num, self.latent_dim))
-    return self.decode(params, z)
+    return self.decode(params, self.sample_prior(params, rng, num))
 
 
 def check_mmd_kernel(kernel: str) -> None:
