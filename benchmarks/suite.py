@@ -367,6 +367,23 @@ def measure_step(config, dataset, min_seconds: float) -> dict:
   }
 
 
+def _time_torch_round(run: dict, train_images, **kwargs) -> None:
+  """One round of a PyTorch configuration (`pytorch_vae.time_training` with
+  ``kwargs``): ``run`` keeps its best round, or the error that stops it
+  (``torch.compile`` needs a C++ compiler and may fail offline: say why)."""
+  from benchmarks import pytorch_vae  # pylint: disable=g-import-not-at-top
+
+  if 'error' in run:
+    return
+  try:
+    timed = pytorch_vae.time_training(train_images, **kwargs)
+  except Exception as e:  # pylint: disable=broad-except
+    run['error'] = f'{type(e).__name__}: {str(e)[:300]}'
+    return
+  if timed['steps_per_second'] > run.get('steps_per_second', 0.0):
+    run.update(timed)
+
+
 def peer_comparison(dataset, loop_steps: int) -> dict:
   """PyTorch configurations against our loop and bare step, MLP VAE, 128.
 
@@ -378,12 +395,9 @@ def peer_comparison(dataset, loop_steps: int) -> dict:
   config.num_train_steps = loop_steps
   config.checkpoint_every_steps = loop_steps
   result = {'loop_steps': loop_steps, 'loop': 0.0, 'bare': 0.0}
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-    from benchmarks import pytorch_vae  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    torch = None
-    result['torch_error'] = f'{e} (pip install -e ".[bench]")'
+  torch, error = _torch_or_error()
+  if error:
+    result['torch_error'] = error
   modes = [('eager', False, False), ('eager', False, True)]
   if _TORCH_COMPILE.value:
     modes.append(('compile', True, True))
@@ -406,22 +420,14 @@ def peer_comparison(dataset, loop_steps: int) -> dict:
     if torch is None:
       continue
     for run in torch_runs:
-      if 'error' in run:
-        continue
-      try:
-        timed = pytorch_vae.time_training(
-            dataset.train_images,
-            steps=_PEER_STEPS.value,
-            compile=run['compile'],
-            fused=run['fused'],
-            flush_denormal=run['flush_denormal'],
-        )
-      except Exception as e:  # pylint: disable=broad-except
-        # torch.compile needs a C++ compiler and may fail offline: say why.
-        run['error'] = f'{type(e).__name__}: {str(e)[:300]}'
-        continue
-      if timed['steps_per_second'] > run.get('steps_per_second', 0.0):
-        run.update(timed)
+      _time_torch_round(
+          run,
+          dataset.train_images,
+          steps=_PEER_STEPS.value,
+          compile=run['compile'],
+          fused=run['fused'],
+          flush_denormal=run['flush_denormal'],
+      )
   if torch is None:
     return result
   result['torch_version'] = torch.__version__
@@ -469,7 +475,6 @@ def family_peer_comparison(name: str, batch_size: int, dataset) -> dict:
   every PyTorch mode for about ``--peer_seconds``; each keeps its best round.
   """
   from benchmarks import pytorch_peers  # pylint: disable=g-import-not-at-top
-  from benchmarks import pytorch_vae  # pylint: disable=g-import-not-at-top
 
   seconds = _PEER_SECONDS.value
   config = family_config(name, batch_size, dataset.name)
@@ -496,23 +501,16 @@ def family_peer_comparison(name: str, batch_size: int, dataset) -> dict:
     if torch is None:
       continue
     for run, (_, options, compile_) in zip(runs, modes):
-      if 'error' in run:
-        continue
-      try:
-        timed = pytorch_vae.time_training(
-            dataset.train_images,
-            steps=3,
-            seconds=seconds,
-            batch_size=batch_size,
-            compile=compile_,
-            fused=True,
-            network=functools.partial(getattr(pytorch_peers, name), **options),
-        )
-      except Exception as e:  # pylint: disable=broad-except
-        run['error'] = f'{type(e).__name__}: {str(e)[:300]}'
-        continue
-      if timed['steps_per_second'] > run.get('steps_per_second', 0.0):
-        run.update(timed)
+      _time_torch_round(
+          run,
+          dataset.train_images,
+          steps=3,
+          seconds=seconds,
+          batch_size=batch_size,
+          compile=compile_,
+          fused=True,
+          network=functools.partial(getattr(pytorch_peers, name), **options),
+      )
   if torch is None:
     return result
   result['torch_version'] = torch.__version__

@@ -15,8 +15,11 @@ done
 # VAE against IWAE (k = 50) on dynamically binarised data; test NLL with k = 5000.
 $T --config=$C/vae.py:$D --config.binarize=dynamic --workdir=$R/vae_dyn
 $E --workdir=$R/vae_dyn --task=nll
-$T --config=$C/vae.py:$D --config.binarize=dynamic --config.model=iwae --config.iwae_samples=50 --workdir=$R/iwae50_dyn
+$T --config=$C/iwae.py:$D,samples=50 --config.binarize=dynamic --workdir=$R/iwae50_dyn
 $E --workdir=$R/iwae50_dyn --task=nll
+# VampPrior (K = 500 pseudo-inputs) with the same network and protocol.
+$T --config=$C/vampprior.py:$D --config.binarize=dynamic --workdir=$R/vampprior_dyn
+$E --workdir=$R/vampprior_dyn --task=nll
 # Adversarial autoencoders against a plain AE with the same network.
 $T --config=$C/aae.py:$D --workdir=$R/aae
 $T --config=$C/ae.py:$D --workdir=$R/ae_8 --config.hidden_sizes='(1000, 1000)' --config.latent_dim=8 --config.learning_rate=2e-4

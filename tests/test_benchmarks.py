@@ -96,17 +96,24 @@ def test_bfloat16_families_run_against_a_bfloat16_peak(tmp_path):
   assert 0.8 * dense < r['families'][0]['flops_per_step'] < 1.3 * dense
 
 
-def test_conv_rows_count_the_models_flops_whatever_computes_them(tmp_path):
+def test_conv_rows_count_model_flops_and_family_peers_time_us(tmp_path):
+  """Conv rows under both conv_impls count the model's FLOPs; the family
+  peers time our step and loop. Without torch (as in CI) the table says how
+  to get the peers; with it, every PyTorch mode has a rate."""
   out = tmp_path / 'r.json'
   proc = _run(
       *TINY,
-      '--sections=families',
-      '--models=conv_ae',
+      '--sections=families,family_peers',
+      '--models=conv_ae,vae',
       '--conv_impls=flax,matmul',
+      '--peer_seconds=0.2',
+      '--repeats=1',
+      '--torch_compile=false',
       f'--json_out={out}',
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = {f['conv_impl']: f for f in json.loads(out.read_text())['families']}
+  r = json.loads(out.read_text())
+  rows = {f['conv_impl']: f for f in r['families'] if f['model'] == 'conv_ae'}
   assert set(rows) == {'flax', 'matmul'}
   # flax's convolutions execute exactly the model's FLOPs; the matrix-product
   # forms also multiply the zeros they insert, which are not counted.
@@ -119,23 +126,7 @@ def test_conv_rows_count_the_models_flops_whatever_computes_them(tmp_path):
       > rows['matmul']['flops_per_step']
   )
   assert 'conv_ae:matmul' in proc.stdout and 'conv_ae:flax' in proc.stdout
-
-
-def test_family_peers_time_our_step_and_loop(tmp_path):
-  """Without torch installed (as in CI) our side still runs and the table
-  says how to get the peers; with it, every PyTorch mode has a rate."""
-  out = tmp_path / 'r.json'
-  proc = _run(
-      *TINY,
-      '--sections=family_peers',
-      '--models=conv_ae,vae',
-      '--peer_seconds=0.2',
-      '--repeats=1',
-      '--torch_compile=false',
-      f'--json_out={out}',
-  )
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  (p,) = json.loads(out.read_text())['family_peers']
+  (p,) = r['family_peers']  # vae has no twin in this section.
   assert p['model'] == 'conv_ae' and p['batch_size'] == 16
   assert p['bare'] > 0 and p['loop'] > 0 and p['flops_per_step'] > 0
   assert 'ae_jax loop' in proc.stdout

@@ -37,6 +37,17 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, tuple]:
   return out, (total // 2, total - total // 2)
 
 
+def _check_nhwc(name: str, x: jax.Array, kernel: jax.Array) -> tuple:
+  """``kernel.shape`` once ``x`` is ``[B, H, W, C]`` with the kernel's C."""
+  kh, kw, c, f = kernel.shape
+  if x.ndim != 4 or x.shape[-1] != c:
+    raise ValueError(
+        f'{name}: x must be [B, H, W, {c}] for a kernel of shape '
+        f'{kernel.shape}, got {x.shape}'
+    )
+  return kh, kw, c, f
+
+
 def conv_as_matmul(x: jax.Array, kernel: jax.Array, *, stride: int = 1):
   """``lax.conv_general_dilated(x, kernel, (s, s), 'SAME')``, NHWC/HWIO.
 
@@ -48,12 +59,7 @@ def conv_as_matmul(x: jax.Array, kernel: jax.Array, *, stride: int = 1):
   Returns:
     ``[B, ceil(H / s), ceil(W / s), F]``.
   """
-  kh, kw, c, f = kernel.shape
-  if x.ndim != 4 or x.shape[-1] != c:
-    raise ValueError(
-        f'conv_as_matmul: x must be [B, H, W, {c}] for a kernel of shape '
-        f'{kernel.shape}, got {x.shape}'
-    )
+  kh, kw, c, f = _check_nhwc('conv_as_matmul', x, kernel)
   b, h, w, _ = x.shape
   oh, pad_h = same_padding(h, kh, stride)
   ow, pad_w = same_padding(w, kw, stride)
@@ -107,7 +113,6 @@ def conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
         f'[3, 3, C, F], got x {x.shape} and kernel {kernel.shape}'
     )
   b, h, w, c = x.shape
-  f = kernel.shape[-1]
   if kernel.shape[2] != c:
     raise ValueError(
         f'conv_transpose_subpixel: x has {c} channels, the kernel expects '
@@ -204,12 +209,7 @@ def conv_shift_add(x: jax.Array, kernel: jax.Array) -> jax.Array:
   Returns:
     ``[B, H, W, F]``.
   """
-  kh, kw, c, f = kernel.shape
-  if x.ndim != 4 or x.shape[-1] != c:
-    raise ValueError(
-        f'conv_shift_add: x must be [B, H, W, {c}] for a kernel of shape '
-        f'{kernel.shape}, got {x.shape}'
-    )
+  kh, kw, c, f = _check_nhwc('conv_shift_add', x, kernel)
   b, h, w, _ = x.shape
   _, pad_h = same_padding(h, kh, 1)
   _, pad_w = same_padding(w, kw, 1)

@@ -103,10 +103,7 @@ def build(config, data: base.DataSpec) -> FactorVAE:
     raise ValueError(f'config.tc_weight={config.tc_weight} must be > 0.')
   disc = discriminator.build(config, activation='relu')
   module = FactorVAEModule(
-      encoder=model.module.encoder,
-      decoder=model.module.decoder,
-      latent_dim=model.module.latent_dim,
-      learn_output_variance=model.module.learn_output_variance,
+      **vae.network_fields(model.module),
       discriminator=disc,
   )
   fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}

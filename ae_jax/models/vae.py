@@ -237,6 +237,15 @@ class VariationalAutoencoder(base.Model, Config):
     return self.decode(params, self.sample_prior(params, rng, num))
 
 
+def network_fields(module: VAEModule) -> dict:
+  """The fields of a `VAEModule` that a subclass (FactorVAE's, VampPrior's)
+  takes over to keep the VAE's network."""
+  return {
+      name: getattr(module, name)
+      for name in ('encoder', 'decoder', 'latent_dim', 'learn_output_variance')
+  }
+
+
 def check_mmd_kernel(kernel: str) -> None:
   """``config.mmd_kernel`` is one `losses.mmd` knows (InfoVAE, WAE)."""
   if kernel not in MMD_KERNELS:

@@ -21,7 +21,6 @@ weights. Samples draw a component k uniformly, then z ~ q(z | u_k).
 import dataclasses
 import math
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -134,10 +133,7 @@ def build(config, data: base.DataSpec) -> VampPriorVAE:
     )
   model = vae.build(config, data)  # The VAE's network and checks.
   module = VampModule(
-      encoder=model.module.encoder,
-      decoder=model.module.decoder,
-      latent_dim=model.module.latent_dim,
-      learn_output_variance=model.module.learn_output_variance,
+      **vae.network_fields(model.module),
       num_pseudo_inputs=k,
       input_shape=tuple(data.input_shape),
       clip_pseudo_inputs=config.likelihood == 'bernoulli',
