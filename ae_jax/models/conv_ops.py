@@ -165,8 +165,8 @@ def _subpixel_bwd(residuals, g):
   ``y[o] = sum_t x[(o + t - 2) / 2] k[t]`` over taps with ``o + t`` even, so
   ``dx[m] = sum_u g[2m + u] k[2 - u]^T``: a stride-2 SAME convolution of
   ``g`` with the flipped kernel, and ``dk[2 - u] = sum_m x[m]^T g[2m + u]``:
-  both one product with the same ``[N, 9F]`` im2col of ``g``. 10-15% off the
-  conv VAE's step on 2 CPU cores.
+  both one product with the same ``[N, 9F]`` im2col of ``g`` (BUILD.md,
+  "Convolutions on XLA:CPU", for what it saves).
   """
   x, kernel = residuals
   b, h, w, c = x.shape
