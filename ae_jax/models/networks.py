@@ -46,8 +46,8 @@ COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 # parameters, initial values and outputs (to float tolerance):
 #   'flax': flax.linen.Conv/ConvTranspose (XLA's convolutions; cuDNN on GPU);
 #   'matmul': `conv_ops.Conv`/`ConvTranspose`, the same linear maps as large
-#     matrix products, 2-4x faster forward and backward on XLA:CPU
-#     (`benchmarks.conv_layers`);
+#     matrix products, which XLA:CPU runs faster (`benchmarks.conv_layers`;
+#     BUILD.md, "Convolutions on XLA:CPU");
 #   'auto': 'matmul' when JAX's default backend is the CPU, else 'flax'.
 CONV_IMPLS = ('auto', 'flax', 'matmul')
 

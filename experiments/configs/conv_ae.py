@@ -13,8 +13,7 @@ def get_config(arg=None):
   config.encoder = 'conv'
   config.layout = 'hwc'
   config.latent_dim = 32
-  # (32, 64) costs about 2.3x more per step on a CPU (bare step 0.085 s vs
-  # 0.037 s at batch 128 on 2 cores, `benchmarks.suite`; 0.38 s vs 0.11 s
-  # before the conv layers became matrix products there, issue 16).
+  # (32, 64), the conv VAE's, costs about 2.3x more per step on a CPU
+  # (`benchmarks.suite --models=conv_vae,conv_ae`; BUILD.md).
   config.conv_features = (16, 32)
   return common.apply_variant(config, arg)
