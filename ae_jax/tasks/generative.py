@@ -16,7 +16,7 @@ from ae_jax.models import capabilities
 from ae_jax.tasks import common
 
 MMD_EXAMPLES = 2000
-NLL_EXAMPLES = 1000  # k = 5000 on all 10,000 images is hours on a CPU.
+NLL_EXAMPLES = 1000  # k = 5000 on all 10,000: minutes on a CPU (BUILD.md).
 NLL_SAMPLES = 5000
 
 
