@@ -122,6 +122,7 @@ def test_sample_only_for_generative_models():
         (dict(hidden_sizes=(16, -1)), 'hidden_sizes'),
         (dict(likelihood='poisson'), "likelihood='poisson'"),
         (dict(init='orthogonal'), "Unknown init 'orthogonal'"),
+        (dict(conv_impl='cudnn'), "Unknown conv_impl 'cudnn'.*'matmul'"),
         (dict(model='vae', beta=-1.0), 'beta=-1.0 must be >= 0'),
     ],
 )

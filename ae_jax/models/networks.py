@@ -204,12 +204,10 @@ class MLPDecoder(nn.Module):
   init_scheme: str = 'uniform_fan_in'
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32  # Compute dtype; parameters and outputs float32.
-  conv_impl: str = 'auto'  # See `CONV_IMPLS`; parameters are the same.
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
     act = getattr(nn, self.activation)
-    conv_cls, deconv_cls = conv_classes(self.conv_impl)
     x = z
     for i, size in enumerate(self.hidden_sizes):
       dense = layer(
