@@ -120,6 +120,15 @@ def test_latent_and_generate_tasks_on_a_vae(tmp_path):
   # Barely trained samples are further from the test images than real ones.
   assert generated['sample_mmd'] > generated['reference_mmd_train_to_test']
   assert generated['baseline_sample_mmd'] == generated['sample_mmd']
+  # In the dataset classifier's features, the samples and reconstructions
+  # of a barely trained VAE are far from test images; held-out test images
+  # are close.
+  assert generated['feature_classifier_test_accuracy'] > 0.9
+  floor = generated['reference_frechet_distance']
+  assert generated['frechet_distance'] > 5 * floor > 0
+  assert generated['reconstruction_frechet_distance'] > 5 * floor
+  assert generated['kernel_distance'] > generated['reference_kernel_distance']
+  assert generated['baseline_frechet_distance'] == generated['frechet_distance']
   for name in ('interpolations.png', 'generated_samples.png'):
     assert (tmp_path / 'vae' / name).stat().st_size > 0
 
@@ -140,6 +149,8 @@ def test_evaluate_without_task_runs_the_default_tasks(runs):
     assert (runs['plain'] / f'eval_{name}.json').exists()
   generated = results['generate']
   assert not generated['generative'] and 'sample_mmd' not in generated
+  assert 'frechet_distance' not in generated
+  assert generated['reconstruction_frechet_distance'] > 0
   assert (runs['plain'] / 'interpolations.png').stat().st_size > 0
 
 

@@ -8,6 +8,8 @@
                    correlation, encoder Jacobian norm (contractive AE)
   likelihood       importance-sampled log p(x), streamed
   rate_distortion  quantised codes: bits per image against distortion
+  sample_quality   Frechet and kernel distances between feature sets
+                   (the statistics of FID and KID)
   anomaly_scores   AUROC and mean + k * std thresholds of anomaly scores
   batching         fixed-shape padded batches (one compile per function)
   checks           input checks that name the function, argument and fix
@@ -43,8 +45,10 @@ _WHERE = {
     'fit_quantizer': 'rate_distortion',
     'fit_threshold': 'anomaly_scores',
     'fraction_near_zero': 'code_stats',
+    'frechet_distance': 'sample_quality',
     'gaussian_total_correlation': 'code_stats',
     'importance_sampled_log_likelihood': 'likelihood',
+    'kernel_distance': 'sample_quality',
     'label_efficiency': 'probes',
     'linear_probe_accuracy': 'probes',
     'mean_encoder_jacobian_norm': 'code_stats',
