@@ -4,7 +4,7 @@
   m = ae_jax.load('runs/vae')
   z = m.encode(x)            # x: float [B, *m.input_shape] in [0, 1]
   x_hat = m.reconstruct(x)
-  imgs = m.sample(16, seed=0)  # generative models only
+  imgs = m.sample(16, seed=0)  # prior, or an ex-post density (`expost`)
 
 Each call is jitted once per input shape; inputs are checked (rank, shape,
 dtype, NaN) with errors that say what was expected.
@@ -20,6 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from ae_jax import configs
+from ae_jax import expost
 from ae_jax import models
 from ae_jax.train import checkpoints
 from ae_jax.train import run_files
@@ -54,6 +55,10 @@ def warn_if_out_of_range(
     )
 
 
+# The ex-post density of a deterministic autoencoder, in its work directory.
+EXPOST_FILE = 'expost_gmm.npz'
+
+
 class TrainedModel:
   """A `models.Model` with the parameters of a trained work directory."""
 
@@ -78,6 +83,7 @@ class TrainedModel:
     self._decode = jax.jit(model.decode)
     self._reconstruct = jax.jit(model.reconstruct)
     self._sample = jax.jit(model.sample, static_argnums=2)
+    self._expost = None
 
   @property
   def input_shape(self) -> tuple[int, ...]:
@@ -133,16 +139,69 @@ class TrainedModel:
         self._reconstruct(self.params, self._check(x, self.input_shape, 'x'))
     )
 
+  def expost_density(self, train_x=None) -> expost.GaussianMixture:
+    """The ex-post Gaussian mixture on this model's training codes.
+
+    Fitted once (`expost.fit_gaussian_mixture`, `expost.DEFAULT_COMPONENTS`
+    components, seed 0) on the codes of ``train_x`` or, when that is None,
+    of the run's training split, and kept in ``workdir/`` `EXPOST_FILE`
+    together with the fingerprint of the parameters it describes (a file
+    for other parameters is refitted over).
+    """
+    if self._expost is not None:
+      return self._expost
+    from ae_jax.train import distributed  # pylint: disable=g-import-not-at-top
+
+    fingerprint = distributed.params_fingerprint(self.params)
+    path = self.workdir / EXPOST_FILE if self.workdir else None
+    if path is not None and path.exists():
+      try:
+        with path.open('rb') as f:
+          saved = dict(np.load(f))
+        if str(saved.pop('params_sha256')) == fingerprint:
+          self._expost = expost.GaussianMixture(**saved)
+          return self._expost
+      except (ValueError, KeyError, TypeError, OSError) as e:
+        logging.warning('Refitting the ex-post density over %s: %s', path, e)
+    if train_x is None:
+      if self.workdir is None:
+        raise ValueError(
+            f'model {self.config.model!r} has no prior; sampling needs an '
+            'ex-post density of its training codes: call '
+            'expost_density(train_x) with the training inputs first.'
+        )
+      from ae_jax.tasks import common  # pylint: disable=g-import-not-at-top
+
+      train_x = common.load_data(self).train_images
+    from ae_jax.metrics import batching  # pylint: disable=g-import-not-at-top
+
+    codes = batching.apply_in_batches(
+        self.encode,
+        train_x,
+        batch_size=int(getattr(self.config, 'eval_batch_size', 500)),
+    )
+    self._expost = expost.fit_gaussian_mixture(codes)
+    if path is not None:
+      try:
+        tmp = path.parent / f'{EXPOST_FILE}.tmp'
+        with tmp.open('wb') as f:
+          np.savez(f, params_sha256=fingerprint, **self._expost.to_arrays())
+        tmp.replace(path)
+      except OSError as e:  # A read-only work directory: keep it in memory.
+        logging.warning('Not saving the ex-post density to %s: %s', path, e)
+    return self._expost
+
   def sample(self, num: int, *, seed: int = 0) -> np.ndarray:
-    """``num`` decoded samples from the prior (generative models only).
+    """``num`` decoded samples: from the prior of a generative model, from
+    the ex-post density (`expost_density`) of any other autoencoder.
 
     ``num`` is a positive int, ``seed`` an int in ``[0, 2**32 - 1]`` (NumPy
     integers too); a seed gives the same images on every call.
     """
-    if not self.model.generative:
+    if not self.model.reconstructs:
       raise NotImplementedError(
-          f'model {self.config.model!r} is not generative; '
-          "sample() needs e.g. 'vae'."
+          f'model {self.config.model!r} has no decoder to sample with; '
+          "sample() needs an autoencoder, e.g. 'vae' or 'ae'."
       )
 
     def is_int(value) -> bool:  # Python or NumPy, but not bool.
@@ -168,6 +227,8 @@ class TrainedModel:
           f'would repeat the images of seed {int(seed) % 2**32}. Pass a '
           'seed in that range.'
       )
+    if not self.model.generative:
+      return self.decode(self.expost_density().sample(int(num), seed=seed))
     key = jax.random.PRNGKey(int(seed))
     return np.asarray(self._sample(self.params, key, int(num)))
 

@@ -129,6 +129,8 @@ def test_latent_and_generate_tasks_on_a_vae(tmp_path):
   assert generated['reconstruction_frechet_distance'] > 5 * floor
   assert generated['kernel_distance'] > generated['reference_kernel_distance']
   assert generated['baseline_frechet_distance'] == generated['frechet_distance']
+  assert generated['sampler'] == 'prior'
+  assert generated['expost_frechet_distance'] > 0
   for name in ('interpolations.png', 'generated_samples.png'):
     assert (tmp_path / 'vae' / name).stat().st_size > 0
 
@@ -148,9 +150,13 @@ def test_evaluate_without_task_runs_the_default_tasks(runs):
   for name in results:
     assert (runs['plain'] / f'eval_{name}.json').exists()
   generated = results['generate']
-  assert not generated['generative'] and 'sample_mmd' not in generated
-  assert 'frechet_distance' not in generated
-  assert generated['reconstruction_frechet_distance'] > 0
+  # A deterministic AE samples from an ex-post GMM on its training codes.
+  assert not generated['generative'] and generated['sampler'] == 'expost_gmm'
+  assert generated['sample_mmd'] > 0 and 'expost_frechet_distance' not in (
+      generated
+  )
+  assert generated['frechet_distance'] > generated['reference_frechet_distance']
+  assert (runs['plain'] / 'expost_gmm.npz').exists()
   assert (runs['plain'] / 'interpolations.png').stat().st_size > 0
 
 

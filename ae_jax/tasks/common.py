@@ -66,13 +66,12 @@ def reconstruct(trained, x) -> np.ndarray:
   )
 
 
-def samples(trained, num: int, *, seed: int = 0) -> np.ndarray:
-  """``num`` decoded prior samples of a generative model, in batches."""
+def samples(trained, num: int, *, seed: int = 0, train_x=None) -> np.ndarray:
+  """``num`` decoded samples, in batches: of the prior of a generative
+  model, else of the ex-post density (`TrainedModel.expost_density`, fitted
+  on the codes of ``train_x`` if it is not fitted yet)."""
   if not trained.model.generative:
-    raise ValueError(
-        f'model {trained.config.model!r} is not generative; sampling needs '
-        "e.g. 'vae'."
-    )
+    return expost_samples(trained, num, seed=seed, train_x=train_x)
   return outputs.sample_in_batches(
       functools.partial(
           jax.jit(trained.model.sample, static_argnums=2), trained.params
@@ -91,3 +90,9 @@ def mean_psnr(clean, images) -> float:
   """Mean per-image PSNR; an image left identical counts as 100 dB, not inf."""
   per_image = image_quality.psnr(clean, np.clip(images, 0.0, 1.0))
   return float(np.mean(np.minimum(per_image, 100.0)))
+
+
+def expost_samples(trained, num: int, *, seed: int = 0, train_x=None):
+  """``num`` decoded draws of ``trained``'s ex-post Gaussian mixture."""
+  z = trained.expost_density(train_x).sample(num, seed=seed)
+  return decode(trained, z)

@@ -152,7 +152,7 @@ def _sample_quality(trained, dataset, baseline) -> dict:
   classifier (`feature_classifier`) between ``n`` test images and: the next
   ``n`` test images (``reference_*``, the floor a perfect sampler reaches
   at this ``n``), the model's reconstructions of those next ``n``, and
-  ``n`` prior samples of a generative model (and of the baseline). ``n`` is
+  ``n`` samples of the model (and of the baseline). ``n`` is
   half the test set, at most `FRECHET_EXAMPLES`."""
   try:
     extractor = feature_classifier.feature_extractor(dataset)
@@ -172,30 +172,45 @@ def _sample_quality(trained, dataset, baseline) -> dict:
         f'{prefix}kernel_distance': sample_quality.kernel_distance(f, real),
     }
 
+  train_x = dataset.train_images
   out = {
       'feature_classifier_test_accuracy': extractor.test_accuracy,
       'frechet_examples': n,
       **distances('reference_', held_out),
       **distances('reconstruction_', common.reconstruct(trained, held_out)),
+      **distances('', common.samples(trained, n, seed=0, train_x=train_x)),
   }
   if trained.model.generative:
-    out.update(distances('', common.samples(trained, n, seed=0)))
-  if baseline is not None and baseline.model.generative:
-    out.update(distances('baseline_', common.samples(baseline, n, seed=0)))
+    out.update(
+        distances(
+            'expost_',
+            common.expost_samples(trained, n, seed=0, train_x=train_x),
+        )
+    )
+  if baseline is not None and baseline.model.reconstructs:
+    out.update(
+        distances(
+            'baseline_',
+            common.samples(baseline, n, seed=0, train_x=train_x),
+        )
+    )
   return out
 
 
 def generate(trained, dataset, baseline=None, outdir=None) -> dict:
   """Samples and interpolations.
 
-  Sample quality (`_sample_quality`): ``frechet_distance`` and
-  ``kernel_distance`` of prior samples (generative models) and
-  ``reconstruction_*`` of reconstructions, in the features of a classifier
+  Samples come from the prior of a generative model and from an ex-post
+  Gaussian mixture on the training codes of any other autoencoder
+  (``sampler``; `ae_jax.expost`). Sample quality (`_sample_quality`):
+  ``frechet_distance`` and ``kernel_distance`` of the samples,
+  ``reconstruction_*`` of reconstructions and, for a generative model,
+  ``expost_*`` of ex-post GMM samples, in the features of a classifier
   trained on the dataset (not Inception: not comparable with published
   FID), beside the held-out floor ``reference_*``. Also the pixel-space MMD
-  between `SAMPLE_EXAMPLES` decoded prior samples and as many test images,
-  beside the same MMD between training and test images and a generative
-  baseline's. For any autoencoder, decoded straight lines between the codes
+  between `SAMPLE_EXAMPLES` decoded samples and as many test images, beside
+  the same MMD between training and test images and a baseline's. For any
+  autoencoder, decoded straight lines between the codes
   of pairs of test images. With ``outdir``: ``generated_samples.png`` (64
   samples) and ``interpolations.png``."""
   model = trained.model
@@ -206,30 +221,29 @@ def generate(trained, dataset, baseline=None, outdir=None) -> dict:
     )
   n = min(SAMPLE_EXAMPLES, len(dataset.test_images), len(dataset.train_images))
   test = dataset.test_images[:n]
+  train_x = dataset.train_images
   out = {
       'generative': bool(model.generative),
+      'sampler': 'prior' if model.generative else 'expost_gmm',
       'examples': n,
-      'reference_mmd_train_to_test': _pixel_mmd(dataset.train_images[:n], test),
+      'reference_mmd_train_to_test': _pixel_mmd(train_x[:n], test),
   }
-  samples = None
-  if model.generative:
-    samples = common.samples(trained, n, seed=0)
-    out['sample_mmd'] = _pixel_mmd(samples, test)
-  if baseline is not None and baseline.model.generative:
+  samples = common.samples(trained, n, seed=0, train_x=train_x)
+  out['sample_mmd'] = _pixel_mmd(samples, test)
+  if baseline is not None and baseline.model.reconstructs:
     out['baseline_sample_mmd'] = _pixel_mmd(
-        common.samples(baseline, n, seed=0), test
+        common.samples(baseline, n, seed=0, train_x=train_x), test
     )
   out.update(_sample_quality(trained, dataset, baseline))
   if outdir is not None:
     outdir = epath.Path(outdir)
-    if samples is not None:
-      figures.save_image_grid(
-          outdir / 'generated_samples.png',
-          samples[:64],
-          dataset.input_shape,
-          title=f'Samples from the prior, {trained.config.model}, '
-          f'{dataset.name}',
-      )
+    source = 'the prior' if model.generative else 'an ex-post GMM'
+    figures.save_image_grid(
+        outdir / 'generated_samples.png',
+        samples[:64],
+        dataset.input_shape,
+        title=f'Samples from {source}, {trained.config.model}, {dataset.name}',
+    )
     pairs = 2 * INTERPOLATION_PAIRS
     z = common.codes(trained, dataset.test_images[:pairs]).astype(np.float64)
     steps = np.linspace(0.0, 1.0, INTERPOLATION_STEPS)[:, None]
