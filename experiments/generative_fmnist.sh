@@ -18,7 +18,7 @@ $E --workdir=$R/vae_dyn --task=nll
 $T --config=$C/iwae.py:$D,samples=50 --config.binarize=dynamic --workdir=$R/iwae50_dyn
 $E --workdir=$R/iwae50_dyn --task=nll
 # VampPrior (K = 500 pseudo-inputs) with the same network and protocol.
-$T --config=$C/vampprior.py:$D --config.binarize=dynamic --workdir=$R/vampprior_dyn
+$T --config=$C/vamp_vae.py:$D --config.binarize=dynamic --workdir=$R/vampprior_dyn
 $E --workdir=$R/vampprior_dyn --task=nll
 # Adversarial autoencoders against a plain AE with the same network.
 $T --config=$C/aae.py:$D --workdir=$R/aae

@@ -14,7 +14,8 @@ from ae_jax import models
 from ae_jax.metrics import likelihood
 from ae_jax.models import capabilities
 from ae_jax.models import vampprior
-from experiments.configs import vampprior as experiment_config
+from experiments.configs import vamp_vae as experiment_config
+from experiments.configs import vampprior as old_config_name
 from tests import fitting
 
 
@@ -144,3 +145,7 @@ def test_samples_come_from_the_mixture_and_bad_sizes_are_refused():
   assert 'num_pseudo_inputs' in fields and 'beta' in fields
   assert 'mmd_weight' not in fields and 'capacity_max' not in fields
   assert experiment_config.get_config('components=20').num_pseudo_inputs == 20
+  # The config's first name still works, with the same fields.
+  assert old_config_name.get_config('components=20') == (
+      experiment_config.get_config('components=20')
+  )

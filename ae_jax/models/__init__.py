@@ -7,6 +7,10 @@ Find a model by its registry name (``config.model``):
   'factor_vae'      factor_vae.py   VAE + total-correlation discriminator
   'aae'             aae.py          adversarial autoencoder (prior matching)
   'rbm'             rbm.py          restricted Boltzmann machine (CD-k, PCD)
+  'beta_tc_vae'     beta_tc_vae.py  VAE with a weighted total-correlation term
+  'vampprior'       vampprior.py    VAE with a mixture-of-posteriors prior
+  'wae'             wae.py          Wasserstein AE (MMD to the prior)
+  'rae'             rae.py          regularised AE + ex-post density sampling
   'lstm_ae'         lstm_ae.py      LSTM sequence autoencoder
   'mlp_classifier'  classifier.py   the fine-tuned network of a stacked AE
 `networks.py` holds the MLP and convolutional encoders/decoders they share.

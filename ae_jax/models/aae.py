@@ -137,12 +137,7 @@ class AdversarialAutoencoder(base.Model):
     if self.module.gaussian:
       z = vae.reparameterize(z_rng, mean, log_var)
     outputs = self.module.apply({'params': params}, z, method='decode')
-    if self.likelihood == 'bernoulli':
-      rec = losses.binary_cross_entropy(
-          outputs, x, event_ndims=self.event_ndims
-      )
-    else:
-      rec = losses.squared_error(outputs, x, event_ndims=self.event_ndims)
+    rec = self.reconstruction_cost(outputs, x)
 
     if self.conditional:
       prior_z = self.prior.sample_conditioned(prior_rng, labels)

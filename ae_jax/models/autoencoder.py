@@ -28,7 +28,6 @@ import flax.linen as nn
 import jax
 
 from ae_jax import corruptions
-from ae_jax import losses
 from ae_jax import penalties
 from ae_jax.models import base
 from ae_jax.models import networks
@@ -103,12 +102,7 @@ class Autoencoder(base.Model):
     x_in = corruptions.corrupt(self.noise, noise_rng, x, level=self.noise_level)
     rngs = {} if rng is None else {'dropout': dropout_rng}
     outputs, z = self.module.apply({'params': params}, x_in, train, rngs=rngs)
-    if self.likelihood == 'bernoulli':
-      rec = losses.binary_cross_entropy(
-          outputs, x, event_ndims=self.event_ndims
-      )
-    else:
-      rec = losses.squared_error(outputs, x, event_ndims=self.event_ndims)
+    rec = self.reconstruction_cost(outputs, x)
     metrics = {'loss_rec': rec, 'mse': self.pixel_mse(outputs, x)}
     loss = rec
     if self.sparsity == 'l1':

@@ -189,6 +189,16 @@ class Model(abc.ABC):
         outputs, log_variance, x, event_ndims=self.event_ndims
     )
 
+  def reconstruction_cost(self, outputs: jax.Array, x: jax.Array) -> jax.Array:
+    """Per-example cost of a deterministic autoencoder, ``[B]``: binary
+    cross-entropy for Bernoulli pixels, squared error summed over the event
+    for Gaussian ones."""
+    if self.likelihood == 'bernoulli':
+      return losses.binary_cross_entropy(
+          outputs, x, event_ndims=self.event_ndims
+      )
+    return losses.squared_error(outputs, x, event_ndims=self.event_ndims)
+
   def pixel_mse(self, outputs: jax.Array, x: jax.Array) -> jax.Array:
     return losses.mean_squared_error(
         self.output_mean(outputs), x, event_ndims=self.event_ndims

@@ -24,6 +24,7 @@ from ae_jax.models import classifier
 from ae_jax.models import factor_vae
 from ae_jax.models import lstm_ae
 from ae_jax.models import networks
+from ae_jax.models import rae
 from ae_jax.models import rbm
 from ae_jax.models import vae
 from ae_jax.models import vampprior
@@ -56,6 +57,7 @@ MODELS: dict[str, Entry] = {
     'beta_tc_vae': Entry(beta_tc_vae.build, beta_tc_vae.Config),
     'wae': Entry(wae.build, wae.Config),
     'vampprior': Entry(vampprior.build, vampprior.Config),
+    'rae': Entry(rae.build, rae.Config),
 }
 
 # Pretraining (config.pretrain) trains layer models whose hyperparameters the

@@ -57,12 +57,7 @@ class WassersteinAutoencoder(base.Model, Config):
   def per_example_losses(self, params, x, rng, *, train, labels=None):
     del train, labels
     outputs, z = self.module.apply({'params': params}, x)
-    if self.likelihood == 'bernoulli':
-      rec = losses.binary_cross_entropy(
-          outputs, x, event_ndims=self.event_ndims
-      )
-    else:
-      rec = losses.squared_error(outputs, x, event_ndims=self.event_ndims)
+    rec = self.reconstruction_cost(outputs, x)
     rng = jax.random.PRNGKey(0) if rng is None else rng
     prior_z = self.prior.sample(jax.random.fold_in(rng, 1), z.shape[0])
     # One number for the batch, carried by every example.
