@@ -68,3 +68,12 @@ for w in 0 100; do
   $T --config=$C/info_vae.py:$D,weight=$w --workdir=$R/info_vae_w$w
   $E --workdir=$R/info_vae_w$w --task=latent --baseline_workdir=$R/beta_1
 done
+# Sample quality (Frechet / kernel distance in the features of the project's
+# Fashion-MNIST classifier): the same 784-512-16 network as a VAE, a plain AE,
+# RAE-L2, RAE-GP and WAE; the deterministic ones sample an ex-post GMM.
+for m in vae ae rae:reg=l2 rae:reg=gp wae; do
+  f=${m%%:*}; a=${m#*:}; [ "$a" = "$m" ] && a= || a=,$a
+  n=sq_$(echo $m | tr ':=' '__')
+  $T --config=$C/$f.py:$D$a --config.latent_dim=16 --config.hidden_sizes='(512,)' --workdir=$R/$n
+  $E --workdir=$R/$n --task=generate
+done

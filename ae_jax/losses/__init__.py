@@ -63,6 +63,7 @@ Modules, one topic each (every name is importable from here):
   discrepancy     maximum mean discrepancy (WAE, InfoVAE)
   adversarial     GAN losses, FactorVAE total correlation, permute_dims
   capacity        controlled-capacity beta-VAE penalty and schedule
+  quantization    VQ-VAE nearest-code lookup, its losses, codebook perplexity
   _checks         private input checks and event reductions
 """
 
@@ -92,6 +93,9 @@ from ae_jax.losses.divergences import elbo
 from ae_jax.losses.divergences import gaussian_kl
 from ae_jax.losses.divergences import iwae_bound
 from ae_jax.losses.divergences import standard_normal_kl
+from ae_jax.losses.quantization import VectorQuantization
+from ae_jax.losses.quantization import codebook_perplexity
+from ae_jax.losses.quantization import vector_quantize
 from ae_jax.losses.reconstruction import _LOG_2PI
 from ae_jax.losses.reconstruction import _bernoulli_log_likelihood
 from ae_jax.losses.reconstruction import bernoulli_log_likelihood
@@ -104,10 +108,12 @@ from ae_jax.losses.reconstruction import squared_error
 
 __all__ = [
     "ELBO",
+    "VectorQuantization",
     "bernoulli_log_likelihood",
     "binary_cross_entropy",
     "capacity_kl",
     "capacity_schedule",
+    "codebook_perplexity",
     "discriminator_loss",
     "elbo",
     "gaussian_kl",
@@ -120,4 +126,5 @@ __all__ = [
     "squared_error",
     "standard_normal_kl",
     "total_correlation_from_logits",
+    "vector_quantize",
 ]

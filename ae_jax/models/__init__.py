@@ -11,6 +11,7 @@ Find a model by its registry name (``config.model``):
   'vampprior'       vampprior.py    VAE with a mixture-of-posteriors prior
   'wae'             wae.py          Wasserstein AE (MMD to the prior)
   'rae'             rae.py          regularised AE + ex-post density sampling
+  'vq_vae'          vq_vae.py       VQ-VAE: discrete codes from a learned codebook
   'lstm_ae'         lstm_ae.py      LSTM sequence autoencoder
   'mlp_classifier'  classifier.py   the fine-tuned network of a stacked AE
 `networks.py` holds the MLP and convolutional encoders/decoders they share.

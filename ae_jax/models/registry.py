@@ -28,6 +28,7 @@ from ae_jax.models import rae
 from ae_jax.models import rbm
 from ae_jax.models import vae
 from ae_jax.models import vampprior
+from ae_jax.models import vq_vae
 from ae_jax.models import wae
 
 
@@ -58,6 +59,7 @@ MODELS: dict[str, Entry] = {
     'wae': Entry(wae.build, wae.Config),
     'vampprior': Entry(vampprior.build, vampprior.Config),
     'rae': Entry(rae.build, rae.Config),
+    'vq_vae': Entry(vq_vae.build, vq_vae.Config),
 }
 
 # Pretraining (config.pretrain) trains layer models whose hyperparameters the

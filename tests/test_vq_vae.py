@@ -1,0 +1,128 @@
+"""VQ-VAE: nearest-code lookup with straight-through gradients, its two
+losses, codebook perplexity, and a discrete code that reconstructs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import ae_jax
+from ae_jax import losses
+from ae_jax import models
+from ae_jax import train
+from experiments.configs import vq_vae as experiment_config
+from tests import fitting
+
+
+def test_vector_quantize_matches_a_brute_force_nearest_code():
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(5, 3, 4)).astype(np.float32)
+  codebook = rng.normal(size=(16, 4)).astype(np.float32)
+  out = jax.jit(losses.vector_quantize)(z, codebook)
+  distances = ((z[..., None, :] - codebook) ** 2).sum(-1)
+  np.testing.assert_array_equal(out.indices, distances.argmin(-1))
+  np.testing.assert_allclose(out.quantized, codebook[out.indices], atol=1e-6)
+  np.testing.assert_allclose(out.codebook_loss, distances.min(-1), rtol=1e-5)
+  np.testing.assert_allclose(out.commitment_loss, out.codebook_loss)
+  # One vector at a time under vmap: the same.
+  single = jax.vmap(losses.vector_quantize, in_axes=(0, None))(z, codebook)
+  np.testing.assert_array_equal(single.indices, out.indices)
+
+
+def test_gradients_go_straight_through_and_each_loss_to_its_side():
+  rng = np.random.default_rng(1)
+  z = jnp.asarray(rng.normal(size=(6, 4)), jnp.float32)
+  codebook = jnp.asarray(rng.normal(size=(8, 4)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(6, 4)), jnp.float32)
+  straight = jax.grad(
+      lambda v: jnp.sum(losses.vector_quantize(v, codebook).quantized * w)
+  )(z)
+  np.testing.assert_allclose(straight, w)  # The decoder's gradient, copied.
+  for name, to_z in (('codebook_loss', False), ('commitment_loss', True)):
+    g_z, g_codes = jax.grad(
+        lambda v, c: jnp.sum(getattr(losses.vector_quantize(v, c), name)),
+        argnums=(0, 1),
+    )(z, codebook)
+    assert bool(jnp.any(g_z != 0)) == to_z
+    assert bool(jnp.any(g_codes != 0)) != to_z
+
+
+def test_codebook_perplexity_counts_the_codes_in_use():
+  uniform = jnp.arange(12) % 4
+  perplexity, used = losses.codebook_perplexity(uniform, 8)
+  assert float(perplexity) == pytest.approx(4.0) and float(used) == 0.5
+  perplexity, used = losses.codebook_perplexity(jnp.zeros(10, jnp.int32), 8)
+  assert float(perplexity) == pytest.approx(1.0) and float(used) == 1 / 8
+  with pytest.raises(ValueError, match='codebook_size'):
+    losses.codebook_perplexity(uniform, 0)
+
+
+ARCH = dict(hidden_sizes=(64,), latent_dim=8)
+
+
+def test_the_code_is_discrete_uses_the_codebook_and_reconstructs():
+  config = fitting.config(model='vq_vae', codebook_size=32, code_dim=2, **ARCH)
+  model, params, _ = fitting.fit(config, steps=600)
+  x = fitting.digits().test_images
+  z = np.asarray(model.encode(params, x)).reshape(len(x), -1, 2)
+  codebook = np.asarray(params['codebook'])
+  idx = np.asarray(model.code_indices(params, x))
+  assert idx.shape == (len(x), 4)
+  np.testing.assert_array_equal(z, codebook[idx])  # Codebook rows, exactly.
+  np.testing.assert_allclose(
+      model.decode(params, z.reshape(len(x), -1) + 1e-3),
+      model.reconstruct(params, x),
+      atol=1e-6,
+  )  # decode snaps to the codebook.
+  m = jax.jit(lambda p: model.per_example_losses(p, x, None, train=False))(
+      params
+  )
+  # 4 symbols of 5 bits: far better than the mean image (MSE 0.11).
+  mse = float(jnp.mean(m['mse']))
+  assert mse < 0.06, mse
+  assert float(m['perplexity'][0]) > 8 and float(m['codes_used'][0]) > 0.5
+
+
+def test_a_larger_commitment_weight_keeps_the_encoder_nearer_its_codes():
+  x = fitting.digits().test_images
+
+  def commitment(beta):
+    config = fitting.config(
+        model='vq_vae',
+        codebook_size=32,
+        code_dim=2,
+        commitment_weight=beta,
+        **ARCH,
+    )
+    model, params, _ = fitting.fit(config, steps=300)
+    m = model.per_example_losses(params, x, None, train=False)
+    return float(jnp.mean(m['loss_commitment']))
+
+  assert commitment(2.0) < 0.5 * commitment(0.05)
+
+
+@pytest.mark.parametrize(
+    'overrides, match',
+    [
+        (dict(codebook_size=1), 'codebook_size=1 must be an integer >= 2'),
+        (
+            dict(code_dim=3),
+            'code_dim=3 must be a positive integer that divides',
+        ),
+        (dict(commitment_weight=-1.0), 'commitment_weight=-1.0 must be >= 0'),
+    ],
+)
+def test_invalid_settings_are_refused(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    models.build_model(
+        fitting.config(model='vq_vae', latent_dim=8, **overrides), (64,)
+    )
+
+
+def test_experiment_config_trains_and_samples(tmp_path):
+  config = experiment_config.get_config('smoke')
+  config.num_train_steps = 10
+  config.write_figures = False
+  summary = train.train_and_evaluate(config, tmp_path)
+  assert summary['step'] == 10 and summary['test']['perplexity'] >= 1
+  assert ae_jax.load(tmp_path).sample(3).shape == (3, 64)
