@@ -4,6 +4,7 @@ losses, codebook perplexity, and a discrete code that reconstructs."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import ae_jax
@@ -110,6 +111,9 @@ def test_a_larger_commitment_weight_keeps_the_encoder_nearer_its_codes():
             'code_dim=3 must be a positive integer that divides',
         ),
         (dict(commitment_weight=-1.0), 'commitment_weight=-1.0 must be >= 0'),
+        (dict(codebook_update='kmeans'), "Unknown codebook_update 'kmeans'"),
+        (dict(ema_decay=1.0), 'ema_decay=1.0 must lie in'),
+        (dict(restart_threshold=-1.0), 'restart_threshold=-1.0 must be >= 0'),
     ],
 )
 def test_invalid_settings_are_refused(overrides, match):
@@ -120,9 +124,95 @@ def test_invalid_settings_are_refused(overrides, match):
 
 
 def test_experiment_config_trains_and_samples(tmp_path):
-  config = experiment_config.get_config('smoke')
+  config = experiment_config.get_config('smoke,ema,restarts')
   config.num_train_steps = 10
   config.write_figures = False
   summary = train.train_and_evaluate(config, tmp_path)
   assert summary['step'] == 10 and summary['test']['perplexity'] >= 1
   assert ae_jax.load(tmp_path).sample(3).shape == (3, 64)
+
+
+def test_the_ema_update_moves_each_used_code_to_the_mean_of_its_vectors():
+  x = jnp.asarray(fitting.digits().test_images[:64])
+  model = models.build_model(
+      fitting.config(
+          model='vq_vae',
+          codebook_size=16,
+          code_dim=2,
+          codebook_update='ema',
+          **ARCH,
+      ),
+      (64,),
+  )
+  params = model.init(jax.random.PRNGKey(0))
+  state = model.init_model_state(jax.random.PRNGKey(1), 64)
+  _, new_state = model.train_losses(params, state, x, jax.random.PRNGKey(2))
+  updated = model.after_update(params, new_state)
+  vectors = np.asarray(
+      model.module.apply({'params': params}, x, method='encode')
+  ).reshape(-1, 2)
+  idx = np.asarray(model.code_indices(params, x)).reshape(-1)
+  for k in range(16):
+    if (idx == k).any():  # First step: the debiased average is the mean.
+      np.testing.assert_allclose(
+          updated['codebook'][k],
+          vectors[idx == k].mean(0),
+          rtol=1e-3,
+          atol=1e-4,
+      )
+    else:
+      np.testing.assert_array_equal(
+          updated['codebook'][k], params['codebook'][k]
+      )
+  # The codebook takes no gradient: the loss has no codebook term.
+  g = jax.grad(
+      lambda p: model.train_losses(p, state, x, jax.random.PRNGKey(2))[0][
+          'loss'
+      ].mean()
+  )(params)
+  assert not bool(jnp.any(g['codebook'] != 0))
+
+
+def test_restarts_bring_dead_codes_back_into_use():
+  """Half the codebook moved far from every encoder output is dead: the
+  gradient and the EMA never reach it, restarts bring it back."""
+  x = jnp.asarray(fitting.digits().train_images[:512])
+
+  def codes_in_use(**options):
+    model = models.build_model(
+        fitting.config(
+            model='vq_vae', codebook_size=32, code_dim=2, **ARCH, **options
+        ),
+        (64,),
+    )
+    params = model.init(jax.random.PRNGKey(0))
+    params['codebook'] = params['codebook'].at[16:].add(100.0)
+    tx = optax.adam(1e-3)
+
+    @jax.jit
+    def step(carry, i):
+      params, opt, state = carry
+      batch = jax.lax.dynamic_slice_in_dim(x, (i % 4) * 128, 128)
+
+      def loss(p):
+        m, s = model.train_losses(p, state, batch, jax.random.PRNGKey(i))
+        return m['loss'].mean(), s
+
+      grads, state = jax.grad(loss, has_aux=True)(params)
+      updates, opt = tx.update(grads, opt, params)
+      params = model.after_update(optax.apply_updates(params, updates), state)
+      return (params, opt, state), None
+
+    carry = (
+        params,
+        tx.init(params),
+        model.init_model_state(jax.random.PRNGKey(1), 128),
+    )
+    (params, _, _), _ = jax.lax.scan(step, carry, jnp.arange(300))
+    return len(np.unique(np.asarray(model.code_indices(params, x))))
+
+  # Measured at 300 steps: 16, 16, 31, 31 of 32 codes.
+  assert codes_in_use() <= 16
+  assert codes_in_use(codebook_update='ema') <= 16
+  assert codes_in_use(restart_dead_codes=True) >= 28
+  assert codes_in_use(codebook_update='ema', restart_dead_codes=True) >= 28

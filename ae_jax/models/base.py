@@ -148,6 +148,18 @@ class Model(abc.ABC):
     metrics = self.per_example_losses(params, x, rng, train=True, labels=labels)
     return metrics, model_state
 
+  def after_update(self, params: Params, model_state: Any) -> Params:
+    """Parameters after the optimiser's step, given the new model state.
+
+    For parameters that are not (only) learned by gradient, e.g. a VQ-VAE's
+    codebook kept as an exponential moving average of its encoder outputs,
+    or dead codes restarted: `train_losses` computes the values into the
+    model state and this writes them into the parameters. Most models
+    return ``params`` unchanged.
+    """
+    del model_state
+    return params
+
   @abc.abstractmethod
   def encode(self, params: Params, x: jax.Array) -> jax.Array:
     """Deterministic codes ``[B, latent_dim]`` (a VAE returns its posterior mean)."""

@@ -73,6 +73,7 @@ def make_train_step(
           model_state,
           state.model_state,
       )
+    params = model.after_update(params, model_state)
     new_state = state.replace(
         step=state.step + 1,
         params=params,
