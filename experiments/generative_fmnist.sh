@@ -77,3 +77,13 @@ for m in vae ae rae:reg=l2 rae:reg=gp wae; do
   $T --config=$C/$f.py:$D$a --config.latent_dim=16 --config.hidden_sizes='(512,)' --workdir=$R/$n
   $E --workdir=$R/$n --task=generate
 done
+# VQ-VAE, 8 symbols of 256 codes (64 bits per image), the 784-512 network:
+# codebook use with and without the EMA update and dead-code restarts; the
+# AE above (16 floats) quantised to 4 bits per unit is the same 64 bits.
+for v in "" ,ema ,restarts ,ema,restarts; do
+  n=vq$(echo $v | tr ',' '_')
+  $T --config=$C/vq_vae.py:$D$v --workdir=$R/$n
+done
+$E --workdir=$R/vq --task=generate
+$E --workdir=$R/sq_ae --task=compression
+$E --workdir=$R/sq_vae --task=compression
