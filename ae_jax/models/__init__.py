@@ -9,6 +9,7 @@ Find a model by its registry name (``config.model``):
   'rbm'             rbm.py          restricted Boltzmann machine (CD-k, PCD)
   'beta_tc_vae'     beta_tc_vae.py  VAE with a weighted total-correlation term
   'vampprior'       vampprior.py    VAE with a mixture-of-posteriors prior
+  'flow_vae'        flow_vae.py     VAE with a planar / radial / IAF flow posterior
   'wae'             wae.py          Wasserstein AE (MMD to the prior)
   'rae'             rae.py          regularised AE + ex-post density sampling
   'vq_vae'          vq_vae.py       VQ-VAE: discrete codes from a learned codebook

@@ -22,6 +22,7 @@ from ae_jax.models import base
 from ae_jax.models import beta_tc_vae
 from ae_jax.models import classifier
 from ae_jax.models import factor_vae
+from ae_jax.models import flow_vae
 from ae_jax.models import lstm_ae
 from ae_jax.models import networks
 from ae_jax.models import rae
@@ -60,6 +61,7 @@ MODELS: dict[str, Entry] = {
     'vampprior': Entry(vampprior.build, vampprior.Config),
     'rae': Entry(rae.build, rae.Config),
     'vq_vae': Entry(vq_vae.build, vq_vae.Config),
+    'flow_vae': Entry(flow_vae.build, flow_vae.Config),
 }
 
 # Pretraining (config.pretrain) trains layer models whose hyperparameters the

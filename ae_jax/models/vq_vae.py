@@ -272,7 +272,7 @@ def build(config, data: base.DataSpec) -> VQVAE:
   if not hp.restart_threshold >= 0:
     raise ValueError(
         f'config.restart_threshold={hp.restart_threshold} must be >= 0 (a '
-        'fraction of a code\'s share of the vectors under uniform use, e.g. '
+        "fraction of a code's share of the vectors under uniform use, e.g. "
         '0.03).'
     )
   if not hp.commitment_weight >= 0:
