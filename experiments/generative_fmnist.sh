@@ -20,6 +20,13 @@ $E --workdir=$R/iwae50_dyn --task=nll
 # VampPrior (K = 500 pseudo-inputs) with the same network and protocol.
 $T --config=$C/vamp_vae.py:$D --config.binarize=dynamic --workdir=$R/vampprior_dyn
 $E --workdir=$R/vampprior_dyn --task=nll
+# Flow posteriors with the same network and protocol: 10 planar, 10 radial,
+# 4 IAF steps.
+for v in flow=planar flow=radial flow=iaf,length=4; do
+  n=flow_$(echo $v | tr ',=' '__')_dyn
+  $T --config=$C/flow_vae.py:$D,$v --config.binarize=dynamic --workdir=$R/$n
+  $E --workdir=$R/$n --task=nll
+done
 # Adversarial autoencoders against a plain AE with the same network.
 $T --config=$C/aae.py:$D --workdir=$R/aae
 $T --config=$C/ae.py:$D --workdir=$R/ae_8 --config.hidden_sizes='(1000, 1000)' --config.latent_dim=8 --config.learning_rate=2e-4

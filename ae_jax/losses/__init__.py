@@ -59,7 +59,7 @@ Conventions
 Modules, one topic each (every name is importable from here):
 
   reconstruction  squared errors, Bernoulli and Gaussian log-likelihoods
-  divergences     Gaussian KLs, the (beta-)ELBO, the IWAE bound
+  divergences     Gaussian KLs, the (beta-)ELBO, the IWAE, MIWAE and CIWAE bounds
   discrepancy     maximum mean discrepancy (WAE, InfoVAE)
   adversarial     GAN losses, FactorVAE total correlation, permute_dims
   capacity        controlled-capacity beta-VAE penalty and schedule
@@ -89,9 +89,11 @@ from ae_jax.losses.discrepancy import _squared_distances
 from ae_jax.losses.discrepancy import _squared_distances_jvp
 from ae_jax.losses.discrepancy import mmd
 from ae_jax.losses.divergences import ELBO
+from ae_jax.losses.divergences import ciwae_bound
 from ae_jax.losses.divergences import elbo
 from ae_jax.losses.divergences import gaussian_kl
 from ae_jax.losses.divergences import iwae_bound
+from ae_jax.losses.divergences import miwae_bound
 from ae_jax.losses.divergences import standard_normal_kl
 from ae_jax.losses.quantization import VectorQuantization
 from ae_jax.losses.quantization import codebook_perplexity
@@ -113,6 +115,7 @@ __all__ = [
     "binary_cross_entropy",
     "capacity_kl",
     "capacity_schedule",
+    "ciwae_bound",
     "codebook_perplexity",
     "discriminator_loss",
     "elbo",
@@ -121,6 +124,7 @@ __all__ = [
     "generator_loss",
     "iwae_bound",
     "mean_squared_error",
+    "miwae_bound",
     "mmd",
     "permute_dims",
     "squared_error",

@@ -17,9 +17,11 @@ from ae_jax.losses._checks import _sum_event
 
 __all__ = [
     "ELBO",
+    "ciwae_bound",
     "elbo",
     "gaussian_kl",
     "iwae_bound",
+    "miwae_bound",
     "standard_normal_kl",
 ]
 
@@ -281,3 +283,40 @@ def iwae_bound(log_weights: jax.typing.ArrayLike) -> jax.Array:
     )
   num_samples = log_weights.shape[0]
   return jax.nn.logsumexp(log_weights, axis=0) - math.log(num_samples)
+
+
+def miwae_bound(log_weights: jax.typing.ArrayLike) -> jax.Array:
+  """The MIWAE bound: the mean of M independent K-sample IWAE bounds.
+
+  ``(1/M) sum_m L_K(log w_{m,1..K})`` from ``log_weights`` ``[M, K, ...]``
+  (Rainforth et al., 2018, "Tighter Variational Bounds are Not Necessarily
+  Better", ICML, Eq. 5). ``M = 1`` is the IWAE bound, ``K = 1`` the
+  M-sample average ELBO; for a fixed budget M K, a larger M gives the
+  inference network gradients with a higher signal-to-noise ratio.
+
+  Returns:
+    ``log_weights.shape[2:]``, to maximise.
+  """
+  (log_weights,) = _check_and_cast(
+      "miwae_bound", 0, floating=[("log_weights", log_weights)]
+  )
+  if log_weights.ndim < 2 or 0 in log_weights.shape[:2]:
+    raise ValueError(
+        "miwae_bound: log_weights must have shape [M, K, B] (M >= 1 groups "
+        f"of K >= 1 samples on the leading axes), got {log_weights.shape}"
+    )
+  return jnp.mean(jax.vmap(iwae_bound)(log_weights), axis=0)
+
+
+def ciwae_bound(log_weights: jax.typing.ArrayLike, *, beta) -> jax.Array:
+  """The CIWAE bound ``beta * ELBO + (1 - beta) * IWAE`` from ``[K, ...]``
+  log weights (Rainforth et al., 2018, Eq. 6), ``beta`` in [0, 1]: the
+  ELBO's average of the same K log weights and their IWAE bound."""
+  (log_weights,) = _check_and_cast(
+      "ciwae_bound", 0, floating=[("log_weights", log_weights)]
+  )
+  if isinstance(beta, (int, float)) and not 0 <= beta <= 1:
+    raise ValueError(f"ciwae_bound: beta={beta} must lie in [0, 1]")
+  return beta * jnp.mean(log_weights, axis=0) + (1 - beta) * iwae_bound(
+      log_weights
+  )

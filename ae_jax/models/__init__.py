@@ -10,6 +10,7 @@ Find a model by its registry name (``config.model``):
   'beta_tc_vae'     beta_tc_vae.py  VAE with a weighted total-correlation term
   'vampprior'       vampprior.py    VAE with a mixture-of-posteriors prior
   'flow_vae'        flow_vae.py     VAE with a planar / radial / IAF flow posterior
+  'miwae'           miwae.py        the VAE network on MIWAE / CIWAE / PIWAE bounds
   'wae'             wae.py          Wasserstein AE (MMD to the prior)
   'rae'             rae.py          regularised AE + ex-post density sampling
   'vq_vae'          vq_vae.py       VQ-VAE: discrete codes from a learned codebook

@@ -24,6 +24,7 @@ from ae_jax.models import classifier
 from ae_jax.models import factor_vae
 from ae_jax.models import flow_vae
 from ae_jax.models import lstm_ae
+from ae_jax.models import miwae
 from ae_jax.models import networks
 from ae_jax.models import rae
 from ae_jax.models import rbm
@@ -62,6 +63,7 @@ MODELS: dict[str, Entry] = {
     'rae': Entry(rae.build, rae.Config),
     'vq_vae': Entry(vq_vae.build, vq_vae.Config),
     'flow_vae': Entry(flow_vae.build, flow_vae.Config),
+    'miwae': Entry(miwae.build, miwae.Config),
 }
 
 # Pretraining (config.pretrain) trains layer models whose hyperparameters the
