@@ -27,6 +27,14 @@ for v in flow=planar flow=radial flow=iaf,length=4; do
   $T --config=$C/flow_vae.py:$D,$v --config.binarize=dynamic --workdir=$R/$n
   $E --workdir=$R/$n --task=nll
 done
+# The bounds of Rainforth et al. (2018) with the same network and protocol and
+# a budget of 16 importance samples: IWAE (1 x 16), MIWAE and PIWAE (4 x 4),
+# CIWAE (beta 0.5 over 16).
+for v in outer=1,samples=16 outer=4,samples=4 estimator=piwae,outer=4,samples=4 estimator=ciwae,outer=1,samples=16; do
+  n=miwae_$(echo $v | tr ',=' '__')_dyn
+  $T --config=$C/miwae.py:$D,$v --config.binarize=dynamic --workdir=$R/$n
+  $E --workdir=$R/$n --task=nll
+done
 # Adversarial autoencoders against a plain AE with the same network.
 $T --config=$C/aae.py:$D --workdir=$R/aae
 $T --config=$C/ae.py:$D --workdir=$R/ae_8 --config.hidden_sizes='(1000, 1000)' --config.latent_dim=8 --config.learning_rate=2e-4

@@ -23,6 +23,7 @@ from ae_jax.models import beta_tc_vae
 from ae_jax.models import classifier
 from ae_jax.models import factor_vae
 from ae_jax.models import flow_vae
+from ae_jax.models import hierarchical_vae
 from ae_jax.models import lstm_ae
 from ae_jax.models import miwae
 from ae_jax.models import networks
@@ -64,6 +65,7 @@ MODELS: dict[str, Entry] = {
     'vq_vae': Entry(vq_vae.build, vq_vae.Config),
     'flow_vae': Entry(flow_vae.build, flow_vae.Config),
     'miwae': Entry(miwae.build, miwae.Config),
+    'hierarchical_vae': Entry(hierarchical_vae.build, hierarchical_vae.Config),
 }
 
 # Pretraining (config.pretrain) trains layer models whose hyperparameters the

@@ -1,0 +1,186 @@
+"""Two-stochastic-layer VAE / IWAE (Burda, Grosse & Salakhutdinov 2015).
+
+The architecture of Burda et al.'s two-layer models (their Section 5):
+
+  inference   q(z1|x) q(z2|z1):  x -> hidden_sizes -> z1 -> top_hidden_sizes -> z2
+  generative  p(z2) p(z1|z2) p(x|z1):  z2 -> top_hidden_sizes -> z1 -> hidden_sizes -> x
+
+with diagonal Gaussian q(z1|x), q(z2|z1), p(z1|z2), p(z2) = N(0, I) and the
+likelihood of ``config.likelihood``; the paper: hidden 200-200 and 100-100
+tanh units, z1 of 100 and z2 of 50 units. The log importance weight of a
+draw is ``log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log
+q(z2|z1)``; the loss is the ELBO (``iwae_samples`` = 1) or the K-sample
+IWAE bound, and task ``nll`` uses the same weights.
+
+`encode` gives the mean of q(z1|x) (``latent_dim`` = z1's units) and
+`decode` the mean of p(x|z1), so every task that works on codes applies to
+the first stochastic layer; `sample` draws z2 ~ N(0, I), z1 ~ p(z1|z2).
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ae_jax import losses
+from ae_jax.models import base
+from ae_jax.models import networks
+from ae_jax.models import vae
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+  """Hyperparameters of model='hierarchical_vae' (z1 is ``latent_dim``)."""
+
+  top_latent_dim: int = base.hparam(50)  # z2's units.
+  top_hidden_sizes: tuple[int, ...] = base.hparam((100, 100))
+  iwae_samples: int = base.hparam(1)  # K: 1 = the ELBO, else IWAE.
+
+
+def _split_gaussian(h):
+  return jnp.split(h, 2, axis=-1)
+
+
+class HierarchicalModule(nn.Module):
+  """The four conditionals; each method takes any leading shape."""
+
+  x_to_z1: nn.Module
+  z1_to_z2: nn.Module
+  z2_to_z1: nn.Module
+  z1_to_x: nn.Module
+
+  @staticmethod
+  def _flat(net, v):
+    out = net(v.reshape((-1, v.shape[-1])))
+    return out.reshape((*v.shape[:-1], *out.shape[1:]))
+
+  def q_z1(self, x):
+    return _split_gaussian(self.x_to_z1(x))
+
+  def q_z2(self, z1):
+    return _split_gaussian(self._flat(self.z1_to_z2, z1))
+
+  def p_z1(self, z2):
+    return _split_gaussian(self._flat(self.z2_to_z1, z2))
+
+  def decode(self, z1):
+    out = self.z1_to_x(z1.reshape((-1, z1.shape[-1])))
+    return out.reshape((*z1.shape[:-1], *out.shape[1:]))
+
+  def __call__(self, x):  # Creates every parameter.
+    mean, _ = self.q_z1(x)
+    z2, _ = self.q_z2(mean)
+    return self.decode(self.p_z1(z2)[0])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HierarchicalVAE(base.Model, Config):
+  """`base.Model` of the two-stochastic-layer VAE / IWAE."""
+
+  module: HierarchicalModule
+
+  generative = True
+
+  def init(self, rng):
+    x = jnp.zeros((1, *self.input_shape), jnp.float32)
+    return self.module.init(rng, x)['params']
+
+  def _apply(self, params, *args, method):
+    return self.module.apply({'params': params}, *args, method=method)
+
+  def log_importance_weights(self, params, x, rng, num_samples):
+    """``log p(x, z1, z2) - log q(z1, z2 | x)``, ``[K, B]``."""
+    r1, r2 = jax.random.split(rng)
+    m1, lv1 = self._apply(params, x, method='q_z1')
+    z1 = vae.reparameterize(
+        r1,
+        jnp.broadcast_to(m1, (num_samples, *m1.shape)),
+        jnp.broadcast_to(lv1, (num_samples, *lv1.shape)),
+    )
+    m2, lv2 = self._apply(params, z1, method='q_z2')
+    z2 = vae.reparameterize(r2, m2, lv2)
+    pm1, plv1 = self._apply(params, z2, method='p_z1')
+    outputs = self._apply(params, z1, method='decode')
+    log_px = self.log_likelihood(outputs, jnp.broadcast_to(x, outputs.shape))
+    zeros = jnp.zeros_like(z2)
+    log_p = (
+        log_px
+        + losses.gaussian_log_likelihood(pm1, plv1, z1)
+        + losses.gaussian_log_likelihood(zeros, zeros, z2)
+    )
+    log_q = losses.gaussian_log_likelihood(
+        jnp.broadcast_to(m1, z1.shape), jnp.broadcast_to(lv1, z1.shape), z1
+    ) + losses.gaussian_log_likelihood(m2, lv2, z2)
+    return log_p - log_q
+
+  def per_example_losses(self, params, x, rng, *, train, labels=None):
+    del train, labels
+    rng = jax.random.PRNGKey(0) if rng is None else rng
+    log_w = self.log_importance_weights(params, x, rng, self.iwae_samples)
+    bound = losses.iwae_bound(log_w)
+    return {
+        'loss': -bound,
+        'neg_elbo': -jnp.mean(log_w, axis=0),
+        'neg_iwae_bound': -bound,
+        'mse': losses.mean_squared_error(
+            self.reconstruct(params, x), x, event_ndims=self.event_ndims
+        ),
+    }
+
+  def encode(self, params, x):
+    """The mean of q(z1 | x)."""
+    return self._apply(params, x, method='q_z1')[0]
+
+  def decode(self, params, z):
+    return self.output_mean(self._apply(params, z, method='decode'))
+
+  def sample(self, params, rng, num):
+    r2, r1 = jax.random.split(rng)
+    z2 = jax.random.normal(r2, (num, self.top_latent_dim))
+    z1 = vae.reparameterize(r1, *self._apply(params, z2, method='p_z1'))
+    return self.decode(params, z1)
+
+
+def build(config, data: base.DataSpec) -> HierarchicalVAE:
+  """The 'hierarchical_vae' entry of the model registry."""
+  base.check_likelihood(config.likelihood)
+  if config.likelihood != 'bernoulli':
+    raise ValueError(
+        "model='hierarchical_vae' has a Bernoulli decoder only; set "
+        '--config.likelihood=bernoulli.'
+    )
+  if config.encoder != 'mlp':
+    raise ValueError(
+        "model='hierarchical_vae' is built of MLPs (Burda et al.'s "
+        'architecture); set --config.encoder=mlp.'
+    )
+  hp = base.hparams(config, Config)
+  sizes = tuple(hp.top_hidden_sizes)
+  if not all(isinstance(s, int) and s >= 1 for s in sizes):
+    raise ValueError(
+        f'config.top_hidden_sizes={sizes} must be positive integers, e.g. '
+        '--config.top_hidden_sizes="(100, 100)".'
+    )
+  for field in ('top_latent_dim', 'iwae_samples'):
+    value = getattr(hp, field)
+    if not (isinstance(value, int) and value >= 1):
+      raise ValueError(f'config.{field}={value!r} must be a positive integer.')
+  kw = dict(activation=config.activation, init_scheme=config.init)
+  d1, d2 = config.latent_dim, hp.top_latent_dim
+  hidden = tuple(config.hidden_sizes)
+  module = HierarchicalModule(
+      x_to_z1=networks.MLPEncoder(hidden, 2 * d1, **kw),
+      z1_to_z2=networks.MLPEncoder(sizes, 2 * d2, **kw),
+      z2_to_z1=networks.MLPEncoder(sizes[::-1], 2 * d1, **kw),
+      z1_to_x=networks.MLPDecoder(hidden[::-1], tuple(data.input_shape), **kw),
+  )
+  return HierarchicalVAE(
+      input_shape=tuple(data.input_shape),
+      latent_dim=d1,
+      likelihood=config.likelihood,
+      module=module,
+      top_latent_dim=d2,
+      top_hidden_sizes=sizes,
+      iwae_samples=hp.iwae_samples,
+  )

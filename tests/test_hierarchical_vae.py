@@ -1,0 +1,96 @@
+"""Two-stochastic-layer VAE: its importance weights are the five densities
+of the model, its bounds are ordered, and it samples through both layers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from ae_jax import losses
+from ae_jax import models
+from tests import fitting
+
+SIZES = dict(
+    hidden_sizes=(32,), latent_dim=6, top_hidden_sizes=(16,), top_latent_dim=3
+)
+
+
+def _model(**overrides):
+  config = fitting.config(model='hierarchical_vae', **{**SIZES, **overrides})
+  return models.build_model(config, (64,))
+
+
+def test_log_weights_are_the_five_densities_of_the_model():
+  model = _model()
+  params = model.init(jax.random.PRNGKey(0))
+  x = jnp.asarray(fitting.digits().test_images[:5])
+  rng = jax.random.PRNGKey(4)
+  got = jax.jit(lambda p: model.log_importance_weights(p, x, rng, 3))(params)
+  # The same draws by hand (the model's key layout), densities by scipy.
+  apply = lambda *a, method: model.module.apply(
+      {'params': params}, *a, method=method
+  )
+  r1, r2 = jax.random.split(rng)
+  m1, lv1 = map(np.asarray, apply(x, method='q_z1'))
+  z1 = m1 + np.exp(0.5 * lv1) * np.asarray(jax.random.normal(r1, (3, 5, 6)))
+  m2, lv2 = map(np.asarray, apply(jnp.asarray(z1), method='q_z2'))
+  z2 = m2 + np.exp(0.5 * lv2) * np.asarray(jax.random.normal(r2, (3, 5, 3)))
+  pm1, plv1 = map(np.asarray, apply(jnp.asarray(z2), method='p_z1'))
+  probs = np.asarray(jax.nn.sigmoid(apply(jnp.asarray(z1), method='decode')))
+  normal = lambda v, m, lv: stats.norm.logpdf(v, m, np.exp(0.5 * lv)).sum(-1)
+  want = (
+      np.sum(
+          np.asarray(x) * np.log(probs)
+          + (1 - np.asarray(x)) * np.log1p(-probs),
+          -1,
+      )  # Bernoulli log-likelihood of grey levels (cross-entropy).
+      + normal(z1, pm1, plv1)
+      + stats.norm.logpdf(z2).sum(-1)
+      - normal(z1, m1, lv1)
+      - normal(z2, m2, lv2)
+  )
+  np.testing.assert_allclose(got, want, rtol=2e-4)
+
+
+def test_the_iwae_bound_is_above_the_elbo_and_is_the_loss():
+  model = _model(iwae_samples=20)
+  params = model.init(jax.random.PRNGKey(0))
+  x = jnp.asarray(fitting.digits().test_images[:16])
+  m = model.per_example_losses(params, x, jax.random.PRNGKey(1), train=True)
+  assert bool(jnp.all(m['neg_iwae_bound'] <= m['neg_elbo']))
+  np.testing.assert_allclose(m['loss'], m['neg_iwae_bound'])
+  grads = jax.grad(
+      lambda p: model.per_example_losses(
+          p, x, jax.random.PRNGKey(1), train=True
+      )['loss'].mean()
+  )(params)
+  # Every conditional gets a gradient: both stochastic layers are trained.
+  for part in ('x_to_z1', 'z1_to_z2', 'z2_to_z1', 'z1_to_x'):
+    assert any(bool(jnp.any(g != 0)) for g in jax.tree.leaves(grads[part]))
+
+
+def test_samples_and_codes_have_the_first_layer_shapes():
+  model = _model()
+  params = model.init(jax.random.PRNGKey(0))
+  samples = model.sample(params, jax.random.PRNGKey(2), 7)
+  assert samples.shape == (7, 64) and bool(
+      jnp.all((samples >= 0) & (samples <= 1))
+  )
+  x = jnp.asarray(fitting.digits().test_images[:4])
+  assert model.encode(params, x).shape == (4, 6)
+
+
+@pytest.mark.parametrize(
+    'overrides, match',
+    [
+        (dict(encoder='conv'), 'set --config.encoder=mlp'),
+        (dict(likelihood='gaussian'), 'Bernoulli decoder only'),
+        (dict(top_hidden_sizes=(0,)), 'top_hidden_sizes=\\(0,\\)'),
+        (dict(top_latent_dim=0), 'top_latent_dim=0 must be a positive'),
+        (dict(iwae_samples=0), 'iwae_samples=0 must be a positive'),
+    ],
+)
+def test_invalid_settings_are_refused(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    _model(**overrides)
