@@ -27,6 +27,17 @@ for v in flow=planar flow=radial flow=iaf,length=4; do
   $T --config=$C/flow_vae.py:$D,$v --config.binarize=dynamic --workdir=$R/$n
   $E --workdir=$R/$n --task=nll
 done
+# Two stochastic layers against one (Burda et al.'s architectures, tanh):
+# x-200-200-z1(100)-100-100-z2(50) against x-200-200-z(50), ELBO and K = 5.
+O="--config.hidden_sizes=(200,200) --config.latent_dim=50 --config.activation=tanh"
+for k in 1 5; do
+  $T --config=$C/hierarchical_vae.py:$D,samples=$k --config.binarize=dynamic --workdir=$R/hvae_k${k}_dyn
+  $E --workdir=$R/hvae_k${k}_dyn --task=nll
+done
+$T --config=$C/vae.py:$D $O --config.binarize=dynamic --workdir=$R/vae_burda_dyn
+$E --workdir=$R/vae_burda_dyn --task=nll
+$T --config=$C/iwae.py:$D,samples=5 $O --config.binarize=dynamic --workdir=$R/iwae5_burda_dyn
+$E --workdir=$R/iwae5_burda_dyn --task=nll
 # The bounds of Rainforth et al. (2018) with the same network and protocol and
 # a budget of 16 importance samples: IWAE (1 x 16), MIWAE and PIWAE (4 x 4),
 # CIWAE (beta 0.5 over 16).

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from ae_jax import losses
 from ae_jax import models
 from tests import fitting
 
