@@ -12,6 +12,7 @@ Find a model by its registry name (``config.model``):
   'flow_vae'        flow_vae.py     VAE with a planar / radial / IAF flow posterior
   'miwae'           miwae.py        the VAE network on MIWAE / CIWAE / PIWAE bounds
   'hierarchical_vae'  hierarchical_vae.py  two stochastic layers (VAE or IWAE)
+  'vae_gan'         vae_gan.py      VAE with a discriminator-feature reconstruction
   'wae'             wae.py          Wasserstein AE (MMD to the prior)
   'rae'             rae.py          regularised AE + ex-post density sampling
   'vq_vae'          vq_vae.py       VQ-VAE: discrete codes from a learned codebook

@@ -30,6 +30,7 @@ from ae_jax.models import networks
 from ae_jax.models import rae
 from ae_jax.models import rbm
 from ae_jax.models import vae
+from ae_jax.models import vae_gan
 from ae_jax.models import vampprior
 from ae_jax.models import vq_vae
 from ae_jax.models import wae
@@ -65,6 +66,7 @@ MODELS: dict[str, Entry] = {
     'vq_vae': Entry(vq_vae.build, vq_vae.Config),
     'flow_vae': Entry(flow_vae.build, flow_vae.Config),
     'miwae': Entry(miwae.build, miwae.Config),
+    'vae_gan': Entry(vae_gan.build, vae_gan.Config),
     'hierarchical_vae': Entry(hierarchical_vae.build, hierarchical_vae.Config),
 }
 

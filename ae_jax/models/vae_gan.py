@@ -1,0 +1,174 @@
+"""VAE-GAN: a VAE whose reconstruction error is measured in a GAN
+discriminator's features.
+
+Larsen, Sonderby, Larochelle & Winther (2016), "Autoencoding beyond pixels
+using a learned similarity metric", ICML. Three networks, three objectives
+(their Algorithm 1), each with its own optimiser (`param_groups`) in one
+jitted step:
+
+  encoder        L_prior + L_llike
+  decoder        gamma * L_llike + L_gen
+  discriminator  L_disc
+
+with L_prior = KL(q(z|x) || N(0, I)); L_llike = ||Dis_l(x) - Dis_l(x~)||^2 / 2,
+the Gaussian log-likelihood (up to constants) of the discriminator's last
+hidden layer Dis_l at the reconstruction x~ = Dec(z), z ~ q(z|x); L_gen =
+-log D(Dec(z)) - log D(Dec(z_p)) (the non-saturating form of their -L_GAN)
+for z_p ~ N(0, I); and L_disc = -log D(x) - log(1 - D(Dec(z))) - log(1 -
+D(Dec(z_p))). As in the AAE, one scalar carries all three: each network's
+term sees the others through ``stop_gradient``; gamma reaches only the
+decoder (the encoder's copy of L_llike has a gradient scaled by 1/gamma on
+its way through the decoder).
+
+The discriminator is an MLP on the (flattened) image: ``discriminator_sizes``
+hidden layers (the last is Dis_l) and a logit.
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ae_jax import losses
+from ae_jax.models import base
+from ae_jax.models import discriminator
+from ae_jax.models import networks
+from ae_jax.models import vae
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(discriminator.Config):
+  """Hyperparameters of model='vae_gan'."""
+
+  # gamma: the decoder's weight of the feature-space reconstruction error
+  # against fooling the discriminator.
+  feature_weight: float = base.hparam(1.0)
+
+
+class ImageDiscriminator(nn.Module):
+  """``x -> (Dis_l(x) [B, sizes[-1]], logit [B])``."""
+
+  sizes: tuple[int, ...]
+  activation: str = 'relu'
+
+  @nn.compact
+  def __call__(self, x):
+    h = x.reshape((x.shape[0], -1))
+    for i, size in enumerate(self.sizes):
+      h = getattr(nn, self.activation)(nn.Dense(size, name=f'hidden_{i}')(h))
+    return h, nn.Dense(1, name='logit')(h)[..., 0]
+
+
+class VAEGANModule(vae.VAEModule):
+  """`vae.VAEModule` plus the image discriminator."""
+
+  discriminator: nn.Module | None = None
+
+  def discriminate(self, x):
+    return self.discriminator(x)
+
+  def __call__(self, x, rng):  # Creates every parameter.
+    out = super().__call__(x, rng)
+    return out, self.discriminate(x)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VAEGAN(vae.VariationalAutoencoder):
+  """`vae.VariationalAutoencoder` with the VAE-GAN objectives."""
+
+  module: VAEGANModule
+  feature_weight: float = 1.0
+  learning_rate: float = 1e-3
+  discriminator_learning_rate: float = 1e-3
+
+  def param_groups(self):
+    groups = {
+        'encoder': self.learning_rate,
+        'decoder': self.learning_rate,
+        'discriminator': self.discriminator_learning_rate,
+    }
+    if self.module.learn_output_variance:  # Unused: no pixel likelihood.
+      groups['output_log_variance'] = self.learning_rate
+    return groups
+
+  def per_example_losses(self, params, x, rng, *, train, labels=None):
+    del train, labels
+    sg = jax.lax.stop_gradient
+    z_rng, p_rng = jax.random.split(rng)
+    apply = lambda p, *a, method: self.module.apply(
+        {'params': p}, *a, method=method
+    )
+    mean, log_var = apply(params, x, method='encode')
+    z = vae.reparameterize(z_rng, mean, log_var)
+    prior = losses.standard_normal_kl(mean, log_var)
+    frozen = {**params, 'discriminator': sg(params['discriminator'])}
+    # L_llike: encoder gradient 1, decoder gradient gamma.
+    gamma = self.feature_weight
+    z_scaled = z / gamma + sg(z - z / gamma)  # Value z, gradient 1 / gamma.
+    recon = apply(frozen, z_scaled, method='decode')
+    features = lambda images: apply(frozen, images, method='discriminate')[0]
+    llike = 0.5 * jnp.sum(
+        jnp.square(features(x) - features(self.output_mean(recon))), -1
+    )
+    # The GAN: fakes are reconstructions (no gradient to the encoder) and
+    # decoded prior samples.
+    z_p = jax.random.normal(p_rng, z.shape)
+    fakes = [
+        self.output_mean(apply(params, sg(z), method='decode')),
+        self.output_mean(apply(params, z_p, method='decode')),
+    ]
+    gen = sum(
+        losses.generator_loss(apply(frozen, f, method='discriminate')[1])
+        for f in fakes
+    )
+    real_logit = apply(params, x, method='discriminate')[1]
+    fake_logits = [
+        apply(params, sg(f), method='discriminate')[1] for f in fakes
+    ]
+    disc = losses.discriminator_loss(real_logit, fake_logits[0]) + (
+        jax.nn.softplus(fake_logits[1])  # -log(1 - D(Dec(z_p))).
+    )
+    return {
+        'loss': prior + gamma * llike + gen + disc,
+        'loss_kl': prior,
+        'loss_feature': llike,
+        'loss_generator': gen,
+        'loss_discriminator': disc,
+        'discriminator_accuracy': discriminator.accuracy(
+            real_logit, fake_logits[1]
+        ),
+        'mse': self.pixel_mse(recon, x),
+    }
+
+  def log_importance_weights(self, params, x, rng, num_samples):
+    raise NotImplementedError(
+        'VAE-GAN has no pixel likelihood (its reconstruction error is in '
+        "the discriminator's features), so no importance weights; task "
+        "'nll' needs e.g. 'vae'."
+    )
+
+
+def build(config, data: base.DataSpec) -> VAEGAN:
+  """The 'vae_gan' entry of the model registry."""
+  hp = base.hparams(config, Config)
+  discriminator.build(config, activation=config.activation)  # Its checks.
+  if not hp.feature_weight > 0:
+    raise ValueError(
+        f'config.feature_weight={hp.feature_weight} must be > 0 (gamma, the '
+        "decoder's weight of the feature-space reconstruction error)."
+    )
+  model = vae.build(config, data)  # The VAE's network and checks.
+  module = VAEGANModule(
+      **vae.network_fields(model.module),
+      discriminator=ImageDiscriminator(
+          tuple(hp.discriminator_sizes), activation=config.activation
+      ),
+  )
+  fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+  return VAEGAN(
+      **{**fields, 'module': module},
+      feature_weight=float(hp.feature_weight),
+      learning_rate=float(config.learning_rate),
+      discriminator_learning_rate=float(hp.discriminator_learning_rate),
+  )

@@ -1,0 +1,20 @@
+r"""VAE-GAN (Larsen et al. 2016): the VAE network, reconstructions judged in an image discriminator's features, three optimisers in one step.
+
+  python -m experiments.train --config=experiments/configs/vae_gan.py:dataset=fashion_mnist \
+      --workdir=runs/vae_gan
+  python -m experiments.evaluate --workdir=runs/vae_gan --task=generate
+``gamma=G`` weights the decoder's feature reconstruction against fooling the
+discriminator.
+"""
+
+from experiments.configs import common
+
+
+def get_config(arg=None):
+  arg = common.parse_arg(arg, dataset='digits', smoke=False, gamma=1.0)
+  config = common.get_base_config('vae_gan')
+  config.feature_weight = arg.gamma
+  config = common.apply_variant(config, arg)
+  if arg.smoke:
+    config.discriminator_sizes = (16,)
+  return config

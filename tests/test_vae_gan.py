@@ -1,0 +1,97 @@
+"""VAE-GAN: each of the three networks gets the gradient of its own
+objective (Larsen et al.'s Algorithm 1) from the one loss, and trains with
+its own optimiser."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ae_jax import losses
+from ae_jax import models
+from ae_jax.models import vae
+from tests import fitting
+
+GAMMA = 0.3
+
+
+def _model(**overrides):
+  config = fitting.config(
+      model='vae_gan',
+      latent_dim=4,
+      hidden_sizes=(32,),
+      discriminator_sizes=(16,),
+      feature_weight=GAMMA,
+      **overrides,
+  )
+  return models.build_model(config, (64,))
+
+
+def test_each_network_gets_the_gradient_of_its_own_objective():
+  model = _model()
+  params = model.init(jax.random.PRNGKey(0))
+  x = jnp.asarray(fitting.digits().test_images[:16])
+  rng = jax.random.PRNGKey(5)
+  got = jax.grad(
+      lambda p: model.per_example_losses(p, x, rng, train=True)['loss'].mean()
+  )(params)
+
+  # Algorithm 1 written out: three objectives, no stop_gradient tricks.
+  z_rng, p_rng = jax.random.split(rng)
+  apply = lambda p, *a, method: model.module.apply(
+      {'params': p}, *a, method=method
+  )
+  mean_of = lambda p, z: jax.nn.sigmoid(apply(p, z, method='decode'))
+  z_p = jax.random.normal(p_rng, (16, 4))
+
+  def parts(p):
+    mean, log_var = apply(p, x, method='encode')
+    z = vae.reparameterize(z_rng, mean, log_var)
+    feat = lambda v: apply(p, v, method='discriminate')[0]
+    logit = lambda v: apply(p, v, method='discriminate')[1]
+    recon = mean_of(p, z)
+    llike = 0.5 * jnp.sum((feat(x) - feat(recon)) ** 2, -1)
+    prior = losses.standard_normal_kl(mean, log_var)
+    fakes = (recon, mean_of(p, z_p))
+    gen = sum(losses.generator_loss(logit(f)) for f in fakes)
+    disc = (
+        -jax.nn.log_sigmoid(logit(x))
+        - jax.nn.log_sigmoid(-logit(fakes[0]))
+        - jax.nn.log_sigmoid(-logit(fakes[1]))
+    )
+    return prior.mean(), llike.mean(), gen.mean(), disc.mean()
+
+  def grad_of(objective, group):
+    return jax.grad(lambda p: objective(*parts(p)))(params)[group]
+
+  want = {
+      'encoder': grad_of(lambda kl, ll, g, d: kl + ll, 'encoder'),
+      'decoder': grad_of(lambda kl, ll, g, d: GAMMA * ll + g, 'decoder'),
+      'discriminator': grad_of(lambda kl, ll, g, d: d, 'discriminator'),
+  }
+  for group, tree in want.items():
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6),
+        got[group],
+        tree,
+    )
+  assert set(model.param_groups()) == set(params)  # Three optimisers.
+
+
+@pytest.mark.parametrize(
+    'overrides, match',
+    [
+        (dict(feature_weight=0.0), 'feature_weight=0.0 must be > 0'),
+        (dict(discriminator_sizes=()), 'discriminator_sizes=\\(\\) must be'),
+        (dict(discriminator_learning_rate=0.0), 'discriminator_learning_rate'),
+    ],
+)
+def test_invalid_settings_are_refused(overrides, match):
+  with pytest.raises(ValueError, match=match):
+    models.build_model(fitting.config(model='vae_gan', **overrides), (64,))
+
+
+def test_there_is_no_pixel_likelihood_to_importance_sample():
+  model = _model()
+  with pytest.raises(NotImplementedError, match="task 'nll' needs"):
+    model.log_importance_weights(None, None, None, 2)
