@@ -33,7 +33,6 @@ import jax.numpy as jnp
 from ae_jax import losses
 from ae_jax.models import base
 from ae_jax.models import discriminator
-from ae_jax.models import networks
 from ae_jax.models import vae
 
 
