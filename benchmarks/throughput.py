@@ -49,6 +49,20 @@ VARIANTS = {
     'factor_vae': dict(model='factor_vae', tc_weight=10.0),
     'aae': dict(model='aae'),
     'conv_vae': dict(model='vae', encoder='conv', layout='hwc'),
+    # Issue 17's objectives, on the same network where they have one.
+    'beta_tc_vae': dict(model='beta_tc_vae', beta=6.0),
+    'wae': dict(model='wae'),
+    'vampprior': dict(model='vampprior'),
+    'rae_l2': dict(model='rae'),
+    'rae_gp': dict(
+        model='rae', decoder_l2_weight=0.0, gradient_penalty_weight=1e-7
+    ),
+    'vq_vae': dict(model='vq_vae', latent_dim=32),
+    'planar_vae': dict(model='flow_vae', flow='planar'),
+    'iaf_vae': dict(model='flow_vae', flow='iaf', flow_length=4),
+    'miwae': dict(model='miwae', outer_samples=4, iwae_samples=4),
+    'hierarchical_vae': dict(model='hierarchical_vae'),
+    'vae_gan': dict(model='vae_gan'),
 }
 
 _MODELS = flags.DEFINE_list(

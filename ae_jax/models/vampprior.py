@@ -131,6 +131,12 @@ def build(config, data: base.DataSpec) -> VampPriorVAE:
         f'config.num_pseudo_inputs={k!r} must be a positive integer (K, '
         'the mixture components of the prior; the paper uses 500).'
     )
+  if data.num_train and k > data.num_train:
+    raise ValueError(
+        f'config.num_pseudo_inputs={k} is more than the {data.num_train} '
+        'training examples: the prior would have more components than the '
+        'data it approximates; set --config.num_pseudo_inputs below that.'
+    )
   model = vae.build(config, data)  # The VAE's network and checks.
   module = VampModule(
       **vae.network_fields(model.module),
