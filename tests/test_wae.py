@@ -77,3 +77,17 @@ def test_experiment_config_trains_in_smoke_mode(tmp_path):
   config.write_figures = False
   summary = train.train_and_evaluate(config, tmp_path)
   assert summary['step'] == 10 and np.isfinite(summary['test']['loss_mmd'])
+
+
+def test_wae_gan_is_the_deterministic_adversarial_autoencoder(tmp_path):
+  config = experiment_config.get_config('smoke,penalty=gan,lambda=3')
+  assert (config.model, config.aae_encoder) == ('aae', 'deterministic')
+  assert config.adversarial_weight == 3.0
+  model = models.build_model(config, (64,))
+  assert not model.module.gaussian and model.adversarial_weight == 3.0
+  config.num_train_steps = 10
+  config.write_figures = False
+  summary = train.train_and_evaluate(config, tmp_path)
+  assert np.isfinite(summary['test']['loss_discriminator'])
+  with pytest.raises(ValueError, match="penalty='sliced'"):
+    experiment_config.get_config('penalty=sliced')
