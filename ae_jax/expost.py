@@ -9,14 +9,26 @@ training and decode draws from it; pythae offers the same
 fitted `GaussianMixture`, whose `sample` and `log_prob` are plain NumPy with
 a seed, so a seed gives the same codes on every machine.
 
-`ae_jax.load(workdir).sample(n)` uses it for deterministic autoencoders: the
-mixture is fitted on the run's training codes once and saved next to the
-checkpoints (`EXPOST_FILE`, tied to the parameters it was fitted for).
+For discrete codes (VQ-VAE) the ex-post density is `CodePrior`, an
+autoregressive model of the symbols (`fit_code_prior`): the paper's
+"learned prior" that samples are drawn from, and an entropy model whose
+test log-likelihood is the rate an arithmetic coder would reach.
+
+`ae_jax.load(workdir).sample(n)` uses them for models without a prior: the
+density is fitted on the run's training codes once and saved next to the
+checkpoints (`trained.EXPOST_FILE`, tied to the parameters it was fitted
+for).
 """
 
 import dataclasses
+import functools
 
+from flax import traverse_util
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 
 from ae_jax.metrics import checks
 
@@ -103,3 +115,170 @@ def fit_gaussian_mixture(
       means=gmm.means_,
       covariances=gmm.covariances_,
   )
+
+
+# ---------------------------------------------------------------------------
+# A learned prior over discrete codes (VQ-VAE).
+# ---------------------------------------------------------------------------
+
+CODE_PRIOR_STEPS = 2000
+CODE_PRIOR_BATCH = 256
+
+
+class _CausalTransformer(nn.Module):
+  """``[B, S]`` symbols -> ``[B, S, K]`` logits of each symbol given the
+  ones before it (a start token K shifts the input right)."""
+
+  codebook_size: int
+  num_symbols: int
+  width: int = 64
+  depth: int = 2
+  heads: int = 4
+
+  @nn.compact
+  def __call__(self, idx):
+    start = jnp.full((idx.shape[0], 1), self.codebook_size, idx.dtype)
+    tokens = jnp.concatenate([start, idx[:, :-1]], axis=1)
+    position = self.param(
+        'position',
+        nn.initializers.normal(0.02),
+        (self.num_symbols, self.width),
+    )
+    h = nn.Embed(self.codebook_size + 1, self.width)(tokens) + position
+    mask = nn.make_causal_mask(tokens)
+    for _ in range(self.depth):
+      h = h + nn.SelfAttention(num_heads=self.heads)(
+          nn.LayerNorm()(h), mask=mask
+      )
+      h = h + nn.Dense(self.width)(
+          nn.gelu(nn.Dense(4 * self.width)(nn.LayerNorm()(h)))
+      )
+    return nn.Dense(self.codebook_size)(nn.LayerNorm()(h))
+
+
+@dataclasses.dataclass(frozen=True)
+class CodePrior:
+  """An autoregressive prior over ``[S]`` symbols of ``K`` codes: a small
+  causal transformer (2 layers, width 64, 4 heads) in place of the VQ-VAE
+  paper's PixelCNN (their codes are a spatial grid; here a sequence)."""
+
+  codebook_size: int
+  num_symbols: int
+  params: dict
+
+  def log_prob(self, indices: np.typing.ArrayLike) -> np.ndarray:
+    """``log p(indices)`` in nats per row ``[N]`` (float64)."""
+    log_prob, _ = _code_prior_functions(self.codebook_size, self.num_symbols)
+    return np.asarray(
+        log_prob(self.params, jnp.asarray(indices, jnp.int32)), np.float64
+    )
+
+  def sample(self, num: int, *, seed: int = 0) -> np.ndarray:
+    """``num`` symbol sequences ``[num, S]`` (int32), ancestrally."""
+    num = checks.positive_int('CodePrior.sample', 'num', num)
+    _, draw = _code_prior_functions(self.codebook_size, self.num_symbols)
+    return np.asarray(draw(self.params, jax.random.PRNGKey(seed), num))
+
+  def to_arrays(self) -> dict[str, np.ndarray]:
+    flat = traverse_util.flatten_dict(self.params, sep='/')
+    return {
+        'codebook_size': np.asarray(self.codebook_size),
+        'num_symbols': np.asarray(self.num_symbols),
+        **{f'param/{k}': np.asarray(v) for k, v in flat.items()},
+    }
+
+  @classmethod
+  def from_arrays(cls, arrays: dict) -> 'CodePrior':
+    flat = {
+        k[len('param/') :]: jnp.asarray(v)
+        for k, v in arrays.items()
+        if k.startswith('param/')
+    }
+    return cls(
+        int(arrays['codebook_size']),
+        int(arrays['num_symbols']),
+        traverse_util.unflatten_dict(flat, sep='/'),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _code_prior_functions(codebook_size: int, num_symbols: int):
+  """Jitted ``(log_prob(params, idx), draw(params, key, num))`` of one
+  prior shape, compiled once per process."""
+  net = _CausalTransformer(codebook_size, num_symbols)
+
+  @jax.jit
+  def log_prob(params, idx):
+    logits = net.apply({'params': params}, idx)
+    picked = jnp.take_along_axis(
+        jax.nn.log_softmax(logits), idx[..., None], axis=-1
+    )
+    return jnp.sum(picked[..., 0], -1)
+
+  @functools.partial(jax.jit, static_argnums=2)
+  def draw(params, key, num):
+    def body(t, idx):
+      logits = net.apply({'params': params}, idx)[:, t]
+      return idx.at[:, t].set(
+          jax.random.categorical(jax.random.fold_in(key, t), logits)
+      )
+
+    return jax.lax.fori_loop(
+        0, num_symbols, body, jnp.zeros((num, num_symbols), jnp.int32)
+    )
+
+  return log_prob, draw
+
+
+def fit_code_prior(
+    indices: np.typing.ArrayLike,
+    codebook_size: int,
+    *,
+    steps: int | None = None,
+    seed: int = 0,
+) -> CodePrior:
+  """A `CodePrior` trained by maximum likelihood on ``indices [N, S]``.
+
+  Adam 1e-3, ``steps`` (default `CODE_PRIOR_STEPS`) batches of
+  `CODE_PRIOR_BATCH` rows drawn with ``seed``.
+
+  Raises:
+    ValueError: indices that are not ``[N, S]`` integers in ``[0, K)``.
+  """
+  idx = np.asarray(indices)
+  if idx.ndim != 2 or idx.dtype.kind not in 'iu' or idx.size == 0:
+    raise ValueError(
+        'fit_code_prior: indices must be a non-empty integer array [N, S] '
+        f'(symbols per row), got {idx.dtype} of shape {idx.shape}'
+    )
+  if idx.min() < 0 or idx.max() >= codebook_size:
+    raise ValueError(
+        f'fit_code_prior: indices must lie in [0, {codebook_size}), got '
+        f'[{idx.min()}, {idx.max()}]'
+    )
+  net = _CausalTransformer(codebook_size, idx.shape[1])
+  data = jnp.asarray(idx, jnp.int32)
+  params = net.init(jax.random.PRNGKey(seed), data[:1])['params']
+  tx = optax.adam(1e-3)
+
+  def step(carry, key):
+    params, opt = carry
+    batch = data[jax.random.randint(key, (CODE_PRIOR_BATCH,), 0, len(data))]
+
+    def loss(p):
+      logits = net.apply({'params': p}, batch)
+      return optax.softmax_cross_entropy_with_integer_labels(
+          logits, batch
+      ).mean()
+
+    grads = jax.grad(loss)(params)
+    updates, opt = tx.update(grads, opt, params)
+    return (optax.apply_updates(params, updates), opt), None
+
+  keys = jax.random.split(
+      jax.random.PRNGKey(seed + 1), steps or CODE_PRIOR_STEPS
+  )
+  (params, _), _ = jax.jit(lambda c: jax.lax.scan(step, c, keys))(
+      (params, tx.init(params))
+  )
+  return CodePrior(codebook_size, idx.shape[1], params)

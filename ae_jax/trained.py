@@ -56,7 +56,7 @@ def warn_if_out_of_range(
 
 
 # The ex-post density of a deterministic autoencoder, in its work directory.
-EXPOST_FILE = 'expost_gmm.npz'
+EXPOST_FILE = 'expost_density.npz'
 
 
 class TrainedModel:
@@ -139,27 +139,38 @@ class TrainedModel:
         self._reconstruct(self.params, self._check(x, self.input_shape, 'x'))
     )
 
-  def expost_density(self, train_x=None) -> expost.GaussianMixture:
-    """The ex-post Gaussian mixture on this model's training codes.
+  def expost_density(self, train_x=None):
+    """The ex-post density of this model's training codes (`ae_jax.expost`).
 
-    Fitted once (`expost.fit_gaussian_mixture`, `expost.DEFAULT_COMPONENTS`
-    components, seed 0) on the codes of ``train_x`` or, when that is None,
-    of the run's training split, and kept in ``workdir/`` `EXPOST_FILE`
-    together with the fingerprint of the parameters it describes (a file
-    for other parameters is refitted over).
+    A `expost.CodePrior` over the symbols of a model with discrete codes
+    (``code_indices``: the VQ-VAE), else a `expost.GaussianMixture`
+    (`expost.DEFAULT_COMPONENTS` components). Fitted once, with seed 0, on
+    the codes of ``train_x`` or, when that is None, of the run's training
+    split, and kept in ``workdir/`` `EXPOST_FILE` together with the
+    fingerprint of the parameters it describes (a file for other
+    parameters, or a damaged one, is refitted over).
     """
     if self._expost is not None:
       return self._expost
     from ae_jax.train import distributed  # pylint: disable=g-import-not-at-top
 
+    discrete = hasattr(self.model, 'code_indices')
+    kind = 'code_prior' if discrete else 'gaussian_mixture'
     fingerprint = distributed.params_fingerprint(self.params)
     path = self.workdir / EXPOST_FILE if self.workdir else None
     if path is not None and path.exists():
       try:
         with path.open('rb') as f:
           saved = dict(np.load(f))
-        if str(saved.pop('params_sha256')) == fingerprint:
-          self._expost = expost.GaussianMixture(**saved)
+        if (
+            str(saved.pop('params_sha256')) == fingerprint
+            and str(saved.pop('kind')) == kind
+        ):
+          self._expost = (
+              expost.CodePrior.from_arrays(saved)
+              if discrete
+              else expost.GaussianMixture(**saved)
+          )
           return self._expost
       except (ValueError, KeyError, TypeError, OSError) as e:
         logging.warning('Refitting the ex-post density over %s: %s', path, e)
@@ -175,21 +186,38 @@ class TrainedModel:
       train_x = common.load_data(self).train_images
     from ae_jax.metrics import batching  # pylint: disable=g-import-not-at-top
 
+    encode = jax.jit(self.model.code_indices) if discrete else self._encode
     codes = batching.apply_in_batches(
-        self.encode,
-        train_x,
+        lambda x: encode(self.params, x),
+        np.asarray(train_x, np.float32),
         batch_size=int(getattr(self.config, 'eval_batch_size', 500)),
     )
-    self._expost = expost.fit_gaussian_mixture(codes)
+    if discrete:
+      self._expost = expost.fit_code_prior(codes, self.model.codebook_size)
+    else:
+      self._expost = expost.fit_gaussian_mixture(codes)
     if path is not None:
       try:
         tmp = path.parent / f'{EXPOST_FILE}.tmp'
         with tmp.open('wb') as f:
-          np.savez(f, params_sha256=fingerprint, **self._expost.to_arrays())
+          np.savez(
+              f,
+              params_sha256=fingerprint,
+              kind=kind,
+              **self._expost.to_arrays(),
+          )
         tmp.replace(path)
       except OSError as e:  # A read-only work directory: keep it in memory.
         logging.warning('Not saving the ex-post density to %s: %s', path, e)
     return self._expost
+
+  def expost_codes(self, num: int, *, seed: int = 0, train_x=None):
+    """``num`` codes ``[num, latent_dim]`` drawn from `expost_density`."""
+    density = self.expost_density(train_x)
+    draws = density.sample(num, seed=seed)
+    if isinstance(density, expost.CodePrior):
+      return np.asarray(self.model.codes_of(self.params, draws))
+    return draws
 
   def sample(self, num: int, *, seed: int = 0) -> np.ndarray:
     """``num`` decoded samples: from the prior of a generative model, from
@@ -228,7 +256,7 @@ class TrainedModel:
           'seed in that range.'
       )
     if not self.model.generative:
-      return self.decode(self.expost_density().sample(int(num), seed=seed))
+      return self.decode(self.expost_codes(int(num), seed=seed))
     key = jax.random.PRNGKey(int(seed))
     return np.asarray(self._sample(self.params, key, int(num)))
 

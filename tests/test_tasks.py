@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import ae_jax
+from ae_jax import trained as trained_lib
 from ae_jax import tasks
 from ae_jax import train
 from ae_jax.train import distributed
@@ -156,7 +157,7 @@ def test_evaluate_without_task_runs_the_default_tasks(runs):
       generated
   )
   assert generated['frechet_distance'] > generated['reference_frechet_distance']
-  assert (runs['plain'] / 'expost_gmm.npz').exists()
+  assert (runs['plain'] / trained_lib.EXPOST_FILE).exists()
   assert (runs['plain'] / 'interpolations.png').stat().st_size > 0
 
 

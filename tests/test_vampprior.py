@@ -142,9 +142,7 @@ def test_samples_come_from_the_mixture_and_bad_sizes_are_refused():
         fitting.config(model='vampprior', num_pseudo_inputs=0), (64,)
     )
   with pytest.raises(ValueError, match='num_pseudo_inputs=500 is more than'):
-    models.build_model(
-        fitting.config(model='vampprior'), (64,), num_train=100
-    )
+    models.build_model(fitting.config(model='vampprior'), (64,), num_train=100)
   fields = configs.default_config('vampprior')
   assert 'num_pseudo_inputs' in fields and 'beta' in fields
   assert 'mmd_weight' not in fields and 'capacity_max' not in fields

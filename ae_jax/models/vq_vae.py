@@ -231,6 +231,11 @@ class VQVAE(base.Model, Config):
     vq = self.module.apply({'params': params}, z, method='quantize')
     return jnp.take(params['codebook'], vq.indices, axis=0).reshape(z.shape)
 
+  def codes_of(self, params, indices):
+    """Symbols ``[B, S]`` -> their codebook rows, flattened ``[B, latent_dim]``."""
+    codes = jnp.take(params['codebook'], indices, axis=0)
+    return codes.reshape((indices.shape[0], self.latent_dim))
+
   def encode(self, params, x):
     """Quantised codes ``[B, latent_dim]`` (the codebook rows, flattened)."""
     z_e = self.module.apply({'params': params}, x, method='encode')

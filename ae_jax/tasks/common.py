@@ -93,6 +93,5 @@ def mean_psnr(clean, images) -> float:
 
 
 def expost_samples(trained, num: int, *, seed: int = 0, train_x=None):
-  """``num`` decoded draws of ``trained``'s ex-post Gaussian mixture."""
-  z = trained.expost_density(train_x).sample(num, seed=seed)
-  return decode(trained, z)
+  """``num`` decoded draws of ``trained``'s ex-post density."""
+  return decode(trained, trained.expost_codes(num, seed=seed, train_x=train_x))

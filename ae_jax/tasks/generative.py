@@ -142,6 +142,12 @@ INTERPOLATION_PAIRS = 8
 INTERPOLATION_STEPS = 10
 
 
+def _sampler_name(model) -> str:
+  if model.generative:
+    return 'prior'
+  return 'code_prior' if hasattr(model, 'code_indices') else 'expost_gmm'
+
+
 def _pixel_mmd(a: np.ndarray, b: np.ndarray) -> float:
   flat = lambda v: jnp.asarray(v.reshape(len(v), -1), jnp.float32)
   return float(losses.mmd(flat(a), flat(b)))
@@ -224,12 +230,25 @@ def generate(trained, dataset, baseline=None, outdir=None) -> dict:
   train_x = dataset.train_images
   out = {
       'generative': bool(model.generative),
-      'sampler': 'prior' if model.generative else 'expost_gmm',
+      'sampler': _sampler_name(model),
       'examples': n,
       'reference_mmd_train_to_test': _pixel_mmd(train_x[:n], test),
   }
   samples = common.samples(trained, n, seed=0, train_x=train_x)
   out['sample_mmd'] = _pixel_mmd(samples, test)
+  if hasattr(model, 'code_indices'):
+    # The learned prior as an entropy model: bits an arithmetic coder would
+    # spend on a test image's symbols, beside the fixed-length code.
+    indices = common.batched(
+        trained, lambda v: model.code_indices(trained.params, v), test
+    )
+    prior = trained.expost_density(train_x)
+    out['code_prior_bits_per_image'] = float(
+        -np.mean(prior.log_prob(indices)) / np.log(2)
+    )
+    out['fixed_bits_per_image'] = float(
+        indices.shape[1] * np.log2(model.codebook_size)
+    )
   if baseline is not None and baseline.model.reconstructs:
     out['baseline_sample_mmd'] = _pixel_mmd(
         common.samples(baseline, n, seed=0, train_x=train_x), test
@@ -237,7 +256,11 @@ def generate(trained, dataset, baseline=None, outdir=None) -> dict:
   out.update(_sample_quality(trained, dataset, baseline))
   if outdir is not None:
     outdir = epath.Path(outdir)
-    source = 'the prior' if model.generative else 'an ex-post GMM'
+    source = {
+        'prior': 'the prior',
+        'expost_gmm': 'an ex-post GMM',
+        'code_prior': 'the learned code prior',
+    }[_sampler_name(model)]
     figures.save_image_grid(
         outdir / 'generated_samples.png',
         samples[:64],
