@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from ae_jax import models
+from ae_jax.models import capabilities
 from tests import fitting
 
 SIZES = dict(
@@ -93,3 +94,9 @@ def test_samples_and_codes_have_the_first_layer_shapes():
 def test_invalid_settings_are_refused(overrides, match):
   with pytest.raises(ValueError, match=match):
     _model(**overrides)
+
+
+def test_task_nll_applies_but_the_single_posterior_tasks_do_not():
+  model = _model()
+  assert isinstance(model, capabilities.ImportanceWeighted)
+  assert not isinstance(model, capabilities.LatentVariableModel)

@@ -35,6 +35,18 @@ class LatentVariableModel(Protocol):
 
 
 @runtime_checkable
+class ImportanceWeighted(Protocol):
+  """Importance weights log p(x, z) / q(z | x) of any latent structure
+  (task ``nll``): every `LatentVariableModel`, and the two-stochastic-layer
+  VAE, whose z = (z1, z2) has no single Gaussian posterior."""
+
+  def log_importance_weights(
+      self, params: Any, x: jax.Array, rng: jax.Array, num_samples: int
+  ) -> jax.Array:
+    ...
+
+
+@runtime_checkable
 class PriorModel(Protocol):
   """A model whose codes are pushed to an explicit `ae_jax.priors.Prior`
   (task ``prior``): the adversarial autoencoder."""

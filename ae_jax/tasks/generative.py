@@ -27,7 +27,7 @@ def nll(trained, dataset, baseline=None, outdir=None) -> dict:
   IWAE, on the first `NLL_EXAMPLES` test images, beside their negative ELBO."""
   del baseline, outdir
   model = trained.model
-  if not isinstance(model, capabilities.LatentVariableModel):
+  if not isinstance(model, capabilities.ImportanceWeighted):
     raise ValueError(
         f'Task nll needs a latent-variable model with importance weights '
         f'(vae, iwae); {trained.config.model!r} has none.'
