@@ -112,5 +112,6 @@ for v in "" ,ema ,restarts ,ema,restarts; do
   $T --config=$C/vq_vae.py:$D$v --workdir=$R/$n
 done
 $E --workdir=$R/vq --task=generate
+$E --workdir=$R/vq_ema --task=generate
 $E --workdir=$R/sq_ae --task=compression
 $E --workdir=$R/sq_vae --task=compression
