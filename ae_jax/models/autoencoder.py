@@ -59,6 +59,18 @@ class AutoencoderModule(nn.Module):
     return self.decode(z, train), z
 
 
+def make_module(
+    config, input_shape, *, code_activation: str = 'linear'
+) -> 'AutoencoderModule':
+  """The encoder and decoder of ``config`` (MLP or conv) as one module, codes
+  of ``config.latent_dim`` units: the network of every deterministic AE."""
+  return AutoencoderModule(
+      encoder=networks.make_encoder(config, input_shape, config.latent_dim),
+      decoder=networks.make_decoder(config, input_shape),
+      code_activation=code_activation,
+  )
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Config(networks.DropoutConfig):
   """Hyperparameters of model='ae': the regularisers of the deterministic AE."""
@@ -203,10 +215,8 @@ def build(config, data: base.DataSpec) -> Autoencoder:
   input_shape = data.input_shape
   base.check_likelihood(config.likelihood)
   check_regularizers(config)
-  module = AutoencoderModule(
-      encoder=networks.make_encoder(config, input_shape, config.latent_dim),
-      decoder=networks.make_decoder(config, input_shape),
-      code_activation=config.code_activation,
+  module = make_module(
+      config, input_shape, code_activation=config.code_activation
   )
   return Autoencoder(
       input_shape=tuple(input_shape),

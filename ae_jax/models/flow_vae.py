@@ -164,13 +164,7 @@ class FlowVAE(vae.VariationalAutoencoder):
     )
     log_px = self.log_likelihood(outputs, x, out_log_var)
     kl = log_q - self.log_prior(params, z)  # One-sample estimate.
-    return {
-        'loss': -log_px + self.beta * kl,
-        'neg_elbo': kl - log_px,
-        'loss_rec': -log_px,
-        'loss_kl': kl,
-        'mse': self.pixel_mse(outputs, x),
-    }
+    return self.sampled_elbo_metrics(outputs, x, log_px, kl)
 
   def log_importance_weights(self, params, x, rng, num_samples):
     """``log p(x, z) - log q_K(z | x)`` for K draws of the flow, ``[K, B]``."""

@@ -29,7 +29,6 @@ import jax.numpy as jnp
 from ae_jax import penalties
 from ae_jax.models import autoencoder
 from ae_jax.models import base
-from ae_jax.models import networks
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -100,12 +99,7 @@ def build(config, data: base.DataSpec) -> RegularizedAutoencoder:
       raise ValueError(
           f'config.{name}={value} must be >= 0 (0 turns the term off).'
       )
-  module = autoencoder.AutoencoderModule(
-      encoder=networks.make_encoder(
-          config, data.input_shape, config.latent_dim
-      ),
-      decoder=networks.make_decoder(config, data.input_shape),
-  )
+  module = autoencoder.make_module(config, data.input_shape)
   return RegularizedAutoencoder(
       input_shape=tuple(data.input_shape),
       latent_dim=config.latent_dim,

@@ -183,6 +183,17 @@ class VariationalAutoencoder(base.Model, Config):
     metrics['loss'] = loss
     return metrics, z
 
+  def sampled_elbo_metrics(self, outputs, x, log_px, kl) -> dict:
+    """Metrics of a one-sample ELBO whose KL is estimated (a learned prior,
+    a flow posterior): ``kl = log q(z|x) - log p(z)`` at the decoded z."""
+    return {
+        'loss': -log_px + self.beta * kl,
+        'neg_elbo': kl - log_px,
+        'loss_rec': -log_px,
+        'loss_kl': kl,
+        'mse': self.pixel_mse(outputs, x),
+    }
+
   def log_importance_weights(
       self, params, x: jax.Array, rng: jax.Array, num_samples: int
   ) -> jax.Array:

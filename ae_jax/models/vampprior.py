@@ -113,13 +113,7 @@ class VampPriorVAE(vae.VariationalAutoencoder):
     kl = losses.gaussian_log_likelihood(mean, log_var, z) - self.log_prior(
         params, z
     )
-    return {
-        'loss': -log_px + self.beta * kl,
-        'neg_elbo': kl - log_px,
-        'loss_rec': -log_px,
-        'loss_kl': kl,
-        'mse': self.pixel_mse(outputs, x),
-    }
+    return self.sampled_elbo_metrics(outputs, x, log_px, kl)
 
 
 def build(config, data: base.DataSpec) -> VampPriorVAE:

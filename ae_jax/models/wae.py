@@ -24,7 +24,6 @@ from ae_jax import losses
 from ae_jax import priors
 from ae_jax.models import autoencoder
 from ae_jax.models import base
-from ae_jax.models import networks
 from ae_jax.models import vae
 
 
@@ -93,12 +92,7 @@ def build(config, data: base.DataSpec) -> WassersteinAutoencoder:
         'weight of MMD(q(z), p(z))).'
     )
   vae.check_mmd_kernel(hp.mmd_kernel)
-  module = autoencoder.AutoencoderModule(
-      encoder=networks.make_encoder(
-          config, data.input_shape, config.latent_dim
-      ),
-      decoder=networks.make_decoder(config, data.input_shape),
-  )
+  module = autoencoder.make_module(config, data.input_shape)
   return WassersteinAutoencoder(
       input_shape=tuple(data.input_shape),
       latent_dim=config.latent_dim,
