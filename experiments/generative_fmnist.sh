@@ -38,6 +38,11 @@ $T --config=$C/vae.py:$D $O --config.binarize=dynamic --workdir=$R/vae_burda_dyn
 $E --workdir=$R/vae_burda_dyn --task=nll
 $T --config=$C/iwae.py:$D,samples=5 $O --config.binarize=dynamic --workdir=$R/iwae5_burda_dyn
 $E --workdir=$R/iwae5_burda_dyn --task=nll
+# The same two ELBO models for 30 epochs.
+$T --config=$C/hierarchical_vae.py:$D --config.binarize=dynamic --config.num_epochs=30 --workdir=$R/hvae_e30_dyn
+$E --workdir=$R/hvae_e30_dyn --task=nll
+$T --config=$C/vae.py:$D $O --config.binarize=dynamic --config.num_epochs=30 --workdir=$R/vae_burda_e30_dyn
+$E --workdir=$R/vae_burda_e30_dyn --task=nll
 # The bounds of Rainforth et al. (2018) with the same network and protocol and
 # a budget of 16 importance samples: IWAE (1 x 16), MIWAE and PIWAE (4 x 4),
 # CIWAE (beta 0.5 over 16).
