@@ -82,6 +82,7 @@ def test_each_network_gets_the_gradient_of_its_own_objective():
     'overrides, match',
     [
         (dict(feature_weight=0.0), 'feature_weight=0.0 must be > 0'),
+        (dict(pixel_weight=-1.0), 'pixel_weight=-1.0 must be >= 0'),
         (dict(discriminator_sizes=()), 'discriminator_sizes=\\(\\) must be'),
         (dict(discriminator_learning_rate=0.0), 'discriminator_learning_rate'),
     ],
@@ -95,3 +96,15 @@ def test_there_is_no_pixel_likelihood_to_importance_sample():
   model = _model()
   with pytest.raises(NotImplementedError, match="task 'nll' needs"):
     model.log_importance_weights(None, None, None, 2)
+
+
+def test_pixel_weight_adds_the_pixel_likelihood_to_the_reconstruction_error():
+  x = jnp.asarray(fitting.digits().test_images[:8])
+  rng = jax.random.PRNGKey(1)
+  base_model, with_pixels = _model(), _model(pixel_weight=0.5)
+  params = base_model.init(jax.random.PRNGKey(0))
+  a = base_model.per_example_losses(params, x, rng, train=True)
+  b = with_pixels.per_example_losses(params, x, rng, train=True)
+  np.testing.assert_allclose(
+      b['loss'] - a['loss'], GAMMA * 0.5 * a['loss_rec'], rtol=1e-4
+  )

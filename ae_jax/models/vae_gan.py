@@ -20,6 +20,9 @@ term sees the others through ``stop_gradient``; gamma reaches only the
 decoder (the encoder's copy of L_llike has a gradient scaled by 1/gamma on
 its way through the decoder).
 
+``pixel_weight`` > 0 adds that multiple of the pixel negative log-likelihood
+to L_llike (a common variant; the paper uses the features alone).
+
 The discriminator is an MLP on the (flattened) image: ``discriminator_sizes``
 hidden layers (the last is Dis_l) and a logit.
 """
@@ -43,6 +46,9 @@ class Config(discriminator.Config):
   # gamma: the decoder's weight of the feature-space reconstruction error
   # against fooling the discriminator.
   feature_weight: float = base.hparam(1.0)
+  # Weight of the pixel negative log-likelihood added to L_llike (0 = the
+  # paper's objective; 1 keeps the VAE's reconstruction term beside it).
+  pixel_weight: float = base.hparam(0.0, traced=True)
 
 
 class ImageDiscriminator(nn.Module):
@@ -78,6 +84,7 @@ class VAEGAN(vae.VariationalAutoencoder):
 
   module: VAEGANModule
   feature_weight: float = 1.0
+  pixel_weight: float = 0.0
   learning_rate: float = 1e-3
   discriminator_learning_rate: float = 1e-3
 
@@ -87,7 +94,7 @@ class VAEGAN(vae.VariationalAutoencoder):
         'decoder': self.learning_rate,
         'discriminator': self.discriminator_learning_rate,
     }
-    if self.module.learn_output_variance:  # Unused: no pixel likelihood.
+    if self.module.learn_output_variance:  # Unused: pixel terms use 1.
       groups['output_log_variance'] = self.learning_rate
     return groups
 
@@ -110,6 +117,9 @@ class VAEGAN(vae.VariationalAutoencoder):
     llike = 0.5 * jnp.sum(
         jnp.square(features(x) - features(self.output_mean(recon))), -1
     )
+    pixel = -self.log_likelihood(recon, x)
+    if base.is_on(self.pixel_weight):
+      llike = llike + self.pixel_weight * pixel
     # The GAN: fakes are reconstructions (no gradient to the encoder) and
     # decoded prior samples.
     z_p = jax.random.normal(p_rng, z.shape)
@@ -132,6 +142,7 @@ class VAEGAN(vae.VariationalAutoencoder):
         'loss': prior + gamma * llike + gen + disc,
         'loss_kl': prior,
         'loss_feature': llike,
+        'loss_rec': pixel,
         'loss_generator': gen,
         'loss_discriminator': disc,
         'discriminator_accuracy': discriminator.accuracy(
@@ -152,6 +163,11 @@ def build(config, data: base.DataSpec) -> VAEGAN:
   """The 'vae_gan' entry of the model registry."""
   hp = base.hparams(config, Config)
   discriminator.build(config, activation=config.activation)  # Its checks.
+  if not hp.pixel_weight >= 0:
+    raise ValueError(
+        f'config.pixel_weight={hp.pixel_weight} must be >= 0 (0 = the '
+        "paper's feature-only reconstruction error)."
+    )
   if not hp.feature_weight > 0:
     raise ValueError(
         f'config.feature_weight={hp.feature_weight} must be > 0 (gamma, the '
@@ -168,6 +184,7 @@ def build(config, data: base.DataSpec) -> VAEGAN:
   return VAEGAN(
       **{**fields, 'module': module},
       feature_weight=float(hp.feature_weight),
+      pixel_weight=float(hp.pixel_weight),
       learning_rate=float(config.learning_rate),
       discriminator_learning_rate=float(hp.discriminator_learning_rate),
   )

@@ -4,16 +4,20 @@ r"""VAE-GAN (Larsen et al. 2016): the VAE network, reconstructions judged in an 
       --workdir=runs/vae_gan
   python -m experiments.evaluate --workdir=runs/vae_gan --task=generate
 ``gamma=G`` weights the decoder's feature reconstruction against fooling the
-discriminator.
+discriminator; ``pixel=W`` adds W times the pixel negative log-likelihood to
+the reconstruction error (0: the paper's features alone).
 """
 
 from experiments.configs import common
 
 
 def get_config(arg=None):
-  arg = common.parse_arg(arg, dataset='digits', smoke=False, gamma=1.0)
+  arg = common.parse_arg(
+      arg, dataset='digits', smoke=False, gamma=1.0, pixel=0.0
+  )
   config = common.get_base_config('vae_gan')
   config.feature_weight = arg.gamma
+  config.pixel_weight = arg.pixel
   config = common.apply_variant(config, arg)
   if arg.smoke:
     config.discriminator_sizes = (16,)
