@@ -103,7 +103,7 @@ done
 # Fashion-MNIST classifier): the same 784-512-16 network as a VAE, a plain AE,
 # RAE-L2, RAE-GP, WAE-MMD, WAE-GAN and VAE-GAN; the deterministic ones sample
 # an ex-post GMM.
-for m in vae ae rae:reg=l2 rae:reg=gp wae wae:penalty=gan vae_gan; do
+for m in vae ae rae:reg=l2 rae:reg=gp wae wae:penalty=gan vae_gan vae_gan:pixel=1; do
   f=${m%%:*}; a=${m#*:}; [ "$a" = "$m" ] && a= || a=,$a
   n=sq_$(echo $m | tr ':=' '__')
   $T --config=$C/$f.py:$D$a --config.latent_dim=16 --config.hidden_sizes='(512,)' --workdir=$R/$n
