@@ -44,7 +44,12 @@ def bare_step_setup(config, dataset, steps: int):
   """``(jitted step, state, batch)``: the trainer's jitted, sharded, donated
   step, a fresh replicated state and one batch already on the device."""
   mesh = sharding.make_mesh()
-  model = models.build_model(config, dataset.input_shape)
+  model = models.build_model(
+      config,
+      dataset.input_shape,
+      num_classes=dataset.num_classes,
+      num_train=len(dataset.train_images),
+  )
   tx = state_lib.make_optimizer(
       config, steps, param_groups=model.param_groups()
   )
