@@ -90,9 +90,9 @@ done
 # WAE-MMD against an AE and a VAE with the same 8-d code: codes against the
 # prior, samples against the test images.
 $T --config=$C/wae.py:$D --workdir=$R/wae
-$T --config=$C/ae.py:$D --config.latent_dim=8 --workdir=$R/ae_8
+$T --config=$C/ae.py:$D --config.latent_dim=8 --workdir=$R/ae_8_512
 $T --config=$C/vae.py:$D --config.latent_dim=8 --workdir=$R/vae_8
-$E --workdir=$R/wae --task=prior --baseline_workdir=$R/ae_8
+$E --workdir=$R/wae --task=prior --baseline_workdir=$R/ae_8_512
 $E --workdir=$R/wae --task=generate --baseline_workdir=$R/vae_8
 # InfoVAE's MMD weight: 0 (beta 0, nothing ties q(z) to the prior) and 100.
 for w in 0 100; do
