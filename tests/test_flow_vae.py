@@ -78,7 +78,7 @@ def _banana_log_density(z):
   return -0.5 * ((r - 2) / 0.4) ** 2 + modes
 
 
-def _fitted_reverse_kl(flow: str, steps: int = 1500) -> float:
+def _fitted_reverse_kl(flow: str, steps: int = 600) -> float:
   """min over q of E_q[log q - log p~] (KL up to log Z) for a diagonal
   Gaussian pushed through 8 free flow steps (none for 'gaussian')."""
   k, d = 8, 2
@@ -141,8 +141,8 @@ def _fitted_reverse_kl(flow: str, steps: int = 1500) -> float:
 def test_flows_fit_a_two_mode_posterior_that_a_diagonal_gaussian_cannot():
   gaussian = _fitted_reverse_kl('gaussian')
   fitted = {f: _fitted_reverse_kl(f) for f in ('planar', 'radial', 'iaf')}
-  # Measured (KL + log Z, nats): gaussian 1.35; planar -1.12, radial
-  # -1.67, iaf -1.13: the flows cover both modes.
+  # Measured (KL + log Z, nats, 600 steps): gaussian 1.35; planar -1.06,
+  # radial -1.18, iaf -1.07: the flows cover both modes.
   for flow, value in fitted.items():
     assert value < gaussian - 1.0, (flow, value, gaussian)
 
@@ -173,7 +173,7 @@ def test_the_model_log_det_is_the_jacobian_of_its_whole_flow(flow):
   )(z0, extra)
   np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
   # The importance-sampled log-likelihood bounds the ELBO from above.
-  log_w = model.log_importance_weights(params, x, jax.random.PRNGKey(2), 500)
+  log_w = model.log_importance_weights(params, x, jax.random.PRNGKey(2), 64)
   assert bool(jnp.all(losses.iwae_bound(log_w) >= jnp.mean(log_w, 0)))
   m = model.per_example_losses(params, x, jax.random.PRNGKey(3), train=True)
   np.testing.assert_allclose(m['loss'], m['loss_rec'] + m['loss_kl'])

@@ -214,7 +214,7 @@ def test_restarts_bring_dead_codes_back_into_use():
 def test_the_learned_code_prior_samples_and_prices_the_symbols(
     tmp_path, monkeypatch
 ):
-  monkeypatch.setattr(expost, 'CODE_PRIOR_STEPS', 300)
+  monkeypatch.setattr(expost, 'CODE_PRIOR_STEPS', 100)
   config = experiment_config.get_config('smoke,ema,restarts')
   config.num_train_steps = 30
   config.write_figures = False
