@@ -117,3 +117,11 @@ def test_non_images_have_no_feature_classifier():
   )
   with pytest.raises(ValueError, match='not images'):
     feature_classifier.feature_extractor(tabular)
+
+
+def test_an_unwritable_cache_still_gives_the_features(tmp_path, monkeypatch):
+  blocked = tmp_path / 'file'
+  blocked.write_text('not a directory')
+  monkeypatch.setenv('AE_JAX_CACHE', str(blocked / 'cache'))
+  extractor = feature_classifier.feature_extractor(fitting.digits())
+  assert extractor.test_accuracy > 0.9

@@ -168,12 +168,22 @@ def feature_extractor(dataset) -> FeatureExtractor:
       logging.warning('Retraining the feature classifier over %s: %s', path, e)
   logging.info('Training the feature classifier for %s', dataset.name)
   params, accuracy = _train(net, dataset, shape)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  for target, payload in (
-      (path, serialization.to_bytes(params)),
-      (meta_path, json.dumps({'test_accuracy': accuracy, 'recipe': RECIPE})),
-  ):
-    tmp = target.with_name(target.name + f'.tmp{os.getpid()}')
-    tmp.write_bytes(payload if isinstance(payload, bytes) else payload.encode())
-    tmp.replace(target)
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for target, payload in (
+        (path, serialization.to_bytes(params)),
+        (meta_path, json.dumps({'test_accuracy': accuracy, 'recipe': RECIPE})),
+    ):
+      tmp = target.with_name(target.name + f'.tmp{os.getpid()}')
+      tmp.write_bytes(
+          payload if isinstance(payload, bytes) else payload.encode()
+      )
+      tmp.replace(target)
+  except OSError as e:  # A read-only home: use it, retrain next time.
+    logging.warning(
+        'Not caching the feature classifier in %s (%s); set $AE_JAX_CACHE '
+        'to a writable directory to train it once.',
+        path.parent,
+        e,
+    )
   return FeatureExtractor(net, params, shape, accuracy)
