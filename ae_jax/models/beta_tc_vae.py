@@ -172,8 +172,9 @@ def build(config, data: base.DataSpec) -> BetaTCVAE:
     )
   # The VAE's network; its other fields (capacity, MMD) keep their defaults.
   model = vae.build(config, data)
-  return BetaTCVAE(
-      **{f.name: getattr(model, f.name) for f in dataclasses.fields(model)},
+  return vae.extend(
+      model,
+      BetaTCVAE,
       tc_estimator=hp.tc_estimator,
       dataset_size=int(data.num_train),
   )

@@ -106,10 +106,10 @@ def build(config, data: base.DataSpec) -> FactorVAE:
       **vae.network_fields(model.module),
       discriminator=disc,
   )
-  fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
-  fields['module'] = module
-  return FactorVAE(
-      **fields,
+  return vae.extend(
+      model,
+      FactorVAE,
+      module=module,
       tc_weight=float(config.tc_weight),
       learning_rate=float(config.learning_rate),
       discriminator_learning_rate=float(config.discriminator_learning_rate),

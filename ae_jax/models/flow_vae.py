@@ -227,5 +227,4 @@ def build(config, data: base.DataSpec) -> FlowVAE:
       flow_length=hp.flow_length,
       flow_hidden=hp.flow_hidden,
   )
-  fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
-  return FlowVAE(**{**fields, 'module': module})
+  return vae.extend(model, FlowVAE, module=module)

@@ -106,9 +106,9 @@ def build(config, data: base.DataSpec) -> MultiSampleVAE:
         'ELBO, 0 = the IWAE bound).'
     )
   model = vae.build(config, data)  # The VAE's network and checks.
-  fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
-  return MultiSampleVAE(
-      **fields,
+  return vae.extend(
+      model,
+      MultiSampleVAE,
       iwae_estimator=hp.iwae_estimator,
       outer_samples=hp.outer_samples,
       inner_samples=hp.iwae_samples,

@@ -257,6 +257,14 @@ def network_fields(module: VAEModule) -> dict:
   }
 
 
+def extend(model: VariationalAutoencoder, cls: type, **changes):
+  """``cls`` (a subclass of `VariationalAutoencoder`) with every field of
+  ``model`` (the network and objective `build` made and checked), and
+  ``changes`` (a new module, the subclass's own hyperparameters)."""
+  fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+  return cls(**{**fields, **changes})
+
+
 def check_mmd_kernel(kernel: str) -> None:
   """``config.mmd_kernel`` is one `losses.mmd` knows (InfoVAE, WAE)."""
   if kernel not in MMD_KERNELS:

@@ -180,9 +180,10 @@ def build(config, data: base.DataSpec) -> VAEGAN:
           tuple(hp.discriminator_sizes), activation=config.activation
       ),
   )
-  fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
-  return VAEGAN(
-      **{**fields, 'module': module},
+  return vae.extend(
+      model,
+      VAEGAN,
+      module=module,
       feature_weight=float(hp.feature_weight),
       pixel_weight=float(hp.pixel_weight),
       learning_rate=float(config.learning_rate),

@@ -138,5 +138,4 @@ def build(config, data: base.DataSpec) -> VampPriorVAE:
       input_shape=tuple(data.input_shape),
       clip_pseudo_inputs=config.likelihood == 'bernoulli',
   )
-  fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
-  return VampPriorVAE(**{**fields, 'module': module})
+  return vae.extend(model, VampPriorVAE, module=module)
