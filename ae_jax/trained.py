@@ -22,6 +22,7 @@ import orbax.checkpoint as ocp
 from ae_jax import configs
 from ae_jax import expost
 from ae_jax import models
+from ae_jax.models import capabilities
 from ae_jax.train import checkpoints
 from ae_jax.train import run_files
 from ae_jax.train import workdir as workdir_lib
@@ -143,7 +144,7 @@ class TrainedModel:
     """The ex-post density of this model's training codes (`ae_jax.expost`).
 
     A `expost.CodePrior` over the symbols of a model with discrete codes
-    (``code_indices``: the VQ-VAE), else a `expost.GaussianMixture`
+    (`capabilities.DiscreteCodes`: the VQ-VAE), else a `expost.GaussianMixture`
     (`expost.DEFAULT_COMPONENTS` components). Fitted once, with seed 0, on
     the codes of ``train_x`` or, when that is None, of the run's training
     split, and kept in ``workdir/`` `EXPOST_FILE` together with the
@@ -154,7 +155,7 @@ class TrainedModel:
       return self._expost
     from ae_jax.train import distributed  # pylint: disable=g-import-not-at-top
 
-    discrete = hasattr(self.model, 'code_indices')
+    discrete = isinstance(self.model, capabilities.DiscreteCodes)
     kind = 'code_prior' if discrete else 'gaussian_mixture'
     fingerprint = distributed.params_fingerprint(self.params)
     path = self.workdir / EXPOST_FILE if self.workdir else None

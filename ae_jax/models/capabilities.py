@@ -47,6 +47,20 @@ class ImportanceWeighted(Protocol):
 
 
 @runtime_checkable
+class DiscreteCodes(Protocol):
+  """Codes that are symbols of a codebook (the VQ-VAE): its ex-post density
+  is a prior over symbols (`ae_jax.expost.CodePrior`), not a mixture."""
+
+  codebook_size: int
+
+  def code_indices(self, params: Any, x: jax.Array) -> jax.Array:
+    ...
+
+  def codes_of(self, params: Any, indices: jax.Array) -> jax.Array:
+    ...
+
+
+@runtime_checkable
 class PriorModel(Protocol):
   """A model whose codes are pushed to an explicit `ae_jax.priors.Prior`
   (task ``prior``): the adversarial autoencoder."""

@@ -60,21 +60,23 @@ class MultiSampleVAE(vae.VariationalAutoencoder):
 
   def per_example_losses(self, params, x, rng, *, train, labels=None):
     del train, labels
-    log_w = self._log_weights(params, x, rng)
-    iwae = losses.iwae_bound(log_w)
-    if self.iwae_estimator == 'miwae':
-      loss = -self._miwae(log_w)
-    elif self.iwae_estimator == 'ciwae':
-      loss = -losses.ciwae_bound(log_w, beta=self.ciwae_beta)
-    else:  # piwae: the same draws (same rng), two gradient paths.
+    if self.iwae_estimator == 'piwae':
+      # The same draws (same rng) on two gradient paths; the decoder's
+      # pass also gives the metrics (its values are the log weights').
       sg = jax.lax.stop_gradient
       decoder_side = {**params, 'encoder': sg(params['encoder'])}
       encoder_side = {**sg(params), 'encoder': params['encoder']}
-      loss = -(
-          losses.iwae_bound(self._log_weights(decoder_side, x, rng))
-          + self._miwae(self._log_weights(encoder_side, x, rng))
-      )
+      log_w = self._log_weights(decoder_side, x, rng)
+      iwae = losses.iwae_bound(log_w)
+      loss = -(iwae + self._miwae(self._log_weights(encoder_side, x, rng)))
       loss = loss - sg(loss) - sg(iwae)  # Valued as the IWAE bound.
+    else:
+      log_w = self._log_weights(params, x, rng)
+      iwae = losses.iwae_bound(log_w)
+      if self.iwae_estimator == 'miwae':
+        loss = -self._miwae(log_w)
+      else:
+        loss = -losses.ciwae_bound(log_w, beta=self.ciwae_beta)
     return {
         'loss': loss,
         'neg_iwae_bound': -iwae,

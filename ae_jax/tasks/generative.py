@@ -145,7 +145,9 @@ INTERPOLATION_STEPS = 10
 def _sampler_name(model) -> str:
   if model.generative:
     return 'prior'
-  return 'code_prior' if hasattr(model, 'code_indices') else 'expost_gmm'
+  if isinstance(model, capabilities.DiscreteCodes):
+    return 'code_prior'
+  return 'expost_gmm'
 
 
 def _pixel_mmd(a: np.ndarray, b: np.ndarray) -> float:
@@ -153,18 +155,18 @@ def _pixel_mmd(a: np.ndarray, b: np.ndarray) -> float:
   return float(losses.mmd(flat(a), flat(b)))
 
 
-def _sample_quality(trained, dataset, baseline) -> dict:
+def _sample_quality(trained, dataset, samples, baseline_samples) -> dict:
   """Frechet and kernel distances in the features of the dataset's own
   classifier (`feature_classifier`) between ``n`` test images and: the next
   ``n`` test images (``reference_*``, the floor a perfect sampler reaches
   at this ``n``), the model's reconstructions of those next ``n``, and
-  ``n`` samples of the model (and of the baseline). ``n`` is
-  half the test set, at most `FRECHET_EXAMPLES`."""
+  the first ``n`` of ``samples`` (and of ``baseline_samples`` if given).
+  ``n`` is `frechet_count`."""
   try:
     extractor = feature_classifier.feature_extractor(dataset)
   except ValueError as e:
     return {'sample_quality_skipped': str(e)}
-  n = min(FRECHET_EXAMPLES, len(dataset.test_images) // 2)
+  n = frechet_count(dataset)
   features = lambda x: extractor.features(
       x, batch_size=common.batch_size(trained)
   )
@@ -184,7 +186,7 @@ def _sample_quality(trained, dataset, baseline) -> dict:
       'frechet_examples': n,
       **distances('reference_', held_out),
       **distances('reconstruction_', common.reconstruct(trained, held_out)),
-      **distances('', common.samples(trained, n, seed=0, train_x=train_x)),
+      **distances('', samples[:n]),
   }
   if trained.model.generative:
     out.update(
@@ -193,14 +195,15 @@ def _sample_quality(trained, dataset, baseline) -> dict:
             common.expost_samples(trained, n, seed=0, train_x=train_x),
         )
     )
-  if baseline is not None and baseline.model.reconstructs:
-    out.update(
-        distances(
-            'baseline_',
-            common.samples(baseline, n, seed=0, train_x=train_x),
-        )
-    )
+  if baseline_samples is not None:
+    out.update(distances('baseline_', baseline_samples[:n]))
   return out
+
+
+def frechet_count(dataset) -> int:
+  """Images per side of the sample-quality distances: half the test set
+  (the other half is the floor), at most `FRECHET_EXAMPLES`."""
+  return min(FRECHET_EXAMPLES, len(dataset.test_images) // 2)
 
 
 def generate(trained, dataset, baseline=None, outdir=None) -> dict:
@@ -234,9 +237,11 @@ def generate(trained, dataset, baseline=None, outdir=None) -> dict:
       'examples': n,
       'reference_mmd_train_to_test': _pixel_mmd(train_x[:n], test),
   }
-  samples = common.samples(trained, n, seed=0, train_x=train_x)
-  out['sample_mmd'] = _pixel_mmd(samples, test)
-  if hasattr(model, 'code_indices'):
+  # One draw serves the pixel MMD (its first n) and the distances.
+  draws = max(n, frechet_count(dataset))
+  samples = common.samples(trained, draws, seed=0, train_x=train_x)
+  out['sample_mmd'] = _pixel_mmd(samples[:n], test)
+  if isinstance(model, capabilities.DiscreteCodes):
     # The learned prior as an entropy model: bits an arithmetic coder would
     # spend on a test image's symbols, beside the fixed-length code.
     indices = common.batched(
@@ -249,11 +254,11 @@ def generate(trained, dataset, baseline=None, outdir=None) -> dict:
     out['fixed_bits_per_image'] = float(
         indices.shape[1] * np.log2(model.codebook_size)
     )
+  baseline_samples = None
   if baseline is not None and baseline.model.reconstructs:
-    out['baseline_sample_mmd'] = _pixel_mmd(
-        common.samples(baseline, n, seed=0, train_x=train_x), test
-    )
-  out.update(_sample_quality(trained, dataset, baseline))
+    baseline_samples = common.samples(baseline, draws, seed=0, train_x=train_x)
+    out['baseline_sample_mmd'] = _pixel_mmd(baseline_samples[:n], test)
+  out.update(_sample_quality(trained, dataset, samples, baseline_samples))
   if outdir is not None:
     outdir = epath.Path(outdir)
     source = {
