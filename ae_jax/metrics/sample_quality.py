@@ -12,7 +12,7 @@ Conventions as in `ae_jax.metrics`.
 """
 
 import numpy as np
-from scipy import linalg
+
 
 from ae_jax.metrics import checks
 
@@ -59,11 +59,11 @@ def frechet_distance(
   mu_a, mu_b = a.mean(0), b.mean(0)
   cov_a = np.atleast_2d(np.cov(a, rowvar=False))
   cov_b = np.atleast_2d(np.cov(b, rowvar=False))
-  eig_a, vec_a = linalg.eigh(cov_a)
+  eig_a, vec_a = np.linalg.eigh(cov_a)
   root_a = (vec_a * np.sqrt(np.clip(eig_a, 0.0, None))) @ vec_a.T
   middle = root_a @ cov_b @ root_a
   middle = (middle + middle.T) / 2
-  trace_root = np.sum(np.sqrt(np.clip(linalg.eigvalsh(middle), 0.0, None)))
+  trace_root = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(middle), 0.0, None)))
   value = (
       np.sum((mu_a - mu_b) ** 2)
       + np.trace(cov_a)
