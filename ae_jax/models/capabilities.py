@@ -18,9 +18,9 @@ import jax
 class LatentVariableModel(Protocol):
   """A Gaussian posterior q(z|x) and importance weights log p(x,z)/q(z|x).
 
-  What the ELBO-based numbers need: the importance-sampled likelihood
-  (`ae_jax.metrics.likelihood`, task ``nll``), posterior statistics (task
-  ``latent``) and the ``neg_elbo`` anomaly score. vae, iwae, factor_vae.
+  What the ELBO-based numbers need: posterior statistics (task ``latent``)
+  and the ``neg_elbo`` anomaly score; it is also `ImportanceWeighted` (task
+  ``nll``). vae, iwae, factor_vae and the other VAE subclasses.
   """
 
   def encode_distribution(
