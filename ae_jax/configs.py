@@ -49,9 +49,14 @@ def general_config() -> ml_collections.ConfigDict:
   c.pretrain_steps = 2000  # Per layer.
   c.pretrain_learning_rate = 1e-3
   # Data.
-  c.dataset = 'digits'  # 'digits' | 'fashion_mnist' | 'mnist' | a TFDS name.
+  # 'digits' | 'fashion_mnist' | 'mnist' | 'dsprites' | 'xy_sprites' | a
+  # TFDS name.
+  c.dataset = 'digits'
   c.data_dir = ''  # TFDS data dir; '' = TFDS's default.
   c.idx_dir = ''  # Local IDX files; '' = /usr/share/datasets/<name>.
+  # The official dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz; '' = render
+  # the factor grid (ae_jax.data.sprites).
+  c.dsprites_file = ''
   c.layout = (
       'flat'  # 'flat' [N, H*W*C] | 'hwc' [N, H, W, C] | 'sequence' [N, H, W*C].
   )
@@ -278,6 +283,7 @@ RUN_CONTROL_FIELDS = frozenset(
         'steps_per_call',
         'data_dir',
         'idx_dir',
+        'dsprites_file',
         'eval_batch_size',
         'max_consecutive_nonfinite',
     }

@@ -391,3 +391,68 @@ def save_bars(
   ax.grid(alpha=0.3, axis='y')
   ax.legend(fontsize=8)
   _save(fig, path)
+
+
+def save_matrix(
+    path,
+    matrix: np.ndarray,
+    *,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    title: str,
+) -> None:
+  """A heat map of ``matrix`` ``[len(rows), len(columns)]``, values printed."""
+  matrix = np.asarray(matrix, np.float64)
+  fig, ax = _pyplot().subplots(
+      figsize=(1.2 + 1.1 * len(columns), 1.0 + 0.4 * len(rows))
+  )
+  image = ax.imshow(matrix, cmap='viridis', aspect='auto')
+  for (i, j), value in np.ndenumerate(matrix):
+    ax.text(
+        j,
+        i,
+        f'{value:.2f}',
+        ha='center',
+        va='center',
+        fontsize=7,
+        color='white' if value < 0.6 * matrix.max() else 'black',
+    )
+  ax.set_xticks(range(len(columns)))
+  ax.set_xticklabels(columns, rotation=30, ha='right', fontsize=8)
+  ax.set_yticks(range(len(rows)))
+  ax.set_yticklabels(rows, fontsize=8)
+  fig.colorbar(image, ax=ax)
+  ax.set_title(title, fontsize=9)
+  _save(fig, path)
+
+
+def save_points(
+    path,
+    groups: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    panels: Sequence[str],
+    xlabel: str,
+    title: str,
+) -> None:
+  """One panel per metric: a point per member (x = hyperparameter), one
+  colour per group (e.g. per objective). ``groups[name] = (xs, rows)``
+  where each row maps the panel names to values."""
+  fig, axes = _pyplot().subplots(
+      1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False
+  )
+  for ax, panel in zip(axes[0], panels):
+    for k, (name, (xs, rows)) in enumerate(groups.items()):
+      ax.plot(
+          xs,
+          [r[panel] for r in rows],
+          'o',
+          color=f'C{k}',
+          alpha=0.75,
+          label=name,
+      )
+    ax.set_xlabel(xlabel)
+    ax.set_title(panel.replace('_', ' '), fontsize=9)
+    ax.grid(alpha=0.3)
+  axes[0, 0].legend(fontsize=7)
+  fig.suptitle(title, fontsize=10)
+  _save(fig, path)

@@ -3,6 +3,8 @@ r"""Evaluates a trained work directory against baselines; writes JSON, prints Ma
   python -m experiments.evaluate --workdir=runs/deep_ae_fmnist
   python -m experiments.evaluate --workdir=runs/dae_gaussian --task=denoise \
       --baseline_workdir=runs/ae_fmnist
+  python -m experiments.evaluate --workdir=runs/beta_vae_sprites \
+      --task=disentanglement
 
 Without --task, every task that applies to the model runs
 (`ae_jax.tasks.default_tasks`; `nll` only when named). Tasks are listed in
@@ -31,8 +33,20 @@ _BASELINE = flags.DEFINE_string(
     None,
     'A second trained work directory to compare with (denoise, jacobian).',
 )
+_POINTS = flags.DEFINE_integer(
+    'disentanglement_points',
+    None,
+    'Training observations per disentanglement metric (test: half); default '
+    "disentanglement_lib's 10,000.",
+)
 flags.mark_flags_as_required(['workdir'])
 cli.mark_paths_nonempty('workdir', 'baseline_workdir')
+
+
+def _options() -> dict:
+  if _POINTS.value is None:
+    return {}
+  return {'disentanglement': {'points': _POINTS.value}}
 
 
 def main(argv):
@@ -40,7 +54,12 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.setup_logging()
   results = cli.exit_on_user_error(
-      lambda: evaluate.evaluate(_WORKDIR.value, _TASK.value, _BASELINE.value)
+      lambda: evaluate.evaluate(
+          _WORKDIR.value,
+          _TASK.value,
+          _BASELINE.value,
+          options=_options(),
+      )
   )
   for name, result in results.items():
     print(markdown.task_tables(name, result))

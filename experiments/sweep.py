@@ -8,6 +8,12 @@ r"""Trains K models that differ in seed and/or hyperparameters in one program.
   python -m experiments.sweep --config=experiments/configs/vae.py \
       --sweep.seed=0,1,2,3,4,5,6,7 --model_parallel=4 --workdir=runs/sweep_8
 
+  # A disentanglement study: 3 betas x 3 seeds, every member's metrics.
+  python -m experiments.sweep \
+      --config=experiments/configs/beta_vae.py:dataset=xy_sprites \
+      --sweep.beta=1,4,16 --sweep.seed=0,1,2 --evaluate=disentanglement \
+      --workdir=runs/study_beta
+
 Every combination of the given values is one member (`ae_jax.train.sweep`):
 all members train together under `jax.vmap` in one compiled step. Writes
 ``sweep.json`` (per-member test metrics), ``sweep.png`` (each member's test
@@ -33,6 +39,8 @@ import ml_collections
 from ml_collections import config_flags
 
 from ae_jax import figures
+from ae_jax.tasks import disentanglement
+from ae_jax.tasks import evaluate
 from ae_jax.tasks import markdown
 from ae_jax.train import preemption
 from ae_jax.train import sharding
@@ -58,6 +66,20 @@ _MODEL_PARALLEL = flags.DEFINE_integer(
     1,
     'Devices the members are split across (a "model" mesh axis); the other '
     "devices split each member's batch. Must divide the number of members.",
+)
+_EVALUATE = flags.DEFINE_list(
+    'evaluate',
+    None,
+    'Evaluation tasks to run on every member after training (e.g. '
+    'disentanglement): sweep_<task>.json, a table, and for disentanglement '
+    'sweep_disentanglement.png (each metric against the swept field, a '
+    'point per member).',
+)
+_POINTS = flags.DEFINE_integer(
+    'disentanglement_points',
+    None,
+    'Training observations per disentanglement metric (test: half); default '
+    "disentanglement_lib's 10,000.",
 )
 flags.mark_flags_as_required(['config', 'workdir'])
 cli.mark_paths_nonempty('workdir')
@@ -108,6 +130,23 @@ def main(argv):
   )
   if len(values) == 1:
     figures.save_sweep_result(workdir / 'sweep.png', rows, summary['model'])
+  if _EVALUATE.value:
+    options = {}
+    if _POINTS.value is not None:
+      options['disentanglement'] = {'points': _POINTS.value}
+    evaluated = cli.exit_on_user_error(
+        lambda: evaluate.evaluate_members(
+            str(workdir), rows, _EVALUATE.value, options=options
+        )
+    )
+    print(markdown.table(evaluated, digits=4))
+    if 'disentanglement' in _EVALUATE.value:
+      disentanglement.save_sweep_figure(
+          workdir / 'sweep_disentanglement.png',
+          evaluated,
+          summary['model'],
+          fields=list(values),
+      )
 
 
 if __name__ == '__main__':

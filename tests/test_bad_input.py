@@ -370,10 +370,10 @@ DATASET_FAULTS = [
         'test_images: must be a non-empty',
     ),
     (
-        'uint8_pixels',
-        _replace(
-            train_images=lambda d: (d.train_images * 255).astype(np.uint8)
-        ),
+        # A uint8 train split is read as x / 255 (a large set kept as
+        # bytes); the test split must be float.
+        'uint8_test_pixels',
+        _replace(test_images=lambda d: (d.test_images * 255).astype(np.uint8)),
         TypeError,
         '/ 255',
     ),

@@ -455,10 +455,18 @@ def test_unknown_name_lists_the_names(tmp_path):
       "'digits'",
       "'fashion_mnist'",
       "'mnist'",
+      "'dsprites'",
+      "'xy_sprites'",
       'tfds.list_builders()',
   ):
     assert expected in str(e.value)
-  assert data.DATASET_NAMES == ('digits', 'fashion_mnist', 'mnist')
+  assert data.DATASET_NAMES == (
+      'digits',
+      'fashion_mnist',
+      'mnist',
+      'dsprites',
+      'xy_sprites',
+  )
 
 
 def test_empty_name_names_the_config_field(tmp_path):

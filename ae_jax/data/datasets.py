@@ -12,8 +12,18 @@ Names:
   ``'fashion_mnist'``, ``'mnist'``
                        28x28x1, scaled by 1/255, from a TFDS build or local IDX
                        files (see ``tfds_source`` for the resolution order).
+  ``'dsprites'``, ``'xy_sprites'``
+                       ground-truth-factor sets (`ground_truth`): every factor
+                       combination in the train split, a fixed draw of 5,000
+                       (or all) in the test split; labels = the shape. The
+                       dSprites train split stays uint8 (2.9 GiB, converted
+                       per batch); the official file via ``dsprites_file``.
   any other TFDS image dataset name (``tfds.list_builders()``), e.g.
   ``'cifar10'``        read from a prepared ArrayRecord build in data_dir.
+
+A train split may be uint8 (read as ``x / 255``) where float32 would exceed
+`FLOAT_TRAIN_MAX_BYTES`; the input pipeline and the on-device gather convert
+each batch (`pipeline.as_unit_float`).
 
 Binarisation (``binarize=``):
   ``'none'``     grey levels in [0, 1].
@@ -37,7 +47,9 @@ import re
 
 import numpy as np
 
+from ae_jax.data import ground_truth
 from ae_jax.data import tfds_source
+from ae_jax.data.pipeline import as_unit_float
 from ae_jax.data.tfds_source import DatasetNotFoundError
 
 __all__ = [
@@ -49,7 +61,14 @@ __all__ = [
     'load_dataset',
 ]
 
-DATASET_NAMES = ('digits', 'fashion_mnist', 'mnist')
+DATASET_NAMES = (
+    'digits',
+    'fashion_mnist',
+    'mnist',
+    *ground_truth.GROUND_TRUTH_NAMES,
+)
+# A train split larger than this as float32 is kept as uint8.
+FLOAT_TRAIN_MAX_BYTES = 2 << 30
 LAYOUTS = ('flat', 'hwc', 'sequence')
 BINARIZE_MODES = ('none', 'static', 'dynamic')
 
@@ -104,7 +123,10 @@ def _check_split_arrays(dataset: Dataset, split: str) -> None:
   images = getattr(dataset, f'{split}_images')
   labels = getattr(dataset, f'{split}_labels')
   where = f'Dataset {dataset.name!r}, {split}_images'
-  if not isinstance(images, np.ndarray) or images.dtype.kind != 'f':
+  uint8_train = split == 'train' and getattr(images, 'dtype', None) == np.uint8
+  if not isinstance(images, np.ndarray) or not (
+      images.dtype.kind == 'f' or uint8_train
+  ):
     raise TypeError(
         f'{where}: must be a floating NumPy array [N, *input_shape], got '
         f'{type(images).__name__} of dtype {getattr(images, "dtype", None)}; '
@@ -150,6 +172,7 @@ def load_dataset(
     layout: str = 'flat',
     binarize: str = 'none',
     seed: int = 0,
+    dsprites_file: str | None = None,
 ) -> Dataset:
   """Loads a dataset's train and test splits into memory.
 
@@ -165,6 +188,8 @@ def load_dataset(
     layout: ``'flat'``, ``'hwc'`` or ``'sequence'``.
     binarize: ``'none'``, ``'static'`` or ``'dynamic'`` (module docstring).
     seed: seed of the binarisation.
+    dsprites_file: the official dSprites npz for ``'dsprites'`` (None:
+      render the factor grid, `sprites.dsprites`).
 
   Raises:
     ValueError: bad argument, or data that is empty, not finite or corrupt.
@@ -184,6 +209,8 @@ def load_dataset(
         + (f' (did you mean {close[0]!r}?)' if close else '')
         + f': {_DATASET_NAMES_HINT}'
     )
+  if ground_truth.is_ground_truth(name):
+    return _ground_truth_dataset(name, layout, binarize, seed, dsprites_file)
   if name == 'digits':
     splits, num_classes, class_names = _load_digits()
   else:
@@ -197,7 +224,7 @@ def load_dataset(
         name, data_dir=data_dir, idx_dir=idx_dir
     )
     splits = {
-        split: (_unit_float(images), labels)
+        split: (as_unit_float(images), labels)
         for split, (images, labels) in arrays.splits.items()
     }
     num_classes, class_names = arrays.num_classes, arrays.class_names
@@ -226,6 +253,26 @@ def load_dataset(
   )
 
 
+def _ground_truth_dataset(name, layout, binarize, seed, dsprites_file):
+  data = ground_truth.load_ground_truth(name, dsprites_file=dsprites_file)
+  dataset = ground_truth.to_dataset(data, layout=layout)
+  if binarize == 'none':
+    return dataset
+  if dataset.train_images.dtype == np.uint8:
+    raise ValueError(
+        f'config.binarize={binarize!r}: {name} images are binary already; '
+        'set --config.binarize=none.'
+    )
+  train = dataset.train_images
+  if binarize == 'static':
+    train = _bernoulli(train, seed, 'train')
+  return dataclasses.replace(
+      dataset,
+      train_images=train,
+      test_images=_bernoulli(dataset.test_images, seed, 'test'),
+  )
+
+
 def _check_choice(arg: str, value: str, allowed: tuple[str, ...]) -> None:
   if value not in allowed:
     raise ValueError(
@@ -251,13 +298,6 @@ def _load_digits():
   )
   splits = {'train': (train_x, train_y), 'test': (test_x, test_y)}
   return splits, 10, tuple(str(d) for d in range(10))
-
-
-def _unit_float(images: np.ndarray) -> np.ndarray:
-  """uint8 grey levels -> float32 in [0, 1] (x / 255)."""
-  out = images.astype(np.float32)
-  out /= np.float32(255.0)
-  return out
 
 
 def _validate_split(

@@ -94,10 +94,21 @@ def _as_batch_arrays(
         f'images must be [N, ...] and labels [N], got shapes {images.shape} '
         f'and {labels.shape}; pass the arrays of one split.'
     )
-  # No copy when the dtypes already match (the case for a Dataset's arrays).
-  return images.astype(np.float32, copy=False), labels.astype(
-      np.int32, copy=False
-  )
+  # No copy when the dtypes already match (the case for a Dataset's arrays);
+  # uint8 images (a large train split) stay uint8 and each batch converts.
+  if images.dtype != np.uint8:
+    images = images.astype(np.float32, copy=False)
+  return images, labels.astype(np.int32, copy=False)
+
+
+def as_unit_float(images: np.ndarray) -> np.ndarray:
+  """Images as float32: uint8 grey levels become ``x / 255`` in [0, 1];
+  float arrays pass through (no copy when already float32)."""
+  if images.dtype == np.uint8:
+    out = images.astype(np.float32)
+    out /= np.float32(255.0)
+    return out
+  return images.astype(np.float32, copy=False)
 
 
 def train_batches(
@@ -125,7 +136,10 @@ def train_batches(
       process_index=process_index,
       process_count=process_count,
   )
-  return ({'image': images[idx], 'label': labels[idx]} for idx in indices)
+  return (
+      {'image': as_unit_float(images[idx]), 'label': labels[idx]}
+      for idx in indices
+  )
 
 
 def train_indices(
@@ -231,7 +245,7 @@ def _eval_iterator(
     real = stop - start
     if real == local:
       yield {
-          'image': images[start:stop],
+          'image': as_unit_float(images[start:stop]),
           'label': labels[start:stop],
           'mask': np.ones((local,), np.float32),
       }
@@ -239,7 +253,7 @@ def _eval_iterator(
     image = np.zeros((local, *images.shape[1:]), np.float32)
     label = np.zeros((local,), np.int32)
     mask = np.zeros((local,), np.float32)
-    image[:real] = images[start:stop]
+    image[:real] = as_unit_float(images[start:stop])
     label[:real] = labels[start:stop]
     mask[:real] = 1.0
     yield {'image': image, 'label': label, 'mask': mask}

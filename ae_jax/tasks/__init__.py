@@ -32,7 +32,11 @@ a model family is built for:
               interpolations;
   'compression'  bits per test image of the quantised code against test MSE
               (fixed and entropy-coded rate), against PCA with as many
-              components and the same quantiser.
+              components and the same quantiser;
+  'disentanglement'  BetaVAE and FactorVAE scores, MIG, DCI, SAP,
+              modularity and explicitness of a model trained on a
+              ground-truth set (dsprites, xy_sprites), a per-factor table,
+              latent traversals and the MI matrix (`disentanglement`).
 
 `default_tasks(trained)` picks those that apply to a model, leaving out the
 slow `nll`.
@@ -41,6 +45,7 @@ slow `nll`.
 from ae_jax.models import capabilities
 from ae_jax.tasks import compression
 from ae_jax.tasks import denoising
+from ae_jax.tasks import disentanglement
 from ae_jax.tasks import features
 from ae_jax.tasks import generative
 from ae_jax.tasks import reconstruction
@@ -61,7 +66,13 @@ TASKS = {
     'generate': generative.generate,
     'compression': compression.compression,
     'visualize': visualization.visualize,
+    'disentanglement': disentanglement.disentanglement,
 }
+# Tasks that sample their own observations (the run's dataset is not loaded
+# for them).
+DRAW_THEIR_OWN_DATA = frozenset({'disentanglement'})
+# Checks a task makes on the work directory before any data is loaded.
+PRECHECKS = {'disentanglement': disentanglement.check}
 
 
 # The tasks run by default, in this order, and the capability each needs
@@ -79,6 +90,8 @@ DEFAULT_WHEN = {
     'prior': capabilities.has_prior,
     'latent': lambda model: isinstance(model, capabilities.LatentVariableModel),
 }
+# Default tasks that need the data to have ground-truth factors.
+DEFAULT_WHEN_FACTORS = ('disentanglement',)
 
 
 def default_tasks(trained) -> list[str]:
@@ -87,11 +100,22 @@ def default_tasks(trained) -> list[str]:
   Every task that measures something the model has; `nll` (k = 5000
   importance samples, many minutes on a CPU) only when asked for.
   """
-  return [n for n, applies in DEFAULT_WHEN.items() if applies(trained.model)]
+  names = [n for n, applies in DEFAULT_WHEN.items() if applies(trained.model)]
+  if disentanglement.has_factors(trained):
+    names += list(DEFAULT_WHEN_FACTORS)
+  return names
 
 
-def run(name, trained, dataset, baseline=None, outdir=None) -> dict:
-  """Task ``name`` on ``trained``; figures (if any) go to ``outdir``."""
+def precheck(name, trained, **options) -> None:
+  """Refuses task ``name`` on ``trained`` before anything is loaded."""
+  if name in PRECHECKS:
+    PRECHECKS[name](trained, **options)
+
+
+def run(name, trained, dataset, baseline=None, outdir=None, **options) -> dict:
+  """Task ``name`` on ``trained``; figures (if any) go to ``outdir``;
+  ``options`` are the task's own keyword arguments (e.g. ``points`` of
+  'disentanglement')."""
   if name not in TASKS:
     raise ValueError(f'Unknown task {name!r}; use one of {sorted(TASKS)}.')
-  return TASKS[name](trained, dataset, baseline, outdir)
+  return TASKS[name](trained, dataset, baseline, outdir, **options)

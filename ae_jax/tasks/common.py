@@ -26,6 +26,7 @@ def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
       layout=c.layout,
       binarize='static' if c.binarize == 'dynamic' else c.binarize,
       seed=c.seed,
+      dsprites_file=c.get('dsprites_file') or None,
   )
 
 

@@ -13,9 +13,15 @@ from ae_jax.train import workdir as workdir_lib
 
 
 def evaluate(
-    workdir: str, names: list[str] | None = None, baseline_workdir=None
+    workdir: str,
+    names: list[str] | None = None,
+    baseline_workdir=None,
+    *,
+    options: dict | None = None,
 ) -> dict:
-  """Runs tasks ``names`` (default: `tasks.default_tasks`) on ``workdir``."""
+  """Runs tasks ``names`` (default: `tasks.default_tasks`) on ``workdir``;
+  ``options[name]`` are task ``name``'s keyword arguments."""
+  options = options or {}
   for name in names or []:  # Before loading anything.
     if name not in tasks.TASKS:
       raise ValueError(
@@ -48,11 +54,19 @@ def evaluate(
         'data and layout.'
     )
   names = names or tasks.default_tasks(trained)
-  dataset = tasks.load_data(trained)
+  for name in names:
+    tasks.precheck(name, trained, **options.get(name, {}))
+  needs_data = any(n not in tasks.DRAW_THEIR_OWN_DATA for n in names)
+  dataset = tasks.load_data(trained) if needs_data else None
   results = {}
   for name in names:
     results[name] = tasks.run(
-        name, trained, dataset, baseline, outdir=trained.workdir
+        name,
+        trained,
+        dataset,
+        baseline,
+        outdir=trained.workdir,
+        **options.get(name, {}),
     )
     # Which parameters the numbers describe: a run trained further later
     # leaves this file describing an older step, and says so.
@@ -71,3 +85,47 @@ def evaluate(
         trained.workdir / f'eval_{name}.json', json.dumps(described, indent=2)
     )
   return results
+
+
+def evaluate_members(
+    workdir: str,
+    rows: list[dict],
+    names: list[str],
+    *,
+    options: dict | None = None,
+) -> list[dict]:
+  """Tasks ``names`` on every member of the sweep in ``workdir``.
+
+  ``rows`` are the sweep's rows (`ae_jax.train.sweep.train_sweep`), in
+  member order. Returns one row per member: its swept values and each
+  task's scalars; also written to ``<workdir>/sweep_<task>.json``.
+  """
+  swept = [k for k in rows[0] if not k.startswith(('test_', 'final_'))]
+  swept = [k for k in swept if k not in ('diverged', 'steps_per_second')]
+  for name in names:  # Before the first member is evaluated.
+    if name not in tasks.TASKS:
+      raise ValueError(
+          f'Unknown task {name!r}; use --evaluate with some of '
+          f'{sorted(tasks.TASKS)}.'
+      )
+    tasks.precheck(
+        name,
+        trained_lib.load(epath.Path(workdir) / 'member_0'),
+        **(options or {}).get(name, {}),
+    )
+  out = []
+  for i, row in enumerate(rows):
+    results = evaluate(
+        str(epath.Path(workdir) / f'member_{i}'), names, options=options
+    )
+    merged = {k: row[k] for k in swept}
+    for result in results.values():
+      merged.update(
+          {k: v for k, v in result.items() if isinstance(v, (int, float))}
+      )
+    out.append(merged)
+  for name in names:
+    workdir_lib.write_text(
+        epath.Path(workdir) / f'sweep_{name}.json', json.dumps(out, indent=2)
+    )
+  return out

@@ -180,11 +180,15 @@ def describe_dataset(dataset: data.Dataset) -> dict[str, Any]:
       'sha256': dataset_fingerprint(dataset),
       # What inputs to a trained model should look like (`ae_jax.load` warns
       # on inputs far outside it, e.g. 0-255 pixels for a [0, 1] model).
-      'value_range': [
-          float(dataset.train_images.min()),
-          float(dataset.train_images.max()),
-      ],
+      'value_range': _value_range(dataset.train_images),
   }
+
+
+def _value_range(images: np.ndarray) -> list[float]:
+  lo, hi = float(images.min()), float(images.max())
+  if images.dtype == np.uint8:  # Read as x / 255 (`data.as_unit_float`).
+    lo, hi = lo / 255.0, hi / 255.0
+  return [lo, hi]
 
 
 def check_same_data(workdir: epath.Path, described: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from ae_jax.models import base
@@ -102,6 +103,21 @@ def make_eval_step(
   return eval_step
 
 
+# float32(k) / float32(255) for every byte k, divided on the host: a lookup
+# gives exactly the values `data.as_unit_float` gives (XLA may turn a
+# division by a constant into a multiplication, off by an ulp).
+_UNIT_LEVELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
+
+
+def gather_batch(data: Batch, index) -> Batch:
+  """Rows ``index`` of device-resident data; uint8 images (a large train
+  split kept as bytes) become float32 ``x / 255`` here, per batch."""
+  batch = {k: v[index] for k, v in data.items()}
+  if batch['image'].dtype == jnp.uint8:
+    batch['image'] = jnp.asarray(_UNIT_LEVELS)[batch['image']]
+  return batch
+
+
 def gather_from_device_data(train_step):
   """``step(state, batch, data)``: the batch is rows ``batch['index']`` of ``data``.
 
@@ -110,7 +126,7 @@ def gather_from_device_data(train_step):
   """
 
   def step(state: TrainState, batch: Batch, data: Batch):
-    return train_step(state, {k: v[batch['index']] for k, v in data.items()})
+    return train_step(state, gather_batch(data, batch['index']))
 
   return step
 

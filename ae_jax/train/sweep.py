@@ -254,7 +254,7 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
 
     def one_step(state, index, hp, train_data):
       m, tx = member(hp)
-      batch = {k: v[index] for k, v in train_data.items()}
+      batch = step_lib.gather_batch(train_data, index)
       return step_lib.make_train_step(
           m, tx, dynamic_binarization=config.binarize == 'dynamic'
       )(state, batch)

@@ -84,6 +84,7 @@ def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
       layout=config.layout,
       binarize=config.binarize,
       seed=config.seed,
+      dsprites_file=config.get('dsprites_file') or None,
   )
 
 

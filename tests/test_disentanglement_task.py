@@ -1,0 +1,123 @@
+"""--task=disentanglement and a sweep that evaluates every member's metrics."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ae_jax.tasks import disentanglement
+from ae_jax.tasks import evaluate
+from ae_jax.train import trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def sweep_dir(tmp_path_factory):
+  """Two beta-VAEs on xy_sprites, trained and evaluated by the binary."""
+  workdir = tmp_path_factory.mktemp('study')
+  proc = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.sweep',
+          '--config=experiments/configs/beta_vae.py:dataset=xy_sprites,smoke',
+          '--config.latent_dim=3',
+          '--sweep.beta=1,8',
+          '--evaluate=disentanglement',
+          '--disentanglement_points=200',
+          f'--workdir={workdir}',
+      ],
+      capture_output=True,
+      text=True,
+      cwd=ROOT,
+      timeout=600,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, proc.stdout
+
+
+def test_the_sweep_evaluates_every_member_and_draws_metric_against_beta(
+    sweep_dir,
+):
+  workdir, stdout = sweep_dir
+  rows = json.loads((workdir / 'sweep_disentanglement.json').read_text())
+  assert [r['beta'] for r in rows] == [1.0, 8.0]
+  for row in rows:
+    for key in disentanglement.KEYS:
+      assert 0.0 <= row[key] <= 1.0, (key, row[key])
+    assert row['num_train_points'] == 200 and row['num_test_points'] == 100
+  assert '| beta | beta_vae_score | factor_vae_score | mig |' in stdout
+  assert (workdir / 'sweep_disentanglement.png').stat().st_size > 0
+  for i in range(2):
+    member = workdir / f'member_{i}'
+    saved = json.loads((member / 'eval_disentanglement.json').read_text())
+    assert saved['mig'] == rows[i]['mig']
+    assert len(saved['mutual_information']) == 3  # Code units.
+    assert len(saved['mutual_information'][0]) == 5  # Factors.
+    assert [r['factor'] for r in saved['per_factor']] == [
+        'shape',
+        'scale',
+        'colour',
+        'position_x',
+        'position_y',
+    ]
+    for name in ('traversals.png', 'mutual_information.png'):
+      assert (member / name).stat().st_size > 0
+
+
+def test_the_metrics_are_reproducible_from_the_work_directory(sweep_dir):
+  workdir, _ = sweep_dir
+  member = str(workdir / 'member_1')
+  saved = json.loads(
+      (workdir / 'member_1' / 'eval_disentanglement.json').read_text()
+  )
+  again = evaluate.evaluate(
+      member, ['disentanglement'], options={'disentanglement': {'points': 200}}
+  )['disentanglement']
+  for key in disentanglement.KEYS:
+    assert again[key] == saved[key], key
+
+
+def test_refused_without_factors_or_with_too_few_points(
+    tmp_path, smoke_config, sweep_dir
+):
+  smoke_config.num_train_steps = 2
+  smoke_config.write_figures = False
+  trainer.train_and_evaluate(smoke_config, tmp_path / 'digits')
+  with pytest.raises(ValueError, match=r'ground-truth factors.*dsprites'):
+    evaluate.evaluate(str(tmp_path / 'digits'), ['disentanglement'])
+  assert not list((tmp_path / 'digits').glob('eval_*.json'))
+  workdir, _ = sweep_dir
+  with pytest.raises(
+      ValueError, match=r'disentanglement_points=50.*at least 100'
+  ):
+    evaluate.evaluate(
+        str(workdir / 'member_0'),
+        ['disentanglement'],
+        options={'disentanglement': {'points': 50}},
+    )
+
+
+def test_the_study_table_gives_mean_and_spread_per_objective(sweep_dir, tmp_path):
+  from experiments import disentanglement_study  # pylint: disable=g-import-not-at-top
+
+  workdir, _ = sweep_dir
+  rows = json.loads((workdir / 'sweep_disentanglement.json').read_text())
+  (tmp_path / 'beta_vae').mkdir()
+  # Two "seeds" of beta 8: the member twice, shifted.
+  shifted = dict(rows[1], mig=rows[1]['mig'] + 0.1)
+  (tmp_path / 'beta_vae' / 'sweep_disentanglement.json').write_text(
+      json.dumps(rows + [shifted])
+  )
+  found = disentanglement_study.groups(tmp_path)
+  assert list(found) == ['VAE', 'beta-VAE 8']
+  (vae, beta8) = disentanglement.summarise(found)
+  assert vae['seeds'] == 1 and vae['mig_spread'] == 0.0
+  assert beta8['seeds'] == 2
+  assert beta8['mig_mean'] == pytest.approx(rows[1]['mig'] + 0.05)
+  assert beta8['mig_spread'] == pytest.approx(0.1)
+  disentanglement.save_study_figure(tmp_path / 'study.png', found)
+  assert (tmp_path / 'study.png').stat().st_size > 0
