@@ -8,7 +8,9 @@ from ae_jax.metrics import disentanglement as dis
 from tests import disentanglement_inputs as inputs
 
 # Printed by `python tests/disentanglement_reference.py <disentanglement_lib>`
-# (commit 86a644d, scikit-learn 1.x as installed with ae_jax).
+# (disentanglement_lib commit 86a644d, scikit-learn 1.9.1, NumPy 2.4.6). The
+# sampled metrics (BetaVAE, FactorVAE) fit scikit-learn models, so another
+# scikit-learn may move them in the last digits.
 DLIB_VALUES = {
     'beta_vae': 0.96,
     'factor_vae': 0.765,
@@ -25,23 +27,13 @@ def test_equal_to_disentanglement_lib_on_fixed_inputs():
   n, data, fn = inputs.SIZES, inputs.data(), inputs.representation
   rs = np.random.RandomState
   codes, factors, codes_t, factors_t = inputs.codes_and_factors()
+  sizes = dict(group_size=n['group'], num_train=n['train'], num_eval=n['test'])
   ours = {
-      'beta_vae': dis.beta_vae_score(
-          data,
-          fn,
-          rs(0),
-          group_size=n['group'],
-          num_train=n['train'],
-          num_eval=n['test'],
-      )['beta_vae_score'],
+      'beta_vae': dis.beta_vae_score(data, fn, rs(0), **sizes)[
+          'beta_vae_score'
+      ],
       'factor_vae': dis.factor_vae_score(
-          data,
-          fn,
-          rs(0),
-          group_size=n['group'],
-          num_train=n['train'],
-          num_eval=n['test'],
-          num_variance_estimate=n['train'],
+          data, fn, rs(0), num_variance_estimate=n['train'], **sizes
       )['factor_vae_score'],
       'mig': dis.mig(codes, factors),
       'sap': dis.sap(codes, factors, codes_t, factors_t),
@@ -56,7 +48,7 @@ def test_equal_to_disentanglement_lib_on_fixed_inputs():
   ours['dci_disentanglement'] = dci['dci_disentanglement']
   ours['dci_completeness'] = dci['dci_completeness']
   for key, value in DLIB_VALUES.items():
-    assert ours[key] == pytest.approx(value, abs=1e-9), key
+    assert ours[key] == pytest.approx(value, abs=1e-6), key
 
 
 def _levels(obs):

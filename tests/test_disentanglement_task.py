@@ -101,7 +101,9 @@ def test_refused_without_factors_or_with_too_few_points(
     )
 
 
-def test_the_study_table_gives_mean_and_spread_per_objective(sweep_dir, tmp_path):
+def test_the_study_table_gives_mean_and_spread_per_objective(
+    sweep_dir, tmp_path
+):
   from experiments import disentanglement_study  # pylint: disable=g-import-not-at-top
 
   workdir, _ = sweep_dir
@@ -114,7 +116,7 @@ def test_the_study_table_gives_mean_and_spread_per_objective(sweep_dir, tmp_path
   )
   found = disentanglement_study.groups(tmp_path)
   assert list(found) == ['VAE', 'beta-VAE 8']
-  (vae, beta8) = disentanglement.summarise(found)
+  vae, beta8 = disentanglement.summarise(found)
   assert vae['seeds'] == 1 and vae['mig_spread'] == 0.0
   assert beta8['seeds'] == 2
   assert beta8['mig_mean'] == pytest.approx(rows[1]['mig'] + 0.05)

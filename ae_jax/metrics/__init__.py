@@ -11,6 +11,8 @@
   sample_quality   Frechet and kernel distances between feature sets
                    (the statistics of FID and KID)
   anomaly_scores   AUROC and mean + k * std thresholds of anomaly scores
+  disentanglement  BetaVAE and FactorVAE scores, MIG, DCI, SAP, modularity
+                   and explicitness (disentanglement_lib's protocol)
   batching         fixed-shape padded batches (one compile per function)
   checks           input checks that name the function, argument and fix
 
@@ -61,6 +63,18 @@ _WHERE = {
     'ssim': 'image_quality',
     'stratified_subset': 'probes',
     'threshold_metrics': 'anomaly_scores',
+    'beta_vae_score': 'disentanglement',
+    'factor_vae_score': 'disentanglement',
+    'mig': 'disentanglement',
+    'dci': 'disentanglement',
+    'sap': 'disentanglement',
+    'modularity': 'disentanglement',
+    'explicitness': 'disentanglement',
+    'mutual_information_matrix': 'disentanglement',
+    'dci_from_importance': 'disentanglement',
+    'factor_entropy': 'disentanglement',
+    'histogram_discretize': 'disentanglement',
+    'sample_codes': 'disentanglement',
 }
 _MODULES = frozenset(_WHERE.values()) | {'batching', 'checks'}
 

@@ -37,6 +37,21 @@ import numpy as np
 
 from ae_jax.metrics import checks
 
+__all__ = [
+    'beta_vae_score',
+    'dci',
+    'dci_from_importance',
+    'explicitness',
+    'factor_entropy',
+    'factor_vae_score',
+    'histogram_discretize',
+    'mig',
+    'modularity',
+    'mutual_information_matrix',
+    'sample_codes',
+    'sap',
+]
+
 # disentanglement_lib's unsupervised_study_v1 settings.
 NUM_BINS = 20
 NUM_TRAIN = 10000
@@ -300,7 +315,7 @@ def _check_sampler(fn: str, data, num_points: int, group_size: int) -> None:
 
 def _beta_vae_points(data, representation, group_size, num_points, rs):
   """disentanglement_lib's ``_generate_training_batch`` (beta_vae.py)."""
-  labels, pairs, features = [], [], []
+  labels, features = [], []
   per_call = max(1, _ENCODE_ROWS // (2 * group_size))
   for start in range(0, num_points, per_call):
     obs = []
@@ -315,7 +330,6 @@ def _beta_vae_points(data, representation, group_size, num_points, rs):
     codes = np.asarray(representation(np.concatenate(obs)), np.float64)
     codes = codes.reshape(-1, 2, group_size, codes.shape[-1])
     features.append(np.mean(np.abs(codes[:, 0] - codes[:, 1]), axis=1))
-  del pairs
   return np.concatenate(features), np.array(labels, np.int64)
 
 
