@@ -81,15 +81,23 @@ def test_the_metrics_are_reproducible_from_the_work_directory(sweep_dir):
     assert again[key] == saved[key], key
 
 
-def test_refused_without_factors_or_with_too_few_points(
-    tmp_path, smoke_config, sweep_dir
-):
-  smoke_config.num_train_steps = 2
-  smoke_config.write_figures = False
-  trainer.train_and_evaluate(smoke_config, tmp_path / 'digits')
+@pytest.fixture(scope='module')
+def digits_dir(tmp_path_factory):
+  """A VAE trained on digits, which has no factors."""
+  from experiments.configs import vae  # pylint: disable=g-import-not-at-top
+
+  config = vae.get_config('smoke')
+  config.num_train_steps = 2
+  config.write_figures = False
+  workdir = tmp_path_factory.mktemp('digits')
+  trainer.train_and_evaluate(config, workdir)
+  return workdir
+
+
+def test_refused_without_factors_or_with_too_few_points(digits_dir, sweep_dir):
   with pytest.raises(ValueError, match=r'ground-truth factors.*dsprites'):
-    evaluate.evaluate(str(tmp_path / 'digits'), ['disentanglement'])
-  assert not list((tmp_path / 'digits').glob('eval_*.json'))
+    evaluate.evaluate(str(digits_dir), ['disentanglement'])
+  assert not list(digits_dir.glob('eval_*.json'))
   workdir, _ = sweep_dir
   with pytest.raises(
       ValueError, match=r'disentanglement_points=50.*at least 100'
@@ -123,3 +131,17 @@ def test_the_study_table_gives_mean_and_spread_per_objective(
   assert beta8['mig_spread'] == pytest.approx(0.1)
   disentanglement.save_study_figure(tmp_path / 'study.png', found)
   assert (tmp_path / 'study.png').stat().st_size > 0
+
+
+def test_default_tasks_include_disentanglement_only_with_factors(
+    sweep_dir, digits_dir
+):
+  import ae_jax  # pylint: disable=g-import-not-at-top
+  from ae_jax import tasks  # pylint: disable=g-import-not-at-top
+
+  workdir, _ = sweep_dir
+  assert (
+      tasks.default_tasks(ae_jax.load(workdir / 'member_0'))[-1]
+      == 'disentanglement'
+  )
+  assert 'disentanglement' not in tasks.default_tasks(ae_jax.load(digits_dir))
