@@ -107,6 +107,14 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.setup_logging()
   values = cli.exit_on_user_error(lambda: parse(_SWEEP.value))
+  options = {}
+  if _POINTS.value is not None:
+    options['disentanglement'] = {'points': _POINTS.value}
+  cli.exit_on_user_error(  # Before training: a bad task would waste it.
+      lambda: evaluate.check_member_tasks(
+          _CONFIG.value, _EVALUATE.value or [], options
+      )
+  )
   try:
     rows = cli.exit_on_user_error(
         lambda: sweep_lib.train_sweep(
@@ -131,9 +139,6 @@ def main(argv):
   if len(values) == 1:
     figures.save_sweep_result(workdir / 'sweep.png', rows, summary['model'])
   if _EVALUATE.value:
-    options = {}
-    if _POINTS.value is not None:
-      options['disentanglement'] = {'points': _POINTS.value}
     evaluated = cli.exit_on_user_error(
         lambda: evaluate.evaluate_members(
             str(workdir), rows, _EVALUATE.value, options=options

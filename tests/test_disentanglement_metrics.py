@@ -160,6 +160,24 @@ def test_refuses_mismatched_or_bad_inputs():
         np.random.default_rng(0).normal(size=(10, 1)),
         np.ones((10, 2), np.int64),
     )
+  rng = np.random.default_rng(0)
+  levels = rng.integers(0, 3, size=(40, 2))
+  with pytest.raises(ValueError, match=r'at least 2 code units'):
+    dis.sap(rng.normal(size=(40, 1)), levels, rng.normal(size=(40, 1)), levels)
+  with pytest.raises(ValueError, match=r'factor 1 takes one level'):
+    dis.mig(
+        rng.normal(size=(40, 3)), np.stack([levels[:, 0], levels[:, 0] * 0], 1)
+    )
+  # A level the test points never show: refused, not a misaligned AUC.
+  test_levels = np.minimum(levels, 1)
+  with pytest.raises(ValueError, match=r'explicitness: factor 0 .*more points'):
+    dis.explicitness(
+        rng.normal(size=(40, 2)), levels, rng.normal(size=(40, 2)), test_levels
+    )
+  with pytest.raises(ValueError, match=r'num_codes >= 2, num_factors >= 2'):
+    dis.dci_from_importance(np.ones((3, 1)))
+  with pytest.raises(ValueError, match=r'num_factors >= 2'):
+    dis.modularity(np.ones((3, 1)))
   with pytest.raises(ValueError, match=r'groups of >= 2'):
     dis.beta_vae_score(
         inputs.data(),

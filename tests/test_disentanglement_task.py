@@ -100,7 +100,8 @@ def test_refused_without_factors_or_with_too_few_points(digits_dir, sweep_dir):
   assert not list(digits_dir.glob('eval_*.json'))
   workdir, _ = sweep_dir
   with pytest.raises(
-      ValueError, match=r'disentanglement_points=50.*at least 100'
+      ValueError,
+      match=r'disentanglement_points=50.*xy_sprites need at least 200',
   ):
     evaluate.evaluate(
         str(workdir / 'member_0'),
@@ -145,3 +146,40 @@ def test_default_tasks_include_disentanglement_only_with_factors(
       == 'disentanglement'
   )
   assert 'disentanglement' not in tasks.default_tasks(ae_jax.load(digits_dir))
+
+
+def test_a_sweep_refuses_tasks_its_members_cannot_run_before_training():
+  from experiments.configs import vae  # pylint: disable=g-import-not-at-top
+
+  digits = vae.get_config('smoke')
+  with pytest.raises(ValueError, match=r'ground-truth factors'):
+    evaluate.check_member_tasks(digits, ['disentanglement'])
+  with pytest.raises(ValueError, match=r"Unknown task 'disentanglment'"):
+    evaluate.check_member_tasks(digits, ['disentanglment'])
+  sprites = vae.get_config('smoke,dataset=xy_sprites')
+  with pytest.raises(ValueError, match=r'at least 200'):
+    evaluate.check_member_tasks(
+        sprites, ['disentanglement'], {'disentanglement': {'points': 150}}
+    )
+  with pytest.raises(ValueError, match=r'--evaluate does not name it'):
+    evaluate.check_member_tasks(
+        sprites, [], {'disentanglement': {'points': 500}}
+    )
+  evaluate.check_member_tasks(sprites, ['disentanglement'])
+
+
+def test_a_diverged_member_is_reported_not_evaluated(tmp_path):
+  rows = [{'seed': 0, 'beta': 4.0, 'test_loss': float('nan'), 'diverged': True}]
+  out = evaluate.evaluate_members(str(tmp_path), rows, ['disentanglement'])
+  assert out == [{'seed': 0, 'beta': 4.0, 'diverged': True}]
+
+
+def test_the_study_settings_leave_a_configs_own_fields(tmp_path):
+  from experiments.configs import deep_ae, vq_vae, beta_vae  # pylint: disable=g-import-not-at-top
+
+  assert beta_vae.get_config('dataset=xy_sprites').latent_dim == 10
+  assert beta_vae.get_config('dataset=xy_sprites').batch_size == 64
+  vq = vq_vae.get_config('dataset=xy_sprites')
+  assert vq.latent_dim == vq_vae.get_config().latent_dim
+  deep = deep_ae.get_config('dataset=xy_sprites')
+  assert deep.num_epochs == deep_ae.get_config().num_epochs

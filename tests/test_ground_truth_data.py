@@ -2,6 +2,7 @@
 rendering and official-file reading, and uint8 training splits."""
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -102,6 +103,10 @@ def test_official_dsprites_file_is_read_or_refused_naming_the_fix(tmp_path):
   np.savez(bad, imgs=np.zeros((10, 64, 64), np.uint8))
   with pytest.raises(ValueError, match=r'\(737280, 64, 64\)'):
     sprites.dsprites(str(bad))
+  grey = tmp_path / 'grey.npz'
+  np.savez(grey, imgs=np.full((10, 64, 64), 255, np.uint8))
+  with pytest.raises(ValueError, match=r'0/1 pixels.*maximum 255'):
+    sprites.dsprites(str(grey))
   junk = tmp_path / 'junk.npz'
   junk.write_bytes(b'not a zip')
   with pytest.raises(ValueError, match=r'not a readable dSprites npz'):
@@ -160,3 +165,24 @@ def test_a_uint8_train_split_trains_exactly_like_its_float_copy(
       for name, ds in (('float', as_float), ('bytes', as_bytes))
   ]
   assert results[0]['params_sha256'] == results[1]['params_sha256']
+
+
+def test_tasks_see_a_float_draw_of_a_uint8_train_split(monkeypatch):
+  from ae_jax.tasks import common  # pylint: disable=g-import-not-at-top
+
+  _, as_bytes = _uint8_digits()
+  monkeypatch.setattr(common, '_load_dataset', lambda c: as_bytes)
+  monkeypatch.setattr(common, 'EVAL_TRAIN_MAX', 500)
+  seen = common.load_data(types.SimpleNamespace(config=None))
+  assert seen.train_images.dtype == np.float32
+  assert seen.train_images.shape == (500, 64)
+  rows = [
+      int(np.flatnonzero((as_bytes.train_images == r).all(1))[0])
+      for r in np.round(seen.train_images[:5] * 255).astype(np.uint8)
+  ]
+  np.testing.assert_array_equal(
+      seen.train_images[:5], data.as_unit_float(as_bytes.train_images[rows])
+  )
+  np.testing.assert_array_equal(
+      seen.train_labels[:5], as_bytes.train_labels[rows]
+  )

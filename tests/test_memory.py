@@ -102,7 +102,26 @@ CASES = {
 
 
 def test_the_cases_cover_every_task():
-  assert {n for _, names in CASES.values() for n in names} == set(tasks.TASKS)
+  covered = {n for _, names in CASES.values() for n in names}
+  assert covered | {'disentanglement'} == set(tasks.TASKS)
+
+
+def test_the_disentanglement_task_streams_in_eval_batches(
+    rows_seen, monkeypatch, tmp_path
+):
+  from ae_jax.metrics import disentanglement  # pylint: disable=g-import-not-at-top
+
+  # Fewer observations per metric: the sizes of its passes stay the same.
+  monkeypatch.setattr(disentanglement, 'NUM_TRAIN', 200)
+  monkeypatch.setattr(disentanglement, 'NUM_TEST', 100)
+  config = fitting.config(model='vae', latent_dim=4, dataset='xy_sprites')
+  config.eval_batch_size = BUDGET
+  model = models.build_model(config, (3072,), num_classes=3)
+  trained = trained_lib.TrainedModel(
+      model, model.init(jax.random.PRNGKey(0)), config, step=0
+  )
+  tasks.run('disentanglement', trained, None, outdir=tmp_path)
+  assert rows_seen and max(rows_seen) <= BUDGET
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,8 @@ __all__ = [
 
 # name -> (module attribute of `sprites` that builds it); see `ground_truth`.
 GROUND_TRUTH_NAMES = ('dsprites', 'xy_sprites')
+# The most levels of any factor of each set (orientation, position).
+MAX_LEVELS = {'dsprites': 40, 'xy_sprites': 10}
 # Test split of a ground-truth set: a fixed draw of its images (training
 # sees every combination, as in disentanglement_lib; there is no held-out
 # combination, so this split measures fit, not generalisation).

@@ -12,10 +12,13 @@ vector renderer we do not have): shapes are point-sampled at pixel centres
 (no anti-aliasing, then thresholded, as the official images are binary),
 their sizes and the position range are ours (at scale 1 a square is 16 px
 wide; centres span pixels 12.5..51.5 in 32 steps, so that every sprite stays inside the image), and the heart is the
-implicit curve (x^2 + y^2 - 1)^3 = x^2 y^3. Factor order, sizes and the
-meaning of each level are the official ones, so factor-based metrics and
+implicit curve (x^2 + y^2 - 1)^3 = x^2 y^3. Factor order and sizes are the official ones, so factor-based metrics and
 their code apply unchanged; pixel-level numbers are not comparable with
-papers' dSprites figures.
+papers' dSprites figures. The orientation levels are k * 2pi / 40, k < 40
+(the issue's grid); the official file's own levels (its ``latents_values``,
+used for figures when the file is read) are described by its README as 40
+values in [0, 2pi], which would make its first and last level the same
+angle: check them there.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def dsprites_factor_values() -> tuple[np.ndarray, ...]:
   )
 
 
-def _dsprites_data(images: np.ndarray) -> GroundTruthData:
+def _dsprites_data(images: np.ndarray, values=None) -> GroundTruthData:
   return GroundTruthData(
       name='dsprites',
       factor_names=(
@@ -113,7 +116,7 @@ def _dsprites_data(images: np.ndarray) -> GroundTruthData:
       ),
       factor_sizes=(3, 6, 40, 32, 32),
       images=images,
-      factor_values=dsprites_factor_values(),
+      factor_values=values or dsprites_factor_values(),
   )
 
 
@@ -149,7 +152,8 @@ def dsprites(path: str | None = None, *, cache_dir=None) -> GroundTruthData:
   in ``cache_dir``; an unreadable or damaged cache is rendered again.
   """
   if path:
-    return _dsprites_data(read_official_dsprites(path))
+    images, values = read_official_dsprites(path)
+    return _dsprites_data(images, values)
   cache = epath.Path(cache_dir) if cache_dir else default_cache_dir()
   file = cache / f'dsprites_procedural_v{_RENDER_VERSION}.npz'
   return _dsprites_data(cached_render(file, render_dsprites))
@@ -166,8 +170,10 @@ def cached_render(file: epath.Path, render_fn) -> np.ndarray:
   return images
 
 
-def read_official_dsprites(path: str) -> np.ndarray:
-  """``imgs`` of the official npz as uint8 0/255 ``[737280, 64, 64, 1]``."""
+def read_official_dsprites(path: str):
+  """``(images, factor_values)`` of the official npz: ``imgs`` as uint8
+  0/255 ``[737280, 64, 64, 1]``, and each factor's levels as the file's
+  ``latents_values`` give them (when present)."""
   file = epath.Path(path)
   if not file.exists():
     raise FileNotFoundError(
@@ -178,20 +184,32 @@ def read_official_dsprites(path: str) -> np.ndarray:
   try:
     with file.open('rb') as f, np.load(f, allow_pickle=False) as npz:
       images = np.asarray(npz['imgs'])
+      latents = npz['latents_values'] if 'latents_values' in npz else None
   except Exception as e:  # pylint: disable=broad-except
     raise ValueError(
         f'--config.dsprites_file={path}: not a readable dSprites npz with an '
         f"'imgs' array ({type(e).__name__}: {e}); download {DSPRITES_FILE} "
         'again, or leave the field empty to render the grid.'
     ) from e
+  if images.dtype.kind not in 'biu' or images.max() > 1:
+    raise ValueError(
+        f'--config.dsprites_file={path}: imgs must hold 0/1 pixels (as the '
+        f'official file does), got dtype {images.dtype} with maximum '
+        f'{images.max()}; point it at the official {DSPRITES_FILE}.'
+    )
   if images.shape != (737280, 64, 64):
     raise ValueError(
         f'--config.dsprites_file={path}: imgs has shape {images.shape}, not '
         f'(737280, 64, 64); point it at the official {DSPRITES_FILE}.'
     )
-  images = images.astype(np.uint8, copy=False)
+  images = images.astype(np.uint8, copy=False)  # Ours: scaled in place.
   images *= np.uint8(255)
-  return images[..., None]
+  values = None
+  if latents is not None and latents.shape == (737280, 6):
+    values = (np.array(SHAPES),) + tuple(
+        np.unique(latents[:, i]) for i in range(2, 6)
+    )
+  return images[..., None], values
 
 
 def _read_cache(file: epath.Path) -> np.ndarray | None:

@@ -18,7 +18,11 @@ Two kinds of function, following disentanglement_lib
   seed they return the same numbers (``tests/test_disentanglement_metrics``
   holds values printed by disentanglement_lib's own code).
 
-Deviations, all named: `dci`'s trees are seeded (disentanglement_lib's are
+Deviations, all named: inputs on which disentanglement_lib crashes or
+returns a misaligned number are refused with a message (a factor with one
+level, fewer than 2 code units where units are compared, a factor level
+missing from one of explicitness's splits); a constant unit is standardised
+to 0 in explicitness (theirs gives NaN); `dci`'s trees are seeded (disentanglement_lib's are
 not, so its DCI moves between runs by about 0.003 on the test inputs);
 `factor_vae_score` reports the number of active code
 units (disentanglement_lib reports the number of units, active or not);
@@ -65,8 +69,11 @@ _ENCODE_ROWS = 8192
 
 
 def _codes_and_factors(
-    fn: str, codes, factors
+    fn: str, codes, factors, *, min_codes: int = 2
 ) -> tuple[np.ndarray, np.ndarray]:
+  """Checked codes (float64) and factors; every metric but explicitness
+  compares units, so needs ``min_codes`` = 2, and every factor must take at
+  least two levels (its entropy, or its classifier, is undefined otherwise)."""
   codes = checks.matrix(fn, 'codes', codes).astype(np.float64)
   factors = np.asarray(factors)
   if factors.ndim != 2 or len(codes) != len(factors):
@@ -81,6 +88,17 @@ def _codes_and_factors(
     )
   if len(codes) < 2:
     raise ValueError(f'{fn}: needs at least 2 points, got {len(codes)}.')
+  if codes.shape[1] < min_codes:
+    raise ValueError(
+        f'{fn}: needs at least {min_codes} code units (it compares units), '
+        f'got {codes.shape[1]}.'
+    )
+  for k in range(factors.shape[1]):
+    if np.all(factors[:, k] == factors[0, k]):
+      raise ValueError(
+          f'{fn}: factor {k} takes one level ({factors[0, k]}) in these '
+          f'{len(factors)} points; draw more points or drop the factor.'
+      )
   return codes, factors
 
 
@@ -132,12 +150,8 @@ def mig(codes, factors, *, num_bins: int = NUM_BINS) -> float:
   """Mutual information gap (Chen et al. 2018): for each factor, the gap
   between the two code units most informative about it, over the factor's
   entropy; averaged over factors. 1 = each factor in exactly one unit."""
+  codes, factors = _codes_and_factors('mig', codes, factors)
   mi = mutual_information_matrix(codes, factors, num_bins=num_bins)
-  if mi.shape[0] < 2:
-    raise ValueError(
-        f'mig: needs at least 2 code units, got {mi.shape[0]}; the gap is '
-        'between the best and second-best unit.'
-    )
   top = np.sort(mi, axis=0)[::-1]
   return float(np.mean((top[0] - top[1]) / factor_entropy(factors)))
 
@@ -153,6 +167,16 @@ def dci_from_importance(importance) -> dict[str, float]:
   """Disentanglement and completeness (Eastwood & Williams 2018) of an
   importance matrix ``[num_codes, num_factors]``."""
   r = np.asarray(importance, np.float64)
+  if (
+      r.ndim != 2
+      or min(r.shape) < 2
+      or not np.all(np.isfinite(r))
+      or r.min() < 0
+  ):
+    raise ValueError(
+        'dci_from_importance: importance must be a finite, non-negative '
+        f'[num_codes >= 2, num_factors >= 2] matrix, got shape {r.shape}.'
+    )
   num_codes, num_factors = r.shape
   weights = r if r.sum() != 0 else np.ones_like(r)
   per_code = 1.0 - _entropy(r + 1e-11, axis=1, base=num_factors)
@@ -223,6 +247,11 @@ def modularity(mutual_information) -> float:
   """Modularity (Ridgeway & Mozer 2018) of an MI matrix ``[num_codes,
   num_factors]``: 1 when each unit carries information about one factor."""
   sq = np.square(np.asarray(mutual_information, np.float64))
+  if sq.ndim != 2 or sq.shape[1] < 2:
+    raise ValueError(
+        'modularity: mutual_information must be [num_codes, num_factors >= 2], '
+        f'got shape {sq.shape}.'
+    )
   top = sq.max(axis=1)
   with np.errstate(divide='ignore', invalid='ignore'):
     score = 1.0 - (sq.sum(axis=1) - top) / (top * (sq.shape[1] - 1.0))
@@ -239,9 +268,24 @@ def explicitness(train_codes, train_factors, test_codes, test_factors) -> dict:
   from sklearn import metrics  # pylint: disable=g-import-not-at-top
   from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
 
-  x, y = _codes_and_factors('explicitness', train_codes, train_factors)
-  xt, yt = _codes_and_factors('explicitness', test_codes, test_factors)
+  x, y = _codes_and_factors(
+      'explicitness', train_codes, train_factors, min_codes=1
+  )
+  xt, yt = _codes_and_factors(
+      'explicitness', test_codes, test_factors, min_codes=1
+  )
+  for k in range(y.shape[1]):
+    # One-vs-rest AUCs need each split to hold the same levels (the
+    # classifier's columns); disentanglement_lib crashes or misaligns here.
+    if not np.array_equal(np.unique(y[:, k]), np.unique(yt[:, k])):
+      raise ValueError(
+          f'explicitness: factor {k} takes levels {np.unique(yt[:, k]).size} '
+          f'in the test points but {np.unique(y[:, k]).size} in the training '
+          'points; draw more points (--disentanglement_points) so that both '
+          'splits hold every level.'
+      )
   mean, std = x.mean(axis=0), x.std(axis=0)
+  std = np.where(std > 0, std, 1.0)  # A constant unit stays 0, not NaN.
   x, xt = (x - mean) / std, (xt - mean) / std
   train, test = [], []
   for k in range(y.shape[1]):

@@ -2,6 +2,7 @@
 encoders and decoders of a trained model."""
 
 from collections.abc import Callable
+import dataclasses
 import functools
 
 import jax
@@ -16,9 +17,30 @@ from ae_jax.train import outputs
 DEFAULT_BATCH = 500  # A run whose config predates eval_batch_size.
 
 
+# Training images the tasks see of a uint8 train split (dSprites' 737,280
+# would take 11.6 GiB as float32): a fixed draw, as float32.
+EVAL_TRAIN_MAX = 60000
+
+
 def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
-  """The data a work directory was trained on, in its layout."""
-  c = trained.config
+  """The data a work directory was trained on, in its layout. A uint8
+  train split (kept as bytes for training) becomes a fixed draw of
+  `EVAL_TRAIN_MAX` of its images, as float32, so every task sees [0, 1]."""
+  dataset = _load_dataset(trained.config)
+  if dataset.train_images.dtype != np.uint8:
+    return dataset
+  n = len(dataset.train_images)
+  rows = np.sort(
+      np.random.default_rng(0).choice(n, min(n, EVAL_TRAIN_MAX), replace=False)
+  )
+  return dataclasses.replace(
+      dataset,
+      train_images=data.as_unit_float(dataset.train_images[rows]),
+      train_labels=dataset.train_labels[rows],
+  )
+
+
+def _load_dataset(c) -> data.Dataset:
   return data.load_dataset(
       c.dataset,
       data_dir=c.data_dir or None,

@@ -41,19 +41,34 @@ def has_factors(trained) -> bool:
 def check(trained, points: int | None = None) -> None:
   """Refuses a model whose data has no factors, or too few points for the
   metrics' splits, before anything is loaded."""
-  name = trained.config.dataset
-  if points is not None and points < MIN_POINTS:
-    raise ValueError(
-        f'--disentanglement_points={points}: the metrics need at least '
-        f'{MIN_POINTS} training points (half as many test points); '
-        f'disentanglement_lib uses {dis.NUM_TRAIN}.'
-    )
-  if not has_factors(trained):
+  check_study(trained.config.dataset, points, where=str(trained.workdir))
+
+
+def min_points(dataset: str) -> int:
+  """The fewest training points accepted on ``dataset``: the test half
+  must draw each level of its largest factor about 10 times, so that both
+  splits hold every level (explicitness needs it)."""
+  return max(MIN_POINTS, 20 * gt.MAX_LEVELS.get(dataset, 0))
+
+
+def check_study(
+    dataset: str, points: int | None = None, *, where: str = ''
+) -> None:
+  """The task's refusals from the dataset name and point count alone (a
+  sweep checks them before training)."""
+  if not gt.is_ground_truth(dataset):
     raise ValueError(
         f'Task disentanglement needs a model trained on a dataset with '
         f'ground-truth factors (--config.dataset='
-        f'{"|".join(gt.GROUND_TRUTH_NAMES)}); {trained.workdir} was trained on '
-        f'{name!r}, which has none.'
+        f'{"|".join(gt.GROUND_TRUTH_NAMES)}); {where or "this run"} is trained '
+        f'on {dataset!r}, which has none.'
+    )
+  if points is not None and points < min_points(dataset):
+    raise ValueError(
+        f'--disentanglement_points={points}: the metrics on {dataset} need at '
+        f'least {min_points(dataset)} training points (half as many test '
+        f'points, enough to see every factor level); disentanglement_lib uses '
+        f'{dis.NUM_TRAIN}.'
     )
 
 

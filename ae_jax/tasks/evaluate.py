@@ -98,27 +98,22 @@ def evaluate_members(
 
   ``rows`` are the sweep's rows (`ae_jax.train.sweep.train_sweep`), in
   member order. Returns one row per member: its swept values and each
-  task's scalars; also written to ``<workdir>/sweep_<task>.json``.
+  task's scalars (a diverged member: ``diverged: True`` and no scalars);
+  also written to ``<workdir>/sweep_<task>.json``. Check the names first
+  with `check_member_tasks`, before the sweep trains.
   """
   swept = [k for k in rows[0] if not k.startswith(('test_', 'final_'))]
   swept = [k for k in swept if k not in ('diverged', 'steps_per_second')]
-  for name in names:  # Before the first member is evaluated.
-    if name not in tasks.TASKS:
-      raise ValueError(
-          f'Unknown task {name!r}; use --evaluate with some of '
-          f'{sorted(tasks.TASKS)}.'
-      )
-    tasks.precheck(
-        name,
-        trained_lib.load(epath.Path(workdir) / 'member_0'),
-        **(options or {}).get(name, {}),
-    )
   out = []
   for i, row in enumerate(rows):
+    merged = {k: row[k] for k in swept}
+    if row.get('diverged'):  # NaN parameters: nothing to evaluate.
+      logging.warning('member_%d diverged; its metrics are NaN.', i)
+      out.append(dict(merged, diverged=True))
+      continue
     results = evaluate(
         str(epath.Path(workdir) / f'member_{i}'), names, options=options
     )
-    merged = {k: row[k] for k in swept}
     for result in results.values():
       merged.update(
           {k: v for k, v in result.items() if isinstance(v, (int, float))}
@@ -129,3 +124,28 @@ def evaluate_members(
         epath.Path(workdir) / f'sweep_{name}.json', json.dumps(out, indent=2)
     )
   return out
+
+
+def check_member_tasks(
+    config, names: list[str], options: dict | None = None
+) -> None:
+  """Refuses, before a sweep trains, tasks its members could not run."""
+  options = options or {}
+  for name in names:
+    if name not in tasks.TASKS:
+      raise ValueError(
+          f'Unknown task {name!r}; use --evaluate with some of '
+          f'{sorted(tasks.TASKS)}.'
+      )
+  for name in options:
+    if name not in names:
+      raise ValueError(
+          f'Options for task {name!r} were given but --evaluate does not '
+          f'name it; add --evaluate={name} or drop the option.'
+      )
+  if 'disentanglement' in names:
+    from ae_jax.tasks import disentanglement  # pylint: disable=g-import-not-at-top
+
+    disentanglement.check_study(
+        config.dataset, options.get('disentanglement', {}).get('points')
+    )

@@ -30,6 +30,7 @@ import numpy as np
 
 from ae_jax import trained
 from ae_jax.data import datasets
+from ae_jax.data.pipeline import as_unit_float
 from ae_jax.metrics import batching
 from ae_jax.models import capabilities
 from ae_jax.models import registry
@@ -188,6 +189,9 @@ def pretrain(
 
 
 def _encode(layer: 'trained.TrainedModel', x: np.ndarray) -> np.ndarray:
+  # The first layer's inputs may be a uint8 train split: [0, 1] per batch.
   return batching.apply_in_batches(
-      layer.encode, x, batch_size=layer.config.eval_batch_size
+      lambda b: layer.encode(as_unit_float(b)),
+      x,
+      batch_size=layer.config.eval_batch_size,
   ).astype(np.float32)
