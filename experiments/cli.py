@@ -332,3 +332,21 @@ def mark_paths_nonempty(*names: str) -> None:
             'variable gives an empty value).'
         ),
     )
+
+
+def define_task_options():
+  """The flags that tune evaluation tasks (binaries that run tasks define
+  them once, here); `task_options` turns them into ``options``."""
+  return flags.DEFINE_integer(
+      'disentanglement_points',
+      None,
+      'Training observations per disentanglement metric (test: half); '
+      "default disentanglement_lib's 10,000.",
+  )
+
+
+def task_options(points) -> dict:
+  """``options`` for `ae_jax.tasks.evaluate` from `define_task_options`."""
+  if points.value is None:
+    return {}
+  return {'disentanglement': {'points': points.value}}

@@ -40,6 +40,8 @@ def groups(runs: epath.Path) -> dict[str, list[dict]]:
       )
       continue
     for row in json.loads(file.read_text()):
+      if row.get('diverged'):  # Listed by the sweep, not evaluated.
+        continue
       out.setdefault(label(row.get(field)), []).append(row)
   return out
 

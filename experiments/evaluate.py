@@ -33,20 +33,9 @@ _BASELINE = flags.DEFINE_string(
     None,
     'A second trained work directory to compare with (denoise, jacobian).',
 )
-_POINTS = flags.DEFINE_integer(
-    'disentanglement_points',
-    None,
-    'Training observations per disentanglement metric (test: half); default '
-    "disentanglement_lib's 10,000.",
-)
+_POINTS = cli.define_task_options()
 flags.mark_flags_as_required(['workdir'])
 cli.mark_paths_nonempty('workdir', 'baseline_workdir')
-
-
-def _options() -> dict:
-  if _POINTS.value is None:
-    return {}
-  return {'disentanglement': {'points': _POINTS.value}}
 
 
 def main(argv):
@@ -58,7 +47,7 @@ def main(argv):
           _WORKDIR.value,
           _TASK.value,
           _BASELINE.value,
-          options=_options(),
+          options=cli.task_options(_POINTS),
       )
   )
   for name, result in results.items():

@@ -39,6 +39,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from ae_jax import figures
+from ae_jax import tasks
 from ae_jax.tasks import disentanglement
 from ae_jax.tasks import evaluate
 from ae_jax.tasks import markdown
@@ -75,12 +76,7 @@ _EVALUATE = flags.DEFINE_list(
     'sweep_disentanglement.png (each metric against the swept field, a '
     'point per member).',
 )
-_POINTS = flags.DEFINE_integer(
-    'disentanglement_points',
-    None,
-    'Training observations per disentanglement metric (test: half); default '
-    "disentanglement_lib's 10,000.",
-)
+_POINTS = cli.define_task_options()
 flags.mark_flags_as_required(['config', 'workdir'])
 cli.mark_paths_nonempty('workdir')
 
@@ -107,12 +103,10 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.setup_logging()
   values = cli.exit_on_user_error(lambda: parse(_SWEEP.value))
-  options = {}
-  if _POINTS.value is not None:
-    options['disentanglement'] = {'points': _POINTS.value}
+  options = cli.task_options(_POINTS)
   cli.exit_on_user_error(  # Before training: a bad task would waste it.
-      lambda: evaluate.check_member_tasks(
-          _CONFIG.value, _EVALUATE.value or [], options
+      lambda: tasks.check(
+          _EVALUATE.value or [], _CONFIG.value, options, flag='--evaluate'
       )
   )
   try:

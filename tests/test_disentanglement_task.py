@@ -149,29 +149,40 @@ def test_default_tasks_include_disentanglement_only_with_factors(
 
 
 def test_a_sweep_refuses_tasks_its_members_cannot_run_before_training():
+  from ae_jax import tasks  # pylint: disable=g-import-not-at-top
   from experiments.configs import vae  # pylint: disable=g-import-not-at-top
 
   digits = vae.get_config('smoke')
   with pytest.raises(ValueError, match=r'ground-truth factors'):
-    evaluate.check_member_tasks(digits, ['disentanglement'])
+    tasks.check(['disentanglement'], digits, flag='--evaluate')
   with pytest.raises(ValueError, match=r"Unknown task 'disentanglment'"):
-    evaluate.check_member_tasks(digits, ['disentanglment'])
+    tasks.check(['disentanglment'], digits, flag='--evaluate')
   sprites = vae.get_config('smoke,dataset=xy_sprites')
   with pytest.raises(ValueError, match=r'at least 200'):
-    evaluate.check_member_tasks(
-        sprites, ['disentanglement'], {'disentanglement': {'points': 150}}
+    tasks.check(
+        ['disentanglement'],
+        sprites,
+        {'disentanglement': {'points': 150}},
+        flag='--evaluate',
     )
   with pytest.raises(ValueError, match=r'--evaluate does not name it'):
-    evaluate.check_member_tasks(
-        sprites, [], {'disentanglement': {'points': 500}}
+    tasks.check(
+        [], sprites, {'disentanglement': {'points': 500}}, flag='--evaluate'
     )
-  evaluate.check_member_tasks(sprites, ['disentanglement'])
+  tasks.check(['disentanglement'], sprites, flag='--evaluate')
 
 
-def test_a_diverged_member_is_reported_not_evaluated(tmp_path):
+def test_a_diverged_member_is_reported_not_evaluated(tmp_path, sweep_dir):
   rows = [{'seed': 0, 'beta': 4.0, 'test_loss': float('nan'), 'diverged': True}]
   out = evaluate.evaluate_members(str(tmp_path), rows, ['disentanglement'])
   assert out == [{'seed': 0, 'beta': 4.0, 'diverged': True}]
+  # The sweep figure leaves it out.
+  workdir, _ = sweep_dir
+  evaluated = json.loads((workdir / 'sweep_disentanglement.json').read_text())
+  disentanglement.save_sweep_figure(
+      tmp_path / 'fig.png', out + evaluated, 'vae', fields=['beta']
+  )
+  assert (tmp_path / 'fig.png').stat().st_size > 0
 
 
 def test_the_study_settings_leave_a_configs_own_fields(tmp_path):

@@ -232,12 +232,7 @@ def load_dataset(
   out = {}
   for split, (images, labels) in splits.items():
     _validate_split(name, split, images, labels, num_classes)
-    if binarize == 'static' or (binarize == 'dynamic' and split == 'test'):
-      images = _bernoulli(images, seed, split)
-    if layout == 'flat':
-      images = images.reshape(images.shape[0], -1)
-    elif layout == 'sequence':
-      images = images.reshape(images.shape[0], images.shape[1], -1)
+    images = _binarize_and_lay_out(images, split, layout, binarize, seed)
     out[split] = (
         np.ascontiguousarray(images, dtype=np.float32),
         np.ascontiguousarray(labels, dtype=np.int32),
@@ -253,23 +248,36 @@ def load_dataset(
   )
 
 
+def _binarize_and_lay_out(images, split, layout, binarize, seed):
+  """One split ``[N, H, W, C]`` binarised as ``binarize`` asks (module
+  docstring) and reshaped to ``layout``."""
+  if binarize == 'static' or (binarize == 'dynamic' and split == 'test'):
+    images = _bernoulli(images, seed, split)
+  if layout == 'flat':
+    return images.reshape(images.shape[0], -1)
+  if layout == 'sequence':
+    return images.reshape(images.shape[0], images.shape[1], -1)
+  return images
+
+
 def _ground_truth_dataset(name, layout, binarize, seed, dsprites_file):
+  """A ground-truth set as a `Dataset` (its splits checked when built, by
+  `ground_truth.to_dataset`; a uint8 train split keeps its bytes)."""
   data = ground_truth.load_ground_truth(name, dsprites_file=dsprites_file)
-  dataset = ground_truth.to_dataset(data, layout=layout)
-  if binarize == 'none':
-    return dataset
-  if dataset.train_images.dtype == np.uint8:
+  dataset = ground_truth.to_dataset(data)
+  if binarize != 'none' and dataset.train_images.dtype == np.uint8:
     raise ValueError(
         f'config.binarize={binarize!r}: {name} images are binary already; '
         'set --config.binarize=none.'
     )
-  train = dataset.train_images
-  if binarize == 'static':
-    train = _bernoulli(train, seed, 'train')
   return dataclasses.replace(
       dataset,
-      train_images=train,
-      test_images=_bernoulli(dataset.test_images, seed, 'test'),
+      **{
+          f'{split}_images': _binarize_and_lay_out(
+              getattr(dataset, f'{split}_images'), split, layout, binarize, seed
+          )
+          for split in ('train', 'test')
+      },
   )
 
 

@@ -34,7 +34,7 @@ __all__ = [
     'to_dataset',
 ]
 
-# name -> (module attribute of `sprites` that builds it); see `ground_truth`.
+# The named sets `load_ground_truth` builds (`ae_jax.data.sprites`).
 GROUND_TRUTH_NAMES = ('dsprites', 'xy_sprites')
 # The most levels of any factor of each set (orientation, position).
 MAX_LEVELS = {'dsprites': 40, 'xy_sprites': 10}
@@ -112,8 +112,7 @@ class GroundTruthData:
 
   def all_factors(self) -> np.ndarray:
     """The factors of every row of `images`, int64 ``[N, num_factors]``."""
-    grid = np.unravel_index(np.arange(len(self.images)), self.factor_sizes)
-    return np.stack(grid, axis=1).astype(np.int64)
+    return factor_grid(self.factor_sizes)
 
   def sample_factors(self, num: int, random_state) -> np.ndarray:
     """``num`` factor rows, each factor uniform (disentanglement_lib's order
@@ -136,6 +135,15 @@ class GroundTruthData:
 
   def sample_observations(self, num: int, random_state) -> np.ndarray:
     return self.sample(num, random_state)[1]
+
+
+def factor_grid(factor_sizes) -> np.ndarray:
+  """Every combination of the factors' levels, in row-major order, int64
+  ``[prod(factor_sizes), len(factor_sizes)]``."""
+  n = int(np.prod(factor_sizes))
+  return np.stack(np.unravel_index(np.arange(n), factor_sizes), axis=1).astype(
+      np.int64
+  )
 
 
 def is_ground_truth(name: str) -> bool:
@@ -167,8 +175,8 @@ def load_ground_truth(
   )
 
 
-def to_dataset(data: GroundTruthData, *, layout: str = 'flat'):
-  """``data`` as a training `Dataset`.
+def to_dataset(data: GroundTruthData):
+  """``data`` as a training `Dataset`, images ``[N, H, W, C]``.
 
   Train split: every image, in row order. Test split: a fixed draw of
   `TEST_SIZE` images (at most a sixth of them), float32. Labels: the first factor's
@@ -189,12 +197,6 @@ def to_dataset(data: GroundTruthData, *, layout: str = 'flat'):
   if train.nbytes * 4 <= datasets.FLOAT_TRAIN_MAX_BYTES:
     train = as_unit_float(train)
   test = as_unit_float(data.images[test_rows])
-  if layout == 'flat':
-    train = train.reshape(n, -1)
-    test = test.reshape(len(test), -1)
-  elif layout == 'sequence':
-    train = train.reshape(n, train.shape[1], -1)
-    test = test.reshape(len(test), test.shape[1], -1)
   return datasets.Dataset(
       name=data.name,
       train_images=train,

@@ -71,6 +71,7 @@ _WHERE = {
     'modularity': 'disentanglement',
     'explicitness': 'disentanglement',
     'mutual_information_matrix': 'disentanglement',
+    'mutual_information_gaps': 'disentanglement',
     'dci_from_importance': 'disentanglement',
     'factor_entropy': 'disentanglement',
     'histogram_discretize': 'disentanglement',

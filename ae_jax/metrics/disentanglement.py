@@ -51,6 +51,7 @@ __all__ = [
     'histogram_discretize',
     'mig',
     'modularity',
+    'mutual_information_gaps',
     'mutual_information_matrix',
     'sample_codes',
     'sap',
@@ -152,8 +153,14 @@ def mig(codes, factors, *, num_bins: int = NUM_BINS) -> float:
   entropy; averaged over factors. 1 = each factor in exactly one unit."""
   codes, factors = _codes_and_factors('mig', codes, factors)
   mi = mutual_information_matrix(codes, factors, num_bins=num_bins)
-  top = np.sort(mi, axis=0)[::-1]
-  return float(np.mean((top[0] - top[1]) / factor_entropy(factors)))
+  return float(np.mean(mutual_information_gaps(mi, factor_entropy(factors))))
+
+
+def mutual_information_gaps(mutual_information, entropy) -> np.ndarray:
+  """Per factor, the MI gap between its two most informative units over
+  its entropy, ``[num_factors]`` (MIG is their mean)."""
+  top = np.sort(np.asarray(mutual_information), axis=0)[::-1]
+  return (top[0] - top[1]) / np.asarray(entropy)
 
 
 def _entropy(p: np.ndarray, axis: int, base: int) -> np.ndarray:
@@ -328,23 +335,18 @@ def sample_codes(
     f, obs = data.sample(min(batch_size, num - start), random_state)
     factors.append(f)
     observations.append(obs)
-  codes = _encode(representation, observations)
+  codes = _encode(representation, np.concatenate(observations))
   return codes, np.concatenate(factors)
 
 
-def _encode(representation: Representation, observations: list) -> np.ndarray:
-  """``representation`` of the concatenated observations, in large calls."""
-  out, pending, rows = [], [], 0
-  for obs in observations + [None]:
-    if obs is not None:
-      pending.append(obs)
-      rows += len(obs)
-    if pending and (obs is None or rows >= _ENCODE_ROWS):
-      out.append(
-          np.asarray(representation(np.concatenate(pending)), np.float64)
-      )
-      pending, rows = [], 0
-  return np.concatenate(out)
+def _encode(representation: Representation, x: np.ndarray) -> np.ndarray:
+  """``representation`` of ``x`` in calls of at most `_ENCODE_ROWS` rows."""
+  return np.concatenate(
+      [
+          np.asarray(representation(x[i : i + _ENCODE_ROWS]), np.float64)
+          for i in range(0, len(x), _ENCODE_ROWS)
+      ]
+  )
 
 
 def _check_sampler(fn: str, data, num_points: int, group_size: int) -> None:
@@ -458,9 +460,7 @@ def factor_vae_score(
   """
   _check_sampler('factor_vae_score', data, min(num_train, num_eval), group_size)
   obs = data.sample_observations(num_variance_estimate, random_state)
-  codes = _encode(
-      representation, [obs[i : i + 64] for i in range(0, len(obs), 64)]
-  )
+  codes = _encode(representation, obs)
   variances = np.var(codes, axis=0, ddof=1)
   active = np.sqrt(variances) >= prune_threshold
   if not active.any():

@@ -71,7 +71,7 @@ TASKS = {
 # Tasks that sample their own observations (the run's dataset is not loaded
 # for them).
 DRAW_THEIR_OWN_DATA = frozenset({'disentanglement'})
-# Checks a task makes on the work directory before any data is loaded.
+# Checks a task makes on a run's config before any data is loaded.
 PRECHECKS = {'disentanglement': disentanglement.check}
 
 
@@ -106,10 +106,26 @@ def default_tasks(trained) -> list[str]:
   return names
 
 
-def precheck(name, trained, **options) -> None:
-  """Refuses task ``name`` on ``trained`` before anything is loaded."""
-  if name in PRECHECKS:
-    PRECHECKS[name](trained, **options)
+def check(names, config=None, options=None, *, flag: str = '--task') -> None:
+  """Refuses, before any work: an unknown name in ``names``, ``options``
+  for a task ``names`` leaves out, and (given the run's ``config``) what a
+  task's `PRECHECKS` entry refuses. ``flag`` is the one the user typed."""
+  options = options or {}
+  for name in names:
+    if name not in TASKS:
+      raise ValueError(
+          f'Unknown task {name!r}; use {flag} with some of {sorted(TASKS)}.'
+      )
+  for name in options:
+    if name not in names:
+      raise ValueError(
+          f'Options for task {name!r} were given but {flag} does not name '
+          f'it; add {flag}={name} or drop the option.'
+      )
+  if config is not None:
+    for name in names:
+      if name in PRECHECKS:
+        PRECHECKS[name](config, **options.get(name, {}))
 
 
 def run(name, trained, dataset, baseline=None, outdir=None, **options) -> dict:

@@ -38,30 +38,17 @@ def has_factors(trained) -> bool:
   return gt.is_ground_truth(trained.config.dataset)
 
 
-def check(trained, points: int | None = None) -> None:
-  """Refuses a model whose data has no factors, or too few points for the
-  metrics' splits, before anything is loaded."""
-  check_study(trained.config.dataset, points, where=str(trained.workdir))
-
-
-def min_points(dataset: str) -> int:
-  """The fewest training points accepted on ``dataset``: the test half
-  must draw each level of its largest factor about 10 times, so that both
-  splits hold every level (explicitness needs it)."""
-  return max(MIN_POINTS, 20 * gt.MAX_LEVELS.get(dataset, 0))
-
-
-def check_study(
-    dataset: str, points: int | None = None, *, where: str = ''
-) -> None:
-  """The task's refusals from the dataset name and point count alone (a
-  sweep checks them before training)."""
+def check(config, points: int | None = None) -> None:
+  """Refuses a run whose data has no factors, or too few points for the
+  metrics' splits, from its config alone (before anything is loaded, and
+  before a sweep trains)."""
+  dataset = config.dataset
   if not gt.is_ground_truth(dataset):
     raise ValueError(
         f'Task disentanglement needs a model trained on a dataset with '
         f'ground-truth factors (--config.dataset='
-        f'{"|".join(gt.GROUND_TRUTH_NAMES)}); {where or "this run"} is trained '
-        f'on {dataset!r}, which has none.'
+        f'{"|".join(gt.GROUND_TRUTH_NAMES)}); this one is trained on '
+        f'{dataset!r}, which has none.'
     )
   if points is not None and points < min_points(dataset):
     raise ValueError(
@@ -70,6 +57,13 @@ def check_study(
         f'points, enough to see every factor level); disentanglement_lib uses '
         f'{dis.NUM_TRAIN}.'
     )
+
+
+def min_points(dataset: str) -> int:
+  """The fewest training points accepted on ``dataset``: the test half
+  must draw each level of its largest factor about 10 times, so that both
+  splits hold every level (explicitness needs it)."""
+  return max(MIN_POINTS, 20 * gt.MAX_LEVELS.get(dataset, 0))
 
 
 def load_ground_truth(trained) -> gt.GroundTruthData:
@@ -94,7 +88,7 @@ def disentanglement(
   None = disentanglement_lib's 10,000 (test 5,000).
   """
   del dataset, baseline  # The metrics draw their own observations.
-  check(trained, points)
+  check(trained.config, points)
   data = load_ground_truth(trained)
   encode = representation(trained)
   train = points or dis.NUM_TRAIN
@@ -115,7 +109,8 @@ def disentanglement(
   codes, factors = dis.sample_codes(data, encode, train, draw)
   codes_t, factors_t = dis.sample_codes(data, encode, test, draw)
   mi = dis.mutual_information_matrix(codes, factors)
-  out['mig'] = dis.mig(codes, factors)
+  gaps = dis.mutual_information_gaps(mi, dis.factor_entropy(factors))
+  out['mig'] = float(np.mean(gaps))
   dci = dis.dci(codes, factors, codes_t, factors_t)
   importance = dci.pop('importance')
   out.update(dci)
@@ -130,14 +125,14 @@ def disentanglement(
       factor_names=list(data.factor_names),
       mutual_information=mi.tolist(),
       importance=importance.tolist(),
-      per_factor=_per_factor(data, mi, importance, dis.factor_entropy(factors)),
+      per_factor=_per_factor(data, mi, importance, gaps),
   )
   if outdir is not None:
     _figures(trained, data, codes, mi, outdir)
   return result
 
 
-def _per_factor(data, mi, importance, entropy) -> list[dict]:
+def _per_factor(data, mi, importance, gaps) -> list[dict]:
   rows = []
   for k, name in enumerate(data.factor_names):
     order = np.argsort(mi[:, k])[::-1]
@@ -148,7 +143,7 @@ def _per_factor(data, mi, importance, entropy) -> list[dict]:
             'best_unit': int(order[0]),
             'mi_best_nats': float(mi[order[0], k]),
             'mi_second_nats': float(mi[order[1], k]),
-            'mig': float((mi[order[0], k] - mi[order[1], k]) / entropy[k]),
+            'mig': float(gaps[k]),
             'dci_top_unit': int(np.argmax(importance[:, k])),
         }
     )
@@ -192,7 +187,8 @@ SWEEP_PANELS = (
 def save_sweep_figure(path, rows: list[dict], model: str, fields) -> None:
   """Each metric of `SWEEP_PANELS` against the first swept field of
   ``fields`` other than the seed (the member index if only seeds vary), a
-  point per member."""
+  point per member; diverged members (no metrics) are left out."""
+  rows = [r for r in rows if not r.get('diverged')]
   field = next((f for f in fields if f != 'seed'), None)
   xs = [r[field] for r in rows] if field else list(range(len(rows)))
   figures.save_points(

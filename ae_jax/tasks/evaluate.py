@@ -22,12 +22,8 @@ def evaluate(
   """Runs tasks ``names`` (default: `tasks.default_tasks`) on ``workdir``;
   ``options[name]`` are task ``name``'s keyword arguments."""
   options = options or {}
-  for name in names or []:  # Before loading anything.
-    if name not in tasks.TASKS:
-      raise ValueError(
-          f'Unknown task {name!r}; use --task with some of '
-          f'{sorted(tasks.TASKS)}.'
-      )
+  if names:  # Before loading anything.
+    tasks.check(names, options=options)
   # Results go into the work directory: refuse a read-only one before any
   # task computes.
   workdir_lib.check_path(workdir)
@@ -54,8 +50,7 @@ def evaluate(
         'data and layout.'
     )
   names = names or tasks.default_tasks(trained)
-  for name in names:
-    tasks.precheck(name, trained, **options.get(name, {}))
+  tasks.check(names, trained.config, options)
   needs_data = any(n not in tasks.DRAW_THEIR_OWN_DATA for n in names)
   dataset = tasks.load_data(trained) if needs_data else None
   results = {}
@@ -100,7 +95,8 @@ def evaluate_members(
   member order. Returns one row per member: its swept values and each
   task's scalars (a diverged member: ``diverged: True`` and no scalars);
   also written to ``<workdir>/sweep_<task>.json``. Check the names first
-  with `check_member_tasks`, before the sweep trains.
+  with `tasks.check(names, config, options, flag='--evaluate')`, before the
+  sweep trains.
   """
   swept = [k for k in rows[0] if not k.startswith(('test_', 'final_'))]
   swept = [k for k in swept if k not in ('diverged', 'steps_per_second')]
@@ -108,7 +104,7 @@ def evaluate_members(
   for i, row in enumerate(rows):
     merged = {k: row[k] for k in swept}
     if row.get('diverged'):  # NaN parameters: nothing to evaluate.
-      logging.warning('member_%d diverged; its metrics are NaN.', i)
+      logging.warning('member_%d diverged: not evaluated.', i)
       out.append(dict(merged, diverged=True))
       continue
     results = evaluate(
@@ -124,28 +120,3 @@ def evaluate_members(
         epath.Path(workdir) / f'sweep_{name}.json', json.dumps(out, indent=2)
     )
   return out
-
-
-def check_member_tasks(
-    config, names: list[str], options: dict | None = None
-) -> None:
-  """Refuses, before a sweep trains, tasks its members could not run."""
-  options = options or {}
-  for name in names:
-    if name not in tasks.TASKS:
-      raise ValueError(
-          f'Unknown task {name!r}; use --evaluate with some of '
-          f'{sorted(tasks.TASKS)}.'
-      )
-  for name in options:
-    if name not in names:
-      raise ValueError(
-          f'Options for task {name!r} were given but --evaluate does not '
-          f'name it; add --evaluate={name} or drop the option.'
-      )
-  if 'disentanglement' in names:
-    from ae_jax.tasks import disentanglement  # pylint: disable=g-import-not-at-top
-
-    disentanglement.check_study(
-        config.dataset, options.get('disentanglement', {}).get('points')
-    )

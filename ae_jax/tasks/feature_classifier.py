@@ -17,8 +17,6 @@ cache file is retrained over, never trusted.
 
 import hashlib
 import json
-import os
-import pathlib
 
 from absl import logging
 import flax.linen as nn
@@ -30,6 +28,8 @@ import optax
 
 from ae_jax.metrics import batching
 from ae_jax.models import networks
+from ae_jax.train.workdir import cache_dir
+from ae_jax.train.workdir import write_bytes
 
 RECIPE = 'feature_classifier/v1: conv(32,64)s2-relu128-softmax, adam 1e-3'
 TRAIN_EPOCHS = 3
@@ -62,12 +62,6 @@ def image_shape(input_shape) -> tuple[int, int, int] | None:
   return (
       (side, side, 1) if len(shape) == 1 and side * side == shape[0] else None
   )
-
-
-def cache_dir() -> pathlib.Path:
-  return pathlib.Path(
-      os.environ.get('AE_JAX_CACHE') or '~/.cache/ae_jax'
-  ).expanduser()
 
 
 def _fingerprint(dataset) -> str:
@@ -170,15 +164,11 @@ def feature_extractor(dataset) -> FeatureExtractor:
   params, accuracy = _train(net, dataset, shape)
   try:
     path.parent.mkdir(parents=True, exist_ok=True)
-    for target, payload in (
-        (path, serialization.to_bytes(params)),
-        (meta_path, json.dumps({'test_accuracy': accuracy, 'recipe': RECIPE})),
-    ):
-      tmp = target.with_name(target.name + f'.tmp{os.getpid()}')
-      tmp.write_bytes(
-          payload if isinstance(payload, bytes) else payload.encode()
-      )
-      tmp.replace(target)
+    write_bytes(path, serialization.to_bytes(params))
+    write_bytes(
+        meta_path,
+        json.dumps({'test_accuracy': accuracy, 'recipe': RECIPE}).encode(),
+    )
   except OSError as e:  # A read-only home: use it, retrain next time.
     logging.warning(
         'Not caching the feature classifier in %s (%s); set $AE_JAX_CACHE '

@@ -21,6 +21,7 @@ import contextlib
 import errno
 import json
 import os
+import pathlib
 from typing import Any
 
 from etils import epath
@@ -111,6 +112,15 @@ def check_writable(
           f'{target} is read-only, and this run would rewrite it; make it '
           f'writable (chmod -R u+w {path}) or use another {flag}.'
       )
+
+
+def cache_dir() -> pathlib.Path:
+  """Where ae_jax caches what it derives once (the sample-quality
+  classifiers, rendered datasets), on the local disk: ``$AE_JAX_CACHE``,
+  else ``~/.cache/ae_jax``."""
+  return pathlib.Path(
+      os.environ.get('AE_JAX_CACHE') or '~/.cache/ae_jax'
+  ).expanduser()
 
 
 def write_text(path: epath.PathLike, text: str) -> None:
