@@ -43,6 +43,9 @@ def general_config() -> ml_collections.ConfigDict:
   c.init = 'uniform_fan_in'  # Layer init: 'uniform_fan_in' | 'lecun_normal'.
   c.activation = 'relu'  # Hidden units: 'relu' | 'sigmoid' | 'tanh' | ...
   c.likelihood = 'bernoulli'  # 'bernoulli' (BCE on [0,1] data) | 'gaussian'.
+  # The learned variance of a Gaussian likelihood (VAE family): one for every
+  # feature ('shared') or one per feature ('per_feature', for tables).
+  c.output_variance = 'shared'
   # Greedy layer-wise pretraining of the hidden layers before training:
   # 'none' | 'autoencoders' (stacked AEs) | 'rbm' (stacked RBMs).
   c.pretrain = 'none'
@@ -50,7 +53,8 @@ def general_config() -> ml_collections.ConfigDict:
   c.pretrain_learning_rate = 1e-3
   # Data.
   # 'digits' | 'fashion_mnist' | 'mnist' | 'dsprites' | 'xy_sprites' | a
-  # TFDS name.
+  # TFDS name | the user's own 'npz:<file>' | 'images:<folder>' |
+  # 'csv:<file>' (ae_jax.data.user_files).
   c.dataset = 'digits'
   c.data_dir = ''  # TFDS data dir; '' = TFDS's default.
   c.idx_dir = ''  # Local IDX files; '' = /usr/share/datasets/<name>.
@@ -61,6 +65,12 @@ def general_config() -> ml_collections.ConfigDict:
       'flat'  # 'flat' [N, H*W*C] | 'hwc' [N, H, W, C] | 'sequence' [N, H, W*C].
   )
   c.binarize = 'none'  # 'none' | 'static' | 'dynamic'.
+  # The user's own data: images: folders resized to N x N (0 = as stored);
+  # the share of an images: or csv: source held out as the test split; the
+  # csv column holding the classes ('' = none).
+  c.image_size = 0
+  c.test_fraction = 0.2
+  c.label_column = ''
   # Keep the train split on the devices (False: stream batches from host).
   c.data_on_device = True
   # Train examples held out as a validation split (a fixed draw, the same for

@@ -71,6 +71,8 @@ class TrainedModel:
       step: int,
       workdir: epath.Path | None = None,
       value_range: tuple[float, float] | None = None,
+      preprocessing: dict | None = None,
+      is_images: bool = True,
   ):
     self.model = model
     self.workdir = workdir
@@ -80,6 +82,11 @@ class TrainedModel:
     # [min, max] of the training inputs (dataset.json; None for runs saved
     # before it was recorded).
     self.value_range = value_range
+    # How raw inputs were prepared (dataset.json; `data.Dataset`): None, a
+    # unit scale or a column standardisation (csv: data).
+    self.preprocessing = preprocessing
+    # False for vectors that are not images (a table): image tasks refuse.
+    self.is_images = is_images
     self._encode = jax.jit(model.encode)
     self._decode = jax.jit(model.decode)
     self._reconstruct = jax.jit(model.reconstruct)
@@ -122,6 +129,25 @@ class TrainedModel:
     if what == 'x':
       warn_if_out_of_range(x, self.value_range, 'x')
     return jnp.asarray(x, jnp.float32)
+
+  def preprocess(self, rows) -> np.ndarray:
+    """Raw inputs as the model saw them in training, float32.
+
+    For a run on a csv: table, ``rows`` ``[N, D]`` hold the raw values of
+    the training columns (``self.preprocessing['columns']``, in that
+    order), standardised with the train split's recorded mean and standard
+    deviation; for uint8 data, 0-255 values are divided by 255; otherwise
+    the values are returned as float32.
+    """
+    from ae_jax.data import user_files  # pylint: disable=g-import-not-at-top
+
+    kind = (self.preprocessing or {}).get('kind')
+    if kind == 'standardize':
+      return user_files.standardize(rows, self.preprocessing)
+    x = np.asarray(rows, np.float32)
+    if kind == 'unit_scale':
+      x = x / np.float32(self.preprocessing['divide_by'])
+    return x
 
   def encode(self, x) -> np.ndarray:
     """Codes ``[B, latent_dim]`` (a VAE's posterior mean)."""
@@ -437,4 +463,6 @@ def load(
       int(found),
       workdir,
       value_range=tuple(value_range) if value_range else None,
+      preprocessing=info.get('preprocessing'),
+      is_images=info.get('images', True),
   )

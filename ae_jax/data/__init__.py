@@ -11,6 +11,7 @@ draw from (see ``ground_truth`` and ``sprites``).
 from ae_jax.data.datasets import DATASET_NAMES
 from ae_jax.data.datasets import Dataset
 from ae_jax.data.datasets import DatasetNotFoundError
+from ae_jax.data.datasets import load_configured
 from ae_jax.data.datasets import load_dataset
 from ae_jax.data.ground_truth import GroundTruthData
 from ae_jax.data.ground_truth import load_ground_truth
@@ -27,6 +28,7 @@ __all__ = [
     'DatasetNotFoundError',
     'GroundTruthData',
     'as_unit_float',
+    'load_configured',
     'load_ground_truth',
     'eval_batches',
     'load_dataset',

@@ -20,6 +20,10 @@ Names:
                        per batch); the official file via ``dsprites_file``.
   any other TFDS image dataset name (``tfds.list_builders()``), e.g.
   ``'cifar10'``        read from a prepared ArrayRecord build in data_dir.
+  ``'npz:<file>'``, ``'images:<folder>'``, ``'csv:<file>'``
+                       the user's own data (`user_files`): images or vectors;
+                       a table is standardised with its train split's
+                       statistics (``Dataset.preprocessing``).
 
 A train split may be uint8 (read as ``x / 255``) where float32 would exceed
 `FLOAT_TRAIN_MAX_BYTES`; the input pipeline and the on-device gather convert
@@ -49,6 +53,7 @@ import numpy as np
 
 from ae_jax.data import ground_truth
 from ae_jax.data import tfds_source
+from ae_jax.data import user_files
 from ae_jax.data.pipeline import as_unit_float
 from ae_jax.data.tfds_source import DatasetNotFoundError
 
@@ -58,6 +63,7 @@ __all__ = [
     'DatasetNotFoundError',
     'LAYOUTS',
     'BINARIZE_MODES',
+    'load_configured',
     'load_dataset',
 ]
 
@@ -74,7 +80,8 @@ BINARIZE_MODES = ('none', 'static', 'dynamic')
 
 _DATASET_NAMES_HINT = (
     f'set --config.dataset to one of {", ".join(map(repr, DATASET_NAMES))}, '
-    'or any TFDS image dataset name (tfds.list_builders()).'
+    'any TFDS image dataset name (tfds.list_builders()), or your own data as '
+    'npz:/path/file.npz, images:/path/folder or csv:/path/file.csv.'
 )
 # TFDS names: snake_case, optionally /config and :version.
 _TFDS_NAME = re.compile(r'[a-z0-9_]+(/[a-z0-9_.-]+)?(:[0-9.*]+)?')
@@ -94,6 +101,13 @@ class Dataset:
   test_labels: np.ndarray  # int32 [M]
   num_classes: int
   class_names: tuple[str, ...]
+  # How raw inputs became these values, for `ae_jax.load(dir).preprocess`:
+  # None (used as they are), {'kind': 'unit_scale', 'divide_by': 255.0} or
+  # {'kind': 'standardize', 'columns', 'mean', 'std'} (`user_files`).
+  preprocessing: dict | None = None
+  # False for vectors that are not images (tables, `user_files`): no image
+  # figures or image tasks.
+  is_images: bool = True
 
   def __post_init__(self):
     # A user's own arrays (`train_and_evaluate(..., dataset=)`) fail here,
@@ -173,6 +187,9 @@ def load_dataset(
     binarize: str = 'none',
     seed: int = 0,
     dsprites_file: str | None = None,
+    image_size: int = 0,
+    test_fraction: float = 0.2,
+    label_column: str = '',
 ) -> Dataset:
   """Loads a dataset's train and test splits into memory.
 
@@ -190,6 +207,9 @@ def load_dataset(
     seed: seed of the binarisation.
     dsprites_file: the official dSprites npz for ``'dsprites'`` (None:
       render the factor grid, `sprites.dsprites`).
+    image_size, test_fraction, label_column: how the user's own data
+      (``'npz:'``, ``'images:'``, ``'csv:'`` sources) is read
+      (`user_files`).
 
   Raises:
     ValueError: bad argument, or data that is empty, not finite or corrupt.
@@ -199,6 +219,16 @@ def load_dataset(
   _check_choice('binarize', binarize, BINARIZE_MODES)
   if not name:  # `--config.dataset=`; TFDS would fail to parse it as a name.
     raise ValueError(f'config.dataset is empty: {_DATASET_NAMES_HINT}')
+  if user_files.parse_source(name):
+    return _user_dataset(
+        name,
+        layout,
+        binarize,
+        seed,
+        image_size=image_size,
+        test_fraction=test_fraction,
+        label_column=label_column,
+    )
   if not _TFDS_NAME.fullmatch(name):
     # TFDS would answer with a page of its name grammar.
     close = difflib.get_close_matches(
@@ -245,6 +275,71 @@ def load_dataset(
       test_labels=out['test'][1],
       num_classes=int(num_classes),
       class_names=tuple(class_names),
+  )
+
+
+def load_configured(config, *, binarize: str | None = None) -> Dataset:
+  """The data a run's ``config`` names, in its layout and binarisation
+  (``binarize`` overrides ``config.binarize``). The user's own data outside
+  [0, 1] is refused for a Bernoulli likelihood."""
+  dataset = load_dataset(
+      config.dataset,
+      data_dir=config.data_dir or None,
+      idx_dir=config.idx_dir or None,
+      layout=config.layout,
+      binarize=config.binarize if binarize is None else binarize,
+      seed=config.seed,
+      dsprites_file=config.get('dsprites_file') or None,
+      image_size=config.get('image_size', 0),
+      test_fraction=config.get('test_fraction', 0.2),
+      label_column=config.get('label_column', ''),
+  )
+  if (
+      user_files.parse_source(config.dataset)
+      and config.get('likelihood') == 'bernoulli'
+  ):
+    lo = min(dataset.train_images.min(), dataset.test_images.min())
+    hi = max(dataset.train_images.max(), dataset.test_images.max())
+    if lo < 0 or hi > 1:
+      raise ValueError(
+          f'config.likelihood=bernoulli needs values in [0, 1]; '
+          f'{config.dataset} spans [{lo:.4g}, {hi:.4g}]'
+          + (' after standardising' if dataset.preprocessing else '')
+          + '. Set --config.likelihood=gaussian.'
+      )
+  return dataset
+
+
+def _user_dataset(name, layout, binarize, seed, **options) -> Dataset:
+  """A ``'<kind>:<path>'`` source (`user_files`) as a `Dataset`."""
+  loaded = user_files.load_user_data(name, **options)
+  splits = loaded['splits']
+  lo = min(float(x.min()) for x, _ in splits.values())
+  hi = max(float(x.max()) for x, _ in splits.values())
+  if binarize != 'none' and (lo < 0 or hi > 1):
+    raise ValueError(
+        f'config.binarize={binarize!r} needs values in [0, 1]; {name} spans '
+        f'[{lo:.4g}, {hi:.4g}]. Set --config.binarize=none.'
+    )
+  if not loaded['images'] and layout != 'flat':
+    raise ValueError(
+        f'config.layout={layout!r} needs images; {name} holds vectors. Set '
+        '--config.layout=flat.'
+    )
+  out = {
+      split: _binarize_and_lay_out(x, split, layout, binarize, seed)
+      for split, (x, _) in splits.items()
+  }
+  return Dataset(
+      name=name,
+      train_images=np.ascontiguousarray(out['train'], np.float32),
+      train_labels=splits['train'][1],
+      test_images=np.ascontiguousarray(out['test'], np.float32),
+      test_labels=splits['test'][1],
+      num_classes=loaded['num_classes'],
+      class_names=tuple(loaded['class_names']),
+      preprocessing=loaded['preprocessing'],
+      is_images=loaded['images'],
   )
 
 

@@ -6,7 +6,9 @@ one reparameterised sample of z per example; beta = 1 is the VAE, other values
 give the beta-VAE of Higgins et al. (2017).
 
 With likelihood='gaussian' the decoder outputs means and the model learns one
-shared log-variance for every pixel (a parameter of the module).
+shared log-variance for every pixel (a parameter of the module), or one per
+feature with ``output_variance='per_feature'`` (tabular data, whose columns
+have their own noise levels).
 
 Variants of the objective, by config field:
 * ``capacity_max > 0``: the capacity-annealed beta-VAE of Burgess et al.
@@ -30,6 +32,7 @@ from ae_jax.models import base
 from ae_jax.models import networks
 
 MMD_KERNELS = ('imq', 'rbf')
+OUTPUT_VARIANCES = ('shared', 'per_feature')
 
 
 def reparameterize(
@@ -47,11 +50,15 @@ class VAEModule(nn.Module):
   decoder: nn.Module
   latent_dim: int
   learn_output_variance: bool = False
+  # Shape of the learned log-variance: () shared, or the input's shape.
+  output_variance_shape: tuple[int, ...] = ()
 
   def setup(self):
     if self.learn_output_variance:
       self.output_log_variance = self.param(
-          'output_log_variance', nn.initializers.zeros, ()
+          'output_log_variance',
+          nn.initializers.zeros,
+          self.output_variance_shape,
       )
 
   def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -253,7 +260,13 @@ def network_fields(module: VAEModule) -> dict:
   takes over to keep the VAE's network."""
   return {
       name: getattr(module, name)
-      for name in ('encoder', 'decoder', 'latent_dim', 'learn_output_variance')
+      for name in (
+          'encoder',
+          'decoder',
+          'latent_dim',
+          'learn_output_variance',
+          'output_variance_shape',
+      )
   }
 
 
@@ -298,6 +311,12 @@ def build(config, data: base.DataSpec) -> VariationalAutoencoder:
         'VAE ELBO); set --config.beta to a non-negative number.'
     )
   check_mmd_kernel(hp.mmd_kernel)
+  output_variance = config.get('output_variance', 'shared')
+  if output_variance not in OUTPUT_VARIANCES:
+    raise ValueError(
+        f'config.output_variance={output_variance!r} is not one of '
+        f'{OUTPUT_VARIANCES}; set --config.output_variance to one of them.'
+    )
   for field in ('mmd_weight', 'capacity_max', 'capacity_gamma'):
     if not getattr(hp, field) >= 0:
       raise ValueError(
@@ -313,6 +332,9 @@ def build(config, data: base.DataSpec) -> VariationalAutoencoder:
       decoder=networks.make_decoder(config, input_shape),
       latent_dim=config.latent_dim,
       learn_output_variance=config.likelihood == 'gaussian',
+      output_variance_shape=(
+          tuple(input_shape) if output_variance == 'per_feature' else ()
+      ),
   )
   return VariationalAutoencoder(
       input_shape=tuple(input_shape),

@@ -41,14 +41,8 @@ def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
 
 
 def _load_dataset(c) -> data.Dataset:
-  return data.load_dataset(
-      c.dataset,
-      data_dir=c.data_dir or None,
-      idx_dir=c.idx_dir or None,
-      layout=c.layout,
-      binarize='static' if c.binarize == 'dynamic' else c.binarize,
-      seed=c.seed,
-      dsprites_file=c.get('dsprites_file') or None,
+  return data.load_configured(
+      c, binarize='static' if c.binarize == 'dynamic' else c.binarize
   )
 
 

@@ -1,9 +1,9 @@
 """Figures a finished run leaves in its work directory, and batched inference.
 
-``reconstructions.png`` (test inputs above their reconstructions),
+``reconstructions.png`` (test inputs above their reconstructions; images only),
 ``latent_codes.png`` (test codes coloured by label, PCA if the code has more
 than two dimensions), ``samples.png`` (generative models: decoded prior
-samples) and ``loss_curve.png`` (train and test loss against step).
+samples; images only) and ``loss_curve.png`` (train and test loss against step).
 
 Every forward pass here sees at most one evaluation batch (`predict`,
 `sample_in_batches`), however large the test split.
@@ -120,6 +120,8 @@ def write_figures(
     return []
 
   written = ['latent_codes.png']
+  if not dataset.is_images:  # A table: no image grids.
+    recon = samples = None
   if recon is not None:
     written.append('reconstructions.png')
     figures.save_reconstructions(

@@ -181,6 +181,12 @@ def describe_dataset(dataset: data.Dataset) -> dict[str, Any]:
       # What inputs to a trained model should look like (`ae_jax.load` warns
       # on inputs far outside it, e.g. 0-255 pixels for a [0, 1] model).
       'value_range': _value_range(dataset.train_images),
+      **(
+          {'preprocessing': dataset.preprocessing}
+          if dataset.preprocessing
+          else {}
+      ),
+      **({} if dataset.is_images else {'images': False}),
   }
 
 

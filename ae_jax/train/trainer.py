@@ -77,15 +77,7 @@ check_workdir = run_files.check_workdir
 
 def load_dataset(config: ml_collections.ConfigDict) -> data.Dataset:
   """The training data ``config`` names, in its layout and binarisation."""
-  return data.load_dataset(
-      config.dataset,
-      data_dir=config.data_dir or None,
-      idx_dir=config.idx_dir or None,
-      layout=config.layout,
-      binarize=config.binarize,
-      seed=config.seed,
-      dsprites_file=config.get('dsprites_file') or None,
-  )
+  return data.load_configured(config)
 
 
 def split_validation(
