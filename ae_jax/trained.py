@@ -73,6 +73,7 @@ class TrainedModel:
       value_range: tuple[float, float] | None = None,
       preprocessing: dict | None = None,
       is_images: bool = True,
+      num_classes: int | None = None,
   ):
     self.model = model
     self.workdir = workdir
@@ -87,6 +88,8 @@ class TrainedModel:
     self.preprocessing = preprocessing
     # False for vectors that are not images (a table): image tasks refuse.
     self.is_images = is_images
+    # Classes of the training data (dataset.json; None if not recorded).
+    self.num_classes = num_classes
     self._encode = jax.jit(model.encode)
     self._decode = jax.jit(model.decode)
     self._reconstruct = jax.jit(model.reconstruct)
@@ -465,4 +468,5 @@ def load(
       value_range=tuple(value_range) if value_range else None,
       preprocessing=info.get('preprocessing'),
       is_images=info.get('images', True),
+      num_classes=info.get('num_classes'),
   )

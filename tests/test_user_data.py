@@ -312,3 +312,26 @@ def test_per_feature_variance_learns_each_columns_noise(table_run):
   log_var = np.asarray(ae_jax.load(workdir).params['output_log_variance'])
   assert log_var.shape == (3,)
   assert log_var[2] > -0.3 and max(log_var[:2]) < log_var[2] - 1.0
+
+
+def test_unlabelled_vectors_train_and_skip_label_tasks(tmp_path):
+  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
+
+  x = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+  np.savez(tmp_path / 'v.npz', x_train=x, x_test=x[:16])
+  config = _quiet(
+      ae.get_config('smoke'),
+      dataset=f'npz:{tmp_path / "v.npz"}',
+      likelihood='gaussian',
+      hidden_sizes=(8,),
+      latent_dim=2,
+      batch_size=16,
+      eval_batch_size=16,
+      num_train_steps=20,
+  )
+  train.train_and_evaluate(config, tmp_path / 'run')
+  trained = ae_jax.load(tmp_path / 'run')
+  assert trained.num_classes == 1 and not trained.is_images
+  names = tasks.default_tasks(trained)
+  assert 'pca' in names
+  assert not set(names) & (tasks.LABEL_TASKS | tasks.IMAGE_TASKS)
