@@ -2,7 +2,7 @@
 
 A denoising autoencoder reconstructs a clean input ``x`` from a corrupted copy
 ``x_tilde ~ q(x_tilde | x)`` (Vincent et al., 2008, 2010). The three
-corruptions studied there are here, each with the signature
+corruptions studied there are here (`CORRUPTIONS`), each with the signature
 ``(rng, x, *, level) -> x_tilde``:
 
 =================  =============================================  ===========
@@ -22,6 +22,20 @@ number (checked against its range at trace time) or a traced scalar, e.g. to
 independently: the number of corrupted elements per example is binomial,
 rather than the fixed fraction ``level`` of Vincent et al. (2010); the two
 agree in expectation.
+
+One more corruption, of images only (`IMAGE_CORRUPTIONS`), turns the
+denoising AE into a super-resolution AE (task ``superres``):
+
+=================  =============================================  ===========
+'downsample'       average-pool by the factor ``level``, then     an integer
+                   nearest-neighbour upsampling back to the       >= 1
+                   original size
+=================  =============================================  ===========
+
+It needs images ``[B, H, W, C]`` (train with ``--config.layout=hwc``), is
+deterministic (``rng`` is unused) and keeps the shape, so every network that
+takes the clean images takes the corrupted ones. ``level`` may be traced too
+(a sweep over factors), as long as the shapes are static.
 
 `check_corruption` validates ``config.noise`` / ``config.noise_level`` before
 training; `corrupt` dispatches by name, with 'none' for no corruption.
@@ -47,8 +61,10 @@ import numpy as np
 
 __all__ = [
     'CORRUPTIONS',
+    'IMAGE_CORRUPTIONS',
     'check_corruption',
     'corrupt',
+    'downsample',
     'gaussian_noise',
     'masking_noise',
     'salt_and_pepper_noise',
@@ -61,16 +77,22 @@ _LEVEL_RANGES = {
     'gaussian': (0.0, math.inf),
     'masking': (0.0, 1.0),
     'salt_and_pepper': (0.0, 1.0),
+    'downsample': (1.0, math.inf),
 }
+# Corruptions whose level must also be a whole number.
+_INTEGER_LEVELS = frozenset({'downsample'})
 _LEVEL_MEANING = {
     'gaussian': 'the standard deviation of the noise',
     'masking': 'the probability of zeroing each element',
     'salt_and_pepper': 'the probability of corrupting each element',
+    'downsample': 'the downsampling factor',
 }
 
 
 def _range_text(name: str) -> str:
   low, high = _LEVEL_RANGES[name]
+  if name in _INTEGER_LEVELS:
+    return f'an integer >= {low:g}, e.g. 2 or 4'
   return (
       f'>= {low:g} and finite'
       if high == math.inf
@@ -81,7 +103,8 @@ def _range_text(name: str) -> str:
 def _in_range(name: str, level: float) -> bool:
   low, high = _LEVEL_RANGES[name]
   # Written so that NaN (and +inf for the Gaussian std) fails.
-  return bool(low <= level <= high) and math.isfinite(level)
+  ok = bool(low <= level <= high) and math.isfinite(level)
+  return ok and (name not in _INTEGER_LEVELS or float(level).is_integer())
 
 
 def _check_level(fn_name: str, name: str, level) -> jax.Array:
@@ -215,22 +238,106 @@ def salt_and_pepper_noise(
   return jnp.where(corrupted, salt.astype(x.dtype), x)
 
 
+def _block_matrices(n: int, factor: jax.Array, dtype) -> tuple:
+  """``(first, mean)``, two ``[n, n]`` matrices over one image axis cut into
+  blocks of ``factor`` (a smaller last block if it does not divide ``n``):
+  ``first @ v`` copies each block's first entry to the whole block,
+  ``mean @ v`` its mean. ``factor`` may be traced."""
+  i = jnp.arange(n)
+  block = i // factor
+  same = block[:, None] == block[None, :]
+  first = (i[None, :] == (block * factor)[:, None]).astype(dtype)
+  mean = same / jnp.sum(same, axis=1, keepdims=True)
+  return first, mean.astype(dtype)
+
+
+def downsample(
+    rng: jax.Array | None, x: jax.typing.ArrayLike, *, level: int
+) -> jax.Array:
+  """Low-resolution copy of images at full size: the super-resolution input.
+
+  Each ``level x level`` block of pixels (per channel) is replaced by its
+  mean: average pooling by the factor ``level`` followed by nearest-neighbour
+  upsampling back to ``H x W``. So the result holds exactly the information
+  of the ``H/level x W/level`` image ``downsample(...)[:, ::level, ::level]``,
+  drawn with square pixels, and every network of the clean images takes it.
+  Nearest rather than bilinear upsampling keeps the low-resolution pixels
+  unmixed and is itself the nearest-neighbour baseline of task ``superres``.
+  A factor that does not divide ``H`` (``W``) leaves a smaller last block at
+  the bottom (right), averaged over its own pixels.
+
+  Computed as ``anchor + mean(x - anchor)`` per block, ``anchor`` the
+  block's top-left pixel (products with 0/1 and block-mean matrices at
+  highest precision): an image that is constant on each block comes back
+  bit for bit, whatever order the backend sums in.
+
+  Args:
+    rng: unused (the corruption is deterministic); any value, e.g. None.
+    x: floating images ``[B, H, W, C]``; flat ``[B, H*W*C]`` inputs carry no
+      image shape and are refused.
+    level: the downsampling factor, an integer >= 1 (keyword-only); 1
+      returns `x`. A traced scalar (a vmapped sweep over factors) is rounded
+      to the nearest integer >= 1, unchecked.
+
+  Returns:
+    Array of `x`'s shape and dtype.
+
+  Raises:
+    TypeError: if `x` is not floating point.
+    ValueError: if `x` is not ``[B, H, W, C]``, or a concrete `level` is not
+      an integer >= 1, or `level` is not a scalar.
+  """
+  del rng  # Deterministic.
+  x = _as_real('downsample', x, floating=True)
+  if x.ndim != 4:
+    raise ValueError(
+        f'downsample: x must be images [B, H, W, C], got shape {x.shape}; '
+        'flat inputs carry no image shape: reshape them, or train with '
+        '--config.layout=hwc'
+    )
+  level = _check_level('downsample', 'downsample', level)
+  factor = jnp.maximum(jnp.round(level), 1).astype(jnp.int32)
+  dtype = jnp.promote_types(x.dtype, jnp.float32)
+  first_h, mean_h = _block_matrices(x.shape[1], factor, dtype)
+  first_w, mean_w = _block_matrices(x.shape[2], factor, dtype)
+
+  def both_axes(along_h, along_w, v):
+    return jnp.einsum(
+        'ih,bhwc,jw->bijc',
+        along_h,
+        v,
+        along_w,
+        precision=jax.lax.Precision.HIGHEST,
+    )
+
+  v = x.astype(dtype)
+  anchor = both_axes(first_h, first_w, v)  # Exact: one 1 per row, 0s else.
+  out = anchor + both_axes(mean_h, mean_w, v - anchor)
+  return out.astype(x.dtype)
+
+
+# The corruptions of Vincent et al.: any shape, random.
 CORRUPTIONS: dict[str, Corruption] = {
     'gaussian': gaussian_noise,
     'masking': masking_noise,
     'salt_and_pepper': salt_and_pepper_noise,
 }
-_NAMES = ('none', *CORRUPTIONS)
+# Corruptions of images [B, H, W, C] only.
+IMAGE_CORRUPTIONS: dict[str, Corruption] = {
+    'downsample': downsample,
+}
+_ALL = {**CORRUPTIONS, **IMAGE_CORRUPTIONS}
+_NAMES = ('none', *_ALL)
 
 
 def check_corruption(name: str, level: float) -> None:
   """Validates ``config.noise`` and ``config.noise_level`` before training.
 
   Args:
-    name: 'none' or a key of `CORRUPTIONS`.
+    name: 'none' or a key of `CORRUPTIONS` or `IMAGE_CORRUPTIONS`.
     level: the corruption level; ignored for 'none'. Must be a finite number
-      >= 0 for 'gaussian' and in ``[0, 1]`` for 'masking' and
-      'salt_and_pepper'.
+      >= 0 for 'gaussian', in ``[0, 1]`` for 'masking' and
+      'salt_and_pepper', and an integer >= 1 (2 or 2.0) for 'downsample'.
 
   Raises:
     ValueError: naming the config field, its value and the valid choices.
@@ -256,13 +363,14 @@ def check_corruption(name: str, level: float) -> None:
 def corrupt(
     name: str, rng: jax.Array, x: jax.typing.ArrayLike, *, level: float
 ) -> jax.Array:
-  """Applies the corruption called `name` (see `CORRUPTIONS`) to `x`.
+  """Applies the corruption called `name` to `x`.
 
   Args:
     name: 'none' (returns `x` unchanged, `rng` and `level` unused) or a key
-      of `CORRUPTIONS`.
+      of `CORRUPTIONS` or `IMAGE_CORRUPTIONS`.
     rng: a PRNG key.
-    x: the clean input, any shape.
+    x: the clean input, any shape (images ``[B, H, W, C]`` for
+      `IMAGE_CORRUPTIONS`).
     level: the corruption level (keyword-only), see the function for `name`.
 
   Returns:
@@ -273,8 +381,8 @@ def corrupt(
   """
   if name == 'none':
     return x
-  if name not in CORRUPTIONS:
+  if name not in _ALL:
     raise ValueError(
         f'corrupt: unknown corruption name={name!r}; expected one of {_NAMES}'
     )
-  return CORRUPTIONS[name](rng, x, level=level)
+  return _ALL[name](rng, x, level=level)

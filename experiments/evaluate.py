@@ -31,7 +31,8 @@ _TASK = flags.DEFINE_list(
 _BASELINE = flags.DEFINE_string(
     'baseline_workdir',
     None,
-    'A second trained work directory to compare with (denoise, jacobian).',
+    'A second trained work directory to compare with (denoise, jacobian, '
+    'superres).',
 )
 _POINTS = cli.define_task_options()
 flags.mark_flags_as_required(['workdir'])

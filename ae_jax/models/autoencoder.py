@@ -12,6 +12,9 @@ fields choose the variant (each has a config in ``experiments/configs/``):
 * denoising AE (Vincent et al. 2008): the encoder sees a corrupted input
   (``noise`` = 'gaussian' | 'masking' | 'salt_and_pepper' at ``noise_level``)
   and the loss compares the reconstruction with the clean input;
+* super-resolution AE: the same with ``noise='downsample'``, the input
+  average-pooled by the integer factor ``noise_level`` and brought back to
+  full size (`corruptions.downsample`; images, ``layout='hwc'``);
 * contractive AE (Rifai et al. 2011): plus ``contractive_weight`` times the
   squared Frobenius norm of the encoder Jacobian, in closed form for a single
   sigmoid layer and exactly by vjp/jvp for deeper encoders;
@@ -79,9 +82,11 @@ class Config(networks.DropoutConfig):
   sparsity_weight: float = base.hparam(0.0, traced=True)
   # rho: target mean activation of a code unit (kl).
   sparsity_target: float = base.hparam(0.05)
-  # Denoising: 'none' | 'gaussian' | 'masking' | 'salt_and_pepper'.
+  # Denoising: 'none' | 'gaussian' | 'masking' | 'salt_and_pepper';
+  # super-resolution: 'downsample'.
   noise: str = base.hparam('none')
-  # Gaussian std, or the fraction of corrupted pixels.
+  # Gaussian std, the fraction of corrupted pixels, or the downsampling
+  # factor (an integer >= 1).
   noise_level: float = base.hparam(0.0, traced=True)
   # Code nonlinearity: 'linear' | 'sigmoid' | 'relu' | 'tanh'.
   code_activation: str = base.hparam('linear')
@@ -215,6 +220,11 @@ def build(config, data: base.DataSpec) -> Autoencoder:
   input_shape = data.input_shape
   base.check_likelihood(config.likelihood)
   check_regularizers(config)
+  if config.noise in corruptions.IMAGE_CORRUPTIONS and len(input_shape) != 3:
+    raise ValueError(
+        f'config.noise={config.noise!r} corrupts images [H, W, C], but the '
+        f'inputs have shape {tuple(input_shape)}; add --config.layout=hwc.'
+    )
   module = make_module(
       config, input_shape, code_activation=config.code_activation
   )

@@ -88,6 +88,16 @@ class RegularisedAutoencoder(Protocol):
 
 
 @runtime_checkable
+class DenoisingAutoencoder(Protocol):
+  """An autoencoder trained on corrupted inputs (`ae_jax.corruptions`):
+  ``noise`` names the corruption, ``noise_level`` its level; with
+  ``noise='downsample'`` a super-resolution model (task ``superres``)."""
+
+  noise: str
+  noise_level: float
+
+
+@runtime_checkable
 class LayerwisePretrainable(Protocol):
   """An MLP whose layers greedy layer-wise pretraining trains one at a time
   (``config.pretrain``, `ae_jax.train.pretrain`): ae, mlp_classifier."""
@@ -123,3 +133,7 @@ def is_contractive(model) -> bool:
 
 def has_prior(model) -> bool:
   return isinstance(model, PriorModel) and model.prior is not None
+
+
+def is_super_resolution(model) -> bool:
+  return isinstance(model, DenoisingAutoencoder) and model.noise == 'downsample'

@@ -28,6 +28,7 @@ from etils import epath
 import ml_collections
 import numpy as np
 
+from ae_jax import corruptions
 from ae_jax import trained
 from ae_jax.data import datasets
 from ae_jax.data.pipeline import as_unit_float
@@ -61,6 +62,12 @@ def check_config(config) -> None:
         f'config.pretrain={config.pretrain!r} pretrains the MLP layers of '
         f'{targets()}, not model={config.model!r} with '
         f'encoder={config.encoder!r}; set --config.pretrain=none.'
+    )
+  if config.get('noise') in corruptions.IMAGE_CORRUPTIONS:
+    raise ValueError(
+        f'config.noise={config.noise!r} corrupts images, but pretraining '
+        'trains each layer on flat codes; use a noise of '
+        f'{tuple(corruptions.CORRUPTIONS)} or set --config.pretrain=none.'
     )
   if config.pretrain == 'rbm' and config.activation != 'sigmoid':
     raise ValueError(

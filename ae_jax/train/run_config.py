@@ -8,6 +8,7 @@ are checked by `models.check_model_config`, the optimiser's by
 import ml_collections
 
 from ae_jax import configs
+from ae_jax import corruptions
 from ae_jax import data
 from ae_jax import models
 from ae_jax.train import nonfinite
@@ -39,6 +40,13 @@ def check_config(
   if config.encoder == 'conv' and config.layout != 'hwc':
     raise ValueError(
         "config.encoder='conv' needs images in HWC layout; add "
+        '--config.layout=hwc.'
+    )
+  if config.get('noise') in corruptions.IMAGE_CORRUPTIONS and (
+      config.layout != 'hwc'
+  ):
+    raise ValueError(
+        f'config.noise={config.noise!r} corrupts images [H, W, C]; add '
         '--config.layout=hwc.'
     )
   if config.num_epochs <= 0 and config.num_train_steps <= 0:
