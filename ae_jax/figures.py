@@ -456,3 +456,75 @@ def save_points(
   axes[0, 0].legend(fontsize=7)
   fig.suptitle(title, fontsize=10)
   _save(fig, path)
+
+
+def save_vector_field(
+    path,
+    points: np.ndarray,
+    vectors: np.ndarray,
+    *,
+    density: np.ndarray | None = None,
+    extent: Sequence[float] | None = None,
+    title: str,
+) -> None:
+  """Arrows of the directions of ``vectors [N, 2]`` at ``points [N, 2]``,
+  coloured by their length (a colour bar; lengths span orders of magnitude,
+  so drawn to scale the short ones would vanish), over an optional
+  background ``density [H, W]`` (e.g. a log-density on a grid, row 0 at the
+  bottom) spanning ``extent = (x0, x1, y0, y1)``."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(6.6, 6))
+  if density is not None:
+    ax.imshow(density, origin='lower', extent=extent, cmap='Greys', alpha=0.6)
+  points = np.asarray(points, np.float64)
+  vectors = np.asarray(vectors, np.float64)
+  length = np.linalg.norm(vectors, axis=1)
+  unit = vectors / np.maximum(length, 1e-12)[:, None]
+  arrows = ax.quiver(
+      points[:, 0],
+      points[:, 1],
+      unit[:, 0],
+      unit[:, 1],
+      np.log10(np.maximum(length, 1e-6)),
+      cmap='viridis',
+      angles='xy',
+      scale_units='xy',
+      # Unit arrows 0.8 grid cells long on a square grid of the points.
+      scale=1.0
+      / (0.8 * np.ptp(points[:, 0]) / max(np.sqrt(len(points)) - 1, 1)),
+      pivot='mid',
+      width=0.004,
+  )
+  fig.colorbar(arrows, ax=ax, shrink=0.8, label='log10 length')
+  ax.set_aspect('equal')
+  ax.set_title(title, fontsize=9)
+  _save(fig, path)
+
+
+def save_point_sets(
+    path,
+    panels: dict[str, np.ndarray],
+    *,
+    background: np.ndarray | None = None,
+    title: str,
+) -> None:
+  """One scatter panel per entry of ``panels`` (``[N, 2]`` points each),
+  drawn over the grey ``background [M, 2]`` points (e.g. the data), with
+  shared axes."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(
+      1,
+      len(panels),
+      figsize=(3.2 * len(panels), 3.5),
+      squeeze=False,
+      sharex=True,
+      sharey=True,
+  )
+  for ax, (label, points) in zip(axes[0], panels.items()):
+    if background is not None:
+      ax.scatter(*np.asarray(background).T, s=1, c='0.75', lw=0)
+    ax.scatter(*np.asarray(points).T, s=1.5, c='C0', lw=0)
+    ax.set_title(label, fontsize=8)
+    ax.set_aspect('equal')
+  fig.suptitle(title, fontsize=10)
+  _save(fig, path)

@@ -3,6 +3,7 @@
   pca              PCA baselines (the optimal linear autoencoder)
   probes           linear probe, stratified label subsets, label efficiency
   embeddings       k-NN accuracy and silhouette of 2-D embeddings
+  clustering       clustering accuracy (Hungarian matching), k-means scores
   image_quality    PSNR and SSIM
   code_stats       code statistics: sparsity, unit activation, total
                    correlation, encoder Jacobian norm (contractive AE)
@@ -10,6 +11,7 @@
   rate_distortion  quantised codes: bits per image against distortion
   sample_quality   Frechet and kernel distances between feature sets
                    (the statistics of FID and KID)
+  score_alignment  score of a Gaussian KDE, mean cosine of two vector fields
   anomaly_scores   AUROC and mean + k * std thresholds of anomaly scores
   disentanglement  BetaVAE and FactorVAE scores, MIG, DCI, SAP, modularity
                    and explicitness (disentanglement_lib's protocol)
@@ -39,6 +41,7 @@ _WHERE = {
     'Quantizer': 'rate_distortion',
     'apply_in_batches': 'batching',
     'auroc': 'anomaly_scores',
+    'clustering_accuracy': 'clustering',
     'batch_and_chunk': 'likelihood',
     'dataset_log_likelihood': 'likelihood',
     'embedding_scores': 'embeddings',
@@ -50,6 +53,7 @@ _WHERE = {
     'frechet_distance': 'sample_quality',
     'gaussian_total_correlation': 'code_stats',
     'importance_sampled_log_likelihood': 'likelihood',
+    'kmeans_scores': 'clustering',
     'kernel_distance': 'sample_quality',
     'label_efficiency': 'probes',
     'linear_probe_accuracy': 'probes',
@@ -76,6 +80,9 @@ _WHERE = {
     'factor_entropy': 'disentanglement',
     'histogram_discretize': 'disentanglement',
     'sample_codes': 'disentanglement',
+    'gaussian_kde_log_density': 'score_alignment',
+    'gaussian_kde_score': 'score_alignment',
+    'mean_cosine': 'score_alignment',
 }
 _MODULES = frozenset(_WHERE.values()) | {'batching', 'checks'}
 
