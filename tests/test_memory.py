@@ -88,9 +88,18 @@ def test_the_instrument_sees_a_whole_split_pass(rows_seen):
 CASES = {
     'vae': (
         dict(model='vae'),
-        ['pca', 'visualize', 'probe', 'denoise', 'compression', 'generate'],
+        [
+            'pca',
+            'visualize',
+            'probe',
+            'denoise',
+            'compression',
+            'generate',
+            'superres',
+        ],
     ),
     'vae_latent_nll': (dict(model='vae'), ['latent', 'nll']),
+    'vae_codes': (dict(model='vae'), ['cluster', 'projector']),
     'cae': (dict(model='ae', contractive_weight=0.1), ['jacobian']),
     'sparse': (
         dict(model='ae', sparsity='kl', code_activation='sigmoid'),

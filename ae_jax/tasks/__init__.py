@@ -4,8 +4,8 @@
 numbers (JSON ready); figures go to ``outdir``. One module per application:
 `reconstruction` (pca, sparsity, jacobian), `denoising`, `features` (probe),
 `generative` (prior, nll, latent, generate), `visualization` (visualize),
-`compression`. Each task measures the property
-a model family is built for:
+`compression`, `clustering` (cluster), `projector`, `superres`. Each task
+measures the property a model family is built for:
 
   'pca'       test reconstruction MSE against PCA with as many components as
               the code (Hinton & Salakhutdinov 2006);
@@ -36,19 +36,33 @@ a model family is built for:
   'disentanglement'  BetaVAE and FactorVAE scores, MIG, DCI, SAP,
               modularity and explicitness of a model trained on a
               ground-truth set (dsprites, xy_sprites), a per-factor table,
-              latent traversals and the MI matrix (`disentanglement`).
+              latent traversals and the MI matrix (`disentanglement`);
+  'cluster'   k-means (k = number of classes) on the test codes, on raw
+              pixels and on PCA features of the code size: Hungarian
+              clustering accuracy and NMI (the autoencoder + k-means of
+              DEC, Xie et al. 2016);
+  'projector' (asked for only) the first test codes, labels and image
+              sprites for TensorBoard's embedding projector, in
+              ``projector/``;
+  'superres'  PSNR and SSIM of test images average-pooled by 2 and 4 and
+              upsampled by the model, bicubic and nearest-neighbour
+              interpolation (and a baseline model); superres.png; by default
+              only for a model trained with ``noise='downsample'``.
 
 `default_tasks(trained)` picks those that apply to a model, leaving out the
-slow `nll`.
+slow `nll` and the `projector` export.
 """
 
 from ae_jax.models import capabilities
+from ae_jax.tasks import clustering
 from ae_jax.tasks import compression
 from ae_jax.tasks import denoising
 from ae_jax.tasks import disentanglement
 from ae_jax.tasks import features
 from ae_jax.tasks import generative
+from ae_jax.tasks import projector
 from ae_jax.tasks import reconstruction
+from ae_jax.tasks import superres
 from ae_jax.tasks import visualization
 from ae_jax.tasks.common import codes
 from ae_jax.tasks.common import load_data
@@ -67,6 +81,9 @@ TASKS = {
     'compression': compression.compression,
     'visualize': visualization.visualize,
     'disentanglement': disentanglement.disentanglement,
+    'cluster': clustering.cluster,
+    'projector': projector.projector,
+    'superres': superres.superres,
 }
 # Tasks that sample their own observations (the run's dataset is not loaded
 # for them).
@@ -82,9 +99,11 @@ DEFAULT_WHEN = {
     'pca': capabilities.reconstructs,
     'visualize': capabilities.reconstructs,
     'probe': lambda model: True,  # Features of every model.
+    'cluster': capabilities.reconstructs,
     'denoise': capabilities.reconstructs,
     'compression': capabilities.reconstructs,
     'generate': capabilities.reconstructs,
+    'superres': capabilities.is_super_resolution,
     'sparsity': capabilities.is_sparse,
     'jacobian': capabilities.is_contractive,
     'prior': capabilities.has_prior,
@@ -92,6 +111,11 @@ DEFAULT_WHEN = {
 }
 # Default tasks that need the data to have ground-truth factors.
 DEFAULT_WHEN_FACTORS = ('disentanglement',)
+# Tasks that score codes against the labels: not for unlabelled data.
+LABEL_TASKS = frozenset({'probe', 'cluster', 'visualize'})
+# Tasks that corrupt, draw or score images: not for vectors that are not
+# images (a csv: table; `TrainedModel.is_images`).
+IMAGE_TASKS = frozenset({'denoise', 'generate', 'compression', 'superres'})
 
 
 def default_tasks(trained) -> list[str]:
@@ -101,6 +125,10 @@ def default_tasks(trained) -> list[str]:
   importance samples, many minutes on a CPU) only when asked for.
   """
   names = [n for n, applies in DEFAULT_WHEN.items() if applies(trained.model)]
+  if not getattr(trained, 'is_images', True):
+    names = [n for n in names if n not in IMAGE_TASKS]
+  if getattr(trained, 'num_classes', None) == 1:  # Unlabelled data.
+    names = [n for n in names if n not in LABEL_TASKS]
   if disentanglement.has_factors(trained):
     names += list(DEFAULT_WHEN_FACTORS)
   return names
@@ -134,4 +162,10 @@ def run(name, trained, dataset, baseline=None, outdir=None, **options) -> dict:
   'disentanglement')."""
   if name not in TASKS:
     raise ValueError(f'Unknown task {name!r}; use one of {sorted(TASKS)}.')
+  if name in IMAGE_TASKS and not getattr(dataset, 'is_images', True):
+    raise ValueError(
+        f'Task {name!r} works on images; {dataset.name} holds vectors. Leave '
+        f'it out of --task (tasks for vectors: pca, probe, visualize, '
+        'cluster, latent, sparsity).'
+    )
   return TASKS[name](trained, dataset, baseline, outdir, **options)
