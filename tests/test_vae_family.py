@@ -163,3 +163,62 @@ def test_factor_vae_groups_follow_their_own_objectives():
   chex.assert_trees_all_close(
       jax.tree.map(jnp.zeros_like, disc['encoder']), disc['encoder']
   )
+
+
+def test_kl_warmup_weight_rises_linearly_to_one():
+  from ae_jax.models import vae  # pylint: disable=g-import-not-at-top
+
+  w = vae.kl_warmup_weight(jnp.arange(6), 4)
+  np.testing.assert_allclose(w, [0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize('model_name', ['vae', 'vampprior', 'hierarchical_vae'])
+def test_kl_warmup_weights_only_the_training_kl(model_name):
+  extra = {'num_pseudo_inputs': 5} if model_name == 'vampprior' else {}
+  config = fitting.config(
+      model=model_name, latent_dim=3, beta=1.0, kl_warmup_steps=10, **extra
+  )
+  if model_name != 'vae':
+    del config['beta']
+  model = models.build_model(config, (64,), num_classes=10)
+  params = model.init(jax.random.PRNGKey(0))
+  x = _test_x()[:8].reshape(8, -1)
+  rng = jax.random.PRNGKey(1)
+  state = model.init_model_state(rng, 8)
+  full = model.per_example_losses(params, x, rng, train=True)
+  for step, weight in ((0, 0.1), (4, 0.5), (20, 1.0)):
+    state = {'step': jnp.asarray(step, jnp.int32)}
+    warm, new_state = model.train_losses(params, state, x, rng)
+    assert int(new_state['step']) == step + 1
+    np.testing.assert_allclose(
+        warm['loss'],
+        full['loss_rec'] + weight * full['loss_kl'],
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(warm['kl_weight'], weight, rtol=1e-6)
+  # Evaluation measures the full objective.
+  np.testing.assert_allclose(
+      model.per_example_losses(params, x, rng, train=False)['loss'],
+      full['loss'],
+      rtol=1e-6,
+  )
+
+
+@pytest.mark.parametrize(
+    'fields, match',
+    [
+        (dict(model='vae', kl_warmup_steps=-1), 'kl_warmup_steps=-1 must be'),
+        (
+            dict(model='vae', kl_warmup_steps=10, capacity_max=5.0),
+            'both schedule the KL term',
+        ),
+        (
+            dict(model='hierarchical_vae', kl_warmup_steps=10, iwae_samples=5),
+            'set --config.iwae_samples=1',
+        ),
+    ],
+)
+def test_bad_kl_warmups_are_refused(fields, match):
+  config = fitting.config(latent_dim=3, **fields)
+  with pytest.raises(ValueError, match=match):
+    models.build_model(config, (64,), num_classes=10)

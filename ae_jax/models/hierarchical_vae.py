@@ -30,8 +30,10 @@ from ae_jax.models import vae
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Config:
-  """Hyperparameters of model='hierarchical_vae' (z1 is ``latent_dim``)."""
+class Config(vae.WarmupConfig):
+  """Hyperparameters of model='hierarchical_vae' (z1 is ``latent_dim``);
+  ``kl_warmup_steps`` (the ELBO only) as Sonderby et al. (2016) train
+  hierarchical VAEs."""
 
   top_latent_dim: int = base.hparam(50)  # z2's units.
   top_hidden_sizes: tuple[int, ...] = base.hparam((100, 100))
@@ -89,8 +91,28 @@ class HierarchicalVAE(base.Model, Config):
   def _apply(self, params, *args, method):
     return self.module.apply({'params': params}, *args, method=method)
 
+  def init_model_state(self, rng, batch_size):
+    del rng, batch_size
+    return {'step': jnp.zeros((), jnp.int32)} if self.kl_warmup_steps else {}
+
+  def train_losses(self, params, model_state, x, rng, *, labels=None):
+    metrics, _ = super().train_losses(
+        params, model_state, x, rng, labels=labels
+    )
+    if not self.kl_warmup_steps:
+      return metrics, model_state
+    step = model_state['step']
+    metrics = vae.warmed_up(metrics, step, self.kl_warmup_steps, 1.0)
+    return metrics, {'step': step + 1}
+
   def log_importance_weights(self, params, x, rng, num_samples):
     """``log p(x, z1, z2) - log q(z1, z2 | x)``, ``[K, B]``."""
+    log_px, log_ratio = self._log_weight_terms(params, x, rng, num_samples)
+    return log_px + log_ratio
+
+  def _log_weight_terms(self, params, x, rng, num_samples):
+    """``(log p(x | z1), log p(z1, z2) - log q(z1, z2 | x))``, each
+    ``[K, B]``."""
     r1, r2 = jax.random.split(rng)
     m1, lv1 = self._apply(params, x, method='q_z1')
     z1 = vae.reparameterize(
@@ -104,24 +126,27 @@ class HierarchicalVAE(base.Model, Config):
     outputs = self._apply(params, z1, method='decode')
     log_px = self.log_likelihood(outputs, jnp.broadcast_to(x, outputs.shape))
     zeros = jnp.zeros_like(z2)
-    log_p = (
-        log_px
-        + losses.gaussian_log_likelihood(pm1, plv1, z1)
-        + losses.gaussian_log_likelihood(zeros, zeros, z2)
-    )
+    log_p = losses.gaussian_log_likelihood(
+        pm1, plv1, z1
+    ) + losses.gaussian_log_likelihood(zeros, zeros, z2)
     log_q = losses.gaussian_log_likelihood(
         jnp.broadcast_to(m1, z1.shape), jnp.broadcast_to(lv1, z1.shape), z1
     ) + losses.gaussian_log_likelihood(m2, lv2, z2)
-    return log_p - log_q
+    return log_px, log_p - log_q
 
   def per_example_losses(self, params, x, rng, *, train, labels=None):
     del train, labels
     rng = jax.random.PRNGKey(0) if rng is None else rng
-    log_w = self.log_importance_weights(params, x, rng, self.iwae_samples)
-    bound = losses.iwae_bound(log_w)
+    log_px, log_ratio = self._log_weight_terms(
+        params, x, rng, self.iwae_samples
+    )
+    bound = losses.iwae_bound(log_px + log_ratio)
     return {
         'loss': -bound,
-        'neg_elbo': -jnp.mean(log_w, axis=0),
+        'neg_elbo': -jnp.mean(log_px + log_ratio, axis=0),
+        # The ELBO's two terms (a one-sample KL estimate, averaged over K).
+        'loss_rec': -jnp.mean(log_px, axis=0),
+        'loss_kl': -jnp.mean(log_ratio, axis=0),
         'neg_iwae_bound': -bound,
         'mse': losses.mean_squared_error(
             self.reconstruct(params, x), x, event_ndims=self.event_ndims
@@ -166,6 +191,13 @@ def build(config, data: base.DataSpec) -> HierarchicalVAE:
     value = getattr(hp, field)
     if not (isinstance(value, int) and value >= 1):
       raise ValueError(f'config.{field}={value!r} must be a positive integer.')
+  vae.check_warmup(hp.kl_warmup_steps)
+  if hp.kl_warmup_steps and hp.iwae_samples > 1:
+    raise ValueError(
+        'config.kl_warmup_steps weights the KL term of the ELBO, which the '
+        f'IWAE bound (iwae_samples={hp.iwae_samples}) does not have; set '
+        '--config.iwae_samples=1 or --config.kl_warmup_steps=0.'
+    )
   kw = dict(activation=config.activation, init_scheme=config.init)
   d1, d2 = config.latent_dim, hp.top_latent_dim
   hidden = tuple(config.hidden_sizes)
@@ -183,4 +215,5 @@ def build(config, data: base.DataSpec) -> HierarchicalVAE:
       top_latent_dim=d2,
       top_hidden_sizes=sizes,
       iwae_samples=hp.iwae_samples,
+      kl_warmup_steps=hp.kl_warmup_steps,
   )

@@ -18,7 +18,11 @@ Variants of the objective, by config field:
 * ``mmd_weight > 0``: InfoVAE (Zhao et al. 2017) adds ``mmd_weight`` times
   the MMD between the batch's posterior samples and as many prior samples;
   ``beta = 0`` with it is the MMD-VAE (alpha = 1 in the paper's terms);
-* ``iwae_samples = K > 1`` (registry name 'iwae'): the IWAE bound.
+* ``iwae_samples = K > 1`` (registry name 'iwae'): the IWAE bound;
+* ``kl_warmup_steps = T > 0``: the KL term's weight rises linearly from 1/T
+  to beta over the first T training steps (the "warm-up" of Bowman et al.
+  2016 and Sonderby et al. 2016, used by the VampPrior paper); evaluation
+  always measures the full objective.
 """
 
 import dataclasses
@@ -93,8 +97,44 @@ class ELBOConfig:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Config(ELBOConfig):
-  """Hyperparameters of model='vae': beta-VAE, InfoVAE, capacity annealing."""
+class WarmupConfig:
+  """The KL warm-up of models trained on an ELBO."""
+
+  # Training steps over which the KL weight rises linearly to beta (0: off).
+  kl_warmup_steps: int = base.hparam(0)
+
+
+def kl_warmup_weight(step: jax.Array, warmup_steps: int) -> jax.Array:
+  """The KL weight's fraction of beta at ``step`` (0-based): ``(step + 1)
+  / warmup_steps``, 1 from step ``warmup_steps - 1`` on."""
+  return jnp.minimum(1.0, (step + 1).astype(jnp.float32) / warmup_steps)
+
+
+def warmed_up(metrics: dict, step: jax.Array, warmup_steps: int, beta) -> dict:
+  """``metrics`` of a loss ``loss_rec + beta * loss_kl (+ other terms)``
+  with the KL weighted by `kl_warmup_weight` instead; ``kl_weight`` logs
+  the weight in use."""
+  w = kl_warmup_weight(step, warmup_steps)
+  out = dict(metrics)
+  out['loss'] = metrics['loss'] - (1.0 - w) * beta * metrics['loss_kl']
+  out['kl_weight'] = jnp.broadcast_to(w * beta, metrics['loss'].shape)
+  return out
+
+
+def check_warmup(steps) -> None:
+  if not (
+      isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0
+  ):
+    raise ValueError(
+        f'config.kl_warmup_steps={steps!r} must be an integer >= 0 (0 turns '
+        'the warm-up off).'
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(ELBOConfig, WarmupConfig):
+  """Hyperparameters of model='vae': beta-VAE, InfoVAE, capacity annealing,
+  KL warm-up."""
 
   # Capacity-annealed beta-VAE (Burgess et al. 2018): target KL in nats
   # (0 = off), the steps over which it rises there, and the weight of
@@ -128,10 +168,18 @@ class VariationalAutoencoder(base.Model, Config):
 
   def init_model_state(self, rng, batch_size):
     del rng, batch_size
-    # The capacity schedule needs the step count.
-    return {'step': jnp.zeros((), jnp.int32)} if self.capacity_max else {}
+    # The capacity schedule and the KL warm-up need the step count.
+    scheduled = self.capacity_max or self.kl_warmup_steps
+    return {'step': jnp.zeros((), jnp.int32)} if scheduled else {}
 
   def train_losses(self, params, model_state, x, rng, *, labels=None):
+    if self.kl_warmup_steps:
+      metrics, _ = super().train_losses(
+          params, model_state, x, rng, labels=labels
+      )
+      step = model_state['step']
+      metrics = warmed_up(metrics, step, self.kl_warmup_steps, self.beta)
+      return metrics, {'step': step + 1}
     if not self.capacity_max:
       return super().train_losses(params, model_state, x, rng, labels=labels)
     capacity = losses.capacity_schedule(
@@ -322,6 +370,13 @@ def build(config, data: base.DataSpec) -> VariationalAutoencoder:
       raise ValueError(
           f'config.{field}={getattr(hp, field)} must be >= 0 (0 turns it off).'
       )
+  warmup = hp.kl_warmup_steps
+  check_warmup(warmup)
+  if warmup and hp.capacity_max:
+    raise ValueError(
+        'config.kl_warmup_steps and config.capacity_max both schedule the '
+        'KL term; set one of them to 0.'
+    )
   if not (isinstance(hp.capacity_steps, int) and hp.capacity_steps >= 1):
     raise ValueError(
         f'config.capacity_steps={hp.capacity_steps!r} must be a positive '
@@ -347,4 +402,5 @@ def build(config, data: base.DataSpec) -> VariationalAutoencoder:
       capacity_max=float(hp.capacity_max),
       capacity_steps=int(hp.capacity_steps),
       capacity_gamma=float(hp.capacity_gamma),
+      kl_warmup_steps=int(warmup),
   )

@@ -30,7 +30,7 @@ from ae_jax.models import vae
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Config:
+class Config(vae.WarmupConfig):
   """Hyperparameters of model='vampprior'."""
 
   beta: float = base.hparam(1.0, traced=True)  # KL weight (1 = the ELBO).
