@@ -334,19 +334,39 @@ def mark_paths_nonempty(*names: str) -> None:
     )
 
 
-def define_task_options():
+# The flags that tune evaluation tasks: (task, its option, flag, help).
+_TASK_FLAGS = (
+    (
+        'disentanglement',
+        'points',
+        'disentanglement_points',
+        'Training observations per disentanglement metric (test: half); '
+        "default disentanglement_lib's 10,000.",
+    ),
+    (
+        'nll',
+        'examples',
+        'nll_examples',
+        'Test images of the nll task (default 1,000; 0 = all of them, the '
+        "papers' protocol).",
+    ),
+)
+
+
+def define_task_options() -> dict:
   """The flags that tune evaluation tasks (binaries that run tasks define
   them once, here); `task_options` turns them into ``options``."""
-  return flags.DEFINE_integer(
-      'disentanglement_points',
-      None,
-      'Training observations per disentanglement metric (test: half); '
-      "default disentanglement_lib's 10,000.",
-  )
+  return {
+      (task, option): flags.DEFINE_integer(name, None, text)
+      for task, option, name, text in _TASK_FLAGS
+  }
 
 
-def task_options(points) -> dict:
-  """``options`` for `ae_jax.tasks.evaluate` from `define_task_options`."""
-  if points.value is None:
-    return {}
-  return {'disentanglement': {'points': points.value}}
+def task_options(defined: dict) -> dict:
+  """``options`` for `ae_jax.tasks.evaluate` from `define_task_options`:
+  ``{task: {option: value}}`` for the flags that were given."""
+  options = {}
+  for (task, option), holder in defined.items():
+    if holder.value is not None:
+      options.setdefault(task, {})[option] = holder.value
+  return options

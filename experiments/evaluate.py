@@ -34,7 +34,7 @@ _BASELINE = flags.DEFINE_string(
     'A second trained work directory to compare with (denoise, jacobian, '
     'superres).',
 )
-_POINTS = cli.define_task_options()
+_TASK_OPTIONS = cli.define_task_options()
 flags.mark_flags_as_required(['workdir'])
 cli.mark_paths_nonempty('workdir', 'baseline_workdir')
 
@@ -48,7 +48,7 @@ def main(argv):
           _WORKDIR.value,
           _TASK.value,
           _BASELINE.value,
-          options=cli.task_options(_POINTS),
+          options=cli.task_options(_TASK_OPTIONS),
       )
   )
   for name, result in results.items():

@@ -76,7 +76,7 @@ _EVALUATE = flags.DEFINE_list(
     'sweep_disentanglement.png (each metric against the swept field, a '
     'point per member).',
 )
-_POINTS = cli.define_task_options()
+_TASK_OPTIONS = cli.define_task_options()
 flags.mark_flags_as_required(['config', 'workdir'])
 cli.mark_paths_nonempty('workdir')
 
@@ -103,7 +103,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.setup_logging()
   values = cli.exit_on_user_error(lambda: parse(_SWEEP.value))
-  options = cli.task_options(_POINTS)
+  options = cli.task_options(_TASK_OPTIONS)
   cli.exit_on_user_error(  # Before training: a bad task would waste it.
       lambda: tasks.check(
           _EVALUATE.value or [], _CONFIG.value, options, flag='--evaluate'

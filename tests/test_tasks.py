@@ -251,3 +251,24 @@ def test_a_baseline_of_other_inputs_is_refused_before_any_task(runs, tmp_path):
     evaluate.evaluate(
         str(runs['plain']), ['denoise'], baseline_workdir=str(tmp_path / 'hwc')
     )
+
+
+def test_nll_on_all_test_images_and_its_option_checked(tmp_path, monkeypatch):
+  from ae_jax.tasks import generative  # pylint: disable=g-import-not-at-top
+
+  monkeypatch.setattr(generative, 'NLL_SAMPLES', 10)
+  config = vae_config.get_config('smoke')
+  config.write_figures = False
+  train.train_and_evaluate(config, tmp_path / 'vae')
+  default, every = (
+      evaluate.evaluate(
+          str(tmp_path / 'vae'), ['nll'], options={'nll': {'examples': n}}
+      )['nll']
+      for n in (100, 0)
+  )
+  assert default['examples'] == 100 and every['examples'] == 300
+  assert every['seconds'] > 0 and np.isfinite(every['nll'])
+  with pytest.raises(ValueError, match='nll_examples=-1 must be an integer'):
+    evaluate.evaluate(
+        str(tmp_path / 'vae'), ['nll'], options={'nll': {'examples': -1}}
+    )

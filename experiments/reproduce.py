@@ -1,0 +1,248 @@
+r"""Ours beside the published numbers: one table from the paper runs.
+
+  python -m experiments.reproduce                        # reads runs/papers
+  python -m experiments.reproduce --paper_runs=/data/papers --report=report.md
+
+Reads the work directories of the paper runs
+(``<paper_runs>/<claim>/seed<k>``), prints one Markdown table (ours: mean and spread over the seeds found;
+the published number and its source; the gap; the issue's target; the
+training wall time of each run) and lists every missing run with the
+commands that make it. Exits 0 whether or not the runs exist, so it can be
+run at any time.
+"""
+
+from collections.abc import Callable
+import dataclasses
+import datetime
+import json
+
+from absl import app
+from absl import flags
+from etils import epath
+import numpy as np
+
+_RUNS = flags.DEFINE_string(
+    'paper_runs', 'runs/papers', 'Root of the paper runs.'
+)
+_REPORT = flags.DEFINE_string(
+    'report', None, 'Also write the report to this Markdown file.'
+)
+SEEDS = (0, 1, 2)
+
+
+def _read_json(path: epath.Path) -> dict | None:
+  try:
+    return json.loads(path.read_text())
+  except (OSError, ValueError):
+    return None
+
+
+def _nll_all_test_images(workdir: epath.Path) -> float | None:
+  """The k = 5000 test NLL of `--task=nll --nll_examples=0` (all images)."""
+  result = _read_json(workdir / 'eval_nll.json')
+  if not result or result.get('examples') != 10000:
+    return None
+  return result['nll']
+
+
+def _ae_over_pca(workdir: epath.Path) -> float | None:
+  result = _read_json(workdir / 'eval_pca.json')
+  return None if not result else result['ae_over_pca']
+
+
+def _one_class_mean_auroc(workdir: epath.Path) -> float | None:
+  result = _read_json(workdir / 'one_class.json')
+  if not result or len(result.get('rows', ())) != 10:
+    return None
+  return 100 * result['mean_auroc']['mse']
+
+
+def _probe_accuracy(workdir: epath.Path) -> float | None:
+  result = _read_json(workdir / 'eval_probe.json')
+  return None if not result else result['codes']
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+  """A published number and how our run of the same protocol is read."""
+
+  key: str  # The folder under --runs.
+  what: str
+  published: float
+  source: str
+  target: float  # What the issue asks of ours: at most / at least this.
+  lower_is_better: bool
+  read: Callable[[epath.Path], float | None]
+  commands: tuple[str, ...]  # With {workdir} and {seed}.
+
+  @property
+  def target_text(self) -> str:
+    return f'{"at most" if self.lower_is_better else "at least"} {self.target}'
+
+  def met(self, ours: float) -> bool:
+    return ours <= self.target if self.lower_is_better else ours >= self.target
+
+
+_NLL = (
+    'python -m experiments.train '
+    '--config=experiments/configs/papers/vae_nll.py{arg} --config.seed={seed} '
+    '--workdir={workdir}',
+    'python -m experiments.evaluate --workdir={workdir} --task=nll '
+    '--nll_examples=0',
+)
+
+CLAIMS = (
+    Claim(
+        key='vae_nll',
+        what='VAE test NLL, nats (k = 5000, all 10,000 test images)',
+        published=228.70,
+        source='Exemplar VAE (Norouzi et al. 2020), Table 1, VAE',
+        target=230,
+        lower_is_better=True,
+        read=_nll_all_test_images,
+        commands=tuple(c.replace('{arg}', '') for c in _NLL),
+    ),
+    Claim(
+        key='vampprior_nll',
+        what='VampPrior test NLL, nats (k = 5000, all test images)',
+        published=227.35,
+        source='Exemplar VAE (Norouzi et al. 2020), Table 1, VampPrior',
+        target=228.7,
+        lower_is_better=True,
+        read=_nll_all_test_images,
+        commands=tuple(c.replace('{arg}', ':model=vampprior') for c in _NLL),
+    ),
+    Claim(
+        key='deep_ae_pca',
+        what='deep AE 784-1000-500-250-30 test MSE / PCA-30',
+        published=3.00 / 13.87,
+        source='Hinton & Salakhutdinov (2006), MNIST: 3.00 vs 13.87',
+        target=0.5,
+        lower_is_better=True,
+        read=_ae_over_pca,
+        commands=(
+            'python -m experiments.train '
+            '--config=experiments/configs/deep_ae.py:dataset=fashion_mnist,'
+            'pretrain=rbm --config.seed={seed} --workdir={workdir}',
+            'python -m experiments.evaluate --workdir={workdir} --task=pca',
+        ),
+    ),
+    Claim(
+        key='one_class',
+        what='one-class AUROC x 100, mean of the 10 classes',
+        published=92.8,
+        source='Golan & El-Yaniv (2018), Table 2, raw-pixel OC-SVM',
+        target=92.8,
+        lower_is_better=False,
+        read=_one_class_mean_auroc,
+        commands=(
+            'python -m experiments.one_class --outdir={workdir} '
+            '--config=experiments/configs/ae.py:dataset=fashion_mnist '
+            '--config.seed={seed}',
+        ),
+    ),
+    Claim(
+        key='probe',
+        what='linear probe on features learned without labels, test accuracy',
+        published=0.842,
+        source='Xiao et al. (2017), benchmark: logistic regression on pixels',
+        target=0.85,
+        lower_is_better=False,
+        read=_probe_accuracy,
+        commands=(
+            'python -m experiments.train '
+            '--config=experiments/configs/denoising_ae.py:dataset=fashion_mnist,'
+            'noise=masking,level=0.5 --config.latent_dim=1000 '
+            '--config.seed={seed} --workdir={workdir}',
+            'python -m experiments.evaluate --workdir={workdir} --task=probe',
+        ),
+    ),
+)
+
+
+def _wall_seconds(workdir: epath.Path) -> float | None:
+  """First launch to ``final_metrics.json``: the run's training wall time
+  (resumed runs include the time between launches)."""
+  try:
+    first = json.loads((workdir / 'launches.jsonl').read_text().split('\n')[0])
+    start = datetime.datetime.fromisoformat(first['time']).timestamp()
+    return (workdir / 'final_metrics.json').stat().st_mtime - start
+  except (OSError, ValueError, KeyError, IndexError):
+    return None
+
+
+def collect(root: epath.Path, claims=CLAIMS, seeds=SEEDS) -> list[dict]:
+  """Per claim: our values by seed, the training wall times and the
+  commands of the missing seeds."""
+  out = []
+  for claim in claims:
+    values, walls, missing = {}, [], []
+    for seed in seeds:
+      workdir = root / claim.key / f'seed{seed}'
+      value = claim.read(workdir) if workdir.exists() else None
+      if value is None:
+        missing.append(
+            [c.format(workdir=workdir, seed=seed) for c in claim.commands]
+        )
+        continue
+      values[seed] = value
+      wall = _wall_seconds(workdir)
+      if wall is not None:
+        walls.append(wall)
+    out.append(
+        {'claim': claim, 'values': values, 'walls': walls, 'missing': missing}
+    )
+  return out
+
+
+def _number(x: float) -> str:
+  return f'{x:.3f}' if abs(x) < 10 else f'{x:.2f}'
+
+
+def markdown(rows: list[dict]) -> str:
+  """The report: the table, then the commands of the missing runs."""
+  lines = [
+      '| claim | ours (mean ± std, seeds) | published | gap | target | met'
+      ' | train wall time per run |',
+      '|---|---|---|---|---|---|---|',
+  ]
+  for row in rows:
+    claim, values = row['claim'], row['values']
+    published = f'{_number(claim.published)} ({claim.source})'
+    if not values:
+      lines.append(
+          f'| {claim.what} | not run | {published} | | {claim.target_text} | | |'
+      )
+      continue
+    v = np.asarray(list(values.values()))
+    mean = float(np.mean(v))
+    gap = mean - claim.published
+    seeds = ','.join(map(str, values))
+    wall = (
+        f'{np.mean(row["walls"]) / 60:.0f} min' if row['walls'] else 'unknown'
+    )
+    lines.append(
+        f'| {claim.what} | {_number(mean)} ± {_number(float(np.std(v)))}'
+        f' (seeds {seeds}) | {published} | {gap:+.3g} | {claim.target_text} |'
+        f' {"yes" if claim.met(mean) else "no"} | {wall} |'
+    )
+  missing = [(row['claim'], m) for row in rows for m in row['missing']]
+  if missing:
+    lines += ['', 'Missing runs (one block per claim and seed):', '', '```']
+    for claim, commands in missing:
+      lines.append(f'# {claim.key}')
+      lines += commands
+    lines.append('```')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  report = markdown(collect(epath.Path(_RUNS.value)))
+  print(report)
+  if _REPORT.value:
+    epath.Path(_REPORT.value).write_text(report + '\n')
+
+
+if __name__ == '__main__':
+  app.run(main)
