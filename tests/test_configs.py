@@ -34,6 +34,10 @@ CONFIGS = [
     ('beta_vae', ''),
     ('beta_vae', 'capacity=5'),
     ('factor_vae', ''),
+    ('superres_ae', ''),
+    ('papers.vae_nll', 'dataset=digits'),
+    ('papers.vae_nll', 'dataset=digits,model=vampprior'),
+    ('papers.vae_nll', 'dataset=digits,model=iwae'),
 ]
 
 

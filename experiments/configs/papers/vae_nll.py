@@ -32,6 +32,7 @@ def get_config(arg=None):
       warmup_epochs=100,
       model='vae',
       iwae_samples=5,
+      dataset='fashion_mnist',  # Another only for tests (the paper's is this).
   )
   config = common.get_base_config(arg.model)
   config.hidden_sizes = (300, 300)
@@ -45,7 +46,6 @@ def get_config(arg=None):
     config.iwae_samples = arg.iwae_samples
   else:  # The IWAE bound has no KL term to warm up.
     config.kl_warmup_steps = arg.warmup_epochs * 600  # 60,000 / 100.
-  arg.dataset = 'fashion_mnist'
   config = common.apply_variant(config, arg)
   if not arg.smoke:
     config.num_epochs = arg.epochs
