@@ -267,7 +267,8 @@ def table_run(tmp_path_factory):
       latent_dim=2,
       batch_size=32,
       eval_batch_size=20,
-      num_train_steps=1500,
+      num_train_steps=400,
+      learning_rate=5e-3,
   )
   train.train_and_evaluate(config, root / 'run')
   return config, root / 'run', rows
@@ -311,7 +312,7 @@ def test_per_feature_variance_learns_each_columns_noise(table_run):
   _, workdir, _ = table_run
   log_var = np.asarray(ae_jax.load(workdir).params['output_log_variance'])
   assert log_var.shape == (3,)
-  assert log_var[2] > -0.3 and max(log_var[:2]) < log_var[2] - 1.0
+  assert log_var[2] > -0.7 and max(log_var[:2]) < log_var[2] - 1.0
 
 
 def test_unlabelled_vectors_train_and_skip_label_tasks(tmp_path):
