@@ -34,10 +34,8 @@ CONFIGS = [
     ('beta_vae', ''),
     ('beta_vae', 'capacity=5'),
     ('factor_vae', ''),
-    ('superres_ae', ''),
     ('papers.vae_nll', 'dataset=digits'),
     ('papers.vae_nll', 'dataset=digits,model=vampprior'),
-    ('papers.vae_nll', 'dataset=digits,model=iwae'),
 ]
 
 
