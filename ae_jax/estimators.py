@@ -27,8 +27,11 @@ applied to raw rows and which ``fit`` does not train (a clone of such an
 estimator is an untrained one with the default config).
 
 Each ``fit`` trains a fresh run in a new work directory inside ``workdir``
-(None: the system's temporary folder), kept as ``workdir_`` (``ae_jax.load``
-reads it).
+(None: the system's temporary folder), kept as ``workdir_``; its
+``dataset.json`` records the standardisation, so ``ae_jax.load(workdir_)``
+reads raw rows through ``preprocess`` as the estimator does. A fitted
+estimator pickles (joblib) by its work directory, which must still exist
+when it is unpickled.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from sklearn import base as sk_base
 from ae_jax import anomaly
 from ae_jax import configs
 from ae_jax import data
+from ae_jax import models
 from ae_jax import trained as trained_lib
+from ae_jax.data import user_files
 
 __all__ = [
     'AutoencoderOutlierDetector',
@@ -141,20 +146,28 @@ class _Autoencoder(sk_base.BaseEstimator):
     from ae_jax import train  # pylint: disable=g-import-not-at-top
 
     self.n_features_in_ = x.shape[1]
-    if self.standardize:
-      self.mean_ = x.mean(axis=0)
-      std = x.std(axis=0)
-      self.scale_ = np.where(std > 0, std, 1.0)
-    else:
-      self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
-    rows = ((x - self.mean_) / self.scale_).astype(np.float32)
     config = (
         tabular_config(*x.shape[::-1])
         if self.config is None
         else configs.normalize(self.config)
     )
-    config.batch_size = min(config.batch_size, len(rows))
-    config.eval_batch_size = min(config.eval_batch_size, len(rows))
+    self._check_config(config, name)
+    config.batch_size = min(config.batch_size, len(x))
+    config.eval_batch_size = min(config.eval_batch_size, len(x))
+    if self.standardize:
+      std = x.std(axis=0)
+      self.mean_, self.scale_ = x.mean(axis=0), np.where(std > 0, std, 1.0)
+    else:
+      self.mean_, self.scale_ = np.zeros(x.shape[1]), np.ones(x.shape[1])
+    # Recorded in the run's dataset.json: ae_jax.load(workdir_).preprocess
+    # applies it to raw rows.
+    preprocessing = {
+        'kind': 'standardize',
+        'columns': [f'x{i}' for i in range(x.shape[1])],
+        'mean': self.mean_.tolist(),
+        'std': self.scale_.tolist(),
+    }
+    rows = user_files.standardize(x, preprocessing)
     zeros = np.zeros(len(rows), np.int32)
     dataset = data.Dataset(
         name='rows',
@@ -164,6 +177,7 @@ class _Autoencoder(sk_base.BaseEstimator):
         test_labels=zeros,
         num_classes=1,
         class_names=('rows',),
+        preprocessing=preprocessing,
         is_images=False,
     )
     # A fresh run per fit: sklearn refits from scratch on new rows.
@@ -173,13 +187,47 @@ class _Autoencoder(sk_base.BaseEstimator):
     train.train_and_evaluate(config, self.workdir_, dataset=dataset)
     self.trained_ = trained_lib.load(self.workdir_)
 
+  def _check_config(self, config, name: str) -> None:
+    """What would fail only after training, refused before it."""
+    score = getattr(self, 'score', 'mse')
+    model = models.build_model(
+        config, (self.n_features_in_,), num_classes=1, num_train=2
+    )
+    if score not in anomaly.available_scores(model):
+      raise ValueError(
+          f'{name}: score={score!r} is not a score of config.model='
+          f'{config.model!r} (it has {anomaly.available_scores(model)}); '
+          'pass score="mse", or a config of the VAE family for "neg_elbo".'
+      )
+    if self.standardize and config.likelihood == 'bernoulli':
+      raise ValueError(
+          f'{name}: config.likelihood=bernoulli needs values in [0, 1], but '
+          'standardised rows are not; set config.likelihood = "gaussian".'
+      )
+
+  def __getstate__(self):
+    # The loaded model holds jitted functions; pickle its work directory.
+    state = dict(self.__dict__)
+    state.pop('trained_', None)
+    state.pop('_pretrained', None)
+    workdir = getattr(self, 'trained_', None) and self.trained_.workdir
+    state['_trained_workdir'] = None if workdir is None else str(workdir)
+    state['_was_pretrained'] = self._pretrained is not None
+    return state
+
+  def __setstate__(self, state):
+    workdir = state.pop('_trained_workdir', None)
+    was_pretrained = state.pop('_was_pretrained', False)
+    self.__dict__.update(state)
+    if workdir is not None:
+      self.trained_ = trained_lib.load(workdir)
+      if was_pretrained:
+        self._pretrained = self.trained_
+
   def _inputs(self, x, name: str) -> np.ndarray:
     """Raw rows as the model reads them (standardised as in training)."""
     sk_base.check_is_fitted(self, 'trained_')
-    x = _rows(name, x, self.n_features_in_)
-    if self._pretrained is not None:
-      return self.trained_.preprocess(x)
-    return ((x - self.mean_) / self.scale_).astype(np.float32)
+    return self.trained_.preprocess(_rows(name, x, self.n_features_in_))
 
 
 class AutoencoderTransformer(sk_base.TransformerMixin, _Autoencoder):
@@ -211,13 +259,18 @@ class AutoencoderTransformer(sk_base.TransformerMixin, _Autoencoder):
     return self.trained_.encode(x)
 
   def inverse_transform(self, Z) -> np.ndarray:  # pylint: disable=invalid-name
-    """Decoded rows ``[N, D]`` in the units of ``X`` (standardisation
-    undone) for codes ``Z``; for an estimator that was trained."""
+    """Decoded rows ``[N, D]`` in the units of ``X`` for codes ``Z``: the
+    run's recorded preprocessing (a standardisation, a unit scale) undone."""
     sk_base.check_is_fitted(self, 'trained_')
-    decoded = self.trained_.decode(np.asarray(Z, np.float32))
-    if self._pretrained is not None:
-      return decoded
-    return decoded * self.scale_ + self.mean_
+    decoded = np.asarray(
+        self.trained_.decode(np.asarray(Z, np.float32)), np.float64
+    )
+    p = self.trained_.preprocessing or {}
+    if p.get('kind') == 'standardize':
+      return decoded * np.asarray(p['std']) + np.asarray(p['mean'])
+    if p.get('kind') == 'unit_scale':
+      return decoded * p['divide_by']
+    return decoded
 
 
 class AutoencoderOutlierDetector(_Autoencoder):

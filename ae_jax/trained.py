@@ -139,8 +139,10 @@ class TrainedModel:
     For a run on a csv: table, ``rows`` ``[N, D]`` hold the raw values of
     the training columns (``self.preprocessing['columns']``, in that
     order), standardised with the train split's recorded mean and standard
-    deviation; for uint8 data, 0-255 values are divided by 255; otherwise
-    the values are returned as float32.
+    deviation; for 8-bit images (an npz: of uint8, an images: folder),
+    0-255 values are divided by 255 (resize images: folders to
+    ``config.image_size`` and lay them out as ``input_shape`` first);
+    otherwise the values are returned as float32.
     """
     from ae_jax.data import user_files  # pylint: disable=g-import-not-at-top
 

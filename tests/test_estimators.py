@@ -143,3 +143,26 @@ def test_detector_wraps_a_trained_table_run(tmp_path):
   assert det.trained_ is trained
   with pytest.raises(TypeError, match=r'pass ae_jax.load\(workdir\)'):
     estimators.AutoencoderTransformer.from_trained('runs/x')
+
+
+def test_fitted_estimators_pickle_and_their_runs_load(fitted_transformer, wine):
+  import pickle  # pylint: disable=g-import-not-at-top
+
+  x, _ = wine
+  t = pickle.loads(pickle.dumps(fitted_transformer))
+  np.testing.assert_allclose(t.transform(x), fitted_transformer.transform(x))
+  # The run records the standardisation: loaded, it reads raw rows alike.
+  loaded = ae_jax.load(fitted_transformer.workdir_)
+  np.testing.assert_allclose(
+      loaded.encode(loaded.preprocess(x)), fitted_transformer.transform(x)
+  )
+
+
+def test_scores_the_model_lacks_and_bernoulli_refused_before_training(wine):
+  x, _ = wine
+  with pytest.raises(ValueError, match="score='neg_elbo' is not a score"):
+    estimators.AutoencoderOutlierDetector(score='neg_elbo').fit(x)
+  c = _config(13, len(x))
+  c.likelihood = 'bernoulli'
+  with pytest.raises(ValueError, match='likelihood=bernoulli needs values'):
+    estimators.AutoencoderTransformer(c).fit(x)

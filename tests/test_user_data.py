@@ -336,3 +336,60 @@ def test_unlabelled_vectors_train_and_skip_label_tasks(tmp_path):
   names = tasks.default_tasks(trained)
   assert 'pca' in names
   assert not set(names) & (tasks.LABEL_TASKS | tasks.IMAGE_TASKS)
+
+
+def test_hidden_files_skipped_bom_read_constant_and_16_bit_refused(tmp_path):
+  root = _image_folder(tmp_path / 'imgs')
+  (root / '__MACOSX').mkdir()
+  (root / '__MACOSX' / '._0.png').write_bytes(b'resource fork')
+  (root / 'cat' / '._0.png').write_bytes(b'resource fork')
+  d = data.load_dataset(f'images:{root}')
+  assert d.class_names == ('cat', 'dog') and len(d.train_images) == 8
+  assert d.preprocessing == {'kind': 'unit_scale', 'divide_by': 255.0}
+  Image.fromarray(np.zeros((7, 9), np.uint16) + 4000).save(
+      root / 'dog' / 'x.png'
+  )
+  with pytest.raises(ValueError, match='16-bit or float'):
+    data.load_dataset(f'images:{root}')
+  path, _ = _table(tmp_path / 't.csv')
+  bom = tmp_path / 'bom.csv'
+  bom.write_bytes(b'\xef\xbb\xbf' + path.read_bytes())
+  assert data.load_dataset(f'csv:{bom}', label_column='label').num_classes == 2
+  const = tmp_path / 'const.csv'
+  const.write_text('a,b\n' + ''.join(f'{i},1\n' for i in range(10)))
+  with pytest.raises(ValueError, match="column\\(s\\) 'b' hold one value"):
+    data.load_dataset(f'csv:{const}')
+
+
+def test_per_feature_variance_needs_a_gaussian_likelihood(table_run):
+  config, _, _ = table_run
+  for bad, match in (
+      (dict(likelihood='bernoulli'), 'add --config.likelihood=gaussian'),
+      (dict(output_variance='each'), "output_variance='each' is not one of"),
+  ):
+    with pytest.raises(ValueError, match=match):
+      train.trainer.check_config(_quiet(config, **bad))
+
+
+def test_a_code_as_wide_as_the_table_skips_pca(tmp_path):
+  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
+
+  path, _ = _table(tmp_path / 't.csv', n=60)
+  config = _quiet(
+      ae.get_config('smoke'),
+      dataset=f'csv:{path}',
+      label_column='label',
+      likelihood='gaussian',
+      latent_dim=4,
+      batch_size=16,
+      eval_batch_size=12,
+      num_train_steps=5,
+  )
+  train.train_and_evaluate(config, tmp_path / 'run')
+  trained = ae_jax.load(tmp_path / 'run')
+  assert 'pca' not in tasks.default_tasks(trained)
+  d = train.trainer.load_dataset(config)
+  with pytest.raises(ValueError, match='at least as wide as the inputs'):
+    tasks.run('pca', trained, d)
+  # The PCA rows of probe and cluster use at most the table's 3 columns.
+  assert tasks.run('cluster', trained, d)['rows'][2]['dim'] == 3

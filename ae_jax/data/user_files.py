@@ -11,11 +11,13 @@
                           (the folder names, sorted, are the classes; files
                           directly in the folder make one class). Read as
                           grey levels when every file is grey, else RGB, in
-                          [0, 1]; resized to ``image_size`` x ``image_size``
+                          [0, 1] (8-bit files; hidden files and folders are
+                          skipped); resized to ``image_size`` x ``image_size``
                           when that is > 0, else all files must have one
                           size. Split into train and test by
                           ``test_fraction``, stratified by class;
-  ``csv:/path/file.csv``  a table with a header row: every column numeric
+  ``csv:/path/file.csv``  a table (UTF-8, a byte-order mark allowed) with a
+                          header row: every column numeric
                           except ``label_column`` (optional; its values,
                           numbers or names, are the classes). Split by
                           ``test_fraction``; each column is standardised with
@@ -96,6 +98,11 @@ def load_user_data(
   """
   kind, path = parse_source(name)
   path = epath.Path(path).expanduser()
+  if kind != 'images' and image_size:
+    raise UserDataError(
+        f'config.image_size={image_size} applies to images: folders only; '
+        f'{path} is read at its own size. Set --config.image_size=0.'
+    )
   if kind != 'npz':
     _check_fraction(test_fraction)
   if kind == 'csv':
@@ -111,11 +118,6 @@ def load_user_data(
     out = _load_npz(path)
   else:
     out = _load_image_folder(path, image_size, test_fraction)
-  if kind != 'images' and image_size:
-    raise UserDataError(
-        f'config.image_size={image_size} applies to images: folders only; '
-        f'{path} is read at its own size. Set --config.image_size=0.'
-    )
   for split, (x, _) in out['splits'].items():
     bad = np.size(x) - np.count_nonzero(np.isfinite(x))
     if bad:
@@ -251,7 +253,11 @@ def _load_image_folder(
     )
   if not root.is_dir():
     raise _missing(root, 'a folder')
-  folders = sorted(p for p in root.iterdir() if p.is_dir())
+  folders = sorted(
+      p
+      for p in root.iterdir()
+      if p.is_dir() and not p.name.startswith(('.', '__'))  # __MACOSX
+  )
   groups = [(p.name, _image_files(p)) for p in folders]
   groups = [(name, files) for name, files in groups if files]
   if not groups:
@@ -276,7 +282,13 @@ def _load_image_folder(
             f'{file} is not a readable image ({e}); repair or remove it.'
         ) from e
       labels.append(label)
-  grey = all(im.mode in ('1', 'L', 'I;16', 'I', 'F') for _, im in opened)
+  for file, im in opened:
+    if im.mode in ('I', 'I;16', 'I;16B', 'F'):
+      raise UserDataError(
+          f'{file} has {im.mode} pixels (16-bit or float); save 8-bit PNG or '
+          'JPEG images (0-255), which are read as x / 255.'
+      )
+  grey = all(im.mode in ('1', 'L', 'LA') for _, im in opened)
   mode = 'L' if grey else 'RGB'
   if not image_size:
     sizes = {im.size for _, im in opened}
@@ -305,15 +317,19 @@ def _load_image_folder(
       'num_classes': len(groups),
       'class_names': tuple(name for name, _ in groups),
       'images': True,
-      'preprocessing': None,
+      # 8-bit pixels / 255 (after the resize to image_size, if any).
+      'preprocessing': {'kind': 'unit_scale', 'divide_by': 255.0},
   }
 
 
 def _image_files(folder: epath.Path) -> list[epath.Path]:
+  """Image files, without hidden ones (``.x.png``, macOS's ``._x.png``)."""
   return sorted(
       p
       for p in folder.iterdir()
-      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+      if p.is_file()
+      and p.suffix.lower() in IMAGE_SUFFIXES
+      and not p.name.startswith('.')
   )
 
 
@@ -355,7 +371,7 @@ def _load_csv(path: epath.Path, test_fraction: float, label_column: str):
   if not path.is_file():
     raise _missing(path, 'a file')
   try:
-    with open(path, newline='') as f:
+    with open(path, newline='', encoding='utf-8-sig') as f:
       rows = [row for row in csv.reader(f) if any(c.strip() for c in row)]
   except (OSError, UnicodeDecodeError, csv.Error) as e:
     raise UserDataError(
@@ -420,8 +436,13 @@ def _load_csv(path: epath.Path, test_fraction: float, label_column: str):
   train, test = _split_rows(y, test_fraction, path)
   mean = x[train].mean(axis=0)
   std = x[train].std(axis=0)
-  # A constant column stays constant (0) rather than dividing by zero.
-  std = np.where(std > 0, std, 1.0)
+  constant = [name for name, s in zip(features, std) if not s > 0]
+  if constant:
+    raise UserDataError(
+        f'{path}: column(s) {", ".join(map(repr, constant))} hold one value '
+        'in the train split: they carry no information, and a learned '
+        'per-feature variance of one would shrink without bound. Drop them.'
+    )
   preprocessing = {
       'kind': 'standardize',
       'columns': features,

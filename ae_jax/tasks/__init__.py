@@ -53,6 +53,8 @@ measures the property a model family is built for:
 slow `nll` and the `projector` export.
 """
 
+import numpy as np
+
 from ae_jax.models import capabilities
 from ae_jax.tasks import clustering
 from ae_jax.tasks import compression
@@ -127,6 +129,8 @@ def default_tasks(trained) -> list[str]:
   names = [n for n, applies in DEFAULT_WHEN.items() if applies(trained.model)]
   if not getattr(trained, 'is_images', True):
     names = [n for n in names if n not in IMAGE_TASKS]
+  if trained.latent_dim >= np.prod(trained.input_shape):  # A narrow table.
+    names = [n for n in names if n != 'pca']
   if getattr(trained, 'num_classes', None) == 1:  # Unlabelled data.
     names = [n for n in names if n not in LABEL_TASKS]
   if disentanglement.has_factors(trained):

@@ -66,7 +66,9 @@ def cluster(
   test_x, test_y = flat(dataset.test_images), dataset.test_labels
   code_size = int(trained.latent_dim)
   _, pca_test = pca.pca_codes(
-      flat(dataset.train_images), test_x, num_components=code_size
+      flat(dataset.train_images),
+      test_x,
+      num_components=common.pca_components(trained, dataset),
   )
   features = {
       'codes': common.codes(trained, dataset.test_images),

@@ -46,6 +46,13 @@ def _load_dataset(c) -> data.Dataset:
   )
 
 
+def pca_components(trained, dataset) -> int:
+  """The PCA baseline's size: the code's, at most the input's dimension and
+  the training examples (a narrow table may have a wider code)."""
+  width = int(np.prod(dataset.train_images.shape[1:]))
+  return min(trained.latent_dim, width, len(dataset.train_images))
+
+
 def batch_size(trained: trained_lib.TrainedModel) -> int:
   """Rows per forward pass of every task: the run's ``eval_batch_size``.
 

@@ -31,7 +31,9 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
   train_x, test_x = flat(dataset.train_images), flat(dataset.test_images)
   train_y, test_y = dataset.train_labels, dataset.test_labels
   k = trained.latent_dim
-  pca_train, pca_test = pca.pca_codes(train_x, test_x, num_components=k)
+  pca_train, pca_test = pca.pca_codes(
+      train_x, test_x, num_components=common.pca_components(trained, dataset)
+  )
   features = {
       'codes': (
           common.codes(trained, dataset.train_images),

@@ -15,6 +15,13 @@ def pca(trained, dataset, baseline=None, outdir=None) -> dict:
   del outdir  # No figure.
   del baseline
   x = dataset.test_images
+  width = int(np.prod(x.shape[1:]))
+  if trained.latent_dim >= width:
+    raise ValueError(
+        f'Task pca: the code ({trained.latent_dim}-d) is at least as wide as '
+        f'the inputs ({width}-d), so PCA with as many components '
+        'reconstructs exactly; compare a smaller --config.latent_dim.'
+    )
   ae = common.mse(common.reconstruct(trained, x), x)
   flat = lambda a: a.reshape(len(a), -1)
   pca_mse = pca_lib.pca_reconstruction_mse(

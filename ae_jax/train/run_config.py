@@ -49,6 +49,18 @@ def check_config(
         f'config.noise={config.noise!r} corrupts images [H, W, C]; add '
         '--config.layout=hwc.'
     )
+  variance = config.get('output_variance', 'shared')
+  if variance not in ('shared', 'per_feature'):
+    raise ValueError(
+        f"config.output_variance={variance!r} is not one of ('shared', "
+        "'per_feature'); set --config.output_variance to one of them."
+    )
+  if variance == 'per_feature' and config.likelihood != 'gaussian':
+    raise ValueError(
+        "config.output_variance='per_feature' is the variance of a Gaussian "
+        'likelihood; add --config.likelihood=gaussian (a model of the VAE '
+        'family learns it).'
+    )
   if config.num_epochs <= 0 and config.num_train_steps <= 0:
     raise ValueError(
         'Set a positive --config.num_train_steps or '
