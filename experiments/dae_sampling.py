@@ -4,7 +4,7 @@ r"""A denoising autoencoder as a generative model (issue 20): field and chain.
   python -m experiments.dae_sampling --outdir=runs/dae_sampling \
       --workdir=runs/dae_fmnist --baseline_workdir=runs/vae_fmnist
 
-The spiral study (`ae_jax.tasks.dae_chain.spiral_study`; about a minute on 2
+The spiral study (`ae_jax.tasks.dae_chain.spiral_study`; 33 s on 2
 CPU cores): trains a 2-D MLP denoising autoencoder on a spiral, writes
 ``field.png`` (r(x) - x over the data density) and ``chain_samples.png``, and
 prints the mean cosine between the field and the KDE score and the MMD of

@@ -66,7 +66,7 @@ def _probe_accuracy(workdir: epath.Path) -> float | None:
 class Claim:
   """A published number and how our run of the same protocol is read."""
 
-  key: str  # The folder under --runs.
+  key: str  # The folder under --paper_runs.
   what: str
   published: float
   source: str
@@ -161,8 +161,12 @@ CLAIMS = (
 
 
 def _wall_seconds(workdir: epath.Path) -> float | None:
-  """First launch to ``final_metrics.json``: the run's training wall time
-  (resumed runs include the time between launches)."""
+  """The run's wall time: ``one_class.json``'s own, else first launch to
+  ``final_metrics.json`` (a relaunch rewrites that file: then the time
+  between launches counts too)."""
+  one_class = _read_json(workdir / 'one_class.json')
+  if one_class and 'total_seconds' in one_class:
+    return one_class['total_seconds']
   try:
     first = json.loads((workdir / 'launches.jsonl').read_text().split('\n')[0])
     start = datetime.datetime.fromisoformat(first['time']).timestamp()

@@ -19,8 +19,9 @@ Datasets that ship offline, built as the ODDS benchmark builds them (Rayana
 Each seed draws the outliers and a stratified 60/40 train/test split (PyOD
 benchmark); every detector is fitted, unsupervised, on the train rows
 (outliers included) standardised by their statistics, and scored by test
-AUROC. Baselines (scikit-learn, PyOD's defaults): IsolationForest (100 trees),
-OneClassSVM (RBF, gamma='scale', nu=0.5), LocalOutlierFactor (20
+AUROC. Baselines (scikit-learn, with PyOD's defaults): IsolationForest (100
+trees), OneClassSVM (RBF, nu=0.5, gamma='scale', which on standardised
+columns equals PyOD's 'auto'), LocalOutlierFactor (20
 neighbours, novelty=True), PCA reconstruction error (as many components as
 the autoencoder's code). Prints one Markdown table, mean (std) over seeds.
 """

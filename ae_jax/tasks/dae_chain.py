@@ -56,7 +56,7 @@ MMD_SCALES = (0.01, 0.02, 0.05, 0.1, 0.2)
 class SpiralSettings:
   """The spiral study: data, network, training and chain.
 
-  The defaults are the documented run (well under 2 minutes on 2 cores);
+  The defaults are the documented run (33 s on 2 cores, BUILD.md);
   tests shrink them."""
 
   num_train: int = 5000
