@@ -393,3 +393,26 @@ def test_a_code_as_wide_as_the_table_skips_pca(tmp_path):
     tasks.run('pca', trained, d)
   # The PCA rows of probe and cluster use at most the table's 3 columns.
   assert tasks.run('cluster', trained, d)['rows'][2]['dim'] == 3
+
+
+def test_evaluation_refuses_a_changed_file(tmp_path):
+  from ae_jax.tasks import common  # pylint: disable=g-import-not-at-top
+  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
+
+  path, _ = _table(tmp_path / 't.csv', n=40)
+  config = _quiet(
+      ae.get_config('smoke'),
+      dataset=f'csv:{path}',
+      label_column='label',
+      likelihood='gaussian',
+      batch_size=16,
+      eval_batch_size=8,
+      num_train_steps=5,
+  )
+  train.train_and_evaluate(config, tmp_path / 'run')
+  trained = ae_jax.load(tmp_path / 'run')
+  assert len(common.load_data(trained).train_images) == 32
+  with open(path, 'a') as f:
+    f.write('0,1,2,yes\n')
+  with pytest.raises(ValueError, match='changed since .* was trained on it'):
+    common.load_data(trained)

@@ -27,6 +27,7 @@ def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
   train split (kept as bytes for training) becomes a fixed draw of
   `EVAL_TRAIN_MAX` of its images, as float32, so every task sees [0, 1]."""
   dataset = _load_dataset(trained.config)
+  _check_user_files_unchanged(trained, dataset)
   if dataset.train_images.dtype != np.uint8:
     return dataset
   n = len(dataset.train_images)
@@ -38,6 +39,27 @@ def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
       train_images=data.as_unit_float(dataset.train_images[rows]),
       train_labels=dataset.train_labels[rows],
   )
+
+
+def _check_user_files_unchanged(trained, dataset: data.Dataset) -> None:
+  """The user's own files (npz:, images:, csv:) are read again for each
+  evaluation: refuses them when they changed since training (another split,
+  other statistics), by the arrays' SHA-256 in ``dataset.json``."""
+  from ae_jax.data import user_files  # pylint: disable=g-import-not-at-top
+  from ae_jax.train import run_files  # pylint: disable=g-import-not-at-top
+
+  if trained.workdir is None or not user_files.parse_source(dataset.name):
+    return
+  if trained.config.binarize == 'dynamic':  # Trained on another binarisation.
+    return
+  saved = (run_files.read_dataset_info(trained.workdir) or {}).get('sha256')
+  if saved and saved != run_files.dataset_fingerprint(dataset):
+    raise ValueError(
+        f'{dataset.name} changed since {trained.workdir} was trained on it '
+        '(its arrays no longer match the sha256 in dataset.json), so the '
+        'splits and statistics would differ; restore the file or train '
+        'again.'
+    )
 
 
 def _load_dataset(c) -> data.Dataset:
