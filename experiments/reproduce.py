@@ -15,6 +15,7 @@ from collections.abc import Callable
 import dataclasses
 import datetime
 import json
+import os
 
 from absl import app
 from absl import flags
@@ -170,7 +171,7 @@ def _wall_seconds(workdir: epath.Path) -> float | None:
   try:
     first = json.loads((workdir / 'launches.jsonl').read_text().split('\n')[0])
     start = datetime.datetime.fromisoformat(first['time']).timestamp()
-    return (workdir / 'final_metrics.json').stat().st_mtime - start
+    return os.stat(workdir / 'final_metrics.json').st_mtime - start
   except (OSError, ValueError, KeyError, IndexError):
     return None
 

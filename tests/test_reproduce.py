@@ -1,6 +1,8 @@
 """experiments.reproduce: the table of ours against the published numbers."""
 
+import datetime
 import json
+import os
 import subprocess
 import sys
 
@@ -17,11 +19,21 @@ def _write(path, name, content):
 def test_table_from_runs_and_missing_commands(tmp_path):
   root = epath.Path(tmp_path)
   for seed, nll in ((0, 229.0), (1, 231.0)):
-    _write(
-        root / 'vae_nll' / f'seed{seed}',
-        'eval_nll.json',
-        {'examples': 10000, 'nll': nll},
+    run = root / 'vae_nll' / f'seed{seed}'
+    _write(run, 'eval_nll.json', {'examples': 10000, 'nll': nll})
+    _write(run, 'final_metrics.json', {})
+    start = datetime.datetime.fromtimestamp(
+        os.stat(run / 'final_metrics.json').st_mtime - 600,
+        datetime.timezone.utc,
     )
+    (run / 'launches.jsonl').write_text(
+        json.dumps({'time': start.isoformat()}) + '\n'
+    )
+  _write(
+      root / 'one_class' / 'seed0',
+      'one_class.json',
+      {'rows': [{}] * 10, 'mean_auroc': {'mse': 0.9}, 'total_seconds': 120.0},
+  )
   # NLL on the first 1,000 images only: not the protocol, so not read.
   _write(
       root / 'vae_nll' / 'seed2',
@@ -36,8 +48,9 @@ def test_table_from_runs_and_missing_commands(tmp_path):
   line = next(l for l in report.splitlines() if l.startswith('| VAE test NLL'))
   # Mean 230.00 +- 1.00, gap +1.3 to the published 228.70, target met.
   assert '230.00 ± 1.000 (seeds 0,1)' in line and '+1.3' in line
-  assert '| at most 230 | yes |' in line
-  assert '| one-class AUROC x 100, mean of the 10 classes | not run |' in report
+  assert '| at most 230 | yes | 10 min |' in line
+  line = next(l for l in report.splitlines() if l.startswith('| one-class'))
+  assert '90.00 ± 0.000 (seeds 0)' in line and '| no | 2 min |' in line
   assert 'python -m experiments.one_class --outdir=' in report
 
 
