@@ -416,3 +416,48 @@ def test_evaluation_refuses_a_changed_file(tmp_path):
     f.write('0,1,2,yes\n')
   with pytest.raises(ValueError, match='changed since .* was trained on it'):
     common.load_data(trained)
+
+
+def test_an_image_folder_trains_a_conv_ae_and_is_evaluated(tmp_path):
+  from experiments.configs import conv_ae  # pylint: disable=g-import-not-at-top
+
+  root = _image_folder(tmp_path / 'imgs', sizes=((7, 9), (12, 4)), rgb=True)
+  config = _quiet(
+      conv_ae.get_config('smoke'),
+      dataset=f'images:{root}',
+      image_size=8,
+      test_fraction=0.3,
+      batch_size=4,
+      eval_batch_size=3,
+      num_train_steps=5,
+  )
+  train.train_and_evaluate(config, tmp_path / 'run')
+  trained = ae_jax.load(tmp_path / 'run')
+  assert trained.input_shape == (8, 8, 3) and trained.is_images
+  d = train.trainer.load_dataset(config)
+  assert 'denoise' in tasks.default_tasks(trained)
+  assert tasks.run('denoise', trained, d)['rows']
+  raw = (d.test_images * 255).round().astype(np.uint8)
+  np.testing.assert_allclose(trained.preprocess(raw), d.test_images, atol=1e-6)
+
+
+def test_a_sweep_trains_on_a_table(tmp_path):
+  from ae_jax.train import sweep  # pylint: disable=g-import-not-at-top
+  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
+
+  path, rows = _table(tmp_path / 't.csv', n=60)
+  config = _quiet(
+      ae.get_config('smoke'),
+      dataset=f'csv:{path}',
+      label_column='label',
+      likelihood='gaussian',
+      batch_size=16,
+      eval_batch_size=12,
+      num_train_steps=5,
+      eval_every_steps=0,
+  )
+  out = sweep.train_sweep(config, {'seed': [0, 1]}, tmp_path / 'sweep')
+  assert len(out) == 2 and out[0]['test_loss'] != out[1]['test_loss']
+  member = ae_jax.load(tmp_path / 'sweep' / 'member_1')
+  assert member.preprocessing['columns'] == ['a', 'b', 'c']
+  assert not member.is_images
