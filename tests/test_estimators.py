@@ -166,3 +166,18 @@ def test_scores_the_model_lacks_and_bernoulli_refused_before_training(wine):
   c.likelihood = 'bernoulli'
   with pytest.raises(ValueError, match='likelihood=bernoulli needs values'):
     estimators.AutoencoderTransformer(c).fit(x)
+
+
+def test_tabular_anomaly_table_on_one_dataset():
+  from experiments import tabular_anomaly  # pylint: disable=g-import-not-at-top
+
+  x, y = tabular_anomaly.load_table('wine', seed=0)
+  assert x.shape == (129, 13) and y.sum() == 10
+  rows = tabular_anomaly.run(['wine'], seeds=1, steps=50)
+  (row,) = rows
+  assert set(tabular_anomaly.DETECTORS) <= set(row)
+  # The baselines' AUROCs are fixed by their seeds; each is a probability.
+  assert all(0 <= row[d][0] <= 1 for d in tabular_anomaly.DETECTORS)
+  assert row['IsolationForest'][0] > 0.75
+  table = tabular_anomaly.markdown(rows)
+  assert table.count('\n') == 2 and '| wine | 129 x 13 (10) |' in table
