@@ -48,7 +48,9 @@ def _check_user_files_unchanged(trained, dataset: data.Dataset) -> None:
   from ae_jax.data import user_files  # pylint: disable=g-import-not-at-top
   from ae_jax.train import run_files  # pylint: disable=g-import-not-at-top
 
-  if trained.workdir is None or not user_files.parse_source(dataset.name):
+  if not user_files.parse_source(dataset.name):
+    return
+  if getattr(trained, 'workdir', None) is None:  # Not from a work directory.
     return
   if trained.config.binarize == 'dynamic':  # Trained on another binarisation.
     return
