@@ -30,6 +30,21 @@ def _write_csv(path, header, rows):
   return path
 
 
+def _csv_ae_config(path, **overrides):
+  """The AE smoke config on a `_table` file: 5 steps, Gaussian likelihood."""
+  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
+
+  fields = dict(
+      dataset=f'csv:{path}',
+      label_column='label',
+      likelihood='gaussian',
+      batch_size=16,
+      eval_batch_size=12,
+      num_train_steps=5,
+  )
+  return _quiet(ae.get_config('smoke'), **{**fields, **overrides})
+
+
 def _table(path, n=60, seed=0):
   """Columns a (signal), b (signal, large scale), c (noise), and a label."""
   rng = np.random.default_rng(seed)
@@ -372,19 +387,8 @@ def test_per_feature_variance_needs_a_gaussian_likelihood(table_run):
 
 
 def test_a_code_as_wide_as_the_table_skips_pca(tmp_path):
-  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
-
   path, _ = _table(tmp_path / 't.csv', n=60)
-  config = _quiet(
-      ae.get_config('smoke'),
-      dataset=f'csv:{path}',
-      label_column='label',
-      likelihood='gaussian',
-      latent_dim=4,
-      batch_size=16,
-      eval_batch_size=12,
-      num_train_steps=5,
-  )
+  config = _csv_ae_config(path, latent_dim=4)
   train.train_and_evaluate(config, tmp_path / 'run')
   trained = ae_jax.load(tmp_path / 'run')
   assert 'pca' not in tasks.default_tasks(trained)
@@ -397,18 +401,9 @@ def test_a_code_as_wide_as_the_table_skips_pca(tmp_path):
 
 def test_evaluation_refuses_a_changed_file(tmp_path):
   from ae_jax.tasks import common  # pylint: disable=g-import-not-at-top
-  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
 
   path, _ = _table(tmp_path / 't.csv', n=40)
-  config = _quiet(
-      ae.get_config('smoke'),
-      dataset=f'csv:{path}',
-      label_column='label',
-      likelihood='gaussian',
-      batch_size=16,
-      eval_batch_size=8,
-      num_train_steps=5,
-  )
+  config = _csv_ae_config(path, eval_batch_size=8)
   train.train_and_evaluate(config, tmp_path / 'run')
   trained = ae_jax.load(tmp_path / 'run')
   assert len(common.load_data(trained).train_images) == 32
@@ -443,19 +438,9 @@ def test_an_image_folder_trains_a_conv_ae_and_is_evaluated(tmp_path):
 
 def test_a_sweep_trains_on_a_table(tmp_path):
   from ae_jax.train import sweep  # pylint: disable=g-import-not-at-top
-  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
 
-  path, rows = _table(tmp_path / 't.csv', n=60)
-  config = _quiet(
-      ae.get_config('smoke'),
-      dataset=f'csv:{path}',
-      label_column='label',
-      likelihood='gaussian',
-      batch_size=16,
-      eval_batch_size=12,
-      num_train_steps=5,
-      eval_every_steps=0,
-  )
+  path, _ = _table(tmp_path / 't.csv', n=60)
+  config = _csv_ae_config(path, eval_every_steps=0)
   out = sweep.train_sweep(config, {'seed': [0, 1]}, tmp_path / 'sweep')
   assert len(out) == 2 and out[0]['test_loss'] != out[1]['test_loss']
   member = ae_jax.load(tmp_path / 'sweep' / 'member_1')
