@@ -123,8 +123,8 @@ CLAIMS = (
         read=_ae_over_pca,
         commands=(
             'python -m experiments.train '
-            '--config=experiments/configs/deep_ae.py:dataset=fashion_mnist,'
-            'pretrain=rbm --config.seed={seed} --workdir={workdir}',
+            '--config=experiments/configs/papers/deep_ae_pca.py '
+            '--config.seed={seed} --workdir={workdir}',
             'python -m experiments.evaluate --workdir={workdir} --task=pca',
         ),
     ),
@@ -152,8 +152,7 @@ CLAIMS = (
         read=_probe_accuracy,
         commands=(
             'python -m experiments.train '
-            '--config=experiments/configs/denoising_ae.py:dataset=fashion_mnist,'
-            'noise=masking,level=0.5 --config.latent_dim=1000 '
+            '--config=experiments/configs/papers/dae_probe.py '
             '--config.seed={seed} --workdir={workdir}',
             'python -m experiments.evaluate --workdir={workdir} --task=probe',
         ),

@@ -36,6 +36,8 @@ CONFIGS = [
     ('factor_vae', ''),
     ('papers.vae_nll', 'dataset=digits'),
     ('papers.vae_nll', 'dataset=digits,model=vampprior'),
+    ('papers.deep_ae_pca', 'dataset=digits'),
+    ('papers.dae_probe', 'dataset=digits'),
 ]
 
 

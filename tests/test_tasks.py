@@ -49,6 +49,9 @@ def test_every_task_writes_json_and_prints_a_table(runs):
   )
   pca = results['pca']
   assert pca['ae_over_pca'] == pytest.approx(pca['ae_mse'] / pca['pca_mse'])
+  assert pca['ae_squared_error_per_image'] == pytest.approx(
+      64 * pca['ae_mse']  # The 8 x 8 pixels of a digits image.
+  )
   rows = results['denoise']['rows']
   assert {r['noise'] for r in rows} == {
       'gaussian',

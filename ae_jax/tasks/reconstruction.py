@@ -32,6 +32,10 @@ def pca(trained, dataset, baseline=None, outdir=None) -> dict:
       'ae_mse': ae,
       'pca_mse': pca_mse,
       'ae_over_pca': ae / pca_mse,
+      # Summed over the pixels of an image, as Hinton & Salakhutdinov (2006)
+      # report it.
+      'ae_squared_error_per_image': ae * width,
+      'pca_squared_error_per_image': pca_mse * width,
   }
 
 
