@@ -11,7 +11,9 @@ AISTATS 2018): encoder and decoder of two 300-unit gated dense layers, a
 Here: the same sizes with ReLU dense layers (no gates), Adam 5e-4, batches
 of 100, dynamic binarisation, the KL warm-up over ``warmup_epochs`` (default
 100, as the paper), ``epochs`` epochs in all (default 200), no early
-stopping: the last checkpoint. ``model=vampprior`` (500 pseudo-inputs) and
+stopping: the last checkpoint. ``schedule=cosine`` decays the learning rate
+to 0 over the run instead of keeping it (``constant``, as the paper).
+``model=vampprior`` (500 pseudo-inputs) and
 ``model=iwae`` (``iwae_samples``, default 5) train the same network on their
 objectives.
 
@@ -32,6 +34,7 @@ def get_config(arg=None):
       warmup_epochs=100,
       model='vae',
       iwae_samples=5,
+      schedule='constant',
       dataset='fashion_mnist',  # Another only for tests (the paper's is this).
   )
   config = common.get_base_config(arg.model)
@@ -39,6 +42,7 @@ def get_config(arg=None):
   config.latent_dim = 40
   config.learning_rate = 5e-4
   config.batch_size = 100
+  config.lr_schedule = arg.schedule
   config.binarize = 'dynamic'
   if arg.model == 'vampprior':
     config.num_pseudo_inputs = 500
