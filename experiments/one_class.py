@@ -5,6 +5,7 @@ r"""One-class anomaly detection: an autoencoder per normal class, AUROC each.
       --config=experiments/configs/vae.py:dataset=fashion_mnist
   python -m experiments.one_class --outdir=/tmp/oc --classes=0,1,2 --epochs=2 \
       --config=experiments/configs/ae.py:smoke
+  python -m experiments.one_class --outdir=runs/one_class_ae --baselines
 
 The protocol (`ae_jax.tasks.one_class`): for each class, a model trained on
 that class's training images scores the whole test set; AUROC per class and
@@ -56,6 +57,12 @@ _SCORE = flags.DEFINE_enum(
 _K = flags.DEFINE_float(
     'k', 3.0, 'Threshold = mean + k * std of the training scores.'
 )
+_BASELINES = flags.DEFINE_bool(
+    'baselines',
+    False,
+    'Also score each class with raw-pixel PCA (the code size) and an RBF '
+    'OC-SVM fitted on the same training images (one_class.BASELINES).',
+)
 flags.mark_flags_as_required(['outdir'])
 cli.mark_paths_nonempty('outdir')
 
@@ -72,11 +79,16 @@ def main(argv):
           epochs=_EPOCHS.value,
           score=_SCORE.value,
           k=_K.value,
+          baselines=_BASELINES.value,
       )
   )
   print(one_class.markdown(result))
   means = ', '.join(
-      f'{kind} {100 * v:.1f}' for kind, v in result['mean_auroc'].items()
+      f'{kind} {100 * v:.1f}'
+      for kind, v in {
+          **result['mean_auroc'],
+          **result['mean_auroc_baselines'],
+      }.items()
   )
   print(
       f'\nMean AUROC (%): {means}; {len(result["rows"])} classes, '

@@ -465,6 +465,7 @@ def test_binary_three_classes_compiles_once(tmp_path):
       '--classes=0,3,7',
       '--epochs=3',
       '--score=both',
+      '--baselines',
   )
   assert proc.returncode == 0, proc.stderr[-4000:]
   result = json.loads((tmp_path / 'one_class.json').read_text())
@@ -484,6 +485,12 @@ def test_binary_three_classes_compiles_once(tmp_path):
     assert result['mean_auroc'][kind] == pytest.approx(
         np.mean([r[f'auroc_{kind}'] for r in rows])
     )
+  assert result['baselines'] == ['pca', 'oc_svm']
+  for name in result['baselines']:  # Digits are easy for pixel detectors.
+    assert result['mean_auroc_baselines'][name] == pytest.approx(
+        np.mean([r[f'auroc_{name}'] for r in rows])
+    )
+    assert all(r[f'auroc_{name}'] > 0.8 for r in rows), name
   # Measured by counting traces: one training function for three classes,
   # one scoring function per kind.
   assert result['train_compiles'] == 1
@@ -496,8 +503,31 @@ def test_binary_three_classes_compiles_once(tmp_path):
       png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 5000
   )
   table = proc.stdout
-  assert '| class | name | AUROC mse |' in table and '| mean |' in table
+  assert '| class | name | AUROC mse | AUROC neg_elbo | AUROC pca |' in table
+  assert '| mean |' in table and 'oc_svm' in table
   assert 'training compiled 1 time(s)' in table
+
+
+def test_pixel_baselines_score_the_training_cloud_lowest():
+  rng = np.random.default_rng(0)
+  basis = rng.normal(size=(3, 12))  # Normal data: a 3-d subspace of 12-d.
+  train_x = rng.normal(size=(200, 3)) @ basis
+  inside = rng.normal(size=(50, 3)) @ basis
+  outside = inside + 3.0 * rng.normal(size=(50, 12))
+  test_x = np.concatenate([inside, outside])
+  pca = one_class.baseline_scores('pca', train_x, test_x, 3)
+  # Brute force: the residual off the span of the centred training data.
+  mean = train_x.mean(0)
+  _, _, vt = np.linalg.svd(train_x - mean, full_matrices=False)
+  centred = test_x - mean
+  residual = centred - centred @ vt[:3].T @ vt[:3]
+  np.testing.assert_allclose(pca, np.sum(residual**2, 1), atol=1e-8)
+  assert np.max(pca[:50]) < 1e-8 < np.min(pca[50:])
+  svm_scores = one_class.baseline_scores('oc_svm', train_x, test_x, 3)
+  is_anomaly = np.arange(100) >= 50
+  assert anomaly.auroc(svm_scores, is_anomaly) > 0.9
+  with pytest.raises(ValueError, match="Unknown baseline 'knn'"):
+    one_class.baseline_scores('knn', train_x, test_x, 3)
 
 
 def test_the_epoch_function_is_not_retraced_for_another_class():

@@ -48,12 +48,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from sklearn import svm
 
 from ae_jax import anomaly
 from ae_jax import data
 from ae_jax import figures
 from ae_jax import models
 from ae_jax import train
+from ae_jax.metrics import pca as pca_lib
 from ae_jax.tasks import markdown as markdown_lib
 from ae_jax.train import state as state_lib
 from ae_jax.train import loop
@@ -61,6 +63,10 @@ from ae_jax.train import workdir as workdir_lib
 
 DEFAULT_EPOCHS = 20
 SCORE_CHOICES = ('mse', 'neg_elbo', 'both')
+# Raw-pixel detectors fitted on the same class's training images and scored
+# on the same test set (``baselines=True``): `baseline_scores`.
+BASELINES = ('pca', 'oc_svm')
+OC_SVM_NU = 0.1
 
 
 # ---------------------------------------------------------------------------
@@ -112,6 +118,32 @@ def _check_args(config, epochs, k) -> ml_collections.ConfigDict:
   if not (math.isfinite(k) and k >= 0):
     raise ValueError(f'--k={k!r} must be a finite number >= 0.')
   return config
+
+
+def baseline_scores(
+    name: str, train_x: np.ndarray, test_x: np.ndarray, num_components: int
+) -> np.ndarray:
+  """Test anomaly scores (higher = more anomalous) of a raw-pixel baseline
+  fitted on ``train_x``, one class's training images.
+
+  ``'pca'``: squared reconstruction error per example of PCA with
+  ``num_components`` components (the autoencoder's code size).
+  ``'oc_svm'``: minus the decision function of scikit-learn's RBF
+  `OneClassSVM` with ``nu`` = `OC_SVM_NU` and ``gamma='scale'``, fixed in
+  advance. (Golan & El-Yaniv's raw-pixel OC-SVM instead keeps, per class,
+  the best of a 9 x 10 grid of ``nu`` and ``gamma`` by test AUROC, i.e.
+  chosen with the test labels; their code, ``experiments.py``.)
+  """
+  flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
+  if name == 'pca':
+    pca, _, test = pca_lib.fit_pca(
+        'baseline_scores', train_x, test_x, num_components
+    )
+    return np.sum((pca.inverse_transform(pca.transform(test)) - test) ** 2, 1)
+  if name == 'oc_svm':
+    detector = svm.OneClassSVM(gamma='scale', nu=OC_SVM_NU).fit(flat(train_x))
+    return -detector.decision_function(flat(test_x))
+  raise ValueError(f'Unknown baseline {name!r}; use one of {BASELINES}.')
 
 
 # ---------------------------------------------------------------------------
@@ -269,10 +301,12 @@ def run(
     epochs: int = DEFAULT_EPOCHS,
     score: str = 'mse',
     k: float = 3.0,
+    baselines: bool = False,
 ) -> dict:
   """The one-class protocol over ``classes`` (default: all); writes
   ``one_class.json`` and ``one_class_auroc.png`` into ``outdir`` and returns
-  the JSON dict."""
+  the JSON dict. ``baselines`` adds the AUROC of every `BASELINES` detector
+  per class (``auroc_pca``, ``auroc_oc_svm``; not their threshold metrics)."""
   start = time.perf_counter()
   config = ml_collections.ConfigDict(config.to_dict())
   kinds = score_kinds(score)
@@ -340,6 +374,16 @@ def run(
       for name in ('auroc', 'threshold', 'precision', 'recall', 'f1'):
         row[f'{name}_{kind}'] = metrics[name]
       row[f'flagged_{kind}'] = metrics['flagged_fraction']
+    for name in BASELINES if baselines else ():
+      row[f'auroc_{name}'] = anomaly.auroc(
+          baseline_scores(
+              name,
+              dataset.train_images[dataset.train_labels == c],
+              dataset.test_images,
+              config.latent_dim,
+          ),
+          is_anomaly,
+      )
     row['seconds'] = time.perf_counter() - t0
     logging.info(
         'class %d (%s): %s',
@@ -353,6 +397,7 @@ def run(
       'dataset': dataset.name,
       'model': config.model,
       'score_kinds': list(kinds),
+      'baselines': list(BASELINES) if baselines else [],
       'k': k,
       'epochs': epochs,
       'steps_per_class': trainer.total_steps,
@@ -361,6 +406,10 @@ def run(
       'mean_auroc': {
           kind: float(np.mean([r[f'auroc_{kind}'] for r in rows]))
           for kind in kinds
+      },
+      'mean_auroc_baselines': {
+          name: float(np.mean([r[f'auroc_{name}'] for r in rows]))
+          for name in (BASELINES if baselines else ())
       },
       'mean_f1': {
           kind: float(np.mean([r[f'f1_{kind}'] for r in rows]))
@@ -411,6 +460,9 @@ def markdown(result: dict) -> str:
     out = {}
     for kind in kinds:
       out[f'AUROC {kind}'] = f'{100 * r[f"auroc_{kind}"]:.1f}'
+    for name in result.get('baselines', ()):
+      out[f'AUROC {name}'] = f'{100 * r[f"auroc_{name}"]:.1f}'
+    for kind in kinds:
       out.update(
           {
               f'{"F1" if m == "f1" else m} {kind}': f'{r[f"{m}_{kind}"]:.3f}'
