@@ -8,6 +8,16 @@ score: higher = more anomalous. Two scores of a trained model:
   (and channels) between an input and its mean reconstruction
   ``model.reconstruct(params, x)`` (deterministic; a VAE decodes its
   posterior mean). Every model that reconstructs has it;
+* ``'mse_over_tv'``: the ``'mse'`` of an image divided by its own
+  complexity, the mean absolute difference between neighbouring pixels
+  (`total_variation`). Reconstruction error grows with the detail in an
+  image, whatever the model: plain or flat images of another class
+  reconstruct well and rank as normal, detailed ones of the normal class
+  badly. The ratio removes that floor, after Serra et al. (ICLR 2020,
+  "Input complexity and out-of-distribution detection with likelihood-based
+  generative models"), who subtract a compressor's code length from a
+  likelihood. Models that reconstruct images (inputs ``[H, W, C]``,
+  ``[H, W]``, or flat square images of 1 or 3 channels);
 * ``'neg_elbo'``: the negative ELBO of a VAE-family model, an upper bound
   on ``-log p(x)`` in nats, estimated with ``elbo_samples`` (default
   `ELBO_SAMPLES` = 16) posterior samples: for each example ``x_i``, the mean
@@ -60,6 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ae_jax import figures
 from ae_jax import trained as trained_lib
 from ae_jax.metrics import anomaly_scores
 from ae_jax.metrics import batching
@@ -79,9 +90,13 @@ __all__ = [
     'score',
     'score_fn',
     'threshold_metrics',
+    'total_variation',
 ]
 
-SCORE_KINDS = ('mse', 'neg_elbo')
+SCORE_KINDS = ('mse', 'neg_elbo', 'mse_over_tv')
+# Added to an image's total variation in 'mse_over_tv': a constant image
+# (zero variation) gets a large but finite score.
+TV_EPSILON = 1e-3
 BATCH_SIZE = 500
 # Posterior samples per 'neg_elbo' score; its Monte Carlo spread is 1/4 of
 # a one-sample estimate's, at 16 forward passes per example.
@@ -134,16 +149,40 @@ def _as_inputs(fn_name: str, model: base.Model, x) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
+def total_variation(images: jax.Array) -> jax.Array:
+  """Per-image mean absolute difference between neighbouring pixels.
+
+  ``images`` ``[B, H, W, C]`` -> ``[B]``: the sum of ``|x[i+1, j] - x[i,
+  j]|`` and ``|x[i, j+1] - x[i, j]|`` over rows, columns and channels (the
+  anisotropic total variation, as ``tf.image.total_variation``) divided by
+  ``H * W * C``. 0 for a constant image; 2 (H - 1) / H for a 0/1
+  checkerboard with one channel and H = W. Pure, for `jax.jit`, `jax.vmap`
+  and `jax.grad`.
+  """
+  vertical = jnp.abs(jnp.diff(images, axis=1)).sum(axis=(1, 2, 3))
+  horizontal = jnp.abs(jnp.diff(images, axis=2)).sum(axis=(1, 2, 3))
+  return (vertical + horizontal) / (images[0].size)
+
+
+def _image_shape(input_shape) -> tuple[int, int, int] | None:
+  try:
+    return figures.image_shape(input_shape)
+  except ValueError:
+    return None
+
+
 def available_scores(model: base.Model) -> tuple[str, ...]:
   """The `SCORE_KINDS` that `model` can compute.
 
-  ``'mse'`` for every model that reconstructs; ``'neg_elbo'`` for
-  latent-variable models (`capabilities.LatentVariableModel`: vae, iwae,
-  factor_vae).
+  ``'mse'`` for every model that reconstructs, ``'mse_over_tv'`` for those
+  whose inputs are images; ``'neg_elbo'`` for latent-variable models
+  (`capabilities.LatentVariableModel`: vae, iwae, factor_vae).
   """
   kinds = ['mse'] if model.reconstructs else []
   if isinstance(model, capabilities.LatentVariableModel):
     kinds.append('neg_elbo')
+  if model.reconstructs and _image_shape(model.input_shape):
+    kinds.append('mse_over_tv')
   return tuple(kinds)
 
 
@@ -155,6 +194,12 @@ def _check_kind(fn_name: str, model: base.Model, kind) -> str:
   if kind not in available_scores(model):
     if kind == 'mse':
       fix = 'it has no decoder; use a model that reconstructs'
+    elif kind == 'mse_over_tv':
+      fix = (
+          f'it needs images and reconstructions, and its inputs '
+          f'{tuple(model.input_shape)} are not images it reconstructs; use '
+          "kind='mse'"
+      )
     else:
       fix = (
           "it has no ELBO; use kind='mse', or train a VAE-family model "
@@ -168,7 +213,7 @@ def _check_kind(fn_name: str, model: base.Model, kind) -> str:
 
 
 def _check_samples(fn_name: str, kind: str, elbo_samples) -> int | None:
-  """The checked `elbo_samples`; None for 'mse', which draws nothing."""
+  """The checked `elbo_samples`; None for the kinds that draw nothing."""
   elbo_samples = _check_positive_int(fn_name, 'elbo_samples', elbo_samples)
   return elbo_samples if kind == 'neg_elbo' else None
 
@@ -176,11 +221,16 @@ def _check_samples(fn_name: str, kind: str, elbo_samples) -> int | None:
 @functools.cache
 def _jitted_score(model: base.Model, kind: str, elbo_samples: int | None):
   """The one jitted ``(params, x) -> [B]`` of each (model, kind, samples)."""
-  if kind == 'mse':
+  if kind in ('mse', 'mse_over_tv'):
+    image_shape = _image_shape(model.input_shape)
 
     def fn(params, x):
       diff = model.reconstruct(params, x) - x
-      return jnp.mean(jnp.square(diff).reshape(x.shape[0], -1), axis=1)
+      mse = jnp.mean(jnp.square(diff).reshape(x.shape[0], -1), axis=1)
+      if kind == 'mse':
+        return mse
+      images = x.reshape(x.shape[0], *image_shape)
+      return mse / (total_variation(images) + TV_EPSILON)
 
   else:
 
@@ -216,8 +266,10 @@ def score_fn(
 
   Args:
     model: a `models.Model`.
-    kind: ``'mse'`` (reconstruction error per pixel) or ``'neg_elbo'``
-      (negative ELBO, VAE-family models only); see the module docstring.
+    kind: ``'mse'`` (reconstruction error per pixel), ``'mse_over_tv'``
+      (the same over the input's total variation, images only) or
+      ``'neg_elbo'`` (negative ELBO, VAE-family models only); see the module
+      docstring.
     elbo_samples: posterior samples per ``'neg_elbo'`` score, a positive
       int (keyword-only; not used by ``'mse'``).
 

@@ -47,12 +47,12 @@ _EPOCHS = flags.DEFINE_integer(
     one_class.DEFAULT_EPOCHS,
     "Training epochs over each class's training images.",
 )
-_SCORE = flags.DEFINE_enum(
+_SCORE = flags.DEFINE_string(
     'score',
     'mse',
-    one_class.SCORE_CHOICES,
-    "Anomaly score: 'mse' (reconstruction error), 'neg_elbo' (VAE family) "
-    "or 'both'.",
+    "Anomaly scores, comma-separated: 'mse' (reconstruction error), "
+    "'mse_over_tv' (the same over the image's total variation), 'neg_elbo' "
+    "(VAE family); 'both' = mse,neg_elbo.",
 )
 _K = flags.DEFINE_float(
     'k', 3.0, 'Threshold = mean + k * std of the training scores.'

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -235,7 +236,7 @@ def test_reconstruction_error_is_per_example_pixel_mse_in_any_batching():
 def test_vae_neg_elbo_scores_finite_and_detect_the_class():
   dataset = fitting.digits()
   model, params = _fit_on_class('vae', NORMAL)
-  assert anomaly.available_scores(model) == ('mse', 'neg_elbo')
+  assert anomaly.available_scores(model) == ('mse', 'neg_elbo', 'mse_over_tv')
   x = dataset.test_images
   scores = anomaly.negative_elbo(model, params, x, batch_size=128)
   assert scores.shape == (len(x),) and np.all(np.isfinite(scores))
@@ -393,9 +394,41 @@ def test_integer_and_bool_inputs_are_refused(dtype):
     detector.evaluate(x, [True, False, True, False])
 
 
+def test_total_variation_closed_forms_and_transforms():
+  checker = np.indices((6, 6)).sum(0) % 2  # Every neighbour differs by 1.
+  images = np.stack(
+      [np.full((6, 6), 0.3), checker, np.tile([0, 1.0], 3)[None].repeat(6, 0)]
+  )[..., None].astype(np.float32)
+  tv = anomaly.total_variation(jnp.asarray(images))
+  # 2 * 6 * 5 unit differences over 36 pixels; stripes: 6 * 5 of them.
+  np.testing.assert_allclose(tv, [0, 60 / 36, 30 / 36], rtol=1e-6)
+  np.testing.assert_allclose(jax.jit(anomaly.total_variation)(images), tv)
+  np.testing.assert_allclose(
+      jax.vmap(lambda im: anomaly.total_variation(im[None])[0])(images), tv
+  )
+  grad = jax.grad(lambda im: anomaly.total_variation(im).sum())(images[1:2])
+  assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+
+
+def test_mse_over_tv_is_the_mse_over_the_inputs_variation():
+  model, params = _untrained('ae')  # Digits: flat 64 = 8 x 8 images.
+  x = fitting.digits().test_images[:40]
+  mse = anomaly.score(model, params, x, kind='mse')
+  tv = anomaly.total_variation(jnp.asarray(x).reshape(-1, 8, 8, 1))
+  np.testing.assert_allclose(
+      anomaly.score(model, params, x, kind='mse_over_tv'),
+      mse / (np.asarray(tv, np.float64) + anomaly.TV_EPSILON),
+      rtol=1e-5,
+  )
+  table = models.build_model(fitting.config(model='ae'), (10,))
+  assert anomaly.available_scores(table) == ('mse',)
+  with pytest.raises(ValueError, match=r"\(10,\) are not images.*kind='mse'"):
+    anomaly.score_fn(table, 'mse_over_tv')
+
+
 def test_neg_elbo_of_a_plain_autoencoder_and_unknown_kinds_are_refused():
   model, params = _untrained('ae')
-  assert anomaly.available_scores(model) == ('mse',)
+  assert anomaly.available_scores(model) == ('mse', 'mse_over_tv')
   with pytest.raises(ValueError, match="cannot compute 'neg_elbo'.*no ELBO"):
     anomaly.score_fn(model, 'neg_elbo')
   with pytest.raises(ValueError, match="no ELBO; use kind='mse'"):
@@ -407,10 +440,10 @@ def test_neg_elbo_of_a_plain_autoencoder_and_unknown_kinds_are_refused():
 @pytest.mark.parametrize(
     'model_name, overrides, kinds',
     [
-        ('ae', {}, ('mse',)),
-        ('vae', {}, ('mse', 'neg_elbo')),
-        ('iwae', {'iwae_samples': 2}, ('mse', 'neg_elbo')),
-        ('factor_vae', {}, ('mse', 'neg_elbo')),
+        ('ae', {}, ('mse', 'mse_over_tv')),
+        ('vae', {}, ('mse', 'neg_elbo', 'mse_over_tv')),
+        ('iwae', {'iwae_samples': 2}, ('mse', 'neg_elbo', 'mse_over_tv')),
+        ('factor_vae', {}, ('mse', 'neg_elbo', 'mse_over_tv')),
         ('mlp_classifier', {}, ()),  # No decoder, no ELBO.
     ],
 )
@@ -464,7 +497,7 @@ def test_binary_three_classes_compiles_once(tmp_path):
       f'--outdir={tmp_path}',
       '--classes=0,3,7',
       '--epochs=3',
-      '--score=both',
+      '--score=mse,neg_elbo,mse_over_tv',
       '--baselines',
   )
   assert proc.returncode == 0, proc.stderr[-4000:]
@@ -473,7 +506,7 @@ def test_binary_three_classes_compiles_once(tmp_path):
   assert [r['class'] for r in rows] == [0, 3, 7]
   assert [r['name'] for r in rows] == ['0', '3', '7']
   for r in rows:
-    for kind in ('mse', 'neg_elbo'):
+    for kind in ('mse', 'neg_elbo', 'mse_over_tv'):
       assert 0 <= r[f'auroc_{kind}'] <= 1
       assert 0 <= r[f'f1_{kind}'] <= 1
       assert np.isfinite(r[f'threshold_{kind}'])
@@ -494,7 +527,7 @@ def test_binary_three_classes_compiles_once(tmp_path):
   # Measured by counting traces: one training function for three classes,
   # one scoring function per kind.
   assert result['train_compiles'] == 1
-  assert result['score_compiles'] == {'mse': 1, 'neg_elbo': 1}
+  assert result['score_compiles'] == {'mse': 1, 'neg_elbo': 1, 'mse_over_tv': 1}
   # 3 epochs of the smallest class's 145 images at batch 32 = 3 * 4 steps.
   assert result['steps_per_class'] == 12
   assert result['config']['model'] == 'vae'
@@ -503,7 +536,10 @@ def test_binary_three_classes_compiles_once(tmp_path):
       png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n' and png.stat().st_size > 5000
   )
   table = proc.stdout
-  assert '| class | name | AUROC mse | AUROC neg_elbo | AUROC pca |' in table
+  assert (
+      '| class | name | AUROC mse | AUROC neg_elbo | AUROC mse_over_tv |'
+      ' AUROC pca |' in table
+  )
   assert '| mean |' in table and 'oc_svm' in table
   assert 'training compiled 1 time(s)' in table
 
@@ -572,7 +608,8 @@ class _NoTraining:
     'config_name, kwargs, match',
     [
         ('ae', dict(score='neg_elbo'), "cannot compute 'neg_elbo'"),
-        ('ae', dict(score='nll'), "--score='nll' is not one of"),
+        ('ae', dict(score='nll'), "--score='nll': 'nll' is not a score"),
+        ('ae', dict(score='mse,mse'), 'names a score twice'),
         ('ae', dict(classes=[0, 10]), '10 is not a class'),
         ('ae', dict(epochs=0), '--epochs=0'),
         ('ae', dict(k=-1.0), '--k=-1.0'),

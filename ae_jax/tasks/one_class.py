@@ -9,9 +9,11 @@ form flags test scores above ``mean + k * std`` of the class-c training
 scores (``--k``) and reports precision, recall and F1 with the anomalies as
 the positive class.
 
-Scores (``--score``): ``mse``, the per-example reconstruction error, for
-every model; ``neg_elbo``, the per-example negative ELBO, for VAE-family
-models (vae, iwae, factor_vae); ``both``.
+Scores (``--score``, one or several separated by commas): ``mse``, the
+per-example reconstruction error, for every model; ``mse_over_tv``, the
+same over the image's total variation (`ae_jax.anomaly`), for images;
+``neg_elbo``, the per-example negative ELBO, for VAE-family models (vae,
+iwae, factor_vae); ``both`` = ``mse,neg_elbo``.
 
 Everything is compiled once for all classes: the model, the optimiser and one
 jitted training function (``--epochs`` epochs of the class's images, one
@@ -62,7 +64,6 @@ from ae_jax.train import loop
 from ae_jax.train import workdir as workdir_lib
 
 DEFAULT_EPOCHS = 20
-SCORE_CHOICES = ('mse', 'neg_elbo', 'both')
 # Raw-pixel detectors fitted on the same class's training images and scored
 # on the same test set (``baselines=True``): `baseline_scores`.
 BASELINES = ('pca', 'oc_svm')
@@ -75,12 +76,21 @@ OC_SVM_NU = 0.1
 
 
 def score_kinds(score: str) -> tuple[str, ...]:
-  if score not in SCORE_CHOICES:
-    raise ValueError(
-        f'--score={score!r} is not one of {SCORE_CHOICES}; use --score=mse, '
-        '--score=neg_elbo (VAE family) or --score=both.'
-    )
-  return anomaly.SCORE_KINDS if score == 'both' else (score,)
+  """``--score``: one kind, a comma-separated list of kinds, or ``'both'``
+  (``mse,neg_elbo``, its meaning before ``mse_over_tv``)."""
+  if score == 'both':
+    return ('mse', 'neg_elbo')
+  kinds = tuple(k.strip() for k in str(score).split(','))
+  for kind in kinds:
+    if kind not in anomaly.SCORE_KINDS:
+      raise ValueError(
+          f'--score={score!r}: {kind!r} is not a score; use one or more of '
+          f'{anomaly.SCORE_KINDS} separated by commas (e.g. '
+          '--score=mse,mse_over_tv), or --score=both (mse,neg_elbo).'
+      )
+  if len(set(kinds)) != len(kinds):
+    raise ValueError(f'--score={score!r} names a score twice.')
+  return kinds
 
 
 def parse_classes(tokens) -> list[int] | None:
