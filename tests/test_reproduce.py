@@ -32,7 +32,11 @@ def test_table_from_runs_and_missing_commands(tmp_path):
   _write(
       root / 'one_class' / 'seed0',
       'one_class.json',
-      {'rows': [{}] * 10, 'mean_auroc': {'mse': 0.9}, 'total_seconds': 120.0},
+      {
+          'rows': [{}] * 10,
+          'mean_auroc': {'mse': 0.8, 'mse_over_tv': 0.9},
+          'total_seconds': 120.0,
+      },
   )
   # NLL on the first 1,000 images only: not the protocol, so not read.
   _write(
