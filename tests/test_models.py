@@ -13,6 +13,7 @@ from ae_jax import losses
 from ae_jax import models
 from ae_jax.models import base
 from ae_jax.models import factor_vae
+from ae_jax.models import networks as networks_lib
 from ae_jax.models import vae
 from experiments.configs import common
 
@@ -124,11 +125,34 @@ def test_sample_only_for_generative_models():
         (dict(init='orthogonal'), "Unknown init 'orthogonal'"),
         (dict(conv_impl='cudnn'), "Unknown conv_impl 'cudnn'.*'matmul'"),
         (dict(model='vae', beta=-1.0), 'beta=-1.0 must be >= 0'),
+        (
+            dict(activation='gated', encoder='conv', layout='hwc'),
+            "gated.*MLP encoders and decoders only.*encoder='conv'",
+        ),
     ],
 )
 def test_invalid_model_config_is_rejected(overrides, match):
   with pytest.raises(ValueError, match=match):
     models.build_model(_config(**overrides), (64,))
+
+
+def test_gated_layers_compute_a_linear_map_times_a_sigmoid_gate():
+  vae_model = models.build_model(
+      _config(model='vae', activation='gated', hidden_sizes=(5,)), (64,)
+  )
+  params = vae_model.init(jax.random.PRNGKey(0))
+  enc = params['encoder']
+  assert set(enc) == {'hidden_0', 'hidden_0_gate', 'head'}
+  x = jax.random.uniform(jax.random.PRNGKey(1), (3, 64))
+  dense = lambda p, v: v @ p['kernel'] + p['bias']
+  h = dense(enc['hidden_0'], x) * jax.nn.sigmoid(dense(enc['hidden_0_gate'], x))
+  expected = dense(enc['head'], h)
+  got = networks_lib.MLPEncoder((5,), expected.shape[-1], activation='gated')
+  np.testing.assert_allclose(
+      got.apply({'params': enc}, x), expected, rtol=1e-5, atol=1e-6
+  )
+  # The decoder mirrors it, gates included.
+  assert set(params['decoder']) == {'hidden_0', 'hidden_0_gate', 'head'}
 
 
 def test_conv_encoder_needs_images():

@@ -170,6 +170,10 @@ def test_rbm_pretrained_autoencoder_reconstructs_better_than_random_init(
             dict(model='ae', pretrain='rbm', activation='relu'),
             'activation=sigmoid',
         ),
+        (
+            dict(model='ae', pretrain='autoencoders', activation='gated'),
+            "not the gated layers of config.activation='gated'",
+        ),
         (dict(model='ae', pretrain='rbm', pretrain_steps=0), 'pretrain_steps'),
         (
             dict(

@@ -32,8 +32,15 @@ from ae_jax.models import conv_ops
 #   'lecun_normal': Flax's default (truncated normal, variance 1/fan_in; zero bias).
 INITS = ('uniform_fan_in', 'lecun_normal')
 
-# Hidden-layer nonlinearities (config.activation), by their flax.linen name.
-ACTIVATIONS = ('relu', 'sigmoid', 'tanh', 'elu', 'gelu')
+# Hidden-layer nonlinearities (config.activation), by their flax.linen name,
+# and 'gated': gated dense layers ``(W x + b) * sigmoid(V x + c)`` (Dauphin et
+# al. 2017; the networks of the VampPrior paper, Tomczak & Welling 2018),
+# twice the parameters of a plain layer, in MLPs only (`GATED_ONLY_MLP`).
+ACTIVATIONS = ('relu', 'sigmoid', 'tanh', 'elu', 'gelu', 'gated')
+GATED_ONLY_MLP = (
+    "config.activation='gated' gates the dense hidden layers of MLP encoders "
+    'and decoders only'
+)
 
 # Layer compute dtypes (config.compute_dtype). Parameters are float32 either
 # way: with 'bfloat16' every layer casts its inputs and float32 parameters to
@@ -162,8 +169,29 @@ def _dropout(x: jax.Array, rate: float, train: bool) -> jax.Array:
   return nn.Dropout(rate, deterministic=not train)(x)
 
 
+def _hidden(x, size, name, activation, init_scheme, dtype, rate, train):
+  """One hidden layer of an MLP: ``Dense -> activation`` (or gated), then
+  dropout in training. Called inside a compact ``__call__``."""
+
+  def dense(suffix):
+    return layer(
+        nn.Dense,
+        size,
+        name=name + suffix,
+        **layer_init(init_scheme, x.shape[-1]),
+        dtype=dtype,
+    )
+
+  if activation == 'gated':
+    h = dense('')(x) * nn.sigmoid(dense('_gate')(x))
+  else:
+    h = getattr(nn, activation)(dense('')(x))
+  return _dropout(h, rate, train)
+
+
 class MLPEncoder(nn.Module):
-  """Flatten, then ``Dense -> activation`` per hidden size, then a linear head."""
+  """Flatten, then ``Dense -> activation`` (or a gated dense layer) per
+  hidden size, then a linear head."""
 
   hidden_sizes: Sequence[int]
   out_features: int
@@ -174,17 +202,18 @@ class MLPEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    act = getattr(nn, self.activation)
     x = x.reshape((x.shape[0], -1))
     for i, size in enumerate(self.hidden_sizes):
-      dense = layer(
-          nn.Dense,
+      x = _hidden(
+          x,
           size,
-          name=f'hidden_{i}',
-          **layer_init(self.init_scheme, x.shape[-1]),
-          dtype=self.dtype,
+          f'hidden_{i}',
+          self.activation,
+          self.init_scheme,
+          self.dtype,
+          self.dropout_rate,
+          train,
       )
-      x = _dropout(act(dense(x)), self.dropout_rate, train)
     head = layer(
         nn.Dense,
         self.out_features,
@@ -207,17 +236,18 @@ class MLPDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
-    act = getattr(nn, self.activation)
     x = z
     for i, size in enumerate(self.hidden_sizes):
-      dense = layer(
-          nn.Dense,
+      x = _hidden(
+          x,
           size,
-          name=f'hidden_{i}',
-          **layer_init(self.init_scheme, x.shape[-1]),
-          dtype=self.dtype,
+          f'hidden_{i}',
+          self.activation,
+          self.init_scheme,
+          self.dtype,
+          self.dropout_rate,
+          train,
       )
-      x = _dropout(act(dense(x)), self.dropout_rate, train)
     head = layer(
         nn.Dense,
         math.prod(self.output_shape),

@@ -152,6 +152,14 @@ def check_model_config(config) -> None:
         f'Unknown activation {config.activation!r}; set '
         f'--config.activation to one of {networks.ACTIVATIONS}.'
     )
+  if config.activation == 'gated' and (
+      config.encoder != 'mlp' or config.model == 'vae_gan'
+  ):
+    raise ValueError(
+        f'{networks.GATED_ONLY_MLP}, not those of encoder='
+        f'{config.encoder!r} / model={config.model!r}; set '
+        '--config.encoder=mlp or another --config.activation.'
+    )
   check_precision(config)
   if not 0 <= config.get('dropout_rate', 0.0) < 1:
     raise ValueError(

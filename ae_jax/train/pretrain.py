@@ -69,6 +69,12 @@ def check_config(config) -> None:
         'trains each layer on flat codes; use a noise of '
         f'{tuple(corruptions.CORRUPTIONS)} or set --config.pretrain=none.'
     )
+  if config.activation == 'gated':
+    raise ValueError(
+        f'config.pretrain={config.pretrain!r} trains plain layers one at a '
+        "time, not the gated layers of config.activation='gated'; set "
+        '--config.pretrain=none or another --config.activation.'
+    )
   if config.pretrain == 'rbm' and config.activation != 'sigmoid':
     raise ValueError(
         "config.pretrain='rbm' unrolls RBMs into logistic hidden units; set "

@@ -12,7 +12,9 @@ Here: the same sizes with ReLU dense layers (no gates), Adam 5e-4, batches
 of 100, dynamic binarisation, the KL warm-up over ``warmup_epochs`` (default
 100, as the paper), ``epochs`` epochs in all (default 200), no early
 stopping: the last checkpoint. ``schedule=cosine`` decays the learning rate
-to 0 over the run instead of keeping it (``constant``, as the paper).
+to 0 over the run instead of keeping it (``constant``, as the paper);
+``gated`` uses the paper's gated dense layers, ``(W x + b) * sigmoid(V x +
+c)``, instead of ReLU ones.
 ``model=vampprior`` (500 pseudo-inputs) and
 ``model=iwae`` (``iwae_samples``, default 5) train the same network on their
 objectives.
@@ -35,6 +37,7 @@ def get_config(arg=None):
       model='vae',
       iwae_samples=5,
       schedule='constant',
+      gated=False,
       dataset='fashion_mnist',  # Another only for tests (the paper's is this).
   )
   config = common.get_base_config(arg.model)
@@ -43,6 +46,8 @@ def get_config(arg=None):
   config.learning_rate = 5e-4
   config.batch_size = 100
   config.lr_schedule = arg.schedule
+  if arg.gated:
+    config.activation = 'gated'
   config.binarize = 'dynamic'
   if arg.model == 'vampprior':
     config.num_pseudo_inputs = 500
