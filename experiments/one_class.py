@@ -60,8 +60,9 @@ _K = flags.DEFINE_float(
 _BASELINES = flags.DEFINE_bool(
     'baselines',
     False,
-    'Also score each class with raw-pixel PCA (the code size) and an RBF '
-    'OC-SVM fitted on the same training images (one_class.BASELINES).',
+    'Also score each class with raw-pixel PCA (the code size; its error '
+    'alone and over the total variation) and an RBF OC-SVM, fitted on the '
+    'same training images (one_class.BASELINES).',
 )
 flags.mark_flags_as_required(['outdir'])
 cli.mark_paths_nonempty('outdir')

@@ -518,7 +518,7 @@ def test_binary_three_classes_compiles_once(tmp_path):
     assert result['mean_auroc'][kind] == pytest.approx(
         np.mean([r[f'auroc_{kind}'] for r in rows])
     )
-  assert result['baselines'] == ['pca', 'oc_svm']
+  assert result['baselines'] == ['pca', 'pca_over_tv', 'oc_svm']
   for name in result['baselines']:  # Digits are easy for pixel detectors.
     assert result['mean_auroc_baselines'][name] == pytest.approx(
         np.mean([r[f'auroc_{name}'] for r in rows])
@@ -562,6 +562,18 @@ def test_pixel_baselines_score_the_training_cloud_lowest():
   svm_scores = one_class.baseline_scores('oc_svm', train_x, test_x, 3)
   is_anomaly = np.arange(100) >= 50
   assert anomaly.auroc(svm_scores, is_anomaly) > 0.9
+  # 10 features are no square image of 1 or 3 channels.
+  with pytest.raises(ValueError, match='as images'):
+    one_class.baseline_scores('pca_over_tv', train_x[:, :10], test_x[:, :10], 3)
+  images = np.abs(test_x[:, :9]) + 0.1  # 3 x 3 images.
+  tv = anomaly.total_variation(jnp.asarray(images).reshape(-1, 3, 3, 1))
+  np.testing.assert_allclose(
+      one_class.baseline_scores('pca_over_tv', images[:60], images, 2),
+      one_class.baseline_scores('pca', images[:60], images, 2)
+      / 9
+      / (np.asarray(tv, np.float64) + anomaly.TV_EPSILON),
+      rtol=1e-6,
+  )
   with pytest.raises(ValueError, match="Unknown baseline 'knn'"):
     one_class.baseline_scores('knn', train_x, test_x, 3)
 

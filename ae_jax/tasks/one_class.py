@@ -66,7 +66,7 @@ from ae_jax.train import workdir as workdir_lib
 DEFAULT_EPOCHS = 20
 # Raw-pixel detectors fitted on the same class's training images and scored
 # on the same test set (``baselines=True``): `baseline_scores`.
-BASELINES = ('pca', 'oc_svm')
+BASELINES = ('pca', 'pca_over_tv', 'oc_svm')
 OC_SVM_NU = 0.1
 
 
@@ -138,6 +138,8 @@ def baseline_scores(
 
   ``'pca'``: squared reconstruction error per example of PCA with
   ``num_components`` components (the autoencoder's code size).
+  ``'pca_over_tv'``: its mean per pixel over the image's total variation,
+  as the ``mse_over_tv`` score of `ae_jax.anomaly` (images only).
   ``'oc_svm'``: minus the decision function of scikit-learn's RBF
   `OneClassSVM` with ``nu`` = `OC_SVM_NU` and ``gamma='scale'``, fixed in
   advance. (Golan & El-Yaniv's raw-pixel OC-SVM instead keeps, per class,
@@ -145,11 +147,18 @@ def baseline_scores(
   chosen with the test labels; their code, ``experiments.py``.)
   """
   flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
-  if name == 'pca':
+  if name in ('pca', 'pca_over_tv'):
     pca, _, test = pca_lib.fit_pca(
         'baseline_scores', train_x, test_x, num_components
     )
-    return np.sum((pca.inverse_transform(pca.transform(test)) - test) ** 2, 1)
+    error = np.sum((pca.inverse_transform(pca.transform(test)) - test) ** 2, 1)
+    if name == 'pca':
+      return error
+    images = np.reshape(
+        test_x, (len(test_x), *figures.image_shape(test_x.shape[1:]))
+    )
+    tv = np.asarray(anomaly.total_variation(jnp.asarray(images)), np.float64)
+    return error / test.shape[1] / (tv + anomaly.TV_EPSILON)
   if name == 'oc_svm':
     detector = svm.OneClassSVM(gamma='scale', nu=OC_SVM_NU).fit(flat(train_x))
     return -detector.decision_function(flat(test_x))
