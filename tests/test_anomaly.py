@@ -578,6 +578,19 @@ def test_pixel_baselines_score_the_training_cloud_lowest():
     one_class.baseline_scores('knn', train_x, test_x, 3)
 
 
+def test_the_score_study_scores_every_class_every_way():
+  from experiments import one_class_scores  # pylint: disable=g-import-not-at-top
+  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
+
+  rows = one_class_scores.run(ae.get_config('smoke'), [0, 3], epochs=2)
+  assert [r['class'] for r in rows] == [0, 3]
+  for r in rows:
+    assert all(0 <= r[k] <= 100 for k in one_class_scores.SCORES), r
+  table = one_class_scores.table(rows)
+  assert '| class | mse | mse_over_tv | tv_alone |' in table
+  assert table.splitlines()[-1].startswith('| mean |')
+
+
 def test_the_epoch_function_is_not_retraced_for_another_class():
   config = fitting.config(batch_size=32)
   dataset = fitting.digits()
