@@ -36,7 +36,7 @@ CONFIGS = [
     ('factor_vae', ''),
     ('papers.vae_nll', 'dataset=digits'),
     ('papers.vae_nll', 'dataset=digits,model=vampprior'),
-    ('papers.vae_nll', 'dataset=digits,gated'),
+    ('papers.vae_nll', 'dataset=digits,gated=false'),
     ('papers.deep_ae_pca', 'dataset=digits'),
     ('papers.dae_probe', 'dataset=digits'),
 ]

@@ -21,6 +21,7 @@ def test_table_from_runs_and_missing_commands(tmp_path):
   for seed, nll in ((0, 229.0), (1, 231.0)):
     run = root / 'vae_nll' / f'seed{seed}'
     _write(run, 'eval_nll.json', {'examples': 10000, 'nll': nll})
+    _write(run, 'config.json', {'activation': 'gated'})
     _write(run, 'final_metrics.json', {})
     start = datetime.datetime.fromtimestamp(
         os.stat(run / 'final_metrics.json').st_mtime - 600,
@@ -44,12 +45,18 @@ def test_table_from_runs_and_missing_commands(tmp_path):
       'eval_nll.json',
       {'examples': 1000, 'nll': 1.0},
   )
+  # A run of the ReLU network (the protocol before gated layers): not read.
+  relu = root / 'vampprior_nll' / 'seed0'
+  _write(relu, 'eval_nll.json', {'examples': 10000, 'nll': 220.0})
+  _write(relu, 'config.json', {'activation': 'relu'})
   rows = reproduce.collect(root)
+  assert not rows[1]['values'] and len(rows[1]['missing']) == 3
   vae = rows[0]
   assert vae['values'] == {0: 229.0, 1: 231.0}
   assert len(vae['missing']) == 1 and 'seed2' in vae['missing'][0][0]
   report = reproduce.markdown(rows)
   line = next(l for l in report.splitlines() if l.startswith('| VAE test NLL'))
+  assert 'gated 784-300-300-40' in line
   # Mean 230.00 +- 1.00, gap +1.3 to the published 228.70, target met.
   assert '230.00 ± 1.000 (seeds 0,1)' in line and '+1.3' in line
   assert '| at most 230 | yes | 10 min |' in line

@@ -8,14 +8,13 @@ AISTATS 2018): encoder and decoder of two 300-unit gated dense layers, a
 40-d code, a Bernoulli decoder, Adam 5e-4, batches of 100, a KL warm-up over
 100 epochs, up to 2,000 epochs with early stopping on a validation split.
 
-Here: the same sizes with ReLU dense layers (no gates), Adam 5e-4, batches
-of 100, dynamic binarisation, the KL warm-up over ``warmup_epochs`` (default
-100, as the paper), ``epochs`` epochs in all (default 200), no early
-stopping: the last checkpoint. ``schedule=cosine`` decays the learning rate
-to 0 over the run instead of keeping it (``constant``, as the paper);
-``gated`` uses the paper's gated dense layers, ``(W x + b) * sigmoid(V x +
-c)``, instead of ReLU ones.
-``model=vampprior`` (500 pseudo-inputs) and
+Here: the same sizes and gated dense layers, ``(W x + b) * sigmoid(V x +
+c)`` (``gated=false``: ReLU layers instead, the default before 2026-11-29),
+Adam 5e-4, batches of 100, dynamic binarisation, the KL warm-up over
+``warmup_epochs`` (default 100, as the paper), ``epochs`` epochs in all
+(default 200), no early stopping: the last checkpoint. ``schedule=cosine``
+decays the learning rate to 0 over the run instead of keeping it
+(``constant``, as the paper). ``model=vampprior`` (500 pseudo-inputs) and
 ``model=iwae`` (``iwae_samples``, default 5) train the same network on their
 objectives.
 
@@ -37,7 +36,7 @@ def get_config(arg=None):
       model='vae',
       iwae_samples=5,
       schedule='constant',
-      gated=False,
+      gated=True,
       dataset='fashion_mnist',  # Another only for tests (the paper's is this).
   )
   config = common.get_base_config(arg.model)
