@@ -34,8 +34,6 @@ from PIL import Image
 
 from ae_jax import anomaly
 from ae_jax import figures
-from ae_jax import models
-from ae_jax import train
 from ae_jax.metrics import batching
 from ae_jax.tasks import markdown
 from ae_jax.tasks import one_class
@@ -87,21 +85,11 @@ def _mahalanobis(train_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 def run(config, classes=None, epochs=one_class.DEFAULT_EPOCHS) -> list[dict]:
   """AUROC (%) of every score in `SCORES`, one row per class."""
-  config = one_class._check_args(config, epochs, 0.0)  # pylint: disable=protected-access
-  dataset = train.trainer.load_dataset(config)
-  counts = np.bincount(dataset.train_labels, minlength=dataset.num_classes)
-  classes = classes or list(range(dataset.num_classes))
-  smallest = int(min(counts[c] for c in classes))
-  model = models.build_model(
-      config, dataset.input_shape, num_classes=dataset.num_classes
+  config = one_class.check_args(config, epochs, 0.0)
+  dataset, classes, _, trainer = one_class.setup(
+      config, classes, epochs, kinds=('mse', 'mse_over_tv')
   )
-  trainer = one_class.OneClassTrainer(
-      config,
-      dataset,
-      model,
-      epochs=epochs,
-      steps_per_epoch=smallest // config.batch_size,
-  )
+  model = trainer.model
   x = dataset.test_images
   images = x.reshape(len(x), *figures.image_shape(x.shape[1:]))
   flat = images.reshape(len(x), -1).astype(np.float64)

@@ -189,6 +189,22 @@ def _hidden(x, size, name, activation, init_scheme, dtype, rate, train):
   return _dropout(h, rate, train)
 
 
+def _hidden_layers(mlp: nn.Module, x: jax.Array, train: bool) -> jax.Array:
+  """The hidden layers ``hidden_<i>`` of an MLP encoder or decoder."""
+  for i, size in enumerate(mlp.hidden_sizes):
+    x = _hidden(
+        x,
+        size,
+        f'hidden_{i}',
+        mlp.activation,
+        mlp.init_scheme,
+        mlp.dtype,
+        mlp.dropout_rate,
+        train,
+    )
+  return x
+
+
 class MLPEncoder(nn.Module):
   """Flatten, then ``Dense -> activation`` (or a gated dense layer) per
   hidden size, then a linear head."""
@@ -202,18 +218,7 @@ class MLPEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    x = x.reshape((x.shape[0], -1))
-    for i, size in enumerate(self.hidden_sizes):
-      x = _hidden(
-          x,
-          size,
-          f'hidden_{i}',
-          self.activation,
-          self.init_scheme,
-          self.dtype,
-          self.dropout_rate,
-          train,
-      )
+    x = _hidden_layers(self, x.reshape((x.shape[0], -1)), train)
     head = layer(
         nn.Dense,
         self.out_features,
@@ -236,18 +241,7 @@ class MLPDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
-    x = z
-    for i, size in enumerate(self.hidden_sizes):
-      x = _hidden(
-          x,
-          size,
-          f'hidden_{i}',
-          self.activation,
-          self.init_scheme,
-          self.dtype,
-          self.dropout_rate,
-          train,
-      )
+    x = _hidden_layers(self, z, train)
     head = layer(
         nn.Dense,
         math.prod(self.output_shape),

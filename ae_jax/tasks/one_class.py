@@ -114,7 +114,7 @@ def parse_classes(tokens) -> list[int] | None:
   return classes
 
 
-def _check_args(config, epochs, k) -> ml_collections.ConfigDict:
+def check_args(config, epochs, k) -> ml_collections.ConfigDict:
   """``config`` normalised (`train.check_config`), once every argument is
   checked."""
   config = train.check_config(config)
@@ -312,26 +312,17 @@ def _compiled_variants(jitted) -> int:
   return jitted._cache_size()  # pylint: disable=protected-access
 
 
-def run(
+def setup(
     config: ml_collections.ConfigDict,
-    outdir: str | os.PathLike,
-    *,
-    classes: list[int] | None = None,
-    epochs: int = DEFAULT_EPOCHS,
-    score: str = 'mse',
-    k: float = 3.0,
-    baselines: bool = False,
-) -> dict:
-  """The one-class protocol over ``classes`` (default: all); writes
-  ``one_class.json`` and ``one_class_auroc.png`` into ``outdir`` and returns
-  the JSON dict. ``baselines`` adds the AUROC of every `BASELINES` detector
-  per class (``auroc_pca``, ``auroc_oc_svm``; not their threshold metrics)."""
-  start = time.perf_counter()
-  config = ml_collections.ConfigDict(config.to_dict())
-  kinds = score_kinds(score)
-  config = _check_args(config, epochs, k)  # Exactly its model's fields.
-  # Results go there after all the training: refuse an unusable one first.
-  workdir_lib.check_writable(outdir, ('one_class.json',), flag='--outdir')
+    classes: list[int] | None,
+    epochs: int,
+    kinds: tuple[str, ...] = (),
+) -> tuple[data.Dataset, list[int], np.ndarray, 'OneClassTrainer']:
+  """``(dataset, classes, counts, trainer)`` of the protocol: the data, the
+  checked normal classes (default: all), the training examples per class and
+  the one trainer of every class's model. ``config`` is already checked
+  (`check_args`); a score of ``kinds`` that the model lacks is refused
+  before the trainer is built."""
   dataset = train.trainer.load_dataset(config)
   if classes is None:
     classes = list(range(dataset.num_classes))
@@ -359,8 +350,6 @@ def run(
   )
   for kind in kinds:  # A kind the model lacks fails here, before training.
     anomaly.score_fn(model, kind)
-  # One batch shape for every scoring call: no input is smaller than it.
-  score_batch = min(anomaly.BATCH_SIZE, smallest, len(dataset.test_images))
   trainer = OneClassTrainer(
       config,
       dataset,
@@ -368,6 +357,34 @@ def run(
       epochs=epochs,
       steps_per_epoch=smallest // config.batch_size,
   )
+  return dataset, classes, counts, trainer
+
+
+def run(
+    config: ml_collections.ConfigDict,
+    outdir: str | os.PathLike,
+    *,
+    classes: list[int] | None = None,
+    epochs: int = DEFAULT_EPOCHS,
+    score: str = 'mse',
+    k: float = 3.0,
+    baselines: bool = False,
+) -> dict:
+  """The one-class protocol over ``classes`` (default: all); writes
+  ``one_class.json`` and ``one_class_auroc.png`` into ``outdir`` and returns
+  the JSON dict. ``baselines`` adds the AUROC of every `BASELINES` detector
+  per class (``auroc_pca``, ``auroc_oc_svm``; not their threshold metrics)."""
+  start = time.perf_counter()
+  config = ml_collections.ConfigDict(config.to_dict())
+  kinds = score_kinds(score)
+  config = check_args(config, epochs, k)  # Exactly its model's fields.
+  # Results go there after all the training: refuse an unusable one first.
+  workdir_lib.check_writable(outdir, ('one_class.json',), flag='--outdir')
+  dataset, classes, counts, trainer = setup(config, classes, epochs, kinds)
+  model = trainer.model
+  smallest = int(min(counts[c] for c in classes))
+  # One batch shape for every scoring call: no input is smaller than it.
+  score_batch = min(anomaly.BATCH_SIZE, smallest, len(dataset.test_images))
   names = dataset.class_names
   rows = []
   for c in classes:
