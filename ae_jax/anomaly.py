@@ -90,6 +90,7 @@ __all__ = [
     'score',
     'score_fn',
     'threshold_metrics',
+    'over_total_variation',
     'total_variation',
 ]
 
@@ -164,6 +165,13 @@ def total_variation(images: jax.Array) -> jax.Array:
   return (vertical + horizontal) / (images[0].size)
 
 
+def over_total_variation(mse: jax.Array, images: jax.Array) -> jax.Array:
+  """``mse`` ``[B]`` over the total variation of ``images`` ``[B, H, W, C]``
+  plus `TV_EPSILON`: the ``'mse_over_tv'`` correction, for any per-image
+  error."""
+  return mse / (total_variation(images) + TV_EPSILON)
+
+
 def _image_shape(input_shape) -> tuple[int, int, int] | None:
   try:
     return figures.image_shape(input_shape)
@@ -229,8 +237,7 @@ def _jitted_score(model: base.Model, kind: str, elbo_samples: int | None):
       mse = jnp.mean(jnp.square(diff).reshape(x.shape[0], -1), axis=1)
       if kind == 'mse':
         return mse
-      images = x.reshape(x.shape[0], *image_shape)
-      return mse / (total_variation(images) + TV_EPSILON)
+      return over_total_variation(mse, x.reshape(x.shape[0], *image_shape))
 
   else:
 

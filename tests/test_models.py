@@ -127,7 +127,7 @@ def test_sample_only_for_generative_models():
         (dict(model='vae', beta=-1.0), 'beta=-1.0 must be >= 0'),
         (
             dict(activation='gated', encoder='conv', layout='hwc'),
-            "gated.*MLP encoders and decoders only.*encoder='conv'",
+            "gated.*dense hidden layers only.*encoder='conv'",
         ),
     ],
 )
@@ -153,6 +153,13 @@ def test_gated_layers_compute_a_linear_map_times_a_sigmoid_gate():
   )
   # The decoder mirrors it, gates included.
   assert set(params['decoder']) == {'hidden_0', 'hidden_0_gate', 'head'}
+  # The VAE-GAN's image discriminator gates its dense layers too.
+  gan = models.build_model(
+      _config(model='vae_gan', activation='gated', discriminator_sizes=(6,)),
+      (64,),
+  )
+  disc = gan.init(jax.random.PRNGKey(0))['discriminator']
+  assert set(disc) == {'hidden_0', 'hidden_0_gate', 'logit'}
 
 
 def test_conv_encoder_needs_images():

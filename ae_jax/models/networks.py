@@ -12,7 +12,7 @@ bfloat16 (see `COMPUTE_DTYPES`).
 """
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import math
 from typing import Any
 
@@ -35,11 +35,12 @@ INITS = ('uniform_fan_in', 'lecun_normal')
 # Hidden-layer nonlinearities (config.activation), by their flax.linen name,
 # and 'gated': gated dense layers ``(W x + b) * sigmoid(V x + c)`` (Dauphin et
 # al. 2017; the networks of the VampPrior paper, Tomczak & Welling 2018),
-# twice the parameters of a plain layer, in MLPs only (`GATED_ONLY_MLP`).
+# twice the parameters of a plain layer, in dense layers only
+# (`GATED_ONLY_MLP`).
 ACTIVATIONS = ('relu', 'sigmoid', 'tanh', 'elu', 'gelu', 'gated')
 GATED_ONLY_MLP = (
-    "config.activation='gated' gates the dense hidden layers of MLP encoders "
-    'and decoders only'
+    "config.activation='gated' gates dense hidden layers only, not "
+    'convolutions'
 )
 
 # Layer compute dtypes (config.compute_dtype). Parameters are float32 either
@@ -169,9 +170,20 @@ def _dropout(x: jax.Array, rate: float, train: bool) -> jax.Array:
   return nn.Dropout(rate, deterministic=not train)(x)
 
 
+def hidden_activation(
+    activation: str, dense: Callable[[str], nn.Module], x: jax.Array
+) -> jax.Array:
+  """One hidden layer's output: ``activation(dense('')(x))``, or for
+  ``'gated'`` ``dense('')(x) * sigmoid(dense('_gate')(x))``. ``dense(suffix)``
+  makes the layer named with that suffix (inside a compact ``__call__``)."""
+  if activation == 'gated':
+    return dense('')(x) * nn.sigmoid(dense('_gate')(x))
+  return getattr(nn, activation)(dense('')(x))
+
+
 def _hidden(x, size, name, activation, init_scheme, dtype, rate, train):
-  """One hidden layer of an MLP: ``Dense -> activation`` (or gated), then
-  dropout in training. Called inside a compact ``__call__``."""
+  """One hidden layer of an MLP (`hidden_activation`), then dropout in
+  training. Called inside a compact ``__call__``."""
 
   def dense(suffix):
     return layer(
@@ -182,11 +194,7 @@ def _hidden(x, size, name, activation, init_scheme, dtype, rate, train):
         dtype=dtype,
     )
 
-  if activation == 'gated':
-    h = dense('')(x) * nn.sigmoid(dense('_gate')(x))
-  else:
-    h = getattr(nn, activation)(dense('')(x))
-  return _dropout(h, rate, train)
+  return _dropout(hidden_activation(activation, dense, x), rate, train)
 
 
 def _hidden_layers(mlp: nn.Module, x: jax.Array, train: bool) -> jax.Array:

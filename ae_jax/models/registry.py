@@ -152,12 +152,9 @@ def check_model_config(config) -> None:
         f'Unknown activation {config.activation!r}; set '
         f'--config.activation to one of {networks.ACTIVATIONS}.'
     )
-  if config.activation == 'gated' and (
-      config.encoder != 'mlp' or config.model == 'vae_gan'
-  ):
+  if config.activation == 'gated' and config.encoder != 'mlp':
     raise ValueError(
-        f'{networks.GATED_ONLY_MLP}, not those of encoder='
-        f'{config.encoder!r} / model={config.model!r}; set '
+        f'{networks.GATED_ONLY_MLP} (encoder={config.encoder!r}); set '
         '--config.encoder=mlp or another --config.activation.'
     )
   check_precision(config)

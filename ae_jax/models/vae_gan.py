@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from ae_jax import losses
 from ae_jax.models import base
 from ae_jax.models import discriminator
+from ae_jax.models import networks
 from ae_jax.models import vae
 
 
@@ -61,7 +62,10 @@ class ImageDiscriminator(nn.Module):
   def __call__(self, x):
     h = x.reshape((x.shape[0], -1))
     for i, size in enumerate(self.sizes):
-      h = getattr(nn, self.activation)(nn.Dense(size, name=f'hidden_{i}')(h))
+      dense = lambda suffix, i=i, size=size: nn.Dense(
+          size, name=f'hidden_{i}{suffix}'
+      )
+      h = networks.hidden_activation(self.activation, dense, h)
     return h, nn.Dense(1, name='logit')(h)[..., 0]
 
 

@@ -157,8 +157,12 @@ def baseline_scores(
     images = np.reshape(
         test_x, (len(test_x), *figures.image_shape(test_x.shape[1:]))
     )
-    tv = np.asarray(anomaly.total_variation(jnp.asarray(images)), np.float64)
-    return error / test.shape[1] / (tv + anomaly.TV_EPSILON)
+    return np.asarray(
+        anomaly.over_total_variation(
+            error / test.shape[1], jnp.asarray(images)
+        ),
+        np.float64,
+    )
   if name == 'oc_svm':
     detector = svm.OneClassSVM(gamma='scale', nu=OC_SVM_NU).fit(flat(train_x))
     return -detector.decision_function(flat(test_x))
@@ -373,7 +377,7 @@ def run(
   """The one-class protocol over ``classes`` (default: all); writes
   ``one_class.json`` and ``one_class_auroc.png`` into ``outdir`` and returns
   the JSON dict. ``baselines`` adds the AUROC of every `BASELINES` detector
-  per class (``auroc_pca``, ``auroc_oc_svm``; not their threshold metrics)."""
+  per class (``auroc_<name>``; not their threshold metrics)."""
   start = time.perf_counter()
   config = ml_collections.ConfigDict(config.to_dict())
   kinds = score_kinds(score)
