@@ -172,13 +172,6 @@ def over_total_variation(mse: jax.Array, images: jax.Array) -> jax.Array:
   return mse / (total_variation(images) + TV_EPSILON)
 
 
-def _image_shape(input_shape) -> tuple[int, int, int] | None:
-  try:
-    return figures.image_shape(input_shape)
-  except ValueError:
-    return None
-
-
 def available_scores(model: base.Model) -> tuple[str, ...]:
   """The `SCORE_KINDS` that `model` can compute.
 
@@ -189,7 +182,7 @@ def available_scores(model: base.Model) -> tuple[str, ...]:
   kinds = ['mse'] if model.reconstructs else []
   if isinstance(model, capabilities.LatentVariableModel):
     kinds.append('neg_elbo')
-  if model.reconstructs and _image_shape(model.input_shape):
+  if model.reconstructs and figures.image_shape_or_none(model.input_shape):
     kinds.append('mse_over_tv')
   return tuple(kinds)
 
@@ -230,7 +223,7 @@ def _check_samples(fn_name: str, kind: str, elbo_samples) -> int | None:
 def _jitted_score(model: base.Model, kind: str, elbo_samples: int | None):
   """The one jitted ``(params, x) -> [B]`` of each (model, kind, samples)."""
   if kind in ('mse', 'mse_over_tv'):
-    image_shape = _image_shape(model.input_shape)
+    image_shape = figures.image_shape_or_none(model.input_shape)
 
     def fn(params, x):
       diff = model.reconstruct(params, x) - x

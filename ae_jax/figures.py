@@ -45,6 +45,37 @@ def image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
   )
 
 
+# The smallest side of a flat vector read as a square image (sklearn's 8 x 8
+# digits are the smallest images here): a table of, say, 4 or 9 columns is not
+# an image.
+MIN_IMAGE_SIDE = 8
+
+
+def image_shape_or_none(
+    input_shape: Sequence[int],
+) -> tuple[int, int, int] | None:
+  """``(H, W, C)`` of the images behind examples of ``input_shape`` (C = 1
+  or 3), or None for vectors that are not images.
+
+  ``[H, W, C]`` and ``[H, W]`` (the 'sequence' layout: rows as steps) are
+  images; a flat ``[D]`` vector is one only when D = S * S * C with C = 1
+  or 3 and S >= `MIN_IMAGE_SIDE`. Every "is this an image?" decision (sprites,
+  the sample-quality classifier, image anomaly scores) goes through here.
+  """
+  shape = tuple(int(s) for s in input_shape)
+  if len(shape) == 3:
+    return shape if shape[-1] in (1, 3) else None
+  if len(shape) == 2:
+    return (*shape, 1)
+  if len(shape) != 1:
+    return None
+  for channels in (1, 3):
+    side = math.isqrt(shape[0] // channels)
+    if side >= MIN_IMAGE_SIDE and side * side * channels == shape[0]:
+      return (side, side, channels)
+  return None
+
+
 def image_grid(
     images: np.ndarray, input_shape: Sequence[int], ncols: int
 ) -> np.ndarray:

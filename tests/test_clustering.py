@@ -9,12 +9,12 @@ from PIL import Image
 import pytest
 
 import ae_jax
+from ae_jax import figures
 from ae_jax import tasks
 from ae_jax import train
 from ae_jax.metrics import clustering
 from ae_jax.tasks import evaluate
 from ae_jax.tasks import markdown
-from ae_jax.tasks import projector as projector_lib
 from experiments.configs import ae as ae_config
 
 
@@ -277,8 +277,8 @@ def test_vector_data_gets_codes_and_labels_but_no_sprite(runs, tmp_path):
         ((8, 8, 5), None),
     ],
 )
-def test_sprite_image_shape(input_shape, expected):
-  assert projector_lib.sprite_image_shape(input_shape) == expected
+def test_image_shape_or_none(input_shape, expected):
+  assert figures.image_shape_or_none(input_shape) == expected
 
 
 def test_projector_refuses_bad_options_before_work(runs, tmp_path):

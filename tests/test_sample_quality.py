@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
+from ae_jax import figures
 from ae_jax import metrics
 from ae_jax.metrics import sample_quality
 from ae_jax.tasks import feature_classifier
@@ -102,9 +103,9 @@ def test_the_feature_classifier_learns_caches_and_separates_noise(tmp_path):
 
 
 def test_non_images_have_no_feature_classifier():
-  assert feature_classifier.image_shape((784,)) == (28, 28, 1)
-  assert feature_classifier.image_shape((28, 28)) == (28, 28, 1)
-  assert feature_classifier.image_shape((30,)) is None
+  assert figures.image_shape_or_none((784,)) == (28, 28, 1)
+  assert figures.image_shape_or_none((28, 28)) == (28, 28, 1)
+  assert figures.image_shape_or_none((30,)) is None
   dataset = fitting.digits()
   tabular = type(dataset)(
       name='tabular',

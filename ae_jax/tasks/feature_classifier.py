@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ae_jax import figures
 from ae_jax.metrics import batching
 from ae_jax.models import networks
 from ae_jax.train.workdir import cache_dir
@@ -48,20 +49,6 @@ class FeatureNet(nn.Module):
     h = networks.ConvEncoder((32, 64), FEATURES, name='body')(x)
     h = nn.relu(h)
     return h if features else nn.Dense(self.num_classes, name='logits')(h)
-
-
-def image_shape(input_shape) -> tuple[int, int, int] | None:
-  """``(H, W, C)`` the conv net reads examples of ``input_shape`` as, or
-  None for vectors that are not square images (tabular data)."""
-  shape = tuple(input_shape)
-  if len(shape) == 3:
-    return shape
-  if len(shape) == 2:  # A sequence layout: rows of an image.
-    return (*shape, 1)
-  side = int(round(np.sqrt(shape[0])))
-  return (
-      (side, side, 1) if len(shape) == 1 and side * side == shape[0] else None
-  )
 
 
 def _fingerprint(dataset) -> str:
@@ -133,10 +120,10 @@ def feature_extractor(dataset) -> FeatureExtractor:
   """The cached (or newly trained) feature classifier of ``dataset``.
 
   Raises:
-    ValueError: the examples are not images (see `image_shape`) or the
+    ValueError: the examples are not images (see `figures.image_shape_or_none`) or the
       dataset has fewer than two classes to learn features from.
   """
-  shape = image_shape(dataset.input_shape)
+  shape = figures.image_shape_or_none(dataset.input_shape)
   if shape is None:
     raise ValueError(
         f'Dataset {dataset.name!r} has examples of shape '

@@ -30,6 +30,7 @@ import shutil
 
 import numpy as np
 
+from ae_jax import figures
 from ae_jax.tasks import common
 
 # Test points exported (the first ones, in the split's order): enough for
@@ -41,32 +42,6 @@ TAG = 'codes'
 # The largest sprite side TensorBoard's frontend loads (tensorboardX refuses
 # larger ones with an assertion).
 MAX_SPRITE_SIDE = 8192
-# A flat example counts as an image only if it is a square of at least this
-# side (sklearn's 8 x 8 digits are the smallest images here): a table of,
-# say, 4 or 9 columns is not drawn.
-MIN_IMAGE_SIDE = 8
-
-
-def sprite_image_shape(input_shape) -> tuple[int, int, int] | None:
-  """``(H, W, C)`` of the images behind examples of ``input_shape`` (C = 1
-  or 3), or None for vectors that are not images.
-
-  ``[H, W, C]`` and ``[H, W]`` (the 'sequence' layout: rows as steps) are
-  images; a flat ``[D]`` vector is one only when D = S * S * C with C = 1
-  or 3 and S >= `MIN_IMAGE_SIDE`.
-  """
-  shape = tuple(int(s) for s in input_shape)
-  if len(shape) == 3:
-    return shape if shape[-1] in (1, 3) else None
-  if len(shape) == 2:
-    return (*shape, 1)
-  if len(shape) != 1:
-    return None
-  for channels in (1, 3):
-    side = math.isqrt(shape[0] // channels)
-    if side >= MIN_IMAGE_SIDE and side * side * channels == shape[0]:
-      return (side, side, channels)
-  return None
 
 
 def _sprite_side(num: int, tile: int) -> int:
@@ -99,7 +74,7 @@ def projector(
   projector into ``<outdir>/projector/``, replacing an earlier export.
 
   Returns ``points``, ``code_size``, ``sprite`` (whether images were
-  written: for image data (`sprite_image_shape`, not a dataset marked
+  written: for image data (`figures.image_shape_or_none`, not a dataset marked
   ``is_images=False``) whose values are in [0, 1]), ``logdir`` (for
   ``tensorboard --logdir``) and the paths of ``config``, ``tensors``,
   ``metadata`` and ``sprite_file`` (None without sprites).
@@ -122,7 +97,7 @@ def projector(
   num = min(int(max_points), len(dataset.test_labels))
   x = dataset.test_images[:num]
   labels = np.asarray(dataset.test_labels[:num])
-  shape = sprite_image_shape(dataset.input_shape)
+  shape = figures.image_shape_or_none(dataset.input_shape)
   # Vectors the data loader knows are not images (a csv: table), and other
   # data outside [0, 1] (a standardised table), get no sprite.
   if not getattr(dataset, 'is_images', True):
