@@ -85,6 +85,8 @@ def test_each_network_gets_the_gradient_of_its_own_objective():
         (dict(pixel_weight=-1.0), 'pixel_weight=-1.0 must be >= 0'),
         (dict(discriminator_sizes=()), 'discriminator_sizes=\\(\\) must be'),
         (dict(discriminator_learning_rate=0.0), 'discriminator_learning_rate'),
+        (dict(discriminator_network='cnn'), "discriminator_network='cnn'"),
+        (dict(discriminator_network='conv'), 'add --config.layout=hwc'),
     ],
 )
 def test_invalid_settings_are_refused(overrides, match):
@@ -107,4 +109,37 @@ def test_pixel_weight_adds_the_pixel_likelihood_to_the_reconstruction_error():
   b = with_pixels.per_example_losses(params, x, rng, train=True)
   np.testing.assert_allclose(
       b['loss'] - a['loss'], GAMMA * 0.5 * a['loss_rec'], rtol=1e-4
+  )
+
+
+def test_the_conv_discriminator_reads_images_through_strided_convolutions():
+  config = fitting.config(
+      model='vae_gan',
+      encoder='conv',
+      layout='hwc',
+      conv_features=(4, 8),
+      latent_dim=4,
+      discriminator_sizes=(16, 12),
+      discriminator_network='conv',
+  )
+  model = models.build_model(config, (8, 8, 1))
+  params = model.init(jax.random.PRNGKey(0))
+  disc = params['discriminator']
+  # Two stride-2 convolutions (8x8 -> 2x2 of 8 channels), their head 32 -> 16.
+  assert disc['hidden_0']['conv_1']['kernel'].shape == (3, 3, 4, 8)
+  assert disc['hidden_0']['head']['kernel'].shape == (2 * 2 * 8, 16)
+  assert disc['hidden_1']['kernel'].shape == (16, 12)
+  x = jnp.asarray(fitting.digits().test_images[:4]).reshape(4, 8, 8, 1)
+  features, logits = model.module.apply(
+      {'params': params}, x, method='discriminate'
+  )
+  assert features.shape == (4, 12) and logits.shape == (4,)
+  # The objective's gradient reaches the convolutions.
+  grads = jax.grad(
+      lambda p: model.per_example_losses(
+          p, x, jax.random.PRNGKey(1), train=True
+      )['loss'].mean()
+  )(params)
+  assert (
+      np.abs(grads['discriminator']['hidden_0']['conv_0']['kernel']).sum() > 0
   )

@@ -23,8 +23,12 @@ its way through the decoder).
 ``pixel_weight`` > 0 adds that multiple of the pixel negative log-likelihood
 to L_llike (a common variant; the paper uses the features alone).
 
-The discriminator is an MLP on the (flattened) image: ``discriminator_sizes``
-hidden layers (the last is Dis_l) and a logit.
+The discriminator (``discriminator_network``) is an MLP on the flattened
+image ('mlp': ``discriminator_sizes`` hidden layers, the last is Dis_l, and a
+logit) or, as in the paper, a conv net ('conv', images ``layout='hwc'``): the
+strided 3x3 convolutions of ``conv_features`` (`networks.ConvEncoder`) whose
+linear head is the first of ``discriminator_sizes``, then the rest of them
+(the last is Dis_l) and the logit.
 """
 
 import dataclasses
@@ -50,6 +54,12 @@ class Config(discriminator.Config):
   # Weight of the pixel negative log-likelihood added to L_llike (0 = the
   # paper's objective; 1 keeps the VAE's reconstruction term beside it).
   pixel_weight: float = base.hparam(0.0, traced=True)
+  # The image discriminator: 'mlp' (on the flattened image) | 'conv' (strided
+  # convolutions of conv_features first, as Larsen et al.; layout='hwc').
+  discriminator_network: str = base.hparam('mlp')
+
+
+DISCRIMINATOR_NETWORKS = ('mlp', 'conv')
 
 
 class ImageDiscriminator(nn.Module):
@@ -57,11 +67,24 @@ class ImageDiscriminator(nn.Module):
 
   sizes: tuple[int, ...]
   activation: str = 'relu'
+  # Strided convolutions before the dense layers (empty: an MLP); their
+  # linear head is the first dense layer, ``hidden_0``.
+  conv_features: tuple[int, ...] = ()
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x):
-    h = x.reshape((x.shape[0], -1))
-    for i, size in enumerate(self.sizes):
+    h, first = x.reshape((x.shape[0], -1)), 0
+    if self.conv_features:
+      body = networks.ConvEncoder(
+          self.conv_features,
+          self.sizes[0],
+          activation=self.activation,
+          conv_impl=self.conv_impl,
+          name='hidden_0',
+      )
+      h, first = getattr(nn, self.activation)(body(x)), 1
+    for i, size in enumerate(self.sizes[first:], start=first):
       dense = lambda suffix, i=i, size=size: nn.Dense(
           size, name=f'hidden_{i}{suffix}'
       )
@@ -177,11 +200,30 @@ def build(config, data: base.DataSpec) -> VAEGAN:
         f'config.feature_weight={hp.feature_weight} must be > 0 (gamma, the '
         "decoder's weight of the feature-space reconstruction error)."
     )
+  conv = hp.discriminator_network == 'conv'
+  if hp.discriminator_network not in DISCRIMINATOR_NETWORKS:
+    raise ValueError(
+        f'config.discriminator_network={hp.discriminator_network!r} is not '
+        f'one of {DISCRIMINATOR_NETWORKS}.'
+    )
+  if conv and len(data.input_shape) != 3:
+    raise ValueError(
+        "config.discriminator_network='conv' needs images [H, W, C]; add "
+        '--config.layout=hwc.'
+    )
+  if conv and config.activation == 'gated':
+    raise ValueError(
+        "config.discriminator_network='conv' has no gated layers; set "
+        '--config.activation=relu (or another elementwise activation).'
+    )
   model = vae.build(config, data)  # The VAE's network and checks.
   module = VAEGANModule(
       **vae.network_fields(model.module),
       discriminator=ImageDiscriminator(
-          tuple(hp.discriminator_sizes), activation=config.activation
+          tuple(hp.discriminator_sizes),
+          activation=config.activation,
+          conv_features=tuple(config.conv_features) if conv else (),
+          conv_impl=config.conv_impl,
       ),
   )
   return vae.extend(
