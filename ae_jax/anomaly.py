@@ -9,8 +9,9 @@ score: higher = more anomalous. Two scores of a trained model:
   ``model.reconstruct(params, x)`` (deterministic; a VAE decodes its
   posterior mean). Every model that reconstructs has it;
 * ``'mse_over_tv'``: the ``'mse'`` of an image divided by its own
-  complexity, the mean absolute difference between neighbouring pixels
-  (`total_variation`). Reconstruction error grows with the detail in an
+  complexity, its absolute differences between neighbouring pixels summed
+  and divided by the number of pixels (`total_variation`), plus
+  `TV_EPSILON`. Reconstruction error grows with the detail in an
   image, whatever the model: plain or flat images of another class
   reconstruct well and rank as normal, detailed ones of the normal class
   badly. The ratio removes that floor, after Serra et al. (ICLR 2020,
@@ -151,7 +152,7 @@ def _as_inputs(fn_name: str, model: base.Model, x) -> np.ndarray:
 
 
 def total_variation(images: jax.Array) -> jax.Array:
-  """Per-image mean absolute difference between neighbouring pixels.
+  """Per-image sum of absolute differences of neighbouring pixels, per pixel.
 
   ``images`` ``[B, H, W, C]`` -> ``[B]``: the sum of ``|x[i+1, j] - x[i,
   j]|`` and ``|x[i, j+1] - x[i, j]|`` over rows, columns and channels (the

@@ -10,7 +10,8 @@ r"""One-class anomaly detection: an autoencoder per normal class, AUROC each.
 The protocol (`ae_jax.tasks.one_class`): for each class, a model trained on
 that class's training images scores the whole test set; AUROC per class and
 its mean, and the threshold form ``mean + k * std`` of the training scores.
-Results: BUILD.md, "Anomaly detection".
+Results: BUILD.md, "Applications on Fashion-MNIST" and "Reproducing the
+papers".
 """
 
 import os

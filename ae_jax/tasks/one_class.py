@@ -36,7 +36,8 @@ the config, timings), ``one_class_auroc.png`` (AUROC per class with the
 mean); a Markdown table on stdout.
 
 Measured results and the published numbers they are compared with are in
-BUILD.md ("Anomaly detection"); ``python -m experiments.one_class`` runs it.
+BUILD.md ("Applications on Fashion-MNIST", "Reproducing the papers");
+``python -m experiments.one_class`` runs it.
 """
 
 import json
