@@ -350,6 +350,13 @@ _TASK_FLAGS = (
         'Test images of the nll task (default 1,000; 0 = all of them, the '
         "papers' protocol).",
     ),
+    (
+        'projector',
+        'max_points',
+        'projector_points',
+        'Test examples the projector task exports (default 5,000, the first '
+        'ones in the split).',
+    ),
 )
 
 

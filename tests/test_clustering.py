@@ -3,6 +3,8 @@
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -281,10 +283,34 @@ def test_image_shape_or_none(input_shape, expected):
   assert figures.image_shape_or_none(input_shape) == expected
 
 
+def test_the_evaluate_binary_exports_projector_points_of_its_flag(runs):
+  proc = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.evaluate',
+          f'--workdir={runs["trained"]}',
+          '--task=projector',
+          '--projector_points=7',
+      ],
+      capture_output=True,
+      text=True,
+      cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+      timeout=300,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(os.path.join(runs['trained'], 'eval_projector.json')) as f:
+    out = json.load(f)
+  assert out['points'] == 7 and len(_read_tsv(out['tensors'])) == 7
+
+
 def test_projector_refuses_bad_options_before_work(runs, tmp_path):
   trained = ae_jax.load(runs['trained'])
   dataset = tasks.load_data(trained)
-  with pytest.raises(ValueError, match='max_points must be a positive int'):
+  with pytest.raises(
+      ValueError,
+      match=r'max_points \(--projector_points\) must be a positive int',
+  ):
     tasks.run('projector', trained, dataset, outdir=tmp_path, max_points=0)
   with pytest.raises(ValueError, match='needs outdir'):
     tasks.run('projector', trained, dataset)

@@ -87,7 +87,8 @@ def projector(
       or max_points < 1
   ):
     raise ValueError(
-        f'projector: max_points must be a positive int, got {max_points!r}'
+        'projector: max_points (--projector_points) must be a positive '
+        f'int, got {max_points!r}'
     )
   if outdir is None:
     raise ValueError(
