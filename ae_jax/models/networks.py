@@ -213,6 +213,19 @@ def _hidden_layers(mlp: nn.Module, x: jax.Array, train: bool) -> jax.Array:
   return x
 
 
+def _head(net: nn.Module, x: jax.Array, features: int) -> jax.Array:
+  """The linear ``head`` layer of ``net`` (inside its compact ``__call__``),
+  in ``net.dtype``, with float32 outputs."""
+  head = layer(
+      nn.Dense,
+      features,
+      name='head',
+      **layer_init(net.init_scheme, x.shape[-1]),
+      dtype=net.dtype,
+  )
+  return head(x).astype(jnp.float32)
+
+
 class MLPEncoder(nn.Module):
   """Flatten, then ``Dense -> activation`` (or a gated dense layer) per
   hidden size, then a linear head."""
@@ -227,14 +240,7 @@ class MLPEncoder(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     x = _hidden_layers(self, x.reshape((x.shape[0], -1)), train)
-    head = layer(
-        nn.Dense,
-        self.out_features,
-        name='head',
-        **layer_init(self.init_scheme, x.shape[-1]),
-        dtype=self.dtype,
-    )
-    return head(x).astype(jnp.float32)
+    return _head(self, x, self.out_features)
 
 
 class MLPDecoder(nn.Module):
@@ -249,15 +255,9 @@ class MLPDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
-    x = _hidden_layers(self, z, train)
-    head = layer(
-        nn.Dense,
-        math.prod(self.output_shape),
-        name='head',
-        **layer_init(self.init_scheme, x.shape[-1]),
-        dtype=self.dtype,
+    out = _head(
+        self, _hidden_layers(self, z, train), math.prod(self.output_shape)
     )
-    out = head(x).astype(jnp.float32)
     return out.reshape((z.shape[0], *self.output_shape))
 
 
@@ -296,15 +296,7 @@ class ConvEncoder(nn.Module):
           dtype=self.dtype,
       )
       x = _dropout(act(conv(x)), self.dropout_rate, train)
-    x = x.reshape((x.shape[0], -1))
-    head = layer(
-        nn.Dense,
-        self.out_features,
-        name='head',
-        **layer_init(self.init_scheme, x.shape[-1]),
-        dtype=self.dtype,
-    )
-    return head(x).astype(jnp.float32)
+    return _head(self, x.reshape((x.shape[0], -1)), self.out_features)
 
 
 class ConvDecoder(nn.Module):
