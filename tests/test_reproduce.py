@@ -61,7 +61,7 @@ def test_table_from_runs_and_missing_commands(tmp_path):
   assert '230.00 ± 1.000 (seeds 0,1)' in line and '+1.3' in line
   assert '| at most 230 | yes | 10 min |' in line
   line = next(l for l in report.splitlines() if l.startswith('| one-class'))
-  assert '90.00 ± 0.000 (seeds 0)' in line and '| no | 2 min |' in line
+  assert '90.00 (seed 0 only)' in line and '| no | 2 min |' in line
   assert 'python -m experiments.one_class --outdir=' in report
 
 
