@@ -108,8 +108,9 @@ done
 # Sample quality (Frechet / kernel distance in the features of the project's
 # Fashion-MNIST classifier): the same 784-512-16 network as a VAE, a plain AE,
 # RAE-L2, RAE-GP, WAE-MMD, WAE-GAN and VAE-GAN; the deterministic ones sample
-# an ex-post GMM.
-for m in vae ae rae:reg=l2 rae:reg=gp wae wae:penalty=gan vae_gan vae_gan:pixel=1; do
+# an ex-post GMM. conv_vae and vae_gan:conv=true: the conv network (32-64
+# channels) and a conv discriminator, the kind Larsen et al. used.
+for m in vae ae rae:reg=l2 rae:reg=gp wae wae:penalty=gan vae_gan vae_gan:pixel=1 conv_vae vae_gan:conv=true; do
   f=${m%%:*}; a=${m#*:}; [ "$a" = "$m" ] && a= || a=,$a
   n=sq_$(echo $m | tr ':=' '__')
   $T --config=$C/$f.py:$D$a --config.latent_dim=16 --config.hidden_sizes='(512,)' --workdir=$R/$n
