@@ -49,6 +49,10 @@ $T --config=$C/hierarchical_vae.py:$D --config.binarize=dynamic --config.num_epo
 $E --workdir=$R/hvae_e30_warm_dyn --task=nll
 $T --config=$C/vae.py:$D $O --config.binarize=dynamic --config.num_epochs=30 $W --workdir=$R/vae_burda_e30_warm_dyn
 $E --workdir=$R/vae_burda_e30_warm_dyn --task=nll
+$T --config=$C/hierarchical_vae.py:$D --config.binarize=dynamic --config.num_epochs=100 $W --workdir=$R/hvae_e100_warm_dyn
+$E --workdir=$R/hvae_e100_warm_dyn --task=nll
+$T --config=$C/vae.py:$D $O --config.binarize=dynamic --config.num_epochs=100 $W --workdir=$R/vae_burda_e100_warm_dyn
+$E --workdir=$R/vae_burda_e100_warm_dyn --task=nll
 # The bounds of Rainforth et al. (2018) with the same network and protocol and
 # a budget of 16 importance samples: IWAE (1 x 16), MIWAE and PIWAE (4 x 4),
 # CIWAE (beta 0.5 over 16).
