@@ -87,6 +87,10 @@ def test_each_network_gets_the_gradient_of_its_own_objective():
         (dict(discriminator_learning_rate=0.0), 'discriminator_learning_rate'),
         (dict(discriminator_network='cnn'), "discriminator_network='cnn'"),
         (dict(discriminator_network='conv'), 'add --config.layout=hwc'),
+        (
+            dict(discriminator_network='conv', activation='gated'),
+            'has no gated layers; set --config.activation',
+        ),
     ],
 )
 def test_invalid_settings_are_refused(overrides, match):

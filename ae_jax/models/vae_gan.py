@@ -200,21 +200,22 @@ def build(config, data: base.DataSpec) -> VAEGAN:
         f'config.feature_weight={hp.feature_weight} must be > 0 (gamma, the '
         "decoder's weight of the feature-space reconstruction error)."
     )
-  conv = hp.discriminator_network == 'conv'
   if hp.discriminator_network not in DISCRIMINATOR_NETWORKS:
     raise ValueError(
-        f'config.discriminator_network={hp.discriminator_network!r} is not '
-        f'one of {DISCRIMINATOR_NETWORKS}.'
+        f'Unknown config.discriminator_network={hp.discriminator_network!r};'
+        f' set --config.discriminator_network to one of '
+        f'{DISCRIMINATOR_NETWORKS}.'
+    )
+  conv = hp.discriminator_network == 'conv'
+  if conv and config.activation == 'gated':
+    raise ValueError(
+        "config.discriminator_network='conv' has no gated layers; set "
+        '--config.activation=relu (or another elementwise activation).'
     )
   if conv and len(data.input_shape) != 3:
     raise ValueError(
         "config.discriminator_network='conv' needs images [H, W, C]; add "
         '--config.layout=hwc.'
-    )
-  if conv and config.activation == 'gated':
-    raise ValueError(
-        "config.discriminator_network='conv' has no gated layers; set "
-        '--config.activation=relu (or another elementwise activation).'
     )
   model = vae.build(config, data)  # The VAE's network and checks.
   module = VAEGANModule(

@@ -120,15 +120,17 @@ def feature_extractor(dataset) -> FeatureExtractor:
   """The cached (or newly trained) feature classifier of ``dataset``.
 
   Raises:
-    ValueError: the examples are not images (see `figures.image_shape_or_none`) or the
-      dataset has fewer than two classes to learn features from.
+    ValueError: the examples are not images (see
+      `figures.image_shape_or_none`) or the dataset has fewer than two
+      classes to learn features from.
   """
   shape = figures.image_shape_or_none(dataset.input_shape)
   if shape is None:
     raise ValueError(
         f'Dataset {dataset.name!r} has examples of shape '
         f'{dataset.input_shape}, not images; the sample-quality distances '
-        'need images (HWC, or flat with a square number of pixels).'
+        'need images (HWC with 1 or 3 channels, or flat S * S * C values '
+        'with C = 1 or 3 and S >= 8; `figures.image_shape_or_none`).'
     )
   if dataset.num_classes < 2:
     raise ValueError(
