@@ -1,6 +1,8 @@
 """Two-stochastic-layer VAE: its importance weights are the five densities
 of the model, its bounds are ordered, and it samples through both layers."""
 
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +11,8 @@ from scipy import stats
 
 from ae_jax import models
 from ae_jax.models import capabilities
+from ae_jax.models import hierarchical_vae
+from ae_jax.tasks import generative
 from tests import fitting
 
 SIZES = dict(
@@ -99,4 +103,62 @@ def test_invalid_settings_are_refused(overrides, match):
 def test_task_nll_applies_but_the_single_posterior_tasks_do_not():
   model = _model()
   assert isinstance(model, capabilities.ImportanceWeighted)
+  assert isinstance(model, capabilities.StochasticLayers)  # Task latent.
   assert not isinstance(model, capabilities.LatentVariableModel)
+
+
+def test_layer_posterior_means_average_q_z2_over_draws_of_z1():
+  model = _model()
+  params = model.init(jax.random.PRNGKey(0))
+  x = jnp.asarray(fitting.digits().test_images[:5])
+  rng = jax.random.PRNGKey(3)
+  z1_mean, z2_mean = model.layer_posterior_means(params, x, rng)
+  np.testing.assert_allclose(z1_mean, model.encode(params, x))
+  apply = lambda *a, method: model.module.apply(
+      {'params': params}, *a, method=method
+  )
+  m1, lv1 = map(np.asarray, apply(x, method='q_z1'))
+  k = hierarchical_vae.ACTIVITY_SAMPLES
+  eps = np.asarray(jax.random.normal(rng, (k, 5, 6)))
+  m2, _ = apply(jnp.asarray(m1 + np.exp(0.5 * lv1) * eps), method='q_z2')
+  np.testing.assert_allclose(z2_mean, np.mean(m2, 0), rtol=1e-5, atol=1e-6)
+  # Not the top layer's mean at z1's mean: z2's expectation is over q(z1|x).
+  at_mean = np.asarray(apply(jnp.asarray(m1), method='q_z2')[0])
+  assert np.abs(at_mean - z2_mean).max() > 1e-3
+
+
+def test_task_latent_counts_the_active_units_of_each_layer():
+  config = fitting.config(model='hierarchical_vae', **SIZES)
+  model, params, _ = fitting.fit(config, steps=300)
+  x = fitting.digits().test_images[:200]
+  trained = types.SimpleNamespace(
+      model=model, params=params, config=types.SimpleNamespace()
+  )
+  out = generative.latent(trained, types.SimpleNamespace(test_images=x))
+  assert out['latent_dim_per_layer'] == [6, 3]
+  for n, activity in zip(
+      out['active_units_per_layer'], out['activity_per_dimension_per_layer']
+  ):
+    assert n == sum(a > generative.ACTIVE_UNIT_THRESHOLD for a in activity)
+  assert out['active_units'] == sum(out['active_units_per_layer'])
+  assert out['active_units_per_layer'][0] > 0
+
+  # The top layer's activity follows the scale of q(z2|z1)'s mean map:
+  # zeroed, no unit is active; scaled up 100x, every unit is (after 300
+  # steps these tiny models leave z2 inactive); z1's count is unchanged.
+  def top_scaled(factor):
+    head = params['z1_to_z2']['head']
+    kernel = head['kernel'].at[:, :3].multiply(factor)  # The mean's columns.
+    changed = {
+        **params,
+        'z1_to_z2': {**params['z1_to_z2'], 'head': {**head, 'kernel': kernel}},
+    }
+    return generative.latent(
+        types.SimpleNamespace(
+            model=model, params=changed, config=trained.config
+        ),
+        types.SimpleNamespace(test_images=x),
+    )['active_units_per_layer']
+
+  assert top_scaled(0.0) == [out['active_units_per_layer'][0], 0]
+  assert top_scaled(100.0) == [out['active_units_per_layer'][0], 3]

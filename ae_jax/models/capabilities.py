@@ -47,6 +47,18 @@ class ImportanceWeighted(Protocol):
 
 
 @runtime_checkable
+class StochasticLayers(Protocol):
+  """Several stochastic layers (the two-layer VAE): the posterior mean of
+  each layer, E_q[z_l | x], for task ``latent``'s active units per layer
+  (Burda et al. 2015, Sec. 5.2)."""
+
+  def layer_posterior_means(
+      self, params: Any, x: jax.Array, rng: jax.Array
+  ) -> tuple[jax.Array, ...]:
+    ...
+
+
+@runtime_checkable
 class DiscreteCodes(Protocol):
   """Codes that are symbols of a codebook (the VQ-VAE): its ex-post density
   is a prior over symbols (`ae_jax.expost.CodePrior`), not a mixture."""

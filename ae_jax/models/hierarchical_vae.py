@@ -40,6 +40,10 @@ class Config(vae.WarmupConfig):
   iwae_samples: int = base.hparam(1)  # K: 1 = the ELBO, else IWAE.
 
 
+# Draws of z1 per image behind E_q[z2 | x] (`layer_posterior_means`).
+ACTIVITY_SAMPLES = 100
+
+
 def _split_gaussian(h):
   return jnp.split(h, 2, axis=-1)
 
@@ -152,6 +156,19 @@ class HierarchicalVAE(base.Model, Config):
             self.reconstruct(params, x), x, event_ndims=self.event_ndims
         ),
     }
+
+  def layer_posterior_means(self, params, x, rng):
+    """``(E_q[z1 | x], E_q[z2 | x])``: z1's is q(z1|x)'s mean, z2's the mean
+    of q(z2|z1)'s means over `ACTIVITY_SAMPLES` draws z1 ~ q(z1|x) (Burda et
+    al.'s activity statistic takes the expectation under the whole
+    posterior)."""
+    m1, lv1 = self._apply(params, x, method='q_z1')
+    shape = (ACTIVITY_SAMPLES, *m1.shape)
+    z1 = vae.reparameterize(
+        rng, jnp.broadcast_to(m1, shape), jnp.broadcast_to(lv1, shape)
+    )
+    m2, _ = self._apply(params, z1, method='q_z2')
+    return m1, jnp.mean(m2, axis=0)
 
   def encode(self, params, x):
     """The mean of q(z1 | x)."""

@@ -27,7 +27,8 @@ measures the property a model family is built for:
   'nll'       importance-sampled test negative log-likelihood (k = 5000) of a
               VAE or IWAE;
   'latent'    per-dimension KL, active units, total correlation and MMD to
-              N(0, I) of a VAE-family model's codes;
+              N(0, I) of a VAE-family model's codes; the active units of
+              each layer of a two-stochastic-layer VAE;
   'generate'  prior samples (pixel MMD to test images) and latent
               interpolations;
   'compression'  bits per test image of the quantised code against test MSE
@@ -109,7 +110,10 @@ DEFAULT_WHEN = {
     'sparsity': capabilities.is_sparse,
     'jacobian': capabilities.is_contractive,
     'prior': capabilities.has_prior,
-    'latent': lambda model: isinstance(model, capabilities.LatentVariableModel),
+    'latent': lambda model: isinstance(
+        model,
+        (capabilities.LatentVariableModel, capabilities.StochasticLayers),
+    ),
 }
 # Default tasks that need the data to have ground-truth factors.
 DEFAULT_WHEN_FACTORS = ('disentanglement',)

@@ -104,13 +104,38 @@ def prior(trained, dataset, baseline=None, outdir=None) -> dict:
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. (2015), Sec. 5.2.
 
 
+def _layer_activity(trained, x) -> dict:
+  """Active units of each stochastic layer of a hierarchical model (Burda
+  et al.): unit u of layer l is active when Cov_x(E_q[z_lu | x]) exceeds
+  `ACTIVE_UNIT_THRESHOLD`; ``active_units`` is the sum over layers."""
+  model, params = trained.model, trained.params
+  rng = jax.random.PRNGKey(0)
+  means = lambda v: model.layer_posterior_means(params, v, rng)
+  dims = [s.shape[-1] for s in jax.eval_shape(means, x[:1])]
+  stacked = common.batched(trained, lambda v: jnp.concatenate(means(v), -1), x)
+  layers = np.split(stacked.astype(np.float64), np.cumsum(dims)[:-1], axis=-1)
+  activity = [np.var(m, axis=0) for m in layers]
+  per_layer = [int(np.sum(a > ACTIVE_UNIT_THRESHOLD)) for a in activity]
+  return {
+      'latent_dim_per_layer': dims,
+      'active_units_per_layer': per_layer,
+      'activity_per_dimension_per_layer': [
+          [float(v) for v in a] for a in activity
+      ],
+      'active_units': sum(per_layer),
+  }
+
+
 def _posterior_statistics(trained, x) -> dict:
   """Latent statistics of a VAE-family model on ``x``."""
   model = trained.model
+  if isinstance(model, capabilities.StochasticLayers):
+    return _layer_activity(trained, x)
   if not isinstance(model, capabilities.LatentVariableModel):
     raise ValueError(
         f'Task latent needs models with a Gaussian posterior (vae, iwae, '
-        f'factor_vae); {trained.config.model!r} has none.'
+        f'factor_vae) or several stochastic layers (hierarchical_vae); '
+        f'{trained.config.model!r} has neither.'
     )
   encode = functools.partial(model.encode_distribution, trained.params)
   stats = common.batched(trained, lambda v: jnp.concatenate(encode(v), -1), x)
@@ -142,7 +167,9 @@ def latent(trained, dataset, baseline=None, outdir=None) -> dict:
   """Latent statistics of a VAE-family model on the test set: per-dimension
   KL and active units (Burda et al.), the Gaussian total correlation of
   sampled codes (FactorVAE's target) and the MMD of sampled codes to N(0, I)
-  (InfoVAE's); the same scalars for a baseline model."""
+  (InfoVAE's); the same scalars for a baseline model. A model with several
+  stochastic layers gets the active units of each layer (their prior is not
+  N(0, I), so the other statistics do not apply)."""
   del outdir  # `generate` draws the interpolations.
   out = _posterior_statistics(trained, dataset.test_images)
   if baseline is not None:
