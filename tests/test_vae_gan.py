@@ -2,6 +2,8 @@
 objective (Larsen et al.'s Algorithm 1) from the one loss, and trains with
 its own optimiser."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,9 @@ import pytest
 from ae_jax import losses
 from ae_jax import models
 from ae_jax.models import vae
+from ae_jax.models import vae_gan
+from ae_jax.train import state as state_lib
+from ae_jax.train import step as step_lib
 from tests import fitting
 
 GAMMA = 0.3
@@ -86,6 +91,7 @@ def test_each_network_gets_the_gradient_of_its_own_objective():
         (dict(discriminator_sizes=()), 'discriminator_sizes=\\(\\) must be'),
         (dict(discriminator_learning_rate=0.0), 'discriminator_learning_rate'),
         (dict(discriminator_network='cnn'), "discriminator_network='cnn'"),
+        (dict(equilibrium_margin=-0.1), 'equilibrium_margin=-0.1 must be'),
         (dict(discriminator_network='conv'), 'add --config.layout=hwc'),
         (
             dict(discriminator_network='conv', activation='gated'),
@@ -146,4 +152,62 @@ def test_the_conv_discriminator_reads_images_through_strided_convolutions():
   )(params)
   assert (
       np.abs(grads['discriminator']['hidden_0']['conv_0']['kernel']).sum() > 0
+  )
+
+
+@pytest.mark.parametrize(
+    'real, fake, disc, dec',
+    [
+        (0.69, 0.69, True, True),  # Balanced: both train.
+        (0.10, 0.69, False, True),  # The discriminator wins on real images.
+        (0.69, 0.20, False, True),  # ... or on fakes: it pauses.
+        (1.20, 0.69, True, False),  # It loses: the decoder pauses.
+        (0.69, 1.50, True, False),
+        (0.10, 1.50, True, True),  # Both would pause: both train.
+    ],
+)
+def test_the_equilibrium_rule_pauses_the_side_that_wins(real, fake, disc, dec):
+  gates = jax.jit(vae_gan.equilibrium_gates, static_argnums=2)(
+      jnp.float32(real), jnp.float32(fake), 0.4
+  )
+  assert (bool(gates['discriminator']), bool(gates['decoder'])) == (disc, dec)
+  assert _model().update_gates({}) is None  # Margin 0: no rule.
+  metrics = {'discriminator_real_bce': real, 'discriminator_fake_bce': fake}
+  assert (
+      bool(_model(equilibrium_margin=0.4).update_gates(metrics)['decoder'])
+      == dec
+  )
+
+
+def test_a_paused_group_keeps_its_parameters_and_optimiser_state():
+  model = _model()
+  config = fitting.config(model='vae_gan')
+  tx = state_lib.make_optimizer(config, 10, param_groups=model.param_groups())
+  params = model.init(jax.random.PRNGKey(0))
+  state = state_lib.create_train_state(params, tx, jax.random.PRNGKey(1))
+  batch = {'image': jnp.asarray(fitting.digits().test_images[:16])}
+
+  class Paused(type(model)):
+
+    def update_gates(self, metrics):
+      del metrics
+      return {'discriminator': jnp.bool_(False), 'decoder': jnp.bool_(True)}
+
+  paused = Paused(
+      **{f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+  )
+  free, _ = jax.jit(step_lib.make_train_step(model, tx))(state, batch)
+  held, metrics = jax.jit(step_lib.make_train_step(paused, tx))(state, batch)
+  assert float(metrics['update_discriminator']) == 0.0
+  assert float(metrics['update_decoder']) == 1.0
+  same = lambda a, b: jax.tree.map(np.testing.assert_array_equal, a, b)
+  same(held.params['discriminator'], params['discriminator'])
+  inner = lambda s: s.opt_state.inner_states['discriminator']
+  same(inner(held), inner(state))  # Adam's moments and count too.
+  for group in ('encoder', 'decoder'):  # The others take the free step.
+    same(held.params[group], free.params[group])
+    same(held.opt_state.inner_states[group], free.opt_state.inner_states[group])
+  assert not np.array_equal(
+      free.params['discriminator']['logit']['kernel'],
+      params['discriminator']['logit']['kernel'],
   )

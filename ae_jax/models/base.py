@@ -148,6 +148,18 @@ class Model(abc.ABC):
     metrics = self.per_example_losses(params, x, rng, train=True, labels=labels)
     return metrics, model_state
 
+  def update_gates(self, metrics: dict) -> dict[str, jax.Array] | None:
+    """Which parameter groups this step updates, from its batch-mean metrics.
+
+    ``None`` (every model but a balanced GAN): all of them. A model with
+    `param_groups` may return ``{group: bool scalar}``; a group whose gate
+    is False keeps its parameters and its optimiser state this step
+    (`ae_jax.train.state.make_optimizer`), e.g. the VAE-GAN pausing a
+    discriminator that wins by a margin (Larsen et al.'s equilibrium rule).
+    """
+    del metrics
+    return None
+
   def after_update(self, params: Params, model_state: Any) -> Params:
     """Parameters after the optimiser's step, given the new model state.
 

@@ -20,6 +20,10 @@ term sees the others through ``stop_gradient``; gamma reaches only the
 decoder (the encoder's copy of L_llike has a gradient scaled by 1/gamma on
 its way through the decoder).
 
+``equilibrium_margin`` > 0 adds the balance of Larsen et al.'s code: a
+discriminator that wins by the margin pauses, a decoder that loses by it
+pauses (`equilibrium_gates`, `base.Model.update_gates`).
+
 ``pixel_weight`` > 0 adds that multiple of the pixel negative log-likelihood
 to L_llike (a common variant; the paper uses the features alone).
 
@@ -57,9 +61,29 @@ class Config(discriminator.Config):
   # The image discriminator: 'mlp' (on the flattened image) | 'conv' (strided
   # convolutions of conv_features first, as Larsen et al.; layout='hwc').
   discriminator_network: str = base.hparam('mlp')
+  # Larsen et al.'s equilibrium rule (0 = off; their code uses 0.4): pause
+  # the discriminator's updates while its cross-entropy on real images or
+  # on fakes is below EQUILIBRIUM - margin (it wins), the decoder's while
+  # either is above EQUILIBRIUM + margin (it loses), and train both if both
+  # would pause.
+  equilibrium_margin: float = base.hparam(0.0)
 
 
 DISCRIMINATOR_NETWORKS = ('mlp', 'conv')
+# The cross-entropy the equilibrium rule balances around (Larsen et al.'s
+# code; ln 2 = 0.693 is a discriminator at chance).
+EQUILIBRIUM = 0.68
+
+
+def equilibrium_gates(real_bce, fake_bce, margin):
+  """Larsen et al.'s rule: ``{'discriminator': bool, 'decoder': bool}``,
+  whether each trains this step, from the discriminator's mean
+  cross-entropy on real images and on fakes."""
+  low, high = EQUILIBRIUM - margin, EQUILIBRIUM + margin
+  disc = jnp.logical_not((real_bce < low) | (fake_bce < low))
+  dec = jnp.logical_not((real_bce > high) | (fake_bce > high))
+  neither = jnp.logical_not(disc | dec)
+  return {'discriminator': disc | neither, 'decoder': dec | neither}
 
 
 class ImageDiscriminator(nn.Module):
@@ -114,6 +138,16 @@ class VAEGAN(vae.VariationalAutoencoder):
   pixel_weight: float = 0.0
   learning_rate: float = 1e-3
   discriminator_learning_rate: float = 1e-3
+  equilibrium_margin: float = 0.0
+
+  def update_gates(self, metrics):
+    if not self.equilibrium_margin:
+      return None
+    return equilibrium_gates(
+        metrics['discriminator_real_bce'],
+        metrics['discriminator_fake_bce'],
+        self.equilibrium_margin,
+    )
 
   def param_groups(self):
     groups = {
@@ -175,6 +209,11 @@ class VAEGAN(vae.VariationalAutoencoder):
         'discriminator_accuracy': discriminator.accuracy(
             real_logit, fake_logits[1]
         ),
+        # The equilibrium rule's inputs: -log D(x), and -log(1 - D(fake))
+        # averaged over both kinds of fake.
+        'discriminator_real_bce': jax.nn.softplus(-real_logit),
+        'discriminator_fake_bce': 0.5
+        * sum(jax.nn.softplus(f) for f in fake_logits),
         'mse': self.pixel_mse(recon, x),
     }
 
@@ -199,6 +238,11 @@ def build(config, data: base.DataSpec) -> VAEGAN:
     raise ValueError(
         f'config.feature_weight={hp.feature_weight} must be > 0 (gamma, the '
         "decoder's weight of the feature-space reconstruction error)."
+    )
+  if not hp.equilibrium_margin >= 0:
+    raise ValueError(
+        f'config.equilibrium_margin={hp.equilibrium_margin} must be >= 0 (0 '
+        "turns Larsen et al.'s equilibrium rule off; their code uses 0.4)."
     )
   if hp.discriminator_network not in DISCRIMINATOR_NETWORKS:
     raise ValueError(
@@ -235,4 +279,5 @@ def build(config, data: base.DataSpec) -> VAEGAN:
       pixel_weight=float(hp.pixel_weight),
       learning_rate=float(config.learning_rate),
       discriminator_learning_rate=float(hp.discriminator_learning_rate),
+      equilibrium_margin=float(hp.equilibrium_margin),
   )

@@ -72,7 +72,9 @@ def make_optimizer(
   params dict to its learning rate: every group gets its own optimiser of the
   configured kind (``optax.multi_transform``), e.g. an adversarial
   autoencoder's discriminator beside its encoder and decoder. All groups are
-  still updated by the one jitted train step.
+  still updated by the one jitted train step; its ``tx.update(...,
+  gates={group: bool})`` (`base.Model.update_gates`) skips a group whose gate
+  is False: zero update, optimiser state unchanged.
   """
   check_optimizer_config(config)
   if config.warmup_steps and config.warmup_steps >= num_train_steps:
@@ -85,7 +87,7 @@ def make_optimizer(
   if not param_groups:
     return _optimizer(config, num_train_steps, config.learning_rate)
   transforms = {
-      key: _optimizer(config, num_train_steps, lr)
+      key: _gated(key, _optimizer(config, num_train_steps, lr))
       for key, lr in param_groups.items()
   }
 
@@ -99,6 +101,28 @@ def make_optimizer(
     return {k: jax.tree.map(lambda _, k=k: k, v) for k, v in params.items()}
 
   return optax.multi_transform(transforms, labels)
+
+
+def _gated(group: str, inner: optax.GradientTransformation):
+  """``inner`` that skips a step when ``gates[group]`` (an update's extra
+  argument) is False: zero updates and ``inner``'s state unchanged, as if
+  the step had not happened for this group. Same state as ``inner``, so
+  checkpoints do not change."""
+  inner = optax.with_extra_args_support(inner)
+
+  def update(updates, state, params=None, *, gates=None, **extra_args):
+    new_updates, new_state = inner.update(updates, state, params, **extra_args)
+    if gates is None or group not in gates:
+      return new_updates, new_state
+    on = gates[group]
+    return (
+        jax.tree.map(
+            lambda u: jnp.where(on, u, jnp.zeros_like(u)), new_updates
+        ),
+        jax.tree.map(lambda n, o: jnp.where(on, n, o), new_state, state),
+    )
+
+  return optax.GradientTransformationExtraArgs(inner.init, update)
 
 
 def _optimizer(config, num_train_steps: int, lr: float):

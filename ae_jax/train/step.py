@@ -63,7 +63,13 @@ def make_train_step(
     grads, (metrics, model_state) = jax.grad(loss_fn, has_aux=True)(
         state.params
     )
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    gates = model.update_gates(metrics)
+    extra = {} if gates is None else {'gates': gates}
+    updates, opt_state = tx.update(
+        grads, state.opt_state, state.params, **extra
+    )
+    for group, on in (gates or {}).items():  # How often each group trains.
+      metrics[f'update_{group}'] = jnp.asarray(on, jnp.float32)
     params = optax.apply_updates(state.params, updates)
     if grad_norm or skip_nonfinite:
       metrics['grad_norm'] = optax.global_norm(grads)
