@@ -155,3 +155,25 @@ def test_probe_task_adds_a_label_efficiency_curve(tmp_path, monkeypatch):
   # Measured on digits: 0.878 (100 labels), 0.968, 0.970.
   assert pixels[0] < pixels[2] - 0.03
   assert (tmp_path / 'figs' / 'label_efficiency.png').stat().st_size > 0
+  # Paired with the pixels draw by draw: the same subsets, brute force.
+  codes = [
+      common.codes(trained, dataset.train_images),
+      common.codes(trained, dataset.test_images),
+  ]
+  gains = []
+  for i in range(5):
+    idx = probes.stratified_subset(dataset.train_labels, 100, seed=i)
+    acc = lambda tr, te: probe_fn(
+        tr[idx], dataset.train_labels[idx], te, dataset.test_labels, seed=i
+    )
+    gains.append(
+        acc(*codes) - acc(flat(dataset.train_images), flat(dataset.test_images))
+    )
+  assert rows[0]['gain_over_pixels'] == pytest.approx(np.mean(gains))
+  assert rows[0]['draws_above_pixels'] == sum(g > 0 for g in gains)
+  assert rows[2]['gain_over_pixels'] == pytest.approx(
+      result['codes'] - result['raw_pixels']
+  )
+  assert all('gain_over_pixels' in r for r in rows if r['features'] == 'pca')
+  assert not any('gain_over_pixels' in r for r in rows[3:6])  # Pixels.
+  assert not any('accuracies' in r for r in rows)

@@ -232,7 +232,9 @@ def label_efficiency(
     One dict per entry of `sizes`, in order: ``labels`` (the subset size,
     ``N_train`` for ``None``), ``repeats`` (draws), ``accuracy_mean`` and
     ``accuracy_std`` (mean and population standard deviation over the
-    draws; 0.0 for one draw). The ``None`` row equals
+    draws; 0.0 for one draw) and ``accuracies`` (each draw's, in seed
+    order: the same draws for every feature set given the same labels and
+    `seed`, so two feature sets compare draw by draw). The ``None`` row equals
     ``linear_probe_accuracy(train_features, train_labels, test_features,
     test_labels, seed=seed)``.
 
@@ -300,5 +302,6 @@ def label_efficiency(
     row = {'labels': num, 'repeats': draws}
     row['accuracy_mean'] = float(np.mean(accuracies))
     row['accuracy_std'] = float(np.std(accuracies))
+    row['accuracies'] = [float(a) for a in accuracies]
     rows.append(row)
   return rows

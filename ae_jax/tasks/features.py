@@ -23,7 +23,10 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
   """Linear-probe test accuracy with every training label on the codes, raw
   pixels and PCA features of the code size (``codes``, ``raw_pixels``,
   ``pca``), and ``label_efficiency`` rows: mean and std of the accuracy over
-  stratified draws of `LABEL_SIZES` training labels, per feature type. With
+  stratified draws of `LABEL_SIZES` training labels, per feature type; the
+  codes' and PCA's rows also give the mean paired gain over the pixels on
+  the same draws (``gain_over_pixels``) and in how many draws they beat
+  them (``draws_above_pixels``). With
   ``outdir`` also ``label_efficiency.png``: accuracy against the number of
   labels, one curve per feature type."""
   del baseline
@@ -45,16 +48,26 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
   n, num_classes = len(train_y), len(np.unique(train_y))
   sizes = [s for s in LABEL_SIZES if s is None or s <= n - num_classes]
   out = {'code_size': k}
-  rows = []
+  rows, draws = [], {}
   for name in FEATURES:
     train_f, test_f = features[name]
     # The all-labels fit of the curve is the headline number (fitted once).
     curve = probes.label_efficiency(
         train_f, train_y, test_f, test_y, sizes=sizes
     )
+    for row in curve:
+      draws[name, row['labels']] = np.asarray(row.pop('accuracies'))
     rows += [{'features': name, **row} for row in curve]
     (full,) = [r for r in curve if r['labels'] == n]
     out[name] = full['accuracy_mean']
+  for row in rows:  # Paired: every feature set is probed on the same draws.
+    if row['features'] != 'raw_pixels':
+      gain = (
+          draws[row['features'], row['labels']]
+          - draws['raw_pixels', row['labels']]
+      )
+      row['gain_over_pixels'] = float(np.mean(gain))
+      row['draws_above_pixels'] = int(np.sum(gain > 0))
   if isinstance(trained.model, capabilities.Classifier):  # Its own accuracy.
     predicted = common.batched(
         trained,
