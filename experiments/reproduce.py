@@ -140,6 +140,9 @@ CLAIMS = (
             '--config.seed={seed} --workdir={workdir}',
             'python -m experiments.evaluate --workdir={workdir} --task=pca',
         ),
+        # The paper's 50 epochs of RBM pretraining per layer (runs with
+        # fewer are another protocol).
+        requires=(('pretrain_steps', 30000),),
     ),
     Claim(
         key='one_class',
