@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -283,13 +284,17 @@ def test_image_shape_or_none(input_shape, expected):
   assert figures.image_shape_or_none(input_shape) == expected
 
 
-def test_the_evaluate_binary_exports_projector_points_of_its_flag(runs):
+def test_the_evaluate_binary_exports_projector_points_of_its_flag(
+    runs, tmp_path
+):
+  # A copy: the binary writes its outputs into the run the module shares.
+  workdir = shutil.copytree(runs['trained'], tmp_path / 'trained')
   proc = subprocess.run(
       [
           sys.executable,
           '-m',
           'experiments.evaluate',
-          f'--workdir={runs["trained"]}',
+          f'--workdir={workdir}',
           '--task=projector',
           '--projector_points=7',
       ],
@@ -299,7 +304,7 @@ def test_the_evaluate_binary_exports_projector_points_of_its_flag(runs):
       timeout=300,
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
-  with open(os.path.join(runs['trained'], 'eval_projector.json')) as f:
+  with open(os.path.join(workdir, 'eval_projector.json')) as f:
     out = json.load(f)
   assert out['points'] == 7 and len(_read_tsv(out['tensors'])) == 7
 
