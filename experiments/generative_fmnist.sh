@@ -53,6 +53,16 @@ $T --config=$C/hierarchical_vae.py:$D --config.binarize=dynamic --config.num_epo
 $E --workdir=$R/hvae_e100_warm_dyn --task=nll
 $T --config=$C/vae.py:$D $O --config.binarize=dynamic --config.num_epochs=100 $W --workdir=$R/vae_burda_e100_warm_dyn
 $E --workdir=$R/vae_burda_e100_warm_dyn --task=nll
+# Active units per stochastic layer (Burda et al.'s statistic), and the
+# IWAE bound (K = 5) at 30 epochs for both depths.
+for e in 30 100; do
+  $E --workdir=$R/hvae_e${e}_warm_dyn --task=latent --baseline_workdir=$R/vae_burda_e${e}_warm_dyn
+done
+$T --config=$C/hierarchical_vae.py:$D,samples=5 --config.binarize=dynamic --config.num_epochs=30 --workdir=$R/hvae_k5_e30_dyn
+$E --workdir=$R/hvae_k5_e30_dyn --task=nll
+$T --config=$C/iwae.py:$D,samples=5 $O --config.binarize=dynamic --config.num_epochs=30 --workdir=$R/iwae5_burda_e30_dyn
+$E --workdir=$R/iwae5_burda_e30_dyn --task=nll
+$E --workdir=$R/hvae_k5_e30_dyn --task=latent --baseline_workdir=$R/iwae5_burda_e30_dyn
 # The bounds of Rainforth et al. (2018) with the same network and protocol and
 # a budget of 16 importance samples: IWAE (1 x 16), MIWAE and PIWAE (4 x 4),
 # CIWAE (beta 0.5 over 16).
