@@ -29,20 +29,17 @@ def _pyplot():
 
 
 def image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
-  """(H, W, C) of the images behind ``input_shape`` (flat vectors are taken
-  as square images with 1 or 3 channels)."""
-  if len(input_shape) == 3:
-    return tuple(input_shape)
-  if len(input_shape) == 2:
-    return (*input_shape, 1)
-  (n,) = input_shape
-  for channels in (1, 3):
-    side = math.isqrt(n // channels)
-    if side * side * channels == n:
-      return (side, side, channels)
-  raise ValueError(
-      f'Cannot draw inputs of shape {tuple(input_shape)} as images.'
-  )
+  """(H, W, C) of the images behind ``input_shape``, for drawing and image
+  metrics: `image_shape_or_none`'s rule with any side (a flat vector of 16
+  is a 4 x 4 image here); raises for inputs that are not images."""
+  shape = image_shape_or_none(input_shape, min_side=1)
+  if shape is None:
+    raise ValueError(
+        f'Cannot draw inputs of shape {tuple(input_shape)} as images: they '
+        'need [H, W, C] with 1 or 3 channels, [H, W], or a flat S*S*C '
+        'vector.'
+    )
+  return shape
 
 
 # The smallest side of a flat vector read as a square image (sklearn's 8 x 8
@@ -52,15 +49,16 @@ MIN_IMAGE_SIDE = 8
 
 
 def image_shape_or_none(
-    input_shape: Sequence[int],
+    input_shape: Sequence[int], *, min_side: int = MIN_IMAGE_SIDE
 ) -> tuple[int, int, int] | None:
   """``(H, W, C)`` of the images behind examples of ``input_shape`` (C = 1
   or 3), or None for vectors that are not images.
 
   ``[H, W, C]`` and ``[H, W]`` (the 'sequence' layout: rows as steps) are
   images; a flat ``[D]`` vector is one only when D = S * S * C with C = 1
-  or 3 and S >= `MIN_IMAGE_SIDE`. Every "is this an image?" decision (sprites,
-  the sample-quality classifier, image anomaly scores) goes through here.
+  or 3 and S >= ``min_side`` (`MIN_IMAGE_SIDE`). Every "is this an image?"
+  decision (sprites, the sample-quality classifier, image anomaly scores)
+  goes through here, and `image_shape` (drawing) with any side.
   """
   shape = tuple(int(s) for s in input_shape)
   if len(shape) == 3:
@@ -71,7 +69,7 @@ def image_shape_or_none(
     return None
   for channels in (1, 3):
     side = math.isqrt(shape[0] // channels)
-    if side >= MIN_IMAGE_SIDE and side * side * channels == shape[0]:
+    if side >= min_side and side * side * channels == shape[0]:
       return (side, side, channels)
   return None
 

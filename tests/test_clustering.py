@@ -284,6 +284,16 @@ def test_image_shape_or_none(input_shape, expected):
   assert figures.image_shape_or_none(input_shape) == expected
 
 
+def test_image_shape_draws_any_square_and_names_what_it_cannot():
+  # The same rule with any side: tiny test images are still drawn.
+  assert figures.image_shape((16,)) == (4, 4, 1)
+  assert figures.image_shape((27,)) == (3, 3, 3)
+  assert figures.image_shape((64, 64, 3)) == (64, 64, 3)
+  for shape in [(10,), (8, 8, 2), (2, 3, 4, 1)]:
+    with pytest.raises(ValueError, match='Cannot draw inputs of shape'):
+      figures.image_shape(shape)
+
+
 def test_the_evaluate_binary_exports_projector_points_of_its_flag(
     runs, tmp_path
 ):
