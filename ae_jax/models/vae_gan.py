@@ -20,9 +20,11 @@ term sees the others through ``stop_gradient``; gamma reaches only the
 decoder (the encoder's copy of L_llike has a gradient scaled by 1/gamma on
 its way through the decoder).
 
-``equilibrium_margin`` > 0 adds the balance of Larsen et al.'s code: a
-discriminator that wins by the margin pauses, a decoder that loses by it
-pauses (`equilibrium_gates`, `base.Model.update_gates`).
+``equilibrium_margin`` > 0 adds the balance of Larsen et al.'s code
+(andersbll/autoencoding_beyond_pixels, ``model/aegan.py``: equilibrium
+0.68, margin 0.4; ``vaegan.py``: margin 0.25): a discriminator that wins by
+the margin pauses, a decoder that loses by it pauses, each skipping its
+optimiser step and state (`equilibrium_gates`, `base.Model.update_gates`).
 
 ``pixel_weight`` > 0 adds that multiple of the pixel negative log-likelihood
 to L_llike (a common variant; the paper uses the features alone).
@@ -61,7 +63,7 @@ class Config(discriminator.Config):
   # The image discriminator: 'mlp' (on the flattened image) | 'conv' (strided
   # convolutions of conv_features first, as Larsen et al.; layout='hwc').
   discriminator_network: str = base.hparam('mlp')
-  # Larsen et al.'s equilibrium rule (0 = off; their code uses 0.4): pause
+  # Larsen et al.'s equilibrium rule (0 = off; their code: 0.4): pause
   # the discriminator's updates while its cross-entropy on real images or
   # on fakes is below EQUILIBRIUM - margin (it wins), the decoder's while
   # either is above EQUILIBRIUM + margin (it loses), and train both if both
@@ -71,7 +73,8 @@ class Config(discriminator.Config):
 
 DISCRIMINATOR_NETWORKS = ('mlp', 'conv')
 # The cross-entropy the equilibrium rule balances around (Larsen et al.'s
-# code; ln 2 = 0.693 is a discriminator at chance).
+# code; ln 2 = 0.693 is a discriminator at chance). Their fake cost is the
+# mean over reconstructions and prior samples together, as ours.
 EQUILIBRIUM = 0.68
 
 
@@ -242,7 +245,7 @@ def build(config, data: base.DataSpec) -> VAEGAN:
   if not hp.equilibrium_margin >= 0:
     raise ValueError(
         f'config.equilibrium_margin={hp.equilibrium_margin} must be >= 0 (0 '
-        "turns Larsen et al.'s equilibrium rule off; their code uses 0.4)."
+        "turns Larsen et al.'s equilibrium rule off; their code: 0.4)."
     )
   if hp.discriminator_network not in DISCRIMINATOR_NETWORKS:
     raise ValueError(
