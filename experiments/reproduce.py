@@ -179,16 +179,23 @@ CLAIMS = (
 )
 
 
+def _first_launch(launches: epath.Path) -> float:
+  first = json.loads(launches.read_text().split('\n')[0])
+  return datetime.datetime.fromisoformat(first['time']).timestamp()
+
+
 def _wall_seconds(workdir: epath.Path) -> float | None:
-  """The run's wall time: ``one_class.json``'s own, else first launch to
+  """The run's wall time: ``one_class.json``'s own, else the first launch
+  (the pretraining's, ``pretrain/layer_<i>``, where the run pretrains) to
   ``final_metrics.json`` (a relaunch rewrites that file: then the time
   between launches counts too)."""
   one_class = _read_json(workdir / 'one_class.json')
   if one_class and 'total_seconds' in one_class:
     return one_class['total_seconds']
   try:
-    first = json.loads((workdir / 'launches.jsonl').read_text().split('\n')[0])
-    start = datetime.datetime.fromisoformat(first['time']).timestamp()
+    start = _first_launch(workdir / 'launches.jsonl')
+    for layer in (workdir / 'pretrain').glob('layer_*/launches.jsonl'):
+      start = min(start, _first_launch(layer))
     return os.stat(workdir / 'final_metrics.json').st_mtime - start
   except (OSError, ValueError, KeyError, IndexError):
     return None

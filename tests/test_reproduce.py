@@ -49,6 +49,20 @@ def test_table_from_runs_and_missing_commands(tmp_path):
   relu = root / 'vampprior_nll' / 'seed0'
   _write(relu, 'eval_nll.json', {'examples': 10000, 'nll': 220.0})
   _write(relu, 'config.json', {'activation': 'relu'})
+  # A pretrained deep AE: its wall time starts at the first layer's launch.
+  deep = root / 'deep_ae_pca' / 'seed0'
+  _write(deep, 'eval_pca.json', {'ae_over_pca': 0.46})
+  _write(deep, 'config.json', {'pretrain_steps': 30000})
+  _write(deep, 'final_metrics.json', {})
+  end = os.stat(deep / 'final_metrics.json').st_mtime
+  for path, minutes in ((deep, 12), (deep / 'pretrain' / 'layer_0', 25)):
+    path.mkdir(parents=True, exist_ok=True)
+    start = datetime.datetime.fromtimestamp(
+        end - 60 * minutes, datetime.timezone.utc
+    )
+    (path / 'launches.jsonl').write_text(
+        json.dumps({'time': start.isoformat()}) + '\n'
+    )
   rows = reproduce.collect(root)
   assert not rows[1]['values'] and len(rows[1]['missing']) == 3
   vae = rows[0]
@@ -63,6 +77,8 @@ def test_table_from_runs_and_missing_commands(tmp_path):
   line = next(l for l in report.splitlines() if l.startswith('| one-class'))
   assert '90.00 (seed 0 only)' in line and '| no | 2 min |' in line
   assert 'python -m experiments.one_class --outdir=' in report
+  line = next(l for l in report.splitlines() if l.startswith('| deep AE'))
+  assert '0.460 (seed 0 only)' in line and '| yes | 25 min |' in line
 
 
 def test_runs_without_any_run_and_exits_0(tmp_path):
