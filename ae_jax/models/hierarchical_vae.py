@@ -10,7 +10,9 @@ likelihood of ``config.likelihood``; the paper: hidden 200-200 and 100-100
 tanh units, z1 of 100 and z2 of 50 units. The log importance weight of a
 draw is ``log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log
 q(z2|z1)``; the loss is the ELBO (``iwae_samples`` = 1) or the K-sample
-IWAE bound, and task ``nll`` uses the same weights.
+IWAE bound, and task ``nll`` uses the same weights. ``free_bits`` > 0 trains
+the ELBO with each unit's batch-mean KL floored (Kingma et al. 2016), a
+remedy for a top layer whose units collapse to the prior.
 
 `encode` gives the mean of q(z1|x) (``latent_dim`` = z1's units) and
 `decode` the mean of p(x|z1), so every task that works on codes applies to
@@ -18,6 +20,7 @@ the first stochastic layer; `sample` draws z2 ~ N(0, I), z1 ~ p(z1|z2).
 """
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -38,6 +41,11 @@ class Config(vae.WarmupConfig):
   top_latent_dim: int = base.hparam(50)  # z2's units.
   top_hidden_sizes: tuple[int, ...] = base.hparam((100, 100))
   iwae_samples: int = base.hparam(1)  # K: 1 = the ELBO, else IWAE.
+  # Free bits (Kingma et al. 2016), nats per latent unit (0 = off; the ELBO
+  # only, in training): a unit whose KL, averaged over the batch, is below
+  # this counts as exactly this much and gets no gradient from the KL, so
+  # the KL cannot push it to collapse.
+  free_bits: float = base.hparam(0.0)
 
 
 # Draws of z1 per image behind E_q[z2 | x] (`layer_posterior_means`).
@@ -114,9 +122,10 @@ class HierarchicalVAE(base.Model, Config):
     log_px, log_ratio = self._log_weight_terms(params, x, rng, num_samples)
     return log_px + log_ratio
 
-  def _log_weight_terms(self, params, x, rng, num_samples):
+  def _log_weight_terms(self, params, x, rng, num_samples, *, per_unit=False):
     """``(log p(x | z1), log p(z1, z2) - log q(z1, z2 | x))``, each
-    ``[K, B]``."""
+    ``[K, B]``; with ``per_unit`` also the KL estimate of every latent unit,
+    ``log q - log p`` per unit of z1 then z2, ``[K, B, d1 + d2]``."""
     r1, r2 = jax.random.split(rng)
     m1, lv1 = self._apply(params, x, method='q_z1')
     z1 = vae.reparameterize(
@@ -136,17 +145,41 @@ class HierarchicalVAE(base.Model, Config):
     log_q = losses.gaussian_log_likelihood(
         jnp.broadcast_to(m1, z1.shape), jnp.broadcast_to(lv1, z1.shape), z1
     ) + losses.gaussian_log_likelihood(m2, lv2, z2)
-    return log_px, log_p - log_q
+    if not per_unit:
+      return log_px, log_p - log_q
+    unit = functools.partial(losses.gaussian_log_likelihood, event_ndims=0)
+    kl_units = jnp.concatenate(
+        [
+            unit(
+                jnp.broadcast_to(m1, z1.shape),
+                jnp.broadcast_to(lv1, z1.shape),
+                z1,
+            )
+            - unit(pm1, plv1, z1),
+            unit(m2, lv2, z2) - unit(zeros, zeros, z2),
+        ],
+        axis=-1,
+    )
+    return log_px, log_p - log_q, kl_units
 
   def per_example_losses(self, params, x, rng, *, train, labels=None):
-    del train, labels
+    del labels
     rng = jax.random.PRNGKey(0) if rng is None else rng
-    log_px, log_ratio = self._log_weight_terms(
-        params, x, rng, self.iwae_samples
+    free = train and base.is_on(self.free_bits)
+    terms = self._log_weight_terms(
+        params, x, rng, self.iwae_samples, per_unit=free
     )
+    log_px, log_ratio = terms[:2]
     bound = losses.iwae_bound(log_px + log_ratio)
+    loss = -bound
+    if free:  # The ELBO (K = 1) with each unit's KL floored at free_bits.
+      kl_units = terms[2][0]  # [B, d1 + d2]
+      above = jnp.mean(kl_units, axis=0) > self.free_bits
+      loss = -log_px[0] + jnp.sum(
+          jnp.where(above, kl_units, self.free_bits), axis=-1
+      )
     return {
-        'loss': -bound,
+        'loss': loss,
         'neg_elbo': -jnp.mean(log_px + log_ratio, axis=0),
         # The ELBO's two terms (a one-sample KL estimate, averaged over K).
         'loss_rec': -jnp.mean(log_px, axis=0),
@@ -209,6 +242,18 @@ def build(config, data: base.DataSpec) -> HierarchicalVAE:
     if not (isinstance(value, int) and value >= 1):
       raise ValueError(f'config.{field}={value!r} must be a positive integer.')
   vae.check_warmup(hp.kl_warmup_steps)
+  if not hp.free_bits >= 0:
+    raise ValueError(
+        f'config.free_bits={hp.free_bits} must be >= 0 (nats per latent '
+        'unit; 0 turns free bits off).'
+    )
+  if hp.free_bits and (hp.iwae_samples > 1 or hp.kl_warmup_steps):
+    raise ValueError(
+        f'config.free_bits={hp.free_bits} floors the KL term of the ELBO, '
+        'which neither the IWAE bound nor a KL warm-up keeps as is; set '
+        '--config.iwae_samples=1 and --config.kl_warmup_steps=0, or '
+        '--config.free_bits=0.'
+    )
   if hp.kl_warmup_steps and hp.iwae_samples > 1:
     raise ValueError(
         'config.kl_warmup_steps weights the KL term of the ELBO, which the '
@@ -233,4 +278,5 @@ def build(config, data: base.DataSpec) -> HierarchicalVAE:
       top_hidden_sizes=sizes,
       iwae_samples=hp.iwae_samples,
       kl_warmup_steps=hp.kl_warmup_steps,
+      free_bits=float(hp.free_bits),
   )
