@@ -22,6 +22,8 @@ from absl import flags
 from etils import epath
 import numpy as np
 
+from experiments.configs.papers import deep_ae_pca
+
 _RUNS = flags.DEFINE_string(
     'paper_runs', 'runs/papers', 'Root of the paper runs.'
 )
@@ -142,7 +144,7 @@ CLAIMS = (
         ),
         # The paper's 50 epochs of RBM pretraining per layer (runs with
         # fewer are another protocol).
-        requires=(('pretrain_steps', 30000),),
+        requires=(('pretrain_steps', deep_ae_pca.get_config().pretrain_steps),),
     ),
     Claim(
         key='one_class',
@@ -208,6 +210,19 @@ def _has(workdir: epath.Path, requires) -> bool:
   )
 
 
+def _other_protocol(workdir: epath.Path, requires) -> str:
+  """``'key=value, needs required'`` for each config value of a run in
+  ``workdir`` that the claim's protocol does not have ('' if none)."""
+  config = _read_json(workdir / 'config.json') if requires else None
+  if not config:
+    return ''
+  return '; '.join(
+      f'{key}={config.get(key)!r}, needs {value!r}'
+      for key, value in requires
+      if config.get(key) != value
+  )
+
+
 def collect(root: epath.Path, claims=CLAIMS, seeds=SEEDS) -> list[dict]:
   """Per claim: our values by seed, the training wall times and the
   commands of the missing seeds."""
@@ -220,9 +235,17 @@ def collect(root: epath.Path, claims=CLAIMS, seeds=SEEDS) -> list[dict]:
       if workdir.exists() and _has(workdir, claim.requires):
         value = claim.read(workdir)
       if value is None:
-        missing.append(
-            [c.format(workdir=workdir, seed=seed) for c in claim.commands]
-        )
+        commands = [
+            c.format(workdir=workdir, seed=seed) for c in claim.commands
+        ]
+        other = _other_protocol(workdir, claim.requires)
+        if other:  # The trainer would refuse its changed config.
+          commands.insert(
+              0,
+              f'# {workdir} holds a run of another protocol ({other}): move'
+              ' it away first',
+          )
+        missing.append(commands)
         continue
       values[seed] = value
       wall = _wall_seconds(workdir)

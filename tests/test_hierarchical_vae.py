@@ -188,13 +188,22 @@ def test_free_bits_floor_each_units_batch_mean_kl_in_training_only():
   evaluated = model.per_example_losses(params, x, rng, train=False)
   np.testing.assert_allclose(evaluated['loss'], plain['loss'])
   np.testing.assert_allclose(m['neg_elbo'], plain['neg_elbo'])
-  # A floored unit gets no gradient from the KL: q(z2|z1)'s mean map only
-  # gets the reconstruction's through p(z1|z2), so it differs from the plain
-  # ELBO's gradient.
-  grad = lambda mdl: jax.grad(
-      lambda p: mdl.per_example_losses(p, x, rng, train=True)['loss'].mean()
-  )(params)['z1_to_z2']['head']['kernel']
-  assert not np.allclose(grad(model), grad(_model()))
+
+  # The gradient is the reconstruction's plus that of the KL of the units
+  # above the floor only: floored units give the KL no gradient.
+  def by_hand(p):
+    log_px, _, kl = model._log_weight_terms(p, x, rng, 1, per_unit=True)
+    above = jax.lax.stop_gradient(jnp.mean(kl[0], 0) > 0.3)
+    return -log_px[0].mean() + jnp.sum(jnp.where(above, kl[0].mean(0), 0.0))
+
+  got = jax.grad(
+      lambda p: model.per_example_losses(p, x, rng, train=True)['loss'].mean()
+  )(params)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+      got,
+      jax.grad(by_hand)(params),
+  )
 
 
 def test_free_bits_keep_top_layer_units_active_on_digits():
@@ -210,6 +219,7 @@ def test_free_bits_keep_top_layer_units_active_on_digits():
     out = generative.latent(trained, types.SimpleNamespace(test_images=x))
     return out['active_units_per_layer'][1]
 
-  # Measured: no z2 unit active of 3 with the plain ELBO, 3 with 0.5 nats.
+  # Measured: no z2 unit active of 3 with the plain ELBO; with 0.5 nats all
+  # 3 (activity 0.50-0.59 against the 0.01 threshold).
   assert top_active(0.0) == 0
-  assert top_active(0.5) >= 2
+  assert top_active(0.5) == 3

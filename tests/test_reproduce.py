@@ -63,8 +63,18 @@ def test_table_from_runs_and_missing_commands(tmp_path):
     (path / 'launches.jsonl').write_text(
         json.dumps({'time': start.isoformat()}) + '\n'
     )
+  # A deep AE of the shorter pretraining: not read, and named as such.
+  short = root / 'deep_ae_pca' / 'seed1'
+  _write(short, 'eval_pca.json', {'ae_over_pca': 0.52})
+  _write(short, 'config.json', {'pretrain_steps': 4000})
   rows = reproduce.collect(root)
   assert not rows[1]['values'] and len(rows[1]['missing']) == 3
+  deep_missing = rows[2]['missing']
+  assert deep_missing[0][0] == (
+      f'# {short} holds a run of another protocol (pretrain_steps=4000, '
+      'needs 30000): move it away first'
+  )
+  assert not deep_missing[1][0].startswith('#')  # seed2: plainly missing.
   vae = rows[0]
   assert vae['values'] == {0: 229.0, 1: 231.0}
   assert len(vae['missing']) == 1 and 'seed2' in vae['missing'][0][0]

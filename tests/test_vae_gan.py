@@ -211,3 +211,31 @@ def test_a_paused_group_keeps_its_parameters_and_optimiser_state():
       free.params['discriminator']['logit']['kernel'],
       params['discriminator']['logit']['kernel'],
   )
+
+
+def test_the_rule_runs_in_the_train_step_and_unknown_gates_are_refused():
+  model = _model(equilibrium_margin=0.4)
+  config = fitting.config(model='vae_gan')
+  tx = state_lib.make_optimizer(config, 10, param_groups=model.param_groups())
+  state = state_lib.create_train_state(
+      model.init(jax.random.PRNGKey(0)), tx, jax.random.PRNGKey(1)
+  )
+  batch = {'image': jnp.asarray(fitting.digits().test_images[:16])}
+  _, metrics = jax.jit(step_lib.make_train_step(model, tx))(state, batch)
+  want = vae_gan.equilibrium_gates(
+      metrics['discriminator_real_bce'], metrics['discriminator_fake_bce'], 0.4
+  )
+  for group in ('discriminator', 'decoder'):
+    assert float(metrics[f'update_{group}']) == float(want[group])
+
+  class Misnamed(type(model)):
+
+    def update_gates(self, metrics):
+      del metrics
+      return {'critic': jnp.bool_(False)}
+
+  misnamed = Misnamed(
+      **{f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
+  )
+  with pytest.raises(ValueError, match=r"names \['critic'\], which are not"):
+    jax.jit(step_lib.make_train_step(misnamed, tx))(state, batch)

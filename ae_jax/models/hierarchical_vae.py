@@ -44,7 +44,9 @@ class Config(vae.WarmupConfig):
   # Free bits (Kingma et al. 2016), nats per latent unit (0 = off; the ELBO
   # only, in training): a unit whose KL, averaged over the batch, is below
   # this counts as exactly this much and gets no gradient from the KL, so
-  # the KL cannot push it to collapse.
+  # the KL cannot push it to collapse. Each unit's KL is the one-sample
+  # estimate log q - log p (also for z2, whose closed form is not used), and
+  # a floored z1 unit also gives p(z1|z2) no gradient from that unit.
   free_bits: float = base.hparam(0.0)
 
 

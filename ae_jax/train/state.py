@@ -74,7 +74,9 @@ def make_optimizer(
   autoencoder's discriminator beside its encoder and decoder. All groups are
   still updated by the one jitted train step; its ``tx.update(...,
   gates={group: bool})`` (`base.Model.update_gates`) skips a group whose gate
-  is False: zero update, optimiser state unchanged.
+  is False: zero update, optimiser state unchanged, the step count of its
+  schedule included, so a group that paused counts only the steps it took
+  (its cosine decay does not reach zero by ``num_train_steps``).
   """
   check_optimizer_config(config)
   if config.warmup_steps and config.warmup_steps >= num_train_steps:

@@ -64,6 +64,13 @@ def make_train_step(
         state.params
     )
     gates = model.update_gates(metrics)
+    unknown = set(gates or {}) - set(model.param_groups() or {})
+    if unknown:  # At trace time: a gate with no optimiser would do nothing.
+      raise ValueError(
+          f'{type(model).__name__}.update_gates names {sorted(unknown)}, '
+          f'which are not among its param_groups() '
+          f'{sorted(model.param_groups() or {})}; gate those groups.'
+      )
     extra = {} if gates is None else {'gates': gates}
     updates, opt_state = tx.update(
         grads, state.opt_state, state.params, **extra
