@@ -63,6 +63,12 @@ $E --workdir=$R/hvae_k5_e30_dyn --task=nll
 $T --config=$C/iwae.py:$D,samples=5 $O --config.binarize=dynamic --config.num_epochs=30 --workdir=$R/iwae5_burda_e30_dyn
 $E --workdir=$R/iwae5_burda_e30_dyn --task=nll
 $E --workdir=$R/hvae_k5_e30_dyn --task=latent --baseline_workdir=$R/iwae5_burda_e30_dyn
+# Free bits (nats per latent unit) against the collapsing top layer.
+for fb in 0.05 0.2; do
+  $T --config=$C/hierarchical_vae.py:$D --config.binarize=dynamic --config.num_epochs=30 --config.free_bits=$fb --workdir=$R/hvae_e30_fb${fb}_dyn
+  $E --workdir=$R/hvae_e30_fb${fb}_dyn --task=nll
+  $E --workdir=$R/hvae_e30_fb${fb}_dyn --task=latent
+done
 # The bounds of Rainforth et al. (2018) with the same network and protocol and
 # a budget of 16 importance samples: IWAE (1 x 16), MIWAE and PIWAE (4 x 4),
 # CIWAE (beta 0.5 over 16).
