@@ -203,19 +203,15 @@ def _wall_seconds(workdir: epath.Path) -> float | None:
     return None
 
 
-def _has(workdir: epath.Path, requires) -> bool:
-  config = _read_json(workdir / 'config.json') if requires else {}
-  return config is not None and all(
-      config.get(key) == value for key, value in requires
-  )
-
-
-def _other_protocol(workdir: epath.Path, requires) -> str:
-  """``'key=value, needs required'`` for each config value of a run in
-  ``workdir`` that the claim's protocol does not have ('' if none)."""
-  config = _read_json(workdir / 'config.json') if requires else None
-  if not config:
+def _mismatch(workdir: epath.Path, requires) -> str | None:
+  """How a run in ``workdir`` differs from the claim's protocol:
+  ``'key=value, needs required'`` for each config value it lacks, '' when
+  it is of the protocol, None when it has no ``config.json`` to tell."""
+  if not requires:
     return ''
+  config = _read_json(workdir / 'config.json')
+  if config is None:
+    return None
   return '; '.join(
       f'{key}={config.get(key)!r}, needs {value!r}'
       for key, value in requires
@@ -231,14 +227,13 @@ def collect(root: epath.Path, claims=CLAIMS, seeds=SEEDS) -> list[dict]:
     values, walls, missing = {}, [], []
     for seed in seeds:
       workdir = root / claim.key / f'seed{seed}'
-      value = None
-      if workdir.exists() and _has(workdir, claim.requires):
+      value, other = None, _mismatch(workdir, claim.requires)
+      if workdir.exists() and other == '':
         value = claim.read(workdir)
       if value is None:
         commands = [
             c.format(workdir=workdir, seed=seed) for c in claim.commands
         ]
-        other = _other_protocol(workdir, claim.requires)
         if other:  # The trainer would refuse its changed config.
           commands.insert(
               0,

@@ -11,9 +11,9 @@ with an average squared error per image of 3.00, against 13.87 for PCA with
 Here: the same network and pretraining (stacked RBMs, logistic units,
 Gaussian top RBM, 50 epochs of CD-1 per layer as the paper: ``pretrain_steps``
 = 30,000 batches of 100; Adam 1e-3 instead of their SGD with momentum),
-fine-tuned on the
-cross-entropy by Adam 1e-3 with batches of 100 and a cosine decay to 0 over
-``epochs`` epochs (default 100) instead of conjugate gradients. The test
+fine-tuned on the cross-entropy by Adam 1e-3 with batches of 100 and a
+cosine decay to 0 over ``epochs`` epochs (default 100) instead of conjugate
+gradients. The test
 split is evaluated every ``eval_epochs`` epochs, so ``metrics.jsonl`` holds
 the learning curve (test MSE against step); ``evaluate --task=pca`` gives
 the ratio to PCA-30 and the squared error per image.
@@ -42,7 +42,7 @@ def get_config(arg=None):
   config.latent_dim = 30
   config.activation = 'sigmoid'
   # 50 epochs per layer, as the paper. (4,000 steps, under 7 epochs, left
-  # the fine-tuned net at 0.524x PCA-30 instead of 0.46x; BUILD.md.)
+  # the fine-tuned net at 0.524x PCA-30 instead of 0.465x; BUILD.md.)
   config.pretrain_steps = 50 * STEPS_PER_EPOCH
   config.pretrain_learning_rate = 1e-3
   config.batch_size = 100
