@@ -55,6 +55,29 @@ def test_log_mixture_density_is_the_brute_force_mixture():
   assert bool(jnp.all(jnp.isfinite(grads)))
 
 
+def test_log_mixture_density_rounding_is_bounded_by_the_expanded_terms():
+  # The product form cancels large terms: its float32 error must stay below
+  # a few eps of sum_d z^2 / v (the largest of them) against float64.
+  rng = np.random.default_rng(1)
+  dims, k = 40, 200
+  for log_var_low, scale in ((-1.0, 1.0), (-4.0, 3.0), (-8.0, 10.0)):
+    means = rng.normal(0, scale, (k, dims))
+    log_vars = rng.uniform(log_var_low, 0.5, (k, dims))
+    pick = rng.integers(0, k, 100)
+    noise = rng.normal(size=(100, dims))
+    z = means[pick] + np.exp(0.5 * log_vars[pick]) * noise
+    got = vampprior.log_mixture_density(
+        *(jnp.asarray(a, jnp.float32) for a in (z, means, log_vars))
+    )
+    want = _mixture_numpy(z, means, log_vars)
+    error = np.abs(np.asarray(got, np.float64) - want)
+    terms = np.max((z**2) @ np.exp(-log_vars).T, axis=1)
+    assert np.all(error <= 4 * np.finfo(np.float32).eps * terms + 1e-5), (
+        log_var_low,
+        float(np.max(error / terms)),
+    )
+
+
 def test_loss_uses_the_mixture_of_posteriors_at_the_pseudo_inputs():
   x = fitting.digits().test_images[:8]
   config = fitting.config(model='vampprior', num_pseudo_inputs=5, latent_dim=3)
