@@ -351,6 +351,13 @@ _TASK_FLAGS = (
         "papers' protocol).",
     ),
     (
+        'probe',
+        'cv_folds',
+        'probe_cv_folds',
+        "Folds of the cross-validation that chooses the probe's L2 penalty "
+        'on each label subset, for every feature type (default 0: C = 1).',
+    ),
+    (
         'projector',
         'max_points',
         'projector_points',

@@ -5,6 +5,7 @@ Conventions as in `ae_jax.metrics`.
 """
 
 from collections.abc import Sequence
+import inspect
 
 import numpy as np
 from sklearn import linear_model
@@ -19,6 +20,57 @@ __all__ = [
     'linear_probe_accuracy',
     'stratified_subset',
 ]
+
+# The grid of L2 penalties C that `cv_folds` chooses from: 1e-4 ... 100 in
+# half-decades (13 values), scikit-learn's `LogisticRegressionCV` ``Cs``.
+PENALTIES = tuple(float(c) for c in np.logspace(-4, 2, 13))
+
+
+def check_cv_folds(fn: str, cv_folds) -> int:
+  """``cv_folds`` as an int: 0 (C = 1) or at least 2 folds."""
+  if (
+      isinstance(cv_folds, (bool, np.bool_))
+      or not isinstance(cv_folds, (int, np.integer))
+      or cv_folds < 0
+      or cv_folds == 1
+  ):
+    raise ValueError(
+        f'{fn}: cv_folds={cv_folds!r} must be 0 (the L2 penalty C = 1 for '
+        'every fit) or an integer >= 2 (C chosen by that many folds of '
+        'cross-validation on the training labels), e.g. 5'
+    )
+  return int(cv_folds)
+
+
+def _check_folds_fit(fn: str, cv_folds: int, y: np.ndarray, what: str):
+  """Refuses folds that a class of ``y`` has too few examples for."""
+  classes, counts = np.unique(y, return_counts=True)
+  if cv_folds and counts.min() < cv_folds:
+    raise ValueError(
+        f'{fn}: cv_folds={cv_folds} needs at least {cv_folds} examples of '
+        f'every class in {what}, but class {classes[counts.argmin()]} has '
+        f'{counts.min()}; use fewer folds, more labels, or cv_folds=0 (C = 1)'
+    )
+
+
+def _classifier(cv_folds: int, max_iter: int, seed: int):
+  if not cv_folds:
+    return linear_model.LogisticRegression(max_iter=max_iter, random_state=seed)
+  # scikit-learn >= 1.9 warns unless these are set; older ones lack them.
+  newer = (
+      'use_legacy_attributes'
+      in inspect.signature(linear_model.LogisticRegressionCV).parameters
+  )
+  return linear_model.LogisticRegressionCV(
+      **(dict(l1_ratios=(0.0,), use_legacy_attributes=False) if newer else {}),
+      Cs=list(PENALTIES),
+      cv=model_selection.StratifiedKFold(
+          cv_folds, shuffle=True, random_state=seed
+      ),
+      scoring='accuracy',
+      max_iter=max_iter,
+      random_state=seed,
+  )
 
 
 def _probe_inputs(
@@ -49,6 +101,7 @@ def linear_probe_accuracy(
     max_iter: int = 1000,
     seed: int = 0,
     num_train: int | None = None,
+    cv_folds: int = 0,
 ) -> float:
   """Test accuracy of logistic regression on standardised features.
 
@@ -56,7 +109,10 @@ def linear_probe_accuracy(
   features) and multinomial `LogisticRegression` (L2, ``C=1``, lbfgs): how
   linearly the codes separate the classes. Standardising first makes the
   result independent of the code scale, which differs wildly between models
-  (e.g. sparse vs. VAE codes).
+  (e.g. sparse vs. VAE codes). With ``cv_folds`` the penalty C is chosen
+  from `PENALTIES` by stratified cross-validation on the training labels
+  alone (`LogisticRegressionCV`), then refitted on all of them: what a
+  practitioner with few labels and no validation set does.
 
   Args:
     train_features: real array ``[N_train, ...]`` (flattened per example).
@@ -71,6 +127,9 @@ def linear_probe_accuracy(
       one example per class), for label-efficiency curves. Subsamples of
       different sizes are drawn independently, not nested. Must be between
       the number of classes and ``N_train``; ``N_train`` uses every example.
+    cv_folds: 0 for C = 1 (keyword-only), or the folds (>= 2) of the
+      cross-validation that chooses C; every class needs that many training
+      examples.
 
   Returns:
     Fraction of test examples classified correctly, a Python float.
@@ -84,6 +143,7 @@ def linear_probe_accuracy(
   x_train, y_train, x_test, y_test, max_iter = _probe_inputs(
       fn, train_features, train_labels, test_features, test_labels, max_iter
   )
+  cv_folds = check_cv_folds(fn, cv_folds)
   classes = np.unique(y_train)
   if len(classes) < 2:
     raise ValueError(
@@ -116,9 +176,10 @@ def linear_probe_accuracy(
           random_state=seed,
       )
 
+  _check_folds_fit(fn, cv_folds, y_train, 'the training labels')
   probe = pipeline.make_pipeline(
       preprocessing.StandardScaler(),
-      linear_model.LogisticRegression(max_iter=max_iter, random_state=seed),
+      _classifier(cv_folds, max_iter, seed),
   )
   probe.fit(x_train, y_train)
   return float(probe.score(x_test, y_test))
@@ -203,6 +264,7 @@ def label_efficiency(
     seed: int = 0,
     repeats: int | None = None,
     max_iter: int = 1000,
+    cv_folds: int = 0,
 ) -> list[dict[str, float | int]]:
   """Linear-probe test accuracy against the number of training labels.
 
@@ -227,6 +289,11 @@ def label_efficiency(
       ``None`` draws 5 times for ``n <= 100`` and 3 times above. The full
       training set is fitted once (its subset is always the same).
     max_iter: lbfgs iteration limit of each probe (keyword-only).
+    cv_folds: on the label subsets, C chosen by this many folds of
+      cross-validation on the subset's labels (keyword-only; 0: C = 1, see
+      :func:`linear_probe_accuracy`). The fit with every training label
+      keeps C = 1: with all of them the penalty matters least, and choosing
+      it would cost ``cv_folds x 13`` full fits.
 
   Returns:
     One dict per entry of `sizes`, in order: ``labels`` (the subset size,
@@ -240,13 +307,15 @@ def label_efficiency(
 
   Raises:
     ValueError: on empty or non-finite features, mismatched shapes, fewer
-      than two classes, a bad size or repeat count (before any fit).
+      than two classes, a bad size, repeat count or ``cv_folds`` (before
+      any fit).
     TypeError: on non-integer labels.
   """
   fn = 'label_efficiency'
   x_train, y_train, x_test, y_test, max_iter = _probe_inputs(
       fn, train_features, train_labels, test_features, test_labels, max_iter
   )
+  cv_folds = check_cv_folds(fn, cv_folds)
   if repeats is not None:
     repeats = checks.positive_int(fn, 'repeats', repeats)
   n = len(y_train)
@@ -284,19 +353,35 @@ def label_efficiency(
       )
     nums.append(num)
 
-  rows = []
+  # Every subset is drawn (cheap) and checked before the first fit.
+  subsets = []
   for num in nums:
-    draws = 1 if num == n else (repeats or _default_repeats(num))
+    if num == n:
+      subsets.append([None])
+      continue
+    draws = repeats or _default_repeats(num)
+    subsets.append(
+        [stratified_subset(y_train, num, seed=seed + i) for i in range(draws)]
+    )
+    for idx in subsets[-1]:
+      _check_folds_fit(fn, cv_folds, y_train[idx], f'a subset of {num} labels')
+  rows = []
+  for num, indices in zip(nums, subsets):
+    draws = len(indices)
     accuracies = []
-    for i in range(draws):
-      if num == n:
-        x_sub, y_sub = x_train, y_train
-      else:
-        idx = stratified_subset(y_train, num, seed=seed + i)
-        x_sub, y_sub = x_train[idx], y_train[idx]
+    for i, idx in enumerate(indices):
+      x_sub, y_sub = (
+          (x_train, y_train) if idx is None else (x_train[idx], y_train[idx])
+      )
       accuracies.append(
           linear_probe_accuracy(
-              x_sub, y_sub, x_test, y_test, max_iter=max_iter, seed=seed + i
+              x_sub,
+              y_sub,
+              x_test,
+              y_test,
+              max_iter=max_iter,
+              seed=seed + i,
+              cv_folds=0 if idx is None else cv_folds,
           )
       )
     row = {'labels': num, 'repeats': draws}

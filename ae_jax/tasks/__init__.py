@@ -92,7 +92,7 @@ TASKS = {
 # for them).
 DRAW_THEIR_OWN_DATA = frozenset({'disentanglement'})
 # Checks a task makes on a run's config before any data is loaded.
-PRECHECKS = {'disentanglement': disentanglement.check}
+PRECHECKS = {'disentanglement': disentanglement.check, 'probe': features.check}
 
 
 # The tasks run by default, in this order, and the capability each needs

@@ -19,17 +19,29 @@ LABEL_SIZES = (100, 1000, None)
 FEATURES = ('codes', 'raw_pixels', 'pca')
 
 
-def probe(trained, dataset, baseline=None, outdir=None) -> dict:
+def check(config, *, cv_folds: int = 0) -> None:
+  """Refuses a bad ``cv_folds`` (``--probe_cv_folds``) before any work."""
+  del config
+  probes.check_cv_folds('probe (--probe_cv_folds)', cv_folds)
+
+
+def probe(
+    trained, dataset, baseline=None, outdir=None, *, cv_folds: int = 0
+) -> dict:
   """Linear-probe test accuracy with every training label on the codes, raw
   pixels and PCA features of the code size (``codes``, ``raw_pixels``,
   ``pca``), and ``label_efficiency`` rows: mean and std of the accuracy over
   stratified draws of `LABEL_SIZES` training labels, per feature type; the
   codes' and PCA's rows also give the mean paired gain over the pixels on
   the same draws (``gain_over_pixels``) and in how many draws they beat
-  them (``draws_above_pixels``). With
+  them (``draws_above_pixels``). ``cv_folds`` (``--probe_cv_folds``): the
+  label subsets' probes choose their L2 penalty by that many folds of
+  cross-validation on the subset's labels, for every feature type alike
+  (0: C = 1; `probes.label_efficiency`). With
   ``outdir`` also ``label_efficiency.png``: accuracy against the number of
   labels, one curve per feature type."""
   del baseline
+  check(trained.config, cv_folds=cv_folds)
   flat = lambda a: a.reshape(len(a), -1)
   train_x, test_x = flat(dataset.train_images), flat(dataset.test_images)
   train_y, test_y = dataset.train_labels, dataset.test_labels
@@ -53,7 +65,7 @@ def probe(trained, dataset, baseline=None, outdir=None) -> dict:
     train_f, test_f = features[name]
     # The all-labels fit of the curve is the headline number (fitted once).
     curve = probes.label_efficiency(
-        train_f, train_y, test_f, test_y, sizes=sizes
+        train_f, train_y, test_f, test_y, sizes=sizes, cv_folds=cv_folds
     )
     for row in curve:
       draws[name, row['labels']] = np.asarray(row.pop('accuracies'))
