@@ -57,6 +57,68 @@ def test_log_weights_are_the_five_densities_of_the_model():
   np.testing.assert_allclose(got, want, rtol=2e-4)
 
 
+def test_gaussian_product_is_the_normalised_product_of_the_densities():
+  rng = np.random.default_rng(0)
+  ma, mb = rng.normal(size=(2, 5))
+  lva, lvb = rng.normal(size=(2, 5))
+  mean, log_var = map(
+      np.asarray, hierarchical_vae.gaussian_product(ma, lva, mb, lvb)
+  )
+  grid = np.linspace(-12, 12, 200001)[:, None]
+  density = stats.norm.pdf(grid, ma, np.exp(0.5 * lva)) * stats.norm.pdf(
+      grid, mb, np.exp(0.5 * lvb)
+  )
+  density /= density.sum(0)
+  np.testing.assert_allclose(mean, (grid * density).sum(0), atol=1e-5)
+  np.testing.assert_allclose(
+      np.exp(log_var), ((grid - mean) ** 2 * density).sum(0), rtol=1e-4
+  )
+
+
+def test_ladder_log_weights_are_the_densities_of_top_down_inference():
+  model = _model(inference='ladder')
+  params = model.init(jax.random.PRNGKey(0))
+  x = jnp.asarray(fitting.digits().test_images[:5])
+  rng = jax.random.PRNGKey(4)
+  got = jax.jit(lambda p: model.log_importance_weights(p, x, rng, 3))(params)
+  apply = lambda *a, method: model.module.apply(
+      {'params': params}, *a, method=method
+  )
+  r1, r2 = jax.random.split(rng)
+  # q(z2 | x) from the bottom-up mean of z1, then q(z1 | z2, x) as the
+  # precision-weighted product of the bottom-up estimate and p(z1 | z2).
+  b1, blv1 = map(np.asarray, apply(x, method='q_z1'))
+  m2, lv2 = map(np.asarray, apply(jnp.asarray(b1), method='q_z2'))
+  z2 = m2 + np.exp(0.5 * lv2) * np.asarray(jax.random.normal(r2, (3, 5, 3)))
+  pm1, plv1 = map(np.asarray, apply(jnp.asarray(z2), method='p_z1'))
+  precision = np.exp(-blv1) + np.exp(-plv1)
+  lv1 = -np.log(precision)
+  m1 = (b1 * np.exp(-blv1) + pm1 * np.exp(-plv1)) / precision
+  z1 = m1 + np.exp(0.5 * lv1) * np.asarray(jax.random.normal(r1, (3, 5, 6)))
+  probs = np.asarray(jax.nn.sigmoid(apply(jnp.asarray(z1), method='decode')))
+  normal = lambda v, m, lv: stats.norm.logpdf(v, m, np.exp(0.5 * lv)).sum(-1)
+  xs = np.asarray(x)
+  want = (
+      np.sum(xs * np.log(probs) + (1 - xs) * np.log1p(-probs), -1)
+      + normal(z1, pm1, plv1)
+      + stats.norm.logpdf(z2).sum(-1)
+      - normal(z1, m1, lv1)
+      - normal(z2, m2, lv2)
+  )
+  np.testing.assert_allclose(got, want, rtol=2e-4)
+  # Its codes: q(z1 | z2, x)'s mean at z2 = q(z2 | x)'s mean.
+  at_mean = apply(jnp.asarray(m2), method='p_z1')
+  np.testing.assert_allclose(
+      model.encode(params, x),
+      hierarchical_vae.gaussian_product(b1, blv1, *at_mean)[0],
+      rtol=1e-5,
+      atol=1e-6,
+  )
+  z1_mean, z2_mean = model.layer_posterior_means(params, x, rng)
+  np.testing.assert_allclose(z2_mean, m2, rtol=1e-6)
+  assert z1_mean.shape == (5, 6)
+
+
 def test_the_iwae_bound_is_above_the_elbo_and_is_the_loss():
   model = _model(iwae_samples=20)
   params = model.init(jax.random.PRNGKey(0))
@@ -94,6 +156,7 @@ def test_samples_and_codes_have_the_first_layer_shapes():
         (dict(top_latent_dim=0), 'top_latent_dim=0 must be a positive'),
         (dict(iwae_samples=0), 'iwae_samples=0 must be a positive'),
         (dict(free_bits=-0.1), 'free_bits=-0.1 must be >= 0'),
+        (dict(inference='top_down'), "inference='top_down' is not one of"),
         (dict(free_bits=0.5, iwae_samples=5), 'set --config.iwae_samples=1'),
         (dict(free_bits=0.5, kl_warmup_steps=10), 'kl_warmup_steps=0'),
     ],

@@ -14,6 +14,17 @@ IWAE bound, and task ``nll`` uses the same weights. ``free_bits`` > 0 trains
 the ELBO with each unit's batch-mean KL floored (Kingma et al. 2016), a
 remedy for a top layer whose units collapse to the prior.
 
+``inference='ladder'`` infers top-down instead (the ladder VAE, Sonderby et
+al. 2016), with the same networks and generative model:
+
+  q(z2|x) q(z1|z2, x):  q(z2|x) = N(z1_to_z2(mu1(x))), then
+  q(z1|z2, x) = N(mu1(x), s1(x)) * p(z1|z2) / Z, the precision-weighted
+  product of the bottom-up estimate ``(mu1, s1)`` of ``x_to_z1`` and the
+  generative prior p(z1|z2) (`gaussian_product`),
+
+so the posterior of z1 shares p(z1|z2)'s network and depends on z2: the
+remedy Sonderby et al. propose for units of the top layer that collapse.
+
 `encode` gives the mean of q(z1|x) (``latent_dim`` = z1's units) and
 `decode` the mean of p(x|z1), so every task that works on codes applies to
 the first stochastic layer; `sample` draws z2 ~ N(0, I), z1 ~ p(z1|z2).
@@ -48,6 +59,12 @@ class Config(vae.WarmupConfig):
   # estimate log q - log p (also for z2, whose closed form is not used), and
   # a floored z1 unit also gives p(z1|z2) no gradient from that unit.
   free_bits: float = base.hparam(0.0)
+  # 'bottom_up' (Burda et al.: q(z1|x) q(z2|z1)) or 'ladder' (Sonderby et
+  # al. 2016: q(z2|x) q(z1|z2, x), sharing p(z1|z2)).
+  inference: str = base.hparam('bottom_up')
+
+
+INFERENCE = ('bottom_up', 'ladder')
 
 
 # Draws of z1 per image behind E_q[z2 | x] (`layer_posterior_means`).
@@ -56,6 +73,16 @@ ACTIVITY_SAMPLES = 100
 
 def _split_gaussian(h):
   return jnp.split(h, 2, axis=-1)
+
+
+def gaussian_product(mean_a, log_var_a, mean_b, log_var_b):
+  """``(mean, log_var)`` of ``N(a) N(b) / Z``, elementwise: precisions
+  add, and the mean is the precision-weighted average of the two means
+  (the ladder VAE's combination of a bottom-up estimate and a top-down
+  prior, Sonderby et al. 2016, eq. 18-19)."""
+  log_var = -jnp.logaddexp(-log_var_a, -log_var_b)
+  weight_a = jax.nn.sigmoid(log_var_b - log_var_a)  # Precision share of a.
+  return weight_a * mean_a + (1.0 - weight_a) * mean_b, log_var
 
 
 class HierarchicalModule(nn.Module):
@@ -130,14 +157,19 @@ class HierarchicalVAE(base.Model, Config):
     ``log q - log p`` per unit of z1 then z2, ``[K, B, d1 + d2]``."""
     r1, r2 = jax.random.split(rng)
     m1, lv1 = self._apply(params, x, method='q_z1')
-    z1 = vae.reparameterize(
-        r1,
-        jnp.broadcast_to(m1, (num_samples, *m1.shape)),
-        jnp.broadcast_to(lv1, (num_samples, *lv1.shape)),
-    )
-    m2, lv2 = self._apply(params, z1, method='q_z2')
-    z2 = vae.reparameterize(r2, m2, lv2)
-    pm1, plv1 = self._apply(params, z2, method='p_z1')
+    expand = lambda a: jnp.broadcast_to(a, (num_samples, *a.shape))
+    if self.inference == 'ladder':  # z2 ~ q(z2|x), then z1 ~ q(z1|z2, x).
+      m2, lv2 = map(expand, self._apply(params, m1, method='q_z2'))
+      z2 = vae.reparameterize(r2, m2, lv2)
+      pm1, plv1 = self._apply(params, z2, method='p_z1')
+      m1, lv1 = gaussian_product(m1, lv1, pm1, plv1)
+      z1 = vae.reparameterize(r1, m1, lv1)
+    else:  # z1 ~ q(z1|x), then z2 ~ q(z2|z1).
+      m1, lv1 = expand(m1), expand(lv1)
+      z1 = vae.reparameterize(r1, m1, lv1)
+      m2, lv2 = self._apply(params, z1, method='q_z2')
+      z2 = vae.reparameterize(r2, m2, lv2)
+      pm1, plv1 = self._apply(params, z2, method='p_z1')
     outputs = self._apply(params, z1, method='decode')
     log_px = self.log_likelihood(outputs, jnp.broadcast_to(x, outputs.shape))
     zeros = jnp.zeros_like(z2)
@@ -145,19 +177,14 @@ class HierarchicalVAE(base.Model, Config):
         pm1, plv1, z1
     ) + losses.gaussian_log_likelihood(zeros, zeros, z2)
     log_q = losses.gaussian_log_likelihood(
-        jnp.broadcast_to(m1, z1.shape), jnp.broadcast_to(lv1, z1.shape), z1
+        m1, lv1, z1
     ) + losses.gaussian_log_likelihood(m2, lv2, z2)
     if not per_unit:
       return log_px, log_p - log_q
     unit = functools.partial(losses.gaussian_log_likelihood, event_ndims=0)
     kl_units = jnp.concatenate(
         [
-            unit(
-                jnp.broadcast_to(m1, z1.shape),
-                jnp.broadcast_to(lv1, z1.shape),
-                z1,
-            )
-            - unit(pm1, plv1, z1),
+            unit(m1, lv1, z1) - unit(pm1, plv1, z1),
             unit(m2, lv2, z2) - unit(zeros, zeros, z2),
         ],
         axis=-1,
@@ -193,11 +220,22 @@ class HierarchicalVAE(base.Model, Config):
     }
 
   def layer_posterior_means(self, params, x, rng):
-    """``(E_q[z1 | x], E_q[z2 | x])``: z1's is q(z1|x)'s mean, z2's the mean
-    of q(z2|z1)'s means over `ACTIVITY_SAMPLES` draws z1 ~ q(z1|x) (Burda et
-    al.'s activity statistic takes the expectation under the whole
-    posterior)."""
+    """``(E_q[z1 | x], E_q[z2 | x])``. Bottom-up inference: z1's is q(z1|x)'s
+    mean, z2's the mean of q(z2|z1)'s means over `ACTIVITY_SAMPLES` draws
+    z1 ~ q(z1|x) (Burda et al.'s activity statistic takes the expectation
+    under the whole posterior). Ladder: z2's is q(z2|x)'s mean, z1's the
+    mean of q(z1|z2, x)'s means over as many draws z2 ~ q(z2|x)."""
     m1, lv1 = self._apply(params, x, method='q_z1')
+    if self.inference == 'ladder':
+      m2, lv2 = self._apply(params, m1, method='q_z2')
+      shape = (ACTIVITY_SAMPLES, *m2.shape)
+      z2 = vae.reparameterize(
+          rng, jnp.broadcast_to(m2, shape), jnp.broadcast_to(lv2, shape)
+      )
+      means, _ = gaussian_product(
+          m1, lv1, *self._apply(params, z2, method='p_z1')
+      )
+      return jnp.mean(means, axis=0), m2
     shape = (ACTIVITY_SAMPLES, *m1.shape)
     z1 = vae.reparameterize(
         rng, jnp.broadcast_to(m1, shape), jnp.broadcast_to(lv1, shape)
@@ -206,8 +244,13 @@ class HierarchicalVAE(base.Model, Config):
     return m1, jnp.mean(m2, axis=0)
 
   def encode(self, params, x):
-    """The mean of q(z1 | x)."""
-    return self._apply(params, x, method='q_z1')[0]
+    """The mean of q(z1 | x); ladder: of q(z1 | z2, x) at z2 = q(z2|x)'s
+    mean."""
+    m1, lv1 = self._apply(params, x, method='q_z1')
+    if self.inference != 'ladder':
+      return m1
+    m2, _ = self._apply(params, m1, method='q_z2')
+    return gaussian_product(m1, lv1, *self._apply(params, m2, method='p_z1'))[0]
 
   def decode(self, params, z):
     return self.output_mean(self._apply(params, z, method='decode'))
@@ -244,6 +287,11 @@ def build(config, data: base.DataSpec) -> HierarchicalVAE:
     if not (isinstance(value, int) and value >= 1):
       raise ValueError(f'config.{field}={value!r} must be a positive integer.')
   vae.check_warmup(hp.kl_warmup_steps)
+  if hp.inference not in INFERENCE:
+    raise ValueError(
+        f'config.inference={hp.inference!r} is not one of {INFERENCE}: '
+        "'bottom_up' (Burda et al.) or 'ladder' (Sonderby et al.)."
+    )
   if not hp.free_bits >= 0:
     raise ValueError(
         f'config.free_bits={hp.free_bits} must be >= 0 (nats per latent '
@@ -281,4 +329,5 @@ def build(config, data: base.DataSpec) -> HierarchicalVAE:
       iwae_samples=hp.iwae_samples,
       kl_warmup_steps=hp.kl_warmup_steps,
       free_bits=float(hp.free_bits),
+      inference=hp.inference,
   )

@@ -4,7 +4,9 @@ r"""Two-stochastic-layer VAE / IWAE with Burda et al.'s (2015) architecture: x-2
       --workdir=runs/hvae
 ``samples=K`` trains the K-sample IWAE bound (Burda et al.'s IWAE-2L) instead
 of the ELBO; ``--config.free_bits=F`` floors each latent unit's KL at F nats
-(Kingma et al. 2016) against a collapsing top layer. The one-layer model it
+(Kingma et al. 2016) against a collapsing top layer; ``--config.inference=ladder``
+infers top-down, q(z2|x) q(z1|z2, x), as the ladder VAE (Sonderby et al.
+2016) with the same networks. The one-layer model it
 is compared with: ``vae.py`` with
 ``--config.hidden_sizes='(200, 200)' --config.latent_dim=50
 --config.activation=tanh``.
