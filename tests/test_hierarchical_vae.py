@@ -114,9 +114,17 @@ def test_ladder_log_weights_are_the_densities_of_top_down_inference():
       rtol=1e-5,
       atol=1e-6,
   )
+  # Activity statistics: E_q[z2|x] is q(z2|x)'s mean; E_q[z1|x] averages
+  # q(z1|z2, x)'s means over draws z2 ~ q(z2|x).
   z1_mean, z2_mean = model.layer_posterior_means(params, x, rng)
   np.testing.assert_allclose(z2_mean, m2, rtol=1e-6)
-  assert z1_mean.shape == (5, 6)
+  k = hierarchical_vae.ACTIVITY_SAMPLES
+  eps = np.asarray(jax.random.normal(rng, (k, 5, 3)))
+  draws = jnp.asarray(m2 + np.exp(0.5 * lv2) * eps)
+  means, _ = hierarchical_vae.gaussian_product(
+      b1, blv1, *apply(draws, method='p_z1')
+  )
+  np.testing.assert_allclose(z1_mean, np.mean(means, 0), rtol=1e-5, atol=1e-6)
 
 
 def test_the_iwae_bound_is_above_the_elbo_and_is_the_loss():

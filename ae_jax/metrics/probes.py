@@ -17,6 +17,7 @@ from ae_jax.metrics import checks
 
 __all__ = [
     'label_efficiency',
+    'label_subsets',
     'linear_probe_accuracy',
     'stratified_subset',
 ]
@@ -67,7 +68,9 @@ def _classifier(cv_folds: int, max_iter: int, seed: int):
       cv=model_selection.StratifiedKFold(
           cv_folds, shuffle=True, random_state=seed
       ),
-      scoring='accuracy',
+      # The held-out log-loss, not accuracy: with a few labels per fold
+      # accuracy ties across much of the grid, and ties go to the smallest C.
+      scoring='neg_log_loss',
       max_iter=max_iter,
       random_state=seed,
   )
@@ -182,7 +185,8 @@ def linear_probe_accuracy(
       _classifier(cv_folds, max_iter, seed),
   )
   probe.fit(x_train, y_train)
-  return float(probe.score(x_test, y_test))
+  # Accuracy, whatever the CV scoring (`LogisticRegressionCV.score` uses it).
+  return float(np.mean(probe.predict(x_test) == y_test))
 
 
 def stratified_subset(
@@ -254,6 +258,85 @@ def _default_repeats(num: int) -> int:
   return 5 if num <= 100 else 3
 
 
+def label_subsets(
+    labels: np.typing.ArrayLike,
+    *,
+    sizes: Sequence[int | None] = (100, 1000, None),
+    seed: int = 0,
+    repeats: int | None = None,
+    cv_folds: int = 0,
+    fn: str = 'label_subsets',
+) -> list[tuple[int, list[np.ndarray | None]]]:
+  """The label subsets of :func:`label_efficiency`, drawn and checked.
+
+  Cheap (no fit): a caller checks its settings with it before expensive
+  work. ``fn`` names the caller in error messages.
+
+  Returns:
+    ``(n, draws)`` per entry of `sizes`: ``draws`` holds the
+    :func:`stratified_subset` indices of seeds ``seed, seed + 1, ...``, or
+    ``[None]`` (one fit on every label) for ``n = N``.
+
+  Raises:
+    ValueError: on a single class, a bad size or repeat count, or
+      ``cv_folds`` that a subset has too few labels of some class for.
+    TypeError: on non-integer labels.
+  """
+  labels = checks.labels(fn, 'labels', labels, len(np.asarray(labels)))
+  cv_folds = check_cv_folds(fn, cv_folds)
+  if repeats is not None:
+    repeats = checks.positive_int(fn, 'repeats', repeats)
+  n = len(labels)
+  classes, counts = np.unique(labels, return_counts=True)
+  c = len(classes)
+  if c < 2:
+    raise ValueError(
+        f'{fn}: train_labels has a single class {classes.tolist()}; a probe '
+        'needs examples of at least two classes'
+    )
+  if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+    raise ValueError(
+        f'{fn}: sizes must be a sequence of ints or None, got {sizes!r}; '
+        'e.g. sizes=(100, 1000, None)'
+    )
+  if not sizes:
+    raise ValueError(f'{fn}: sizes is empty; pass at least one size')
+  nums = []
+  for size in sizes:
+    if size is None:
+      nums.append(n)
+      continue
+    num = checks.positive_int(fn, 'each entry of sizes', size)
+    if num != n and not c <= num <= n - c:
+      raise ValueError(
+          f'{fn}: sizes entry {num} must be between the number of classes '
+          f'({c}, one example each) and N_train - {c} = {n - c}, or None '
+          f'(all {n} training examples)'
+      )
+    if num != n and counts.min() < 2:
+      raise ValueError(
+          f'{fn}: class {classes[counts.argmin()]} has a single training '
+          f'example, so size {num} cannot be drawn with stratification; '
+          'use sizes=(None,) or more training data'
+      )
+    nums.append(num)
+
+  # Every subset is drawn (cheap) and checked before the first fit.
+  subsets = []
+  for num in nums:
+    if num == n:
+      subsets.append((num, [None]))
+      continue
+    draws = repeats or _default_repeats(num)
+    indices = [
+        stratified_subset(labels, num, seed=seed + i) for i in range(draws)
+    ]
+    for idx in indices:
+      _check_folds_fit(fn, cv_folds, labels[idx], f'a subset of {num} labels')
+    subsets.append((num, indices))
+  return subsets
+
+
 def label_efficiency(
     train_features: np.typing.ArrayLike,
     train_labels: np.typing.ArrayLike,
@@ -315,58 +398,11 @@ def label_efficiency(
   x_train, y_train, x_test, y_test, max_iter = _probe_inputs(
       fn, train_features, train_labels, test_features, test_labels, max_iter
   )
-  cv_folds = check_cv_folds(fn, cv_folds)
-  if repeats is not None:
-    repeats = checks.positive_int(fn, 'repeats', repeats)
-  n = len(y_train)
-  classes, counts = np.unique(y_train, return_counts=True)
-  c = len(classes)
-  if c < 2:
-    raise ValueError(
-        f'{fn}: train_labels has a single class {classes.tolist()}; a probe '
-        'needs examples of at least two classes'
-    )
-  if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-    raise ValueError(
-        f'{fn}: sizes must be a sequence of ints or None, got {sizes!r}; '
-        'e.g. sizes=(100, 1000, None)'
-    )
-  if not sizes:
-    raise ValueError(f'{fn}: sizes is empty; pass at least one size')
-  nums = []
-  for size in sizes:
-    if size is None:
-      nums.append(n)
-      continue
-    num = checks.positive_int(fn, 'each entry of sizes', size)
-    if num != n and not c <= num <= n - c:
-      raise ValueError(
-          f'{fn}: sizes entry {num} must be between the number of classes '
-          f'({c}, one example each) and N_train - {c} = {n - c}, or None '
-          f'(all {n} training examples)'
-      )
-    if num != n and counts.min() < 2:
-      raise ValueError(
-          f'{fn}: class {classes[counts.argmin()]} has a single training '
-          f'example, so size {num} cannot be drawn with stratification; '
-          'use sizes=(None,) or more training data'
-      )
-    nums.append(num)
-
-  # Every subset is drawn (cheap) and checked before the first fit.
-  subsets = []
-  for num in nums:
-    if num == n:
-      subsets.append([None])
-      continue
-    draws = repeats or _default_repeats(num)
-    subsets.append(
-        [stratified_subset(y_train, num, seed=seed + i) for i in range(draws)]
-    )
-    for idx in subsets[-1]:
-      _check_folds_fit(fn, cv_folds, y_train[idx], f'a subset of {num} labels')
+  subsets = label_subsets(
+      y_train, sizes=sizes, seed=seed, repeats=repeats, cv_folds=cv_folds, fn=fn
+  )
   rows = []
-  for num, indices in zip(nums, subsets):
+  for num, indices in subsets:
     draws = len(indices)
     accuracies = []
     for i, idx in enumerate(indices):

@@ -24,8 +24,13 @@ al. 2016), with the same networks and generative model:
 
 so the posterior of z1 shares p(z1|z2)'s network and depends on z2: the
 remedy Sonderby et al. propose for units of the top layer that collapse.
+One departure: their upward path to z2 starts from the last hidden layer
+of ``x_to_z1``; here it starts from that network's mean of z1, so both
+inference modes have the same parameters. (Their batch normalisation is
+not used.)
 
-`encode` gives the mean of q(z1|x) (``latent_dim`` = z1's units) and
+`encode` gives the mean of q(z1|x) (``latent_dim`` = z1's units; ladder:
+of q(z1|z2, x) at q(z2|x)'s mean) and
 `decode` the mean of p(x|z1), so every task that works on codes applies to
 the first stochastic layer; `sample` draws z2 ~ N(0, I), z1 ~ p(z1|z2).
 """
@@ -57,7 +62,9 @@ class Config(vae.WarmupConfig):
   # this counts as exactly this much and gets no gradient from the KL, so
   # the KL cannot push it to collapse. Each unit's KL is the one-sample
   # estimate log q - log p (also for z2, whose closed form is not used), and
-  # a floored z1 unit also gives p(z1|z2) no gradient from that unit.
+  # a floored z1 unit also gives p(z1|z2) no gradient from that unit's KL
+  # (with ladder inference p(z1|z2) is also part of q(z1|z2, x), so it
+  # still learns through the reconstruction).
   free_bits: float = base.hparam(0.0)
   # 'bottom_up' (Burda et al.: q(z1|x) q(z2|z1)) or 'ladder' (Sonderby et
   # al. 2016: q(z2|x) q(z1|z2, x), sharing p(z1|z2)).
@@ -245,7 +252,8 @@ class HierarchicalVAE(base.Model, Config):
 
   def encode(self, params, x):
     """The mean of q(z1 | x); ladder: of q(z1 | z2, x) at z2 = q(z2|x)'s
-    mean."""
+    mean, one deterministic code (`layer_posterior_means` averages over
+    draws of z2 instead, as the activity statistic asks)."""
     m1, lv1 = self._apply(params, x, method='q_z1')
     if self.inference != 'ladder':
       return m1

@@ -37,7 +37,7 @@ def probe(
   them (``draws_above_pixels``). ``cv_folds`` (``--probe_cv_folds``): the
   label subsets' probes choose their L2 penalty by that many folds of
   cross-validation on the subset's labels, for every feature type alike
-  (0: C = 1; `probes.label_efficiency`). With
+  (0: C = 1; `probes.label_efficiency`), recorded as ``cv_folds``. With
   ``outdir`` also ``label_efficiency.png``: accuracy against the number of
   labels, one curve per feature type."""
   del baseline
@@ -45,6 +45,12 @@ def probe(
   flat = lambda a: a.reshape(len(a), -1)
   train_x, test_x = flat(dataset.train_images), flat(dataset.test_images)
   train_y, test_y = dataset.train_labels, dataset.test_labels
+  n, num_classes = len(train_y), len(np.unique(train_y))
+  sizes = [s for s in LABEL_SIZES if s is None or s <= n - num_classes]
+  # Folds that a label subset cannot hold are refused before any encoding.
+  probes.label_subsets(
+      train_y, sizes=sizes, cv_folds=cv_folds, fn='probe (--probe_cv_folds)'
+  )
   k = trained.latent_dim
   pca_train, pca_test = pca.pca_codes(
       train_x, test_x, num_components=common.pca_components(trained, dataset)
@@ -57,9 +63,7 @@ def probe(
       'raw_pixels': (train_x, test_x),
       'pca': (pca_train, pca_test),
   }
-  n, num_classes = len(train_y), len(np.unique(train_y))
-  sizes = [s for s in LABEL_SIZES if s is None or s <= n - num_classes]
-  out = {'code_size': k}
+  out = {'code_size': k, 'cv_folds': cv_folds}
   rows, draws = [], {}
   for name in FEATURES:
     train_f, test_f = features[name]
