@@ -69,6 +69,10 @@ for fb in 0.05 0.2; do
   $E --workdir=$R/hvae_e30_fb${fb}_dyn --task=nll
   $E --workdir=$R/hvae_e30_fb${fb}_dyn --task=latent
 done
+# Ladder inference (Sonderby et al. 2016): q(z2|x) q(z1|z2, x), with the warm-up.
+$T --config=$C/hierarchical_vae.py:$D --config.binarize=dynamic --config.num_epochs=30 $W --config.inference=ladder --workdir=$R/hvae_ladder_e30_warm_dyn
+$E --workdir=$R/hvae_ladder_e30_warm_dyn --task=nll
+$E --workdir=$R/hvae_ladder_e30_warm_dyn --task=latent
 # The bounds of Rainforth et al. (2018) with the same network and protocol and
 # a budget of 16 importance samples: IWAE (1 x 16), MIWAE and PIWAE (4 x 4),
 # CIWAE (beta 0.5 over 16).
