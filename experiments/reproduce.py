@@ -175,7 +175,8 @@ CLAIMS = (
             'python -m experiments.train '
             '--config=experiments/configs/papers/dae_probe.py '
             '--config.seed={seed} --workdir={workdir}',
-            'python -m experiments.evaluate --workdir={workdir} --task=probe',
+            'python -m experiments.evaluate --workdir={workdir} --task=probe'
+            ' --probe_cv_folds=5',
         ),
     ),
 )

@@ -25,35 +25,43 @@ def _model(**overrides):
   return models.build_model(config, (64,))
 
 
-def test_log_weights_are_the_five_densities_of_the_model():
-  model = _model()
+def _by_hand(model):
+  """``(params, x, rng, apply)`` of the hand computations below."""
   params = model.init(jax.random.PRNGKey(0))
   x = jnp.asarray(fitting.digits().test_images[:5])
-  rng = jax.random.PRNGKey(4)
-  got = jax.jit(lambda p: model.log_importance_weights(p, x, rng, 3))(params)
-  # The same draws by hand (the model's key layout), densities by scipy.
   apply = lambda *a, method: model.module.apply(
       {'params': params}, *a, method=method
   )
+  return params, x, jax.random.PRNGKey(4), apply
+
+
+def _log_weights(apply, x, z1, z2, q1, q2, p1):
+  """log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1) - log q(z2) by
+  scipy; ``q1``, ``q2``, ``p1`` are (mean, log variance) pairs."""
+  probs = np.asarray(jax.nn.sigmoid(apply(jnp.asarray(z1), method='decode')))
+  normal = lambda v, m, lv: stats.norm.logpdf(v, m, np.exp(0.5 * lv)).sum(-1)
+  xs = np.asarray(x)  # Bernoulli log-likelihood of grey levels:
+  return (
+      np.sum(xs * np.log(probs) + (1 - xs) * np.log1p(-probs), -1)
+      + normal(z1, *p1)
+      + stats.norm.logpdf(z2).sum(-1)
+      - normal(z1, *q1)
+      - normal(z2, *q2)
+  )
+
+
+def test_log_weights_are_the_five_densities_of_the_model():
+  model = _model()
+  params, x, rng, apply = _by_hand(model)
+  got = jax.jit(lambda p: model.log_importance_weights(p, x, rng, 3))(params)
+  # The same draws by hand (the model's key layout), densities by scipy.
   r1, r2 = jax.random.split(rng)
   m1, lv1 = map(np.asarray, apply(x, method='q_z1'))
   z1 = m1 + np.exp(0.5 * lv1) * np.asarray(jax.random.normal(r1, (3, 5, 6)))
   m2, lv2 = map(np.asarray, apply(jnp.asarray(z1), method='q_z2'))
   z2 = m2 + np.exp(0.5 * lv2) * np.asarray(jax.random.normal(r2, (3, 5, 3)))
   pm1, plv1 = map(np.asarray, apply(jnp.asarray(z2), method='p_z1'))
-  probs = np.asarray(jax.nn.sigmoid(apply(jnp.asarray(z1), method='decode')))
-  normal = lambda v, m, lv: stats.norm.logpdf(v, m, np.exp(0.5 * lv)).sum(-1)
-  want = (
-      np.sum(
-          np.asarray(x) * np.log(probs)
-          + (1 - np.asarray(x)) * np.log1p(-probs),
-          -1,
-      )  # Bernoulli log-likelihood of grey levels (cross-entropy).
-      + normal(z1, pm1, plv1)
-      + stats.norm.logpdf(z2).sum(-1)
-      - normal(z1, m1, lv1)
-      - normal(z2, m2, lv2)
-  )
+  want = _log_weights(apply, x, z1, z2, (m1, lv1), (m2, lv2), (pm1, plv1))
   np.testing.assert_allclose(got, want, rtol=2e-4)
 
 
@@ -77,13 +85,8 @@ def test_gaussian_product_is_the_normalised_product_of_the_densities():
 
 def test_ladder_log_weights_are_the_densities_of_top_down_inference():
   model = _model(inference='ladder')
-  params = model.init(jax.random.PRNGKey(0))
-  x = jnp.asarray(fitting.digits().test_images[:5])
-  rng = jax.random.PRNGKey(4)
+  params, x, rng, apply = _by_hand(model)
   got = jax.jit(lambda p: model.log_importance_weights(p, x, rng, 3))(params)
-  apply = lambda *a, method: model.module.apply(
-      {'params': params}, *a, method=method
-  )
   r1, r2 = jax.random.split(rng)
   # q(z2 | x) from the bottom-up mean of z1, then q(z1 | z2, x) as the
   # precision-weighted product of the bottom-up estimate and p(z1 | z2).
@@ -95,16 +98,7 @@ def test_ladder_log_weights_are_the_densities_of_top_down_inference():
   lv1 = -np.log(precision)
   m1 = (b1 * np.exp(-blv1) + pm1 * np.exp(-plv1)) / precision
   z1 = m1 + np.exp(0.5 * lv1) * np.asarray(jax.random.normal(r1, (3, 5, 6)))
-  probs = np.asarray(jax.nn.sigmoid(apply(jnp.asarray(z1), method='decode')))
-  normal = lambda v, m, lv: stats.norm.logpdf(v, m, np.exp(0.5 * lv)).sum(-1)
-  xs = np.asarray(x)
-  want = (
-      np.sum(xs * np.log(probs) + (1 - xs) * np.log1p(-probs), -1)
-      + normal(z1, pm1, plv1)
-      + stats.norm.logpdf(z2).sum(-1)
-      - normal(z1, m1, lv1)
-      - normal(z2, m2, lv2)
-  )
+  want = _log_weights(apply, x, z1, z2, (m1, lv1), (m2, lv2), (pm1, plv1))
   np.testing.assert_allclose(got, want, rtol=2e-4)
   # Its codes: q(z1 | z2, x)'s mean at z2 = q(z2 | x)'s mean.
   at_mean = apply(jnp.asarray(m2), method='p_z1')

@@ -9,13 +9,16 @@ an overcomplete code trained to undo masking noise, probed linearly.
 Here: an MLP denoising autoencoder 784-512-``latent_dim`` (default 1000,
 wider than the image) trained on masking noise at ``level`` (default 0.5,
 half the pixels zeroed) for 5 epochs, Adam 1e-3, batches of 128;
-``evaluate --task=probe`` fits logistic regression (standardised features,
-C = 1) on the codes, the raw pixels and PCA, with every training label and
-with 100 and 1,000 (the label-efficiency rows).
+``evaluate --task=probe`` fits logistic regression (standardised features)
+on the codes, the raw pixels and PCA, with every training label (C = 1, as
+the benchmark) and with 100 and 1,000 (the label-efficiency rows; with
+``--probe_cv_folds=5`` their penalty C is chosen by 5-fold cross-validation
+on the subset's labels, for every feature type alike).
 
   python -m experiments.train --config=experiments/configs/papers/dae_probe.py \
       --config.seed=0 --workdir=runs/papers/probe/seed0
-  python -m experiments.evaluate --workdir=runs/papers/probe/seed0 --task=probe
+  python -m experiments.evaluate --workdir=runs/papers/probe/seed0 --task=probe \
+      --probe_cv_folds=5
 """
 
 from experiments.configs import common
