@@ -56,6 +56,7 @@ _WHERE = {
     'kmeans_scores': 'clustering',
     'kernel_distance': 'sample_quality',
     'label_efficiency': 'probes',
+    'label_subsets': 'probes',
     'linear_probe_accuracy': 'probes',
     'mean_encoder_jacobian_norm': 'code_stats',
     'mean_unit_activation': 'code_stats',
