@@ -46,11 +46,11 @@ def log_mixture_density(
 
   The squared distances expand as ``sum_d (z - m)^2 / v = z^2 . (1/v) -
   2 z . (m/v) + sum_d m^2 / v``: two ``[..., D] x [D, K]`` products instead of
-  a ``[..., K, D]`` broadcast, which on a CPU was the VampPrior's most costly
-  step (BUILD.md, VampPrior). The expansion's float32 rounding error grows
-  with ``sum_d z_d^2 / v_kd``: about 1e-5 nats at the trained paper model's
-  codes, 1e-3 where codes sit 10 standard deviations of a component from the
-  origin (`tests/test_vampprior.py` bounds it). The products run at full
+  a ``[..., K, D]`` broadcast, which on a CPU took most of the VampPrior's
+  NLL evaluation and about a third of its training step (BUILD.md,
+  VampPrior). The expansion's float32 rounding error grows with ``sum_d
+  z_d^2 / v_kd`` of the most likely component: `tests/test_vampprior.py`
+  bounds it at 3 eps of that term against float64. The products run at full
   float32 precision on every platform.
 
   Args:

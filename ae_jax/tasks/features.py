@@ -41,13 +41,13 @@ def probe(
   ``outdir`` also ``label_efficiency.png``: accuracy against the number of
   labels, one curve per feature type."""
   del baseline
-  check(trained.config, cv_folds=cv_folds)
   flat = lambda a: a.reshape(len(a), -1)
   train_x, test_x = flat(dataset.train_images), flat(dataset.test_images)
   train_y, test_y = dataset.train_labels, dataset.test_labels
   n, num_classes = len(train_y), len(np.unique(train_y))
   sizes = [s for s in LABEL_SIZES if s is None or s <= n - num_classes]
-  # Folds that a label subset cannot hold are refused before any encoding.
+  # A bad cv_folds, or folds that a label subset cannot hold, are refused
+  # before any encoding.
   probes.label_subsets(
       train_y, sizes=sizes, cv_folds=cv_folds, fn='probe (--probe_cv_folds)'
   )
