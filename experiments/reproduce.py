@@ -31,6 +31,7 @@ _REPORT = flags.DEFINE_string(
     'report', None, 'Also write the report to this Markdown file.'
 )
 SEEDS = (0, 1, 2)
+PROBE_CV_FOLDS = 5
 
 
 def _read_json(path: epath.Path) -> dict | None:
@@ -67,13 +68,30 @@ def _probe_accuracy(workdir: epath.Path) -> float | None:
   return None if not result else result['codes']
 
 
+def _probe_gain(labels: int) -> Callable[[epath.Path], float | None]:
+  """The codes' mean accuracy minus the pixels' on the same ``labels``
+  training labels, each fit's penalty chosen by 5-fold cross-validation
+  (``--probe_cv_folds=5``; a run evaluated without it is not read)."""
+
+  def read(workdir: epath.Path) -> float | None:
+    result = _read_json(workdir / 'eval_probe.json')
+    if not result or result.get('cv_folds') != PROBE_CV_FOLDS:
+      return None
+    for row in result.get('label_efficiency', ()):
+      if row['features'] == 'codes' and row['labels'] == labels:
+        return row['gain_over_pixels']
+    return None
+
+  return read
+
+
 @dataclasses.dataclass(frozen=True)
 class Claim:
   """A published number and how our run of the same protocol is read."""
 
-  key: str  # The folder under --paper_runs.
+  key: str  # Its name, and its folder under --paper_runs unless `folder`.
   what: str
-  published: float
+  published: float | None  # None: no published number, ours is the bar.
   source: str
   target: float  # What the issue asks of ours: at most / at least this.
   lower_is_better: bool
@@ -82,6 +100,11 @@ class Claim:
   # Config values the run must have (its config.json): a run of another
   # protocol in the claim's folder is not read, but listed as missing.
   requires: tuple[tuple[str, object], ...] = ()
+  folder: str = ''  # Another claim's runs, read another way.
+
+  @property
+  def directory(self) -> str:
+    return self.folder or self.key
 
   @property
   def target_text(self) -> str:
@@ -97,6 +120,13 @@ _NLL = (
     '--workdir={workdir}',
     'python -m experiments.evaluate --workdir={workdir} --task=nll '
     '--nll_examples=0',
+)
+
+_PROBE = (
+    'python -m experiments.train --config=experiments/configs/papers/'
+    'dae_probe.py --config.seed={seed} --workdir={workdir}',
+    'python -m experiments.evaluate --workdir={workdir} --task=probe'
+    f' --probe_cv_folds={PROBE_CV_FOLDS}',
 )
 
 CLAIMS = (
@@ -171,13 +201,24 @@ CLAIMS = (
         target=0.85,
         lower_is_better=False,
         read=_probe_accuracy,
-        commands=(
-            'python -m experiments.train '
-            '--config=experiments/configs/papers/dae_probe.py '
-            '--config.seed={seed} --workdir={workdir}',
-            'python -m experiments.evaluate --workdir={workdir} --task=probe'
-            ' --probe_cv_folds=5',
-        ),
+        commands=_PROBE,
+    ),
+    *(
+        Claim(
+            key=f'probe_{labels}_labels',
+            folder='probe',
+            what=(
+                f'the same probe on {labels:,} labels (penalty by 5-fold CV):'
+                ' codes minus pixels, test accuracy, mean of the label draws'
+            ),
+            published=None,
+            source='none: logistic regression on pixels, same labels and C grid',
+            target=0.0,
+            lower_is_better=False,
+            read=_probe_gain(labels),
+            commands=_PROBE,
+        )
+        for labels in (100, 1000)
     ),
 )
 
@@ -227,7 +268,7 @@ def collect(root: epath.Path, claims=CLAIMS, seeds=SEEDS) -> list[dict]:
   for claim in claims:
     values, walls, missing = {}, [], []
     for seed in seeds:
-      workdir = root / claim.key / f'seed{seed}'
+      workdir = root / claim.directory / f'seed{seed}'
       value, other = None, _mismatch(workdir, claim.requires)
       if workdir.exists() and other == '':
         value = claim.read(workdir)
@@ -266,7 +307,11 @@ def markdown(rows: list[dict]) -> str:
   ]
   for row in rows:
     claim, values = row['claim'], row['values']
-    published = f'{_number(claim.published)} ({claim.source})'
+    published = (
+        claim.source
+        if claim.published is None
+        else f'{_number(claim.published)} ({claim.source})'
+    )
     if not values:
       lines.append(
           f'| {claim.what} | not run | {published} | | {claim.target_text} | | |'
@@ -274,7 +319,7 @@ def markdown(rows: list[dict]) -> str:
       continue
     v = np.asarray(list(values.values()))
     mean = float(np.mean(v))
-    gap = mean - claim.published
+    gap = '' if claim.published is None else f'{mean - claim.published:+.3g}'
     seeds = ','.join(map(str, values))
     wall = (
         f'{np.mean(row["walls"]) / 60:.0f} min' if row['walls'] else 'unknown'
@@ -286,7 +331,7 @@ def markdown(rows: list[dict]) -> str:
         else f'{_number(mean)} (seed {seeds} only)'
     )
     lines.append(
-        f'| {claim.what} | {ours} | {published} | {gap:+.3g} |'
+        f'| {claim.what} | {ours} | {published} | {gap} |'
         f' {claim.target_text} | {"yes" if claim.met(mean) else "no"} |'
         f' {wall} |'
     )

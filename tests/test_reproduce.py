@@ -107,3 +107,37 @@ def test_runs_without_any_run_and_exits_0(tmp_path):
   assert out.returncode == 0, out.stderr
   assert out.stdout.count('not run') == len(reproduce.CLAIMS)
   assert (tmp_path / 'report.md').read_text().strip() == out.stdout.strip()
+
+
+def test_label_efficiency_rows_read_cross_validated_probes_only(tmp_path):
+  root = epath.Path(tmp_path)
+
+  def probe_run(seed, cv_folds, gains):
+    rows = [
+        {'features': f, 'labels': n, 'gain_over_pixels': g}
+        for f in ('pca', 'codes')
+        for n, g in zip((100, 1000, 60000), gains)
+    ]
+    _write(
+        root / 'probe' / f'seed{seed}',
+        'eval_probe.json',
+        {'codes': 0.87, 'cv_folds': cv_folds, 'label_efficiency': rows},
+    )
+
+  probe_run(0, 5, (0.02, 0.01, 0.03))
+  probe_run(1, 5, (0.04, -0.03, 0.03))
+  probe_run(2, 0, (0.5, 0.5, 0.5))  # C = 1: another protocol, not read.
+  rows = {r['claim'].key: r for r in reproduce.collect(root)}
+  assert rows['probe']['values'] == {0: 0.87, 1: 0.87, 2: 0.87}
+  assert rows['probe_100_labels']['values'] == {0: 0.02, 1: 0.04}
+  assert rows['probe_1000_labels']['values'] == {0: 0.01, 1: -0.03}
+  missing = rows['probe_100_labels']['missing']
+  assert len(missing) == 1 and '--probe_cv_folds=5' in missing[0][-1]
+  assert 'probe/seed2' in missing[0][-1]
+  lines = reproduce.markdown(list(rows.values())).splitlines()
+  line = next(l for l in lines if 'on 100 labels' in l)
+  # No published number: no gap; the target is "above pixels".
+  assert '| 0.030 ± 0.010 (seeds 0,1) | none: logistic' in line
+  assert '|  | at least 0.0 | yes |' in line
+  line = next(l for l in lines if 'on 1,000 labels' in l)
+  assert '-0.010 ± 0.020 (seeds 0,1)' in line and '| no |' in line
