@@ -5,7 +5,8 @@ r"""Ours beside the published numbers: one table from the paper runs.
 
 Reads the work directories of the paper runs
 (``<paper_runs>/<claim>/seed<k>``), prints one Markdown table (ours: mean and spread over the seeds found;
-the published number and its source; the gap; the issue's target; the
+the published number and its source, or the baseline where none is
+published; the gap; the issue's target; the
 training wall time of each run) and lists every missing run with the
 commands that make it. Exits 0 whether or not the runs exist, so it can be
 run at any time.
@@ -70,8 +71,8 @@ def _probe_accuracy(workdir: epath.Path) -> float | None:
 
 def _probe_gain(labels: int) -> Callable[[epath.Path], float | None]:
   """The codes' mean accuracy minus the pixels' on the same ``labels``
-  training labels, each fit's penalty chosen by 5-fold cross-validation
-  (``--probe_cv_folds=5``; a run evaluated without it is not read)."""
+  training labels, each fit's penalty chosen by `PROBE_CV_FOLDS`-fold
+  cross-validation (a run evaluated with other folds or C = 1 is not read)."""
 
   def read(workdir: epath.Path) -> float | None:
     result = _read_json(workdir / 'eval_probe.json')
@@ -208,7 +209,8 @@ CLAIMS = (
             key=f'probe_{labels}_labels',
             folder='probe',
             what=(
-                f'the same probe on {labels:,} labels (penalty by 5-fold CV):'
+                f'the same probe on {labels:,} labels (penalty by'
+                f' {PROBE_CV_FOLDS}-fold CV):'
                 ' codes minus pixels, test accuracy, mean of the label draws'
             ),
             published=None,
