@@ -87,7 +87,7 @@ def test_bad_sizes_are_refused_before_any_fit(monkeypatch):
   def no_fit(*args, **kwargs):
     raise AssertionError('fitted before checking the sizes')
 
-  monkeypatch.setattr(probes, 'linear_probe_accuracy', no_fit)
+  monkeypatch.setattr(probes, '_linear_probe', no_fit)
   le = functools.partial(probes.label_efficiency, *data)
   with pytest.raises(ValueError, match='between the number of classes'):
     le(sizes=(100, 3))  # Fewer labels than the 4 classes.
@@ -125,13 +125,15 @@ def test_probe_task_adds_a_label_efficiency_curve(tmp_path, monkeypatch):
   dataset = common.load_data(trained)
   fits = []
   probe_fn = probes.linear_probe_accuracy
+  fit_fn = probes._linear_probe  # pylint: disable=protected-access
 
   def counted(x, *args, **kwargs):
     fits.append(np.shape(x))
-    return probe_fn(x, *args, **kwargs)
+    return fit_fn(x, *args, **kwargs)
 
-  monkeypatch.setattr(probes, 'linear_probe_accuracy', counted)
+  monkeypatch.setattr(probes, '_linear_probe', counted)
   result = features.probe(trained, dataset, outdir=tmp_path / 'figs')
+  monkeypatch.undo()
 
   n = len(dataset.train_labels)  # 1,497 digits.
   rows = result['label_efficiency']
@@ -178,6 +180,7 @@ def test_probe_task_adds_a_label_efficiency_curve(tmp_path, monkeypatch):
   assert all('gain_over_pixels' in r for r in rows if r['features'] == 'pca')
   assert not any('gain_over_pixels' in r for r in rows[3:6])  # Pixels.
   assert not any('accuracies' in r for r in rows)
+  assert all(r['penalties'] == [1.0] * r['repeats'] for r in rows)  # C = 1.
 
 
 @pytest.mark.filterwarnings('ignore::FutureWarning')  # The brute force's.
@@ -216,6 +219,22 @@ def test_cv_folds_choose_the_penalty_by_cross_validation_on_the_labels():
   assert rows[0]['accuracies'][1] == probes.linear_probe_accuracy(
       xs[idx], ys[idx], xt, yt, seed=1, cv_folds=3
   )
+  # Each draw records the penalty its fit used: the grid value that
+  # scikit-learn's search picks for that draw, 1.0 without CV.
+  search = linear_model.LogisticRegressionCV(
+      Cs=list(np.logspace(-4, 2, 13)),
+      cv=model_selection.StratifiedKFold(3, shuffle=True, random_state=1),
+      scoring='neg_log_loss',
+      max_iter=1000,
+      random_state=1,
+  )
+  pipeline.make_pipeline(preprocessing.StandardScaler(), search).fit(
+      xs[idx], ys[idx]
+  )
+  assert rows[0]['penalties'][1] == np.ravel(search.C_)[0]
+  assert set(rows[0]['penalties']) <= set(probes.PENALTIES)
+  assert rows[1]['penalties'] == [1.0]
+  assert plain[0]['penalties'] == [1.0] * plain[0]['repeats']
 
 
 def test_bad_cv_folds_are_refused_before_any_fit(monkeypatch):
@@ -229,7 +248,7 @@ def test_bad_cv_folds_are_refused_before_any_fit(monkeypatch):
   def no_fit(*args, **kwargs):
     raise AssertionError('fitted before checking the folds')
 
-  monkeypatch.setattr(probes, 'linear_probe_accuracy', no_fit)
+  monkeypatch.setattr(probes, '_linear_probe', no_fit)
   # 8 labels of 4 classes: 2 of each, too few for 3 folds; refused before the
   # all-labels fit that comes first.
   with pytest.raises(ValueError, match='cv_folds=3 needs at least 3 examples'):

@@ -142,6 +142,31 @@ def linear_probe_accuracy(
       than two classes, or an impossible `num_train`.
     TypeError: on non-integer labels.
   """
+  return _linear_probe(
+      train_features,
+      train_labels,
+      test_features,
+      test_labels,
+      num_train=num_train,
+      seed=seed,
+      max_iter=max_iter,
+      cv_folds=cv_folds,
+  )[0]
+
+
+def _linear_probe(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    *,
+    num_train,
+    seed,
+    max_iter,
+    cv_folds,
+) -> tuple[float, float]:
+  """:func:`linear_probe_accuracy` and the L2 penalty C its fit used (the
+  one cross-validation chose, or 1.0)."""
   fn = 'linear_probe_accuracy'
   x_train, y_train, x_test, y_test, max_iter = _probe_inputs(
       fn, train_features, train_labels, test_features, test_labels, max_iter
@@ -186,7 +211,10 @@ def linear_probe_accuracy(
   )
   probe.fit(x_train, y_train)
   # Accuracy, whatever the CV scoring (`LogisticRegressionCV.score` uses it).
-  return float(np.mean(probe.predict(x_test) == y_test))
+  accuracy = float(np.mean(probe.predict(x_test) == y_test))
+  # `C_` holds one value per class, all the same for a multinomial fit.
+  penalty = float(np.ravel(probe[-1].C_)[0]) if cv_folds else probe[-1].C
+  return accuracy, float(penalty)
 
 
 def stratified_subset(
@@ -384,7 +412,8 @@ def label_efficiency(
     ``accuracy_std`` (mean and population standard deviation over the
     draws; 0.0 for one draw) and ``accuracies`` (each draw's, in seed
     order: the same draws for every feature set given the same labels and
-    `seed`, so two feature sets compare draw by draw). The ``None`` row equals
+    `seed`, so two feature sets compare draw by draw) and ``penalties``
+    (each draw's L2 penalty C: the one ``cv_folds`` chose, else 1.0). The ``None`` row equals
     ``linear_probe_accuracy(train_features, train_labels, test_features,
     test_labels, seed=seed)``.
 
@@ -404,25 +433,27 @@ def label_efficiency(
   rows = []
   for num, indices in subsets:
     draws = len(indices)
-    accuracies = []
+    accuracies, penalties = [], []
     for i, idx in enumerate(indices):
       x_sub, y_sub = (
           (x_train, y_train) if idx is None else (x_train[idx], y_train[idx])
       )
-      accuracies.append(
-          linear_probe_accuracy(
-              x_sub,
-              y_sub,
-              x_test,
-              y_test,
-              max_iter=max_iter,
-              seed=seed + i,
-              cv_folds=0 if idx is None else cv_folds,
-          )
+      accuracy, penalty = _linear_probe(
+          x_sub,
+          y_sub,
+          x_test,
+          y_test,
+          num_train=None,
+          max_iter=max_iter,
+          seed=seed + i,
+          cv_folds=0 if idx is None else cv_folds,
       )
+      accuracies.append(accuracy)
+      penalties.append(penalty)
     row = {'labels': num, 'repeats': draws}
     row['accuracy_mean'] = float(np.mean(accuracies))
     row['accuracy_std'] = float(np.std(accuracies))
-    row['accuracies'] = [float(a) for a in accuracies]
+    row['accuracies'] = accuracies
+    row['penalties'] = penalties
     rows.append(row)
   return rows
