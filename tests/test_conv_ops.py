@@ -58,16 +58,50 @@ def test_conv_as_matmul_is_lax_conv(x_shape, kernel, stride):
 @pytest.mark.parametrize(
     'x_shape', [(2, 7, 7, 64), (2, 14, 14, 4), (1, 5, 3, 2), (3, 1, 1, 1)]
 )
-def test_subpixel_transposed_conv_is_lax_conv_transpose(x_shape):
+@pytest.mark.parametrize('custom_gradient', [True, False])
+def test_subpixel_transposed_conv_is_lax_conv_transpose(
+    x_shape, custom_gradient
+):
   x, k = _arrays(x_shape, (3, 3, x_shape[-1], 6), seed=1)
   _assert_same_map(
-      conv_ops.conv_transpose_subpixel,
+      lambda x, k: conv_ops.conv_transpose_subpixel(
+          x, k, custom_gradient=custom_gradient
+      ),
       lambda x, k: lax.conv_transpose(
           x, k, (2, 2), 'SAME', dimension_numbers=DN
       ),
       x,
       k,
   )
+
+
+def test_subpixel_forward_mode_needs_jax_gradient():
+  """``custom_gradient=False`` runs `jax.jvp` (a decoder Jacobian by forward
+  mode, RAE-GP), also under reverse mode; the custom VJP refuses it."""
+  x, k = _arrays((2, 4, 5, 3), (3, 3, 3, 2), seed=4)
+  dx, dk = _arrays((2, 4, 5, 3), (3, 3, 3, 2), seed=5)
+  reference = lambda x, k: lax.conv_transpose(
+      x, k, (2, 2), 'SAME', dimension_numbers=DN
+  )
+  ours = lambda x, k: conv_ops.conv_transpose_subpixel(
+      x, k, custom_gradient=False
+  )
+  chex.assert_trees_all_close(
+      jax.jvp(ours, (x, k), (dx, dk)),
+      jax.jvp(reference, (x, k), (dx, dk)),
+      rtol=1e-5,
+      atol=1e-5,
+  )
+  # Reverse over forward: the gradient of a squared Jacobian-vector product.
+  jvp_norm = lambda f: lambda k: jnp.sum(jax.jvp(f, (x, k), (dx, dk))[1] ** 2)
+  chex.assert_trees_all_close(
+      jax.grad(jvp_norm(ours))(k),
+      jax.grad(jvp_norm(reference))(k),
+      rtol=1e-4,
+      atol=1e-4,
+  )
+  with pytest.raises(TypeError, match='forward-mode'):
+    jax.jvp(conv_ops.conv_transpose_subpixel, (x, k), (dx, dk))
 
 
 def test_subpixel_gradient_is_differentiable_again():

@@ -63,13 +63,20 @@ class AutoencoderModule(nn.Module):
 
 
 def make_module(
-    config, input_shape, *, code_activation: str = 'linear'
+    config,
+    input_shape,
+    *,
+    code_activation: str = 'linear',
+    forward_mode_decoder: bool = False,
 ) -> 'AutoencoderModule':
   """The encoder and decoder of ``config`` (MLP or conv) as one module, codes
-  of ``config.latent_dim`` units: the network of every deterministic AE."""
+  of ``config.latent_dim`` units: the network of every deterministic AE.
+  ``forward_mode_decoder``: `jax.jvp` runs through the decoder."""
   return AutoencoderModule(
       encoder=networks.make_encoder(config, input_shape, config.latent_dim),
-      decoder=networks.make_decoder(config, input_shape),
+      decoder=networks.make_decoder(
+          config, input_shape, forward_mode=forward_mode_decoder
+      ),
       code_activation=code_activation,
   )
 

@@ -9,11 +9,11 @@ on 2 cores, `benchmarks.conv_layers`). Two exact rewrites of the linear map:
   input stacked beside the channels (im2col) times the kernel reshaped
   to ``[kh * kw * C, F]``;
 * `conv_transpose_subpixel`: flax's 3x3, stride-2, SAME transposed
-  convolution as one product that computes the four output phases (even
-  and odd rows and columns) from 2x2 neighbourhoods of the input, then
-  interleaves them (depth-to-space): a sub-pixel convolution with the
-  kernel's taps rearranged, not a different model; its gradient skips the
-  zero taps that product multiplies (a custom VJP);
+  convolution as one product of every input position with the kernel's 9
+  taps, whose shifted sums give the four output phases (even and odd rows
+  and columns), interleaved (depth-to-space): a sub-pixel convolution, not
+  a different model; its gradient is one im2col product (a custom VJP, or
+  JAX's own where forward mode is needed);
 * `conv_shift_add`: a stride-1 SAME convolution with few output channels
   (the decoder's head) as one product per position times every tap, then
   shifted sums.
@@ -82,27 +82,25 @@ def conv_as_matmul(x: jax.Array, kernel: jax.Array, *, stride: int = 1):
   return out.reshape(b, oh, ow, f)
 
 
-def _phase_tap(phase: int, offset: int) -> int | None:
-  """The kernel index that multiplies input ``m + offset - 1`` in output
-  ``2m + phase`` of a 3-tap, stride-2, SAME transposed convolution (lax
-  pads the dilated input by 2 on each side): ``y[2m] = x[m-1] w0 + x[m] w2``,
-  ``y[2m+1] = x[m] w1``."""
-  if phase == 0:
-    return 0 if offset == 0 else 2
-  return None if offset == 0 else 1
-
-
-def conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def conv_transpose_subpixel(
+    x: jax.Array, kernel: jax.Array, *, custom_gradient: bool = True
+) -> jax.Array:
   """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` for a 3x3 kernel.
 
   What flax's ``nn.ConvTranspose(F, (3, 3), strides=(2, 2),
-  padding='SAME')`` computes (without its bias). Reverse-mode only: the
-  gradient is a custom VJP (see `_subpixel_bwd`), so `jax.jvp` through it
-  raises; flax's layer (``config.conv_impl='flax'``) supports both.
+  padding='SAME')`` computes (without its bias): each input position times
+  the kernel's 9 taps in one product, whose shifted sums give the four
+  output phases (even and odd rows and columns), interleaved
+  (depth-to-space).
 
   Args:
     x: ``[B, H, W, C]``.
     kernel: ``[3, 3, C, F]``.
+    custom_gradient: with True (keyword-only), the gradient is the
+      hand-written VJP `_subpixel_bwd`, faster in reverse mode but without
+      forward mode (`jax.jvp` through it raises); with False, JAX
+      differentiates the forward's operations, in both modes (what a
+      decoder Jacobian by `jax.jvp` needs, e.g. RAE-GP's).
 
   Returns:
     ``[B, 2H, 2W, F]``.
@@ -118,34 +116,43 @@ def conv_transpose_subpixel(x: jax.Array, kernel: jax.Array) -> jax.Array:
         f'conv_transpose_subpixel: x has {c} channels, the kernel expects '
         f'{kernel.shape[2]}'
     )
-  return _subpixel(x, kernel)
+  return (_subpixel if custom_gradient else _subpixel_forward)(x, kernel)
 
 
 def _subpixel_forward(x: jax.Array, kernel: jax.Array) -> jax.Array:
   b, h, w, c = x.shape
   f = kernel.shape[-1]
-  padded = jnp.pad(x, ((0, 0), (1, 0), (1, 0), (0, 0)))
-  offsets = [(oy, ox) for oy in range(2) for ox in range(2)]
-  columns = jnp.stack(  # Not concatenate: see `conv_as_matmul`.
-      [padded[:, oy : oy + h, ox : ox + w] for oy, ox in offsets], axis=-2
-  ).reshape(-1, 4 * c)
-  zero = jnp.zeros((c, f), kernel.dtype)
-  phases = []
-  for py in range(2):
-    for px in range(2):
-      taps = [(_phase_tap(py, oy), _phase_tap(px, ox)) for oy, ox in offsets]
-      phases.append(
-          jnp.concatenate(
+  # Every input position times all 9 taps: one [C, 9F] product, the 9
+  # blocks the map has (a [4C, 4F] product of 2x2 neighbourhoods, 7 of its
+  # 16 blocks zero, and the stacking of its columns took 2.4x longer).
+  taps = x.reshape(-1, c) @ kernel.transpose(2, 0, 1, 3).reshape(c, 9 * f)
+  taps = taps.reshape(b, h, w, 3, 3, f)
+
+  def tap(ty: int, tx: int) -> jax.Array:
+    # Per axis (lax pads the dilated input by 2 on each side):
+    # y[2m] = x[m-1] k0 + x[m] k2 and y[2m+1] = x[m] k1. So tap 0 reads the
+    # previous row/column: shifted down/right by one, zero in the first.
+    # Padded per term, so XLA fuses every pad into the output's one loop.
+    sy, sx = int(ty == 0), int(tx == 0)
+    t = taps[:, : h - sy, : w - sx, ty, tx]
+    return jnp.pad(t, ((0, 0), (sy, 0), (sx, 0), (0, 0)))
+
+  # Output phase p of an axis sums taps (0, 2) for p = 0, tap 1 for p = 1.
+  taps_of = ((0, 2), (1,))
+  phases = jnp.stack(
+      [
+          jnp.stack(
               [
-                  zero if ty is None or tx is None else kernel[ty, tx]
-                  for ty, tx in taps
+                  sum(tap(ty, tx) for ty in taps_of[py] for tx in taps_of[px])
+                  for px in range(2)
               ],
-              axis=0,
+              axis=3,
           )
-      )
-  combined = jnp.concatenate(phases, axis=1)  # [4C, 4F]: (py, px) phases.
-  out = (columns @ combined).reshape(b, h, w, 2, 2, f)
-  return out.transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * w, f)
+          for py in range(2)
+      ],
+      axis=2,
+  )  # [B, H, 2 (py), W, 2 (px), F]: depth-to-space is a reshape.
+  return phases.reshape(b, 2 * h, 2 * w, f)
 
 
 @jax.custom_vjp
@@ -158,10 +165,11 @@ def _subpixel_fwd(x, kernel):
 
 
 def _subpixel_bwd(residuals, g):
-  """The gradients without the forward's zero taps.
+  """The gradients as one im2col product of ``g``.
 
-  Differentiating the sub-pixel product multiplies the 7 zero blocks of its
-  ``[4C, 4F]`` kernel too (16 blocks where the map has 9). Written out,
+  JAX's own transpose of the forward's shifted sums gathers the ``[N, 9F]``
+  output gradient of the taps product in one loop that evaluates all 9
+  padded terms per element, slower than the slices below. Written out,
   ``y[o] = sum_t x[(o + t - 2) / 2] k[t]`` over taps with ``o + t`` even, so
   ``dx[m] = sum_u g[2m + u] k[2 - u]^T``: a stride-2 SAME convolution of
   ``g`` with the flipped kernel, and ``dk[2 - u] = sum_m x[m]^T g[2m + u]``:
@@ -299,7 +307,10 @@ class Conv(nn.Conv):
 class ConvTranspose(nn.ConvTranspose):
   """`flax.linen.ConvTranspose` (same fields, parameters and initial values)
   for 3x3, stride-2, SAME transposed convolutions, computed by
-  `conv_transpose_subpixel`."""
+  `conv_transpose_subpixel`. ``custom_gradient=False`` trades some
+  reverse-mode speed for forward-mode derivatives (`jax.jvp`)."""
+
+  custom_gradient: bool = True
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
@@ -315,4 +326,5 @@ class ConvTranspose(nn.ConvTranspose):
     x, kernel, bias = _params(
         self, inputs, (3, 3, inputs.shape[-1], self.features)
     )
-    return _add_bias(conv_transpose_subpixel(x, kernel), bias)
+    y = conv_transpose_subpixel(x, kernel, custom_gradient=self.custom_gradient)
+    return _add_bias(y, bias)

@@ -311,11 +311,18 @@ class ConvDecoder(nn.Module):
   dropout_rate: float = 0.0
   dtype: Any = jnp.float32  # Compute dtype; parameters and outputs float32.
   conv_impl: str = 'auto'  # See `CONV_IMPLS`; parameters are the same.
+  # Whether `jax.jvp` must run through the decoder (a Jacobian by forward
+  # mode, RAE-GP): the matrix-product transposed convolutions then leave
+  # their gradient to JAX (`conv_ops.ConvTranspose.custom_gradient`).
+  forward_mode: bool = False
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = False) -> jax.Array:
     act = getattr(nn, self.activation)
     conv_cls, deconv_cls = conv_classes(self.conv_impl)
+    deconv_kw = {}
+    if deconv_cls is conv_ops.ConvTranspose:
+      deconv_kw['custom_gradient'] = not self.forward_mode
     height, width, channels = self.output_shape
     scale = 2 ** len(self.features)
     h0, w0 = -(-height // scale), -(-width // scale)  # ceil division
@@ -338,6 +345,7 @@ class ConvDecoder(nn.Module):
           padding='SAME',
           name=f'deconv_{i}',
           **layer_init(self.init_scheme, 9 * x.shape[-1]),
+          **deconv_kw,
           dtype=self.dtype,
       )
       x = _dropout(act(deconv(x)), self.dropout_rate, train)
@@ -385,8 +393,11 @@ def make_encoder(
   )
 
 
-def make_decoder(config, output_shape: Sequence[int]) -> nn.Module:
-  """The decoder mirroring ``config.encoder``."""
+def make_decoder(
+    config, output_shape: Sequence[int], *, forward_mode: bool = False
+) -> nn.Module:
+  """The decoder mirroring ``config.encoder``; ``forward_mode``: `jax.jvp`
+  must run through it (`ConvDecoder.forward_mode`)."""
   kw = dict(
       activation=config.activation,
       init_scheme=config.init,
@@ -401,6 +412,7 @@ def make_decoder(config, output_shape: Sequence[int]) -> nn.Module:
       tuple(config.conv_features),
       tuple(output_shape),
       conv_impl=config.get('conv_impl', 'auto'),
+      forward_mode=forward_mode,
       **kw,
   )
 

@@ -99,7 +99,12 @@ def build(config, data: base.DataSpec) -> RegularizedAutoencoder:
       raise ValueError(
           f'config.{name}={value} must be >= 0 (0 turns the term off).'
       )
-  module = autoencoder.make_module(config, data.input_shape)
+  # The gradient penalty's Jacobian runs forward mode through the decoder.
+  module = autoencoder.make_module(
+      config,
+      data.input_shape,
+      forward_mode_decoder=bool(hp.gradient_penalty_weight),
+  )
   return RegularizedAutoencoder(
       input_shape=tuple(data.input_shape),
       latent_dim=config.latent_dim,
