@@ -134,8 +134,9 @@ done
 # RAE-L2, RAE-GP, WAE-MMD, WAE-GAN and VAE-GAN; the deterministic ones sample
 # an ex-post GMM. conv_vae and vae_gan:conv=true: the conv network (32-64
 # channels) and a conv discriminator, the kind Larsen et al. used.
-# vae_gan:margin=0.4: Larsen et al.'s equilibrium rule.
-for m in vae ae rae:reg=l2 rae:reg=gp wae wae:penalty=gan vae_gan vae_gan:pixel=1 conv_vae vae_gan:conv=true vae_gan:margin=0.4 vae_gan:conv=true,margin=0.4 vae_gan:margin=0.4,gamma=0.01; do
+# vae_gan:margin=0.4: Larsen et al.'s equilibrium rule; pixel=1 keeps the
+# pixel likelihood beside the feature error.
+for m in vae ae rae:reg=l2 rae:reg=gp wae wae:penalty=gan vae_gan vae_gan:pixel=1 conv_vae vae_gan:conv=true vae_gan:margin=0.4 vae_gan:conv=true,margin=0.4 vae_gan:margin=0.4,gamma=0.01 vae_gan:conv=true,pixel=1; do
   f=${m%%:*}; a=${m#*:}; [ "$a" = "$m" ] && a= || a=,$a
   n=sq_$(echo $m | tr ':=,' '___')
   $T --config=$C/$f.py:$D$a --config.latent_dim=16 --config.hidden_sizes='(512,)' --workdir=$R/$n
