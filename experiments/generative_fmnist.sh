@@ -53,6 +53,15 @@ $T --config=$C/hierarchical_vae.py:$D --config.binarize=dynamic --config.num_epo
 $E --workdir=$R/hvae_e100_warm_dyn --task=nll
 $T --config=$C/vae.py:$D $O --config.binarize=dynamic --config.num_epochs=100 $W --workdir=$R/vae_burda_e100_warm_dyn
 $E --workdir=$R/vae_burda_e100_warm_dyn --task=nll
+# A long warm-up: 200 epochs, the KL weight rising over the first 100
+# (Sonderby et al. 2016 warm up over 200), seeds 0 and 1: two layers beat one.
+for s in 0 1; do
+  $T --config=$C/hierarchical_vae.py:$D --config.binarize=dynamic --config.num_epochs=200 --config.kl_warmup_steps=46900 --config.seed=$s --workdir=$R/hvae_e200_warm100_dyn_seed$s
+  $E --workdir=$R/hvae_e200_warm100_dyn_seed$s --task=nll
+  $T --config=$C/vae.py:$D $O --config.binarize=dynamic --config.num_epochs=200 --config.kl_warmup_steps=46900 --config.seed=$s --workdir=$R/vae_burda_e200_warm100_dyn_seed$s
+  $E --workdir=$R/vae_burda_e200_warm100_dyn_seed$s --task=nll
+  $E --workdir=$R/hvae_e200_warm100_dyn_seed$s --task=latent --baseline_workdir=$R/vae_burda_e200_warm100_dyn_seed$s
+done
 # Active units per stochastic layer (Burda et al.'s statistic), and the
 # IWAE bound (K = 5) at 30 epochs for both depths.
 for e in 30 100; do
