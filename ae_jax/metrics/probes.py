@@ -413,9 +413,9 @@ def label_efficiency(
     draws; 0.0 for one draw) and ``accuracies`` (each draw's, in seed
     order: the same draws for every feature set given the same labels and
     `seed`, so two feature sets compare draw by draw) and ``penalties``
-    (each draw's L2 penalty C: the one ``cv_folds`` chose, else 1.0). The ``None`` row equals
-    ``linear_probe_accuracy(train_features, train_labels, test_features,
-    test_labels, seed=seed)``.
+    (each draw's L2 penalty C: the one ``cv_folds`` chose, else 1.0). The
+    ``None`` row equals ``linear_probe_accuracy(train_features,
+    train_labels, test_features, test_labels, seed=seed)``.
 
   Raises:
     ValueError: on empty or non-finite features, mismatched shapes, fewer
