@@ -239,3 +239,32 @@ def test_the_rule_runs_in_the_train_step_and_unknown_gates_are_refused():
   )
   with pytest.raises(ValueError, match=r"names \['critic'\], which are not"):
     jax.jit(step_lib.make_train_step(misnamed, tx))(state, batch)
+
+
+@pytest.mark.slow
+def test_the_gan_term_sharpens_the_prior_samples_on_digits():
+  """Larsen et al.'s point at tiny scale: with the same encoder, decoder and
+  pixel likelihood, the adversarial term gives prior samples with sharper
+  edges (mean absolute difference of neighbouring pixels, closer to the
+  test images') than the VAE's blurred ones. BUILD.md measures the same by
+  the Frechet distance on Fashion-MNIST."""
+
+  def edges(images):
+    x = np.asarray(images).reshape(-1, 8, 8)
+    return np.mean(np.abs(np.diff(x, axis=1))) + np.mean(
+        np.abs(np.diff(x, axis=2))
+    )
+
+  def sample_edges(**overrides):
+    config = fitting.config(latent_dim=4, hidden_sizes=(32,), **overrides)
+    model, params, _ = fitting.fit(config, steps=2000)
+    return edges(model.sample(params, jax.random.PRNGKey(0), 500))
+
+  real = edges(fitting.digits().test_images)
+  plain = sample_edges(model='vae')
+  adversarial = sample_edges(
+      model='vae_gan', pixel_weight=1.0, discriminator_sizes=(32,)
+  )
+  # Measured (seeds 0 / 1 of the fits): VAE 0.353 / 0.350, VAE-GAN 0.397 /
+  # 0.394, test images 0.478.
+  assert plain + 0.02 < adversarial < real
