@@ -87,10 +87,14 @@ def test_startup_benchmark_prints_each_command_against_import_jax():
 def test_conv_layers_benchmark_prints_both_forms_of_each_layer():
   proc = _run('benchmarks.conv_layers', '--batch_size=2', '--repeats=1')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = [l for l in proc.stdout.splitlines() if l.startswith('| ')][1:]
+  layers, gradients = proc.stdout.split('\n\n')
+  rows = [l for l in layers.splitlines() if l.startswith('| ')][1:]
   assert len(rows) == 6, proc.stdout  # Five layers and their total.
   assert all(r.rstrip().endswith('x |') for r in rows)
   assert rows[-1].startswith('| all five layers |')
+  # The transposed layers' two gradients.
+  rows = [l for l in gradients.splitlines() if l.startswith('| deconv')]
+  assert len(rows) == 2 and all(r.rstrip().endswith('x |') for r in rows)
 
 
 def test_code_sizes_compares_each_size_with_pca(tmp_path):

@@ -213,7 +213,7 @@ def _linear_probe(
   # Accuracy, whatever the CV scoring (`LogisticRegressionCV.score` uses it).
   accuracy = float(np.mean(probe.predict(x_test) == y_test))
   # `C_` holds one value per class, all the same for a multinomial fit.
-  penalty = float(np.ravel(probe[-1].C_)[0]) if cv_folds else probe[-1].C
+  penalty = np.ravel(probe[-1].C_)[0] if cv_folds else probe[-1].C
   return accuracy, float(penalty)
 
 
