@@ -169,7 +169,8 @@ def _subpixel_bwd(residuals, g):
 
   JAX's own transpose of the forward's shifted sums gathers the ``[N, 9F]``
   output gradient of the taps product in one loop that evaluates all 9
-  padded terms per element, slower than the slices below. Written out,
+  padded terms per element: up to 1.5x slower than the slices below
+  (`benchmarks.conv_layers`, second table). Written out,
   ``y[o] = sum_t x[(o + t - 2) / 2] k[t]`` over taps with ``o + t`` even, so
   ``dx[m] = sum_u g[2m + u] k[2 - u]^T``: a stride-2 SAME convolution of
   ``g`` with the flipped kernel, and ``dk[2 - u] = sum_m x[m]^T g[2m + u]``:
