@@ -28,6 +28,7 @@ conv networks use them on CPU (`networks.CONV_IMPLS`).
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, tuple]:
@@ -80,6 +81,50 @@ def conv_as_matmul(x: jax.Array, kernel: jax.Array, *, stride: int = 1):
   # a concatenate into the dot's operand and runs the product 2x slower.)
   out = columns.reshape(-1, kh * kw * c) @ kernel.reshape(kh * kw * c, f)
   return out.reshape(b, oh, ow, f)
+
+
+def _window_columns(
+    x: jax.Array,
+    kernel_size: tuple[int, int],
+    stride: int,
+    padding: tuple[tuple[int, int], tuple[int, int]],
+    out_size: tuple[int, int],
+) -> jax.Array:
+  """im2col: ``[B, oh, ow, kh * kw, C]``, tap ``(dy, dx)`` of output
+  ``(i, j)`` being ``x[s i + dy - pad_h, s j + dx - pad_w]`` (zero outside).
+
+  One gather of whole channel vectors at positions fixed when tracing (out
+  of range: filled with zeros), which XLA:CPU writes in one loop. The
+  strided slices of a padded copy that `conv_as_matmul` stacks are each
+  written out, then copied again by the stack: in the sub-pixel layers'
+  gradient (`_subpixel_bwd`) this gather made the conv VAE's bare step
+  1.05x (batch 128) to 1.14x (1024) faster (BUILD.md, "Convolutions on
+  XLA:CPU"). `conv_as_matmul` keeps the slices: JAX's gradient of a
+  gather is a scatter-add, and with it the step was no faster.
+  """
+  b, h, w, c = x.shape
+  kh, kw = kernel_size
+  oh, ow = out_size
+  rows = (
+      stride * np.arange(oh)[:, None, None, None]
+      + np.arange(kh)[None, None, :, None]
+      - padding[0][0]
+  )
+  cols = (
+      stride * np.arange(ow)[None, :, None, None]
+      + np.arange(kw)[None, None, None, :]
+      - padding[1][0]
+  )
+  inside = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+  index = np.where(inside, rows * w + cols, h * w).astype(np.int32)
+  columns = jnp.take(
+      x.reshape(b, h * w, c),
+      jnp.asarray(index.reshape(-1)),
+      axis=1,
+      mode='fill',
+      fill_value=0,
+  )
+  return columns.reshape(b, oh, ow, kh * kw, c)
 
 
 def conv_transpose_subpixel(
@@ -169,7 +214,7 @@ def _subpixel_bwd(residuals, g):
 
   JAX's own transpose of the forward's shifted sums gathers the ``[N, 9F]``
   output gradient of the taps product in one loop that evaluates all 9
-  padded terms per element: up to 1.5x slower than the slices below
+  padded terms per element: up to 1.5x slower than the im2col below
   (`benchmarks.conv_layers`, second table). Written out,
   ``y[o] = sum_t x[(o + t - 2) / 2] k[t]`` over taps with ``o + t`` even, so
   ``dx[m] = sum_u g[2m + u] k[2 - u]^T``: a stride-2 SAME convolution of
@@ -180,15 +225,8 @@ def _subpixel_bwd(residuals, g):
   x, kernel = residuals
   b, h, w, c = x.shape
   f = kernel.shape[-1]
-  padded = jnp.pad(g, ((0, 0), (0, 1), (0, 1), (0, 0)))  # SAME for 2H -> H.
-  columns = jnp.stack(
-      [
-          padded[:, uy : uy + 2 * h - 1 : 2, ux : ux + 2 * w - 1 : 2]
-          for uy in range(3)
-          for ux in range(3)
-      ],
-      axis=-2,
-  ).reshape(
+  # g[2m + u], zero past the end: SAME padding for 2H -> H.
+  columns = _window_columns(g, (3, 3), 2, ((0, 1), (0, 1)), (h, w)).reshape(
       -1, 9 * f
   )  # [B * H * W, (uy, ux, f)]
   flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2).reshape(9 * f, c)
