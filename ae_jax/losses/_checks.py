@@ -6,6 +6,7 @@ shared by the Gaussian likelihood and KL.
 """
 
 from collections.abc import Sequence
+import math
 
 import jax
 import jax.numpy as jnp
@@ -113,6 +114,28 @@ def _check_and_cast(
         f"{ref.shape}, got event_ndims={event_ndims!r}"
     )
   return tuple(out)
+
+
+def _flatten_event(
+    event_ndims: int, *arrays: jax.Array
+) -> tuple[int, tuple[jax.Array, ...]]:
+  """``(1, arrays)`` with the last `event_ndims` axes of each array merged
+  into one, after broadcasting each to the first's shape (unchanged for
+  ``event_ndims <= 1``).
+
+  XLA:CPU vectorises a loop along its minor axis, and an image event
+  ``[H, W, 1]`` ends in an axis of size 1: its elementwise terms and sums
+  ran one value at a time (the conv VAE's Bernoulli likelihood took about
+  3 ms of a 60 ms step at batch 128, the MLP VAE's 0.25 ms for the same
+  784 values). The sums are the same up to float rounding (another order).
+  """
+  if event_ndims <= 1:
+    return event_ndims, arrays
+  shape = arrays[0].shape
+  flat = shape[: len(shape) - event_ndims] + (
+      math.prod(shape[len(shape) - event_ndims :]),
+  )
+  return 1, tuple(jnp.broadcast_to(a, shape).reshape(flat) for a in arrays)
 
 
 def _sum_event(x: jax.Array, event_ndims: int) -> jax.Array:

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from ae_jax.losses._checks import _check_and_cast
+from ae_jax.losses._checks import _flatten_event
 from ae_jax.losses._checks import _mean_event
 from ae_jax.losses._checks import _scaled_square
 from ae_jax.losses._checks import _sum_event
@@ -54,6 +55,9 @@ def squared_error(
       floating=[("predictions", predictions)],
       cast=[("targets", targets)],
   )
+  event_ndims, (predictions, targets) = _flatten_event(
+      event_ndims, predictions, targets
+  )
   return _sum_event(jnp.square(predictions - targets), event_ndims)
 
 
@@ -85,6 +89,9 @@ def mean_squared_error(
       floating=[("predictions", predictions)],
       cast=[("targets", targets)],
   )
+  event_ndims, (predictions, targets) = _flatten_event(
+      event_ndims, predictions, targets
+  )
   return _mean_event(jnp.square(predictions - targets), event_ndims)
 
 
@@ -101,6 +108,7 @@ def _bernoulli_log_likelihood(
       floating=[("logits", logits)],
       cast=[("targets", targets)],
   )
+  event_ndims, (logits, targets) = _flatten_event(event_ndims, logits, targets)
   # log(1 - sigmoid(l)) == log_sigmoid(-l); log_sigmoid(-l) is stabler than
   # log(1 - sigmoid(l)), which gives log(0) = -inf once sigmoid(l) rounds to
   # 1 (l >~ 17 in float32). log_sigmoid is -softplus(-l), computed without
@@ -220,6 +228,9 @@ def gaussian_log_likelihood(
       floating=[("mean", mean), ("log_variance", log_variance)],
       cast=[("targets", targets)],
       broadcast=["log_variance"],
+  )
+  event_ndims, (mean, log_variance, targets) = _flatten_event(
+      event_ndims, mean, log_variance, targets
   )
   # (t - m)^2 / var without a division or clamping: lv enters only through
   # exp(-lv / 4), and not at all where t == m, so value and gradient stay
