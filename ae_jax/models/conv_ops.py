@@ -214,7 +214,7 @@ def _subpixel_bwd(residuals, g):
 
   JAX's own transpose of the forward's shifted sums gathers the ``[N, 9F]``
   output gradient of the taps product in one loop that evaluates all 9
-  padded terms per element: up to 1.5x slower than the im2col below
+  padded terms per element: 1.2-1.8x slower than the im2col below
   (`benchmarks.conv_layers`, second table). Written out,
   ``y[o] = sum_t x[(o + t - 2) / 2] k[t]`` over taps with ``o + t`` even, so
   ``dx[m] = sum_u g[2m + u] k[2 - u]^T``: a stride-2 SAME convolution of
