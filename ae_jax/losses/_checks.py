@@ -125,9 +125,8 @@ def _flatten_event(
 
   XLA:CPU vectorises a loop along its minor axis, and an image event
   ``[H, W, 1]`` ends in an axis of size 1: its elementwise terms and sums
-  ran one value at a time (the conv VAE's Bernoulli likelihood took about
-  3 ms of a 60 ms step at batch 128, the MLP VAE's 0.25 ms for the same
-  784 values). The sums are the same up to float rounding (another order).
+  ran one value at a time (BUILD.md, "Convolutions on XLA:CPU", has the
+  cost). The sums are the same up to float rounding (another order).
   """
   if event_ndims <= 1:
     return event_ndims, arrays

@@ -96,11 +96,11 @@ def _window_columns(
   One gather of whole channel vectors at positions fixed when tracing (out
   of range: filled with zeros), which XLA:CPU writes in one loop. The
   strided slices of a padded copy that `conv_as_matmul` stacks are each
-  written out, then copied again by the stack: in the sub-pixel layers'
-  gradient (`_subpixel_bwd`) this gather made the conv VAE's bare step
-  1.05x (batch 128) to 1.14x (1024) faster (BUILD.md, "Convolutions on
-  XLA:CPU"). `conv_as_matmul` keeps the slices: JAX's gradient of a
-  gather is a scatter-add, and with it the step was no faster.
+  written out, then copied again by the stack; in the sub-pixel layers'
+  gradient (`_subpixel_bwd`) the gather makes the conv steps faster
+  (BUILD.md, "Convolutions on XLA:CPU"). `conv_as_matmul` keeps the
+  slices: JAX's gradient of a gather is a scatter-add, and with it the
+  step was no faster.
   """
   b, h, w, c = x.shape
   kh, kw = kernel_size
@@ -214,7 +214,7 @@ def _subpixel_bwd(residuals, g):
 
   JAX's own transpose of the forward's shifted sums gathers the ``[N, 9F]``
   output gradient of the taps product in one loop that evaluates all 9
-  padded terms per element: 1.2-1.8x slower than the im2col below
+  padded terms per element: slower than the im2col below
   (`benchmarks.conv_layers`, second table). Written out,
   ``y[o] = sum_t x[(o + t - 2) / 2] k[t]`` over taps with ``o + t`` even, so
   ``dx[m] = sum_u g[2m + u] k[2 - u]^T``: a stride-2 SAME convolution of
