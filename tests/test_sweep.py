@@ -21,6 +21,7 @@ from ae_jax.train import sharding
 from ae_jax.train import sweep
 from experiments.configs import ae as ae_config
 from experiments.configs import aae as aae_config
+from experiments.configs import rae as rae_config
 from experiments.configs import vae as vae_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -193,6 +194,23 @@ def test_bad_sweeps_are_refused_before_training(
 ):
   with pytest.raises(ValueError, match=match):
     sweep.train_sweep(_config(module), values, tmp_path / 'w')
+  assert not (tmp_path / 'w').exists()
+
+
+def test_a_structural_difference_is_named_by_its_field(tmp_path):
+  # RAE's gradient penalty needs a forward-mode conv decoder, so members
+  # with and without it differ in one field deep inside the module: the
+  # message names that field, not two whole module reprs.
+  config = _config(rae_config)
+  config.encoder, config.layout = 'conv', 'hwc'
+  with pytest.raises(ValueError) as error:
+    sweep.train_sweep(
+        config, {'gradient_penalty_weight': [0.0, 1.0]}, tmp_path / 'w'
+    )
+  assert str(error.value) == (
+      'Sweep members differ in module.decoder.forward_mode (False vs True), '
+      'which changes the model structure; sweep it with separate runs.'
+  )
   assert not (tmp_path / 'w').exists()
 
 

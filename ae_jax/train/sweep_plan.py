@@ -113,13 +113,28 @@ def check(
   for m in built[1:]:  # Everything but the swept numbers must match.
     other = {f.name: getattr(m, f.name) for f in dataclasses.fields(m)}
     same = {f.name: getattr(model, f.name) for f in dataclasses.fields(model)}
-    for k in set(other) - set(members[0]):
+    for k in sorted(set(other) - set(members[0])):
       if other[k] != same[k]:
+        path, a, b = _first_difference(k, same[k], other[k])
         raise ValueError(
-            f'Sweep members differ in {k!r} ({same[k]!r} vs {other[k]!r}), '
-            'which changes the model structure; sweep it with separate runs.'
+            f'Sweep members differ in {path} ({a!r} vs {b!r}), which '
+            'changes the model structure; sweep it with separate runs.'
         )
   return model
+
+
+def _first_difference(path: str, a, b) -> tuple[str, object, object]:
+  """``(dotted path, a's value, b's value)`` of the first field that differs
+  inside two unequal dataclasses (e.g. flax modules, whose whole repr would
+  bury the one field), or ``(path, a, b)`` themselves."""
+  if type(a) is type(b) and dataclasses.is_dataclass(a):
+    for f in dataclasses.fields(a):
+      if f.name in ('parent', 'name'):  # flax bookkeeping, not structure.
+        continue
+      x, y = getattr(a, f.name), getattr(b, f.name)
+      if x != y:
+        return _first_difference(f'{path}.{f.name}', x, y)
+  return path, a, b
 
 
 def check_mesh(k: int, config, mesh: jax.sharding.Mesh) -> None:
