@@ -73,6 +73,17 @@ def mlp_vae(train_images: np.ndarray):
   )
 
 
+def _autocast(fn, device: str, dtype):
+  """``fn`` run under `torch.autocast` to ``dtype`` on ``device``'s type."""
+  import torch  # pylint: disable=g-import-not-at-top
+
+  def wrapped(x):
+    with torch.autocast(device_type=device.split(':')[0], dtype=dtype):
+      return fn(x)
+
+  return wrapped
+
+
 def time_training(
     train_images: np.ndarray,
     *,
@@ -84,6 +95,8 @@ def time_training(
     seed: int = 0,
     network=mlp_vae,
     seconds: float | None = None,
+    device: str = 'cpu',
+    autocast: str | None = None,
 ) -> dict:
   """Steps/s of the plain training loop in one PyTorch configuration.
 
@@ -95,8 +108,13 @@ def time_training(
   `benchmarks.pytorch_peers`. ``fused`` uses Adam's fused kernel,
   ``flush_denormal`` `torch.set_flush_denormal(True)` (restored to off
   afterwards). With ``seconds``, ``steps`` is a minimum: the run is sized
-  from two timed warm steps to last about that long. Raises whatever torch
-  raises (e.g. no C++ compiler for ``compile``).
+  from two timed warm steps to last about that long. ``device`` (``'cpu'``
+  or ``'cuda'``) holds the model, Adam's state and the whole training set,
+  as ae_jax's loop does; ``autocast='bfloat16'`` runs the forward pass
+  under `torch.autocast` (layers in bfloat16, parameters and Adam float32:
+  the policy of ae_jax's ``compute_dtype``). Each timed span ends in
+  ``float(loss)``, which waits for the device. Raises whatever torch raises
+  (e.g. no C++ compiler for ``compile``).
   """
   import torch  # pylint: disable=g-import-not-at-top
 
@@ -106,11 +124,15 @@ def time_training(
     )
   torch.manual_seed(seed)
   model, forward_loss, x_train = network(train_images)
+  model.to(device)  # Keeps each parameter's memory format (channels-last).
+  x_train = x_train.to(device)
   opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused or None)
+  if autocast is not None:
+    forward_loss = _autocast(forward_loss, device, getattr(torch, autocast))
   if compile:
     forward_loss = torch.compile(forward_loss)
   gen = torch.Generator().manual_seed(seed)
-  perm = torch.randperm(len(x_train), generator=gen)
+  perm = torch.randperm(len(x_train), generator=gen).to(device)
   per_epoch = max(len(x_train) // batch_size, 1)
 
   def run(n, offset):

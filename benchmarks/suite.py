@@ -8,6 +8,9 @@ r"""Every model family's step against the machine's matmul peak, and PyTorch.
       --sections=peak,families --compute_dtype=bfloat16   # GPU/TPU
   python -m benchmarks.suite --models=conv_vae,conv_ae,lstm_ae \
       --sections=family_peers   # about 10 minutes on 2 CPU cores
+  python -m benchmarks.suite --models=conv_vae --batch_sizes=1024 \
+      --sections=peak,families,family_peers \
+      --compute_dtype=bfloat16  # GPU: PyTorch on the same GPU, autocast
 
 Four sections, in one process so that ratios are not skewed by other load
 on a shared machine (the load average is printed before and after):
@@ -34,7 +37,14 @@ on a shared machine (the load average is printed before and after):
     the best PyTorch, >= 60% of the ceiling (issue 16). Every contender is timed once
     per round (`--repeats` rounds) and keeps its best round. The bare step
     computes the gradient-norm metric every step; the loop only in the calls
-    whose metrics it logs (`ae_jax.train.step.make_train_step`).
+    whose metrics it logs (`ae_jax.train.step.make_train_step`);
+  * family_peers: the conv VAE, conv AE and LSTM AE against their PyTorch
+    twins (`benchmarks.pytorch_peers`), same rounds.
+
+PyTorch runs on the kind of device JAX runs on (`torch_device`: the CPU, or
+the CUDA GPU beside JAX's), with the training set on it; with
+``--compute_dtype=bfloat16`` its forward pass runs under `torch.autocast`,
+the same policy as ours (layers in bfloat16, parameters and Adam float32).
 
 XLA counts the FLOPs of a `while` loop's body once, whatever its trip count:
 for steps that contain one (lstm_ae's time scan, the RBM's Gibbs loop) the
@@ -143,10 +153,10 @@ _COMPUTE_DTYPE = flags.DEFINE_enum(
     'compute_dtype',
     'float32',
     ['float32', 'bfloat16'],
-    'Layer compute dtype of the families section (parameters stay float32, '
-    '`config.compute_dtype`); the matmul peak is measured in it too. For '
-    'GPUs and TPUs: on a CPU bfloat16 brings no speed-up. The peers are '
-    'float32 only; rbm is float32 only and skipped.',
+    'Layer compute dtype (parameters stay float32, `config.compute_dtype`); '
+    'the matmul peak is measured in it too, and the PyTorch peers run their '
+    'forward pass under torch.autocast to it. For GPUs and TPUs: on a CPU '
+    'bfloat16 brings no speed-up. rbm is float32 only and skipped.',
 )
 _JSON_OUT = flags.DEFINE_string('json_out', None, 'Writes results as JSON.')
 
@@ -197,13 +207,6 @@ def check_flags() -> None:
   ):
     if value < 1:
       raise ValueError(f'--{name}={value} must be a positive integer.')
-  if _COMPUTE_DTYPE.value != 'float32' and {'peers', 'family_peers'} & set(
-      _SECTIONS.value
-  ):
-    raise ValueError(
-        f'--compute_dtype={_COMPUTE_DTYPE.value} applies to the families '
-        'section; the PyTorch peers are float32. Use --sections=peak,families.'
-    )
   if _DATASET.value not in ('fashion_mnist', 'mnist', 'digits'):
     raise ValueError(
         f'--dataset={_DATASET.value!r}: use fashion_mnist, mnist or digits.'
@@ -391,11 +394,11 @@ def peer_comparison(dataset, loop_steps: int) -> dict:
   each keeps its best round, so a slow spell of this shared machine costs
   every contender alike.
   """
-  config = family_config('vae', 128, dataset.name)
+  config = family_config('vae', 128, dataset.name, _COMPUTE_DTYPE.value)
   config.num_train_steps = loop_steps
   config.checkpoint_every_steps = loop_steps
   result = {'loop_steps': loop_steps, 'loop': 0.0, 'bare': 0.0}
-  torch, error = _torch_or_error()
+  torch, error, device = _torch_or_error()
   if error:
     result['torch_error'] = error
   modes = [('eager', False, False), ('eager', False, True)]
@@ -427,10 +430,12 @@ def peer_comparison(dataset, loop_steps: int) -> dict:
           compile=run['compile'],
           fused=run['fused'],
           flush_denormal=run['flush_denormal'],
+          **_torch_options(device),
       )
   if torch is None:
     return result
   result['torch_version'] = torch.__version__
+  result['torch_device'] = device
   result['torch_threads'] = torch.get_num_threads()
   for run in torch_runs:
     del run['compile'], run['fused']
@@ -444,13 +449,42 @@ def peer_comparison(dataset, loop_steps: int) -> dict:
   return result
 
 
+def torch_device(platform: str, cuda_available: bool) -> tuple[str, str]:
+  """``(device, error)``: where the PyTorch peers run beside JAX's
+  ``platform``, the same kind of device; ``error`` (else ``''``) says why
+  there is none."""
+  if platform == 'cpu':
+    return 'cpu', ''
+  if platform in ('gpu', 'cuda'):
+    if cuda_available:
+      return 'cuda', ''
+    return '', (
+        'JAX runs on a GPU but torch.cuda.is_available() is False: install a '
+        'CUDA build of torch (pip install -e ".[bench]" on the GPU machine).'
+    )
+  return '', (
+      f'the PyTorch peers run on a CPU or a CUDA GPU, JAX runs on {platform}: '
+      'use --sections=peak,families here.'
+  )
+
+
 def _torch_or_error():
-  """``(torch module or None, error text or None)``."""
+  """``(torch module or None, error text or None, device)``: the device of
+  `torch_device` for JAX's default backend."""
   try:
     import torch  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    return None, f'{e} (pip install -e ".[bench]")'
-  return torch, None
+    return None, f'{e} (pip install -e ".[bench]")', ''
+  device, error = torch_device(jax.default_backend(), torch.cuda.is_available())
+  if error:
+    return None, error, ''
+  return torch, None, device
+
+
+def _torch_options(device: str) -> dict:
+  """`pytorch_vae.time_training`'s device and precision for this run."""
+  dtype = _COMPUTE_DTYPE.value
+  return {'device': device, 'autocast': None if dtype == 'float32' else dtype}
 
 
 # PyTorch configurations of the family peer comparison, by family: (label,
@@ -477,9 +511,9 @@ def family_peer_comparison(name: str, batch_size: int, dataset) -> dict:
   from benchmarks import pytorch_peers  # pylint: disable=g-import-not-at-top
 
   seconds = _PEER_SECONDS.value
-  config = family_config(name, batch_size, dataset.name)
+  config = family_config(name, batch_size, dataset.name, _COMPUTE_DTYPE.value)
   result = {'model': name, 'batch_size': batch_size, 'loop': 0.0, 'bare': 0.0}
-  torch, error = _torch_or_error()
+  torch, error, device = _torch_or_error()
   if error:
     result['torch_error'] = error
   modes = [m for m in TORCH_MODES[name] if _TORCH_COMPILE.value or not m[2]]
@@ -510,10 +544,12 @@ def family_peer_comparison(name: str, batch_size: int, dataset) -> dict:
           compile=compile_,
           fused=True,
           network=functools.partial(getattr(pytorch_peers, name), **options),
+          **_torch_options(device),
       )
   if torch is None:
     return result
   result['torch_version'] = torch.__version__
+  result['torch_device'] = device
   result['torch'] = runs
   ok = [r['steps_per_second'] for r in runs if 'steps_per_second' in r]
   if ok:
@@ -521,6 +557,14 @@ def family_peer_comparison(name: str, batch_size: int, dataset) -> dict:
     result['loop_over_torch_best'] = result['loop'] / max(ok)
     result['bare_over_torch_best'] = result['bare'] / max(ok)
   return result
+
+
+def _torch_label(p: dict) -> str:
+  """Where the PyTorch rows of ``p`` ran, and in which precision."""
+  dtype = _COMPUTE_DTYPE.value
+  return p['torch_device'] + (
+      '' if dtype == 'float32' else f', {dtype} autocast'
+  )
 
 
 def _print_family_peers(p: dict, peak: dict) -> None:
@@ -531,7 +575,7 @@ def _print_family_peers(p: dict, peak: dict) -> None:
     else:
       print(
           f'{head} pytorch {r["mode"]:22} {r["steps_per_second"]:>8.2f} '
-          f'(warm-up {r["compile_s"]:.1f} s)'
+          f'(warm-up {r["compile_s"]:.1f} s, {_torch_label(p)})'
       )
   best = p.get('torch_best')
   p['ceiling'] = peak['flops_per_s'] / p['flops_per_step']
@@ -680,7 +724,8 @@ def main(argv):
       print(f'PyTorch unavailable: {p["torch_error"]}')
     else:
       print(
-          f'PyTorch {p["torch_version"]}, {p["torch_threads"]} threads, '
+          f'PyTorch {p["torch_version"]} on {_torch_label(p)}, '
+          f'{p["torch_threads"]} threads, '
           f'{_PEER_STEPS.value} timed steps each (warm-up and compile '
           f'excluded); every row is the best of {_REPEATS.value} rounds, '
           'each round timing every row once'
@@ -723,7 +768,7 @@ def main(argv):
     print(
         f'\nfamily peers: steps/s, best of {_REPEATS.value} rounds of about '
         f'{_PEER_SECONDS.value:g} s each (warm-up and compile excluded); '
-        'PyTorch with fused Adam',
+        f'PyTorch with fused Adam, {_COMPUTE_DTYPE.value}',
         flush=True,
     )
     rows = []

@@ -138,6 +138,43 @@ def test_conv_rows_count_model_flops_and_family_peers_time_us(tmp_path):
     assert p['torch_best'] == max(r['steps_per_second'] for r in p['torch'])
 
 
+def test_bfloat16_family_peers_run_pytorch_under_autocast(tmp_path):
+  """--compute_dtype=bfloat16 reaches both sides: our conv AE computes in
+  bfloat16, PyTorch's twin runs under torch.autocast on the same kind of
+  device (without torch, as in CI, ours alone)."""
+  out = tmp_path / 'r.json'
+  proc = _run(
+      *TINY,
+      '--sections=family_peers',
+      '--models=conv_ae',
+      '--peer_seconds=0.2',
+      '--repeats=1',
+      '--torch_compile=false',
+      '--compute_dtype=bfloat16',
+      f'--json_out={out}',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  (p,) = json.loads(out.read_text())['family_peers']
+  assert p['bare'] > 0 and p['loop'] > 0
+  assert 'PyTorch with fused Adam, bfloat16' in proc.stdout
+  if 'torch_error' not in p:
+    assert p['torch_device'] == 'cpu'
+    assert all('steps_per_second' in r for r in p['torch']), p['torch']
+    assert 'cpu, bfloat16 autocast' in proc.stdout
+
+
+def test_pytorch_peers_run_on_the_device_kind_jax_runs_on():
+  from benchmarks import suite  # pylint: disable=g-import-not-at-top
+
+  assert suite.torch_device('cpu', False) == ('cpu', '')
+  assert suite.torch_device('gpu', True) == ('cuda', '')
+  device, error = suite.torch_device('gpu', False)
+  assert not device and 'CUDA build of torch' in error
+  device, error = suite.torch_device('tpu', False)
+  assert not device and 'JAX runs on tpu' in error
+  assert '--sections=peak,families' in error
+
+
 @pytest.mark.parametrize(
     'flag, message',
     [
@@ -145,7 +182,6 @@ def test_conv_rows_count_model_flops_and_family_peers_time_us(tmp_path):
         ('--batch_sizes=0', '--batch_sizes=0 must be positive'),
         ('--sections=peak,speed', "--sections: unknown ['speed']"),
         ('--min_seconds=0', '--min_seconds=0.0 must be > 0'),
-        ('--compute_dtype=bfloat16', 'the PyTorch peers are float32'),
         ('--conv_impls=cudnn', "--conv_impls: unknown ['cudnn']"),
         ('--sections=family_peers --models=vae', 'add one of conv_vae'),
     ],
