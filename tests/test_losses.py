@@ -598,6 +598,18 @@ class TestELBO:
     with pytest.raises(ValueError, match=r"elbo: beta must be a finite number"):
       losses.elbo(self.ll, self.kl, beta=jnp.asarray(beta))
 
+  def test_beta_that_would_broadcast_the_result_raises(self):
+    # A [B, 1] beta against [B] terms gave a [B, B] ELBO.
+    with pytest.raises(ValueError, match=r"elbo: beta shape \(2, 1\)"):
+      losses.elbo(self.ll, self.kl, beta=np.ones((2, 1), np.float32))
+    chex.assert_shape(
+        losses.elbo(self.ll, self.kl, beta=np.ones(2, np.float32)).elbo, (2,)
+    )
+
+  def test_string_beta_raises(self):
+    with pytest.raises(TypeError, match="elbo: beta must be a numeric"):
+      losses.elbo(self.ll, self.kl, beta="1")
+
   def test_traced_beta_under_vmap(self):
     betas = jnp.array([0.0, 0.5, 1.0])
     out = jax.vmap(lambda b: losses.elbo(self.ll, self.kl, beta=b).elbo)(betas)

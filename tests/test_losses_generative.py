@@ -553,10 +553,13 @@ class TestCapacity:
   @pytest.mark.parametrize(
       'kwargs, match',
       [
-          (dict(capacity=-1.0, gamma=1.0), r'capacity must be >= 0'),
-          (dict(capacity=1.0, gamma=-0.5), r'gamma must be >= 0'),
-          (dict(capacity=float('nan'), gamma=1.0), r'capacity must be >= 0'),
+          (dict(capacity=-1.0, gamma=1.0), r'capacity must be a finite'),
+          (dict(capacity=1.0, gamma=-0.5), r'gamma must be a finite number'),
+          (dict(capacity=float('nan'), gamma=1.0), r'capacity must be a'),
           (dict(capacity=1.0, gamma=np.float32('nan')), r'gamma must be'),
+          # Concrete jax.Arrays are checked like host values; inf too.
+          (dict(capacity=2.0, gamma=jnp.array(-1.0)), r'gamma must be a fin'),
+          (dict(capacity=jnp.inf, gamma=1.0), r'capacity must be a finite'),
           (
               dict(capacity=np.zeros((3, 1)), gamma=1.0),
               r'capacity shape \(3, 1\).*\(3,\)',
@@ -576,9 +579,23 @@ class TestCapacity:
     with pytest.raises(ValueError, match='num_steps must be a static'):
       losses.capacity_schedule(3, max_capacity=1.0, num_steps=num_steps)
 
-  def test_schedule_negative_max_capacity(self):
-    with pytest.raises(ValueError, match='max_capacity must be >= 0'):
-      losses.capacity_schedule(3, max_capacity=-1.0, num_steps=10)
+  @pytest.mark.parametrize(
+      'max_capacity', [-1.0, jnp.array(-1.0), float('inf'), np.nan]
+  )
+  def test_schedule_invalid_max_capacity(self, max_capacity):
+    with pytest.raises(ValueError, match='max_capacity must be a finite'):
+      losses.capacity_schedule(3, max_capacity=max_capacity, num_steps=10)
+
+  def test_schedule_float16_step_with_a_long_ramp(self):
+    # num_steps > 65504 would overflow to inf in float16.
+    out = losses.capacity_schedule(
+        jnp.float16(30000), max_capacity=10.0, num_steps=100_000
+    )
+    np.testing.assert_allclose(out, 3.0, rtol=1e-3)
+
+  def test_capacity_kl_string_raises(self):
+    with pytest.raises(TypeError, match='capacity_kl: capacity must be a num'):
+      losses.capacity_kl(np.ones(3, np.float32), capacity='a', gamma=1.0)
 
   def test_schedule_bool_step_raises(self):
     with pytest.raises(TypeError, match='step must be an int or float'):

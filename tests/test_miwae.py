@@ -46,6 +46,13 @@ def test_the_bounds_sit_between_the_elbo_and_the_iwae_bound():
   )
   with pytest.raises(ValueError, match='beta=2'):
     losses.ciwae_bound(log_w, beta=2)
+  # Concrete arrays are range-checked too; a [B, 1] beta would give [B, B].
+  with pytest.raises(ValueError, match=r'beta must be a number in \[0, 1\]'):
+    losses.ciwae_bound(log_w, beta=jnp.array(2.0))
+  with pytest.raises(ValueError, match=r'beta shape \(5, 1\)'):
+    losses.ciwae_bound(log_w[0], beta=jnp.full((5, 1), 0.5))
+  with pytest.raises(ValueError, match=r'leading sample axis \[K, \.\.\.\]'):
+    losses.ciwae_bound(log_w[0, 0], beta=0.5)
   with pytest.raises(ValueError, match=r'\[M, K, B\]'):
     losses.miwae_bound(log_w[0])
 

@@ -78,7 +78,7 @@ from ae_jax.losses.adversarial import discriminator_loss
 from ae_jax.losses.adversarial import generator_loss
 from ae_jax.losses.adversarial import permute_dims
 from ae_jax.losses.adversarial import total_correlation_from_logits
-from ae_jax.losses.capacity import _check_non_negative
+from ae_jax.losses._checks import _check_weight
 from ae_jax.losses.capacity import capacity_kl
 from ae_jax.losses.capacity import capacity_schedule
 from ae_jax.losses.discrepancy import _MMD_KERNELS

@@ -30,6 +30,61 @@ def _as_array(fn_name: str, name: str, value) -> jax.Array:
   return jnp.asarray(value)
 
 
+def _check_weight(
+    fn_name: str,
+    name: str,
+    value,
+    *,
+    shape: tuple[int, ...],
+    hint: str,
+    upper: float | None = None,
+) -> jax.Array:
+  """A loss weight (beta, gamma, a capacity) as an array, checked.
+
+  Its shape must broadcast to ``shape`` (the per-example result's): a
+  ``[B, 1]`` weight against ``[B]`` terms would silently give ``[B, B]``.
+  A concrete value (Python, NumPy or a jax.Array outside a trace) must be
+  finite, >= 0 and, with ``upper``, <= ``upper``; a traced one (a vmapped
+  sweep, a schedule inside ``jit``) is used unchecked. A concrete jax.Array
+  costs one small device-to-host copy.
+  """
+  array = _as_array(fn_name, name, value)
+  if not (
+      jnp.issubdtype(array.dtype, jnp.floating)
+      or jnp.issubdtype(array.dtype, jnp.integer)
+  ):
+    raise TypeError(
+        f"{fn_name}: {name} must be a real number, got dtype {array.dtype}"
+    )
+  try:
+    ok = np.broadcast_shapes(array.shape, shape) == tuple(shape)
+  except ValueError:
+    ok = False
+  if not ok:
+    raise ValueError(
+        f"{fn_name}: {name} shape {array.shape} does not broadcast to the "
+        f"per-example shape {tuple(shape)}; pass a scalar or reshape it"
+    )
+  try:
+    host = np.asarray(array, np.float64)
+  except jax.errors.TracerArrayConversionError:
+    return array
+  # `not all(v >= 0)` also rejects NaN.
+  valid = (host >= 0) & np.isfinite(host)
+  if upper is not None:
+    valid &= host <= upper
+  if not np.all(valid):
+    bound = (
+        f"a number in [0, {upper:g}]"
+        if upper is not None
+        else "a finite number >= 0"
+    )
+    raise ValueError(
+        f"{fn_name}: {name} must be {bound}, got {name}={value!r}; {hint}"
+    )
+  return array
+
+
 def _check_and_cast(
     fn_name: str,
     event_ndims: int,

@@ -4,27 +4,14 @@
 Conventions (per-example outputs, sign, checks): see `ae_jax.losses`.
 """
 
-import numbers
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ae_jax.losses._checks import _check_and_cast
+from ae_jax.losses._checks import _check_weight
 
 __all__ = ["capacity_kl", "capacity_schedule"]
-
-
-def _check_non_negative(fn_name: str, name: str, value, hint: str) -> None:
-  """Checks a concrete host value is >= 0; traced values pass unchecked."""
-  # Only host values are checked, as in `elbo`: a jax.Array may be a tracer
-  # (e.g. a capacity from `capacity_schedule` inside `jit`).
-  if isinstance(value, (numbers.Real, np.number, np.ndarray)):
-    # `not all(v >= 0)` also rejects NaN.
-    if not np.all(np.asarray(value) >= 0):
-      raise ValueError(
-          f"{fn_name}: {name} must be >= 0, got {name}={value!r}; {hint}"
-      )
 
 
 def capacity_kl(
@@ -60,38 +47,28 @@ def capacity_kl(
     minimise.
 
   Raises:
-    ValueError: if a concrete `capacity` or `gamma` is negative or NaN, or
-      either does not broadcast to `kl`'s shape.
-    TypeError: if `kl` is not floating point.
+    ValueError: if a concrete `capacity` or `gamma` is negative, inf or NaN,
+      or either does not broadcast to `kl`'s shape.
+    TypeError: if `kl` is not floating point, or `capacity` or `gamma` not
+      real.
 
   References:
     Burgess, Higgins, Pal, Matthey, Watters, Desjardins & Lerchner,
     `Understanding disentangling in beta-VAE
     <https://arxiv.org/abs/1804.03599>`_, 2018.
   """
-  _check_non_negative(
-      "capacity_kl", "capacity", capacity, "it is a target KL in nats"
-  )
-  _check_non_negative(
-      "capacity_kl", "gamma", gamma, "it weights the capacity penalty"
-  )
   (kl,) = _check_and_cast("capacity_kl", 0, floating=[("kl", kl)])
-  for name, value in (("capacity", capacity), ("gamma", gamma)):
-    # Shapes are static even for tracers; a [B, 1] capacity against a [B]
-    # kl would silently give [B, B].
-    try:
-      ok = np.broadcast_shapes(jnp.shape(value), kl.shape) == kl.shape
-    except ValueError:
-      ok = False
-    if not ok:
-      raise ValueError(
-          f"capacity_kl: {name} shape {jnp.shape(value)} does not broadcast "
-          f"to kl shape {kl.shape}; pass a scalar or reshape it"
-      )
   # Cast like targets elsewhere, so that a float32 schedule does not promote
   # a bfloat16 kl.
-  capacity = jnp.asarray(capacity).astype(kl.dtype)
-  gamma = jnp.asarray(gamma).astype(kl.dtype)
+  capacity, gamma = (
+      _check_weight(
+          "capacity_kl", name, value, shape=kl.shape, hint=hint
+      ).astype(kl.dtype)
+      for name, value, hint in (
+          ("capacity", capacity, "it is a target KL in nats"),
+          ("gamma", gamma, "it weights the capacity penalty"),
+      )
+  )
   diff = kl - capacity
   return gamma * (diff * jnp.sign(diff))
 
@@ -123,7 +100,7 @@ def capacity_schedule(
 
   Raises:
     ValueError: if `num_steps` is not a positive static int or a concrete
-      `max_capacity` is negative.
+      `max_capacity` is negative, inf or NaN.
     TypeError: if `step` is not real.
 
   References:
@@ -139,11 +116,12 @@ def capacity_schedule(
         f"num_steps={num_steps!r}; close over it (functools.partial) or "
         "mark it static under jit"
     )
-  _check_non_negative(
+  max_capacity = _check_weight(
       "capacity_schedule",
       "max_capacity",
       max_capacity,
-      "it is the final target KL in nats",
+      shape=jnp.shape(max_capacity),
+      hint="it is the final target KL in nats",
   )
   step = jnp.asarray(step)
   if not (
@@ -154,6 +132,8 @@ def capacity_schedule(
         f"capacity_schedule: step must be an int or float, got dtype "
         f"{step.dtype}"
     )
-  # True division promotes an integer step to the default float dtype.
+  # In at least float32: an integer step promotes to it, and a float16 one
+  # would overflow num_steps > 65504 to inf.
+  step = step.astype(jnp.promote_types(step.dtype, jnp.float32))
   fraction = jnp.clip(step / num_steps, 0.0, 1.0)
   return fraction * max_capacity

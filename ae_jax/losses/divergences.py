@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ae_jax.losses._checks import _check_and_cast
+from ae_jax.losses._checks import _check_weight
 from ae_jax.losses._checks import _scaled_square
 from ae_jax.losses._checks import _sum_event
 
@@ -182,8 +182,10 @@ def elbo(
     each of shape ``[...]``.
 
   Raises:
-    ValueError: if a concrete `beta` is negative, inf or NaN, or the shapes of
-      `log_likelihood` and `kl` differ.
+    ValueError: if a concrete `beta` is negative, inf or NaN, `beta`'s shape
+      does not broadcast to `kl`'s, or the shapes of `log_likelihood` and
+      `kl` differ.
+    TypeError: if `beta` is not a real number.
 
   References:
     Kingma & Welling, `Auto-Encoding Variational Bayes
@@ -198,24 +200,15 @@ def elbo(
       0,  # elementwise: any per-example shape is fine
       floating=[("log_likelihood", log_likelihood), ("kl", kl)],
   )
-  # Concrete values are checked; a tracer (vmapped sweeps, schedules inside
-  # jit) cannot be. A concrete jax.Array costs one small device-to-host copy.
-  host = None
-  if isinstance(beta, (int, float, np.number, np.ndarray)):
-    host = np.asarray(beta, np.float64)
-  elif isinstance(beta, jax.Array):
-    try:
-      host = np.asarray(beta, np.float64)
-    except jax.errors.TracerArrayConversionError:
-      pass
-  if host is not None:
-    # `not all(beta >= 0)` also rejects NaN; beta = inf would make every
-    # ELBO -inf (or NaN where kl == 0) and train to NaN.
-    if not np.all((host >= 0) & np.isfinite(host)):
-      raise ValueError(
-          f"elbo: beta must be a finite number >= 0, got beta={beta!r}; it "
-          "weights the KL term (1 for the VAE, 0 for an autoencoder)"
-      )
+  # A Python beta stays weakly typed (a bfloat16 kl stays bfloat16).
+  checked = _check_weight(
+      "elbo",
+      "beta",
+      beta,
+      shape=kl.shape,
+      hint="it weights the KL term (1 for the VAE, 0 for an autoencoder)",
+  )
+  beta = beta if isinstance(beta, (int, float)) else checked
   return ELBO(
       elbo=log_likelihood - beta * kl,
       log_likelihood=log_likelihood,
@@ -315,8 +308,20 @@ def ciwae_bound(log_weights: jax.typing.ArrayLike, *, beta) -> jax.Array:
   (log_weights,) = _check_and_cast(
       "ciwae_bound", 0, floating=[("log_weights", log_weights)]
   )
-  if isinstance(beta, (int, float)) and not 0 <= beta <= 1:
-    raise ValueError(f"ciwae_bound: beta={beta} must lie in [0, 1]")
+  if log_weights.ndim < 1:
+    raise ValueError(
+        "ciwae_bound: log_weights must have a leading sample axis [K, ...], "
+        f"got shape {log_weights.shape}"
+    )
+  checked = _check_weight(
+      "ciwae_bound",
+      "beta",
+      beta,
+      shape=log_weights.shape[1:],
+      upper=1.0,
+      hint="it mixes the ELBO (1) and the IWAE bound (0)",
+  )
+  beta = beta if isinstance(beta, (int, float)) else checked
   return beta * jnp.mean(log_weights, axis=0) + (1 - beta) * iwae_bound(
       log_weights
   )
