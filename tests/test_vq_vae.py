@@ -58,6 +58,35 @@ def test_codebook_perplexity_counts_the_codes_in_use():
   assert float(perplexity) == pytest.approx(1.0) and float(used) == 1 / 8
   with pytest.raises(ValueError, match='codebook_size'):
     losses.codebook_perplexity(uniform, 0)
+  # NumPy ints are static sizes too.
+  assert float(losses.codebook_perplexity(uniform, np.int64(4))[1]) == 1.0
+
+
+@pytest.mark.parametrize(
+    'indices, error, match',
+    [
+        # -1 counted as code 3, and 5 and 7 silently dropped, before.
+        ([-1, -1, 0, 1], ValueError, r'\[0, 4\).*values in \[-1, 1\]'),
+        ([0, 0, 5, 7], ValueError, r'\[0, 4\).*values in \[0, 7\]'),
+        (np.zeros(0, np.int32), ValueError, 'got none'),
+        ([0.0, 1.0], TypeError, 'indices must be integer'),
+    ],
+)
+def test_codebook_perplexity_refuses_what_is_not_a_code(indices, error, match):
+  with pytest.raises(error, match=f'codebook_perplexity: .*{match}'):
+    losses.codebook_perplexity(jnp.asarray(indices), 4)
+
+
+def test_traced_indices_outside_the_codebook_are_left_out():
+  perplexity, used = jax.jit(losses.codebook_perplexity, static_argnums=1)(
+      jnp.array([-1, 0, 1, 9]), 4
+  )
+  assert float(perplexity) == pytest.approx(2.0) and float(used) == 0.5
+
+
+def test_an_empty_codebook_is_refused():
+  with pytest.raises(ValueError, match='K >= 1'):
+    losses.vector_quantize(jnp.ones((2, 3)), jnp.ones((0, 3)))
 
 
 ARCH = dict(hidden_sizes=(64,), latent_dim=8)

@@ -9,10 +9,14 @@ and the decoder's gradient copied to the encoder (``z_e + sg[z_q - z_e]``).
 Conventions (per-example outputs, sign, checks): see `ae_jax.losses`.
 """
 
+import numbers
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from ae_jax.losses._checks import _as_array
 
 __all__ = ["VectorQuantization", "codebook_perplexity", "vector_quantize"]
 
@@ -43,7 +47,14 @@ def vector_quantize(
 
   Raises:
     ValueError / TypeError: a non-floating input, a codebook that is not
-    ``[K, D]`` with ``D`` equal to ``z``'s last axis.
+    ``[K, D]`` with ``D`` equal to ``z``'s last axis, or no codes.
+
+  The distances expand as ``||e||^2 - 2 z.e`` (the ``||z||^2`` term does not
+  change the argmin), as in Sonnet's VQ-VAE: one ``[..., D] x [D, K]``
+  product instead of a ``[..., K, D]`` difference. In float32 two codes
+  whose squared distances to ``z`` differ by less than about ``1e-7
+  ||e||^2`` may be confused: far from the origin (codes of norm 1000, a
+  difference of 0.05) the lower index can win.
   """
   fn = "vector_quantize"
   z, codebook = jnp.asarray(z), jnp.asarray(codebook)
@@ -53,10 +64,15 @@ def vector_quantize(
           f"{fn}: {name} must be floating point, got {value.dtype}; cast "
           f"it, e.g. {name}.astype(jnp.float32)"
       )
-  if codebook.ndim != 2 or z.ndim < 1 or codebook.shape[1] != z.shape[-1]:
+  if (
+      codebook.ndim != 2
+      or z.ndim < 1
+      or codebook.shape[1] != z.shape[-1]
+      or not codebook.shape[0]
+  ):
     raise ValueError(
-        f"{fn}: codebook must be [K, D] with D = z.shape[-1]; got codebook "
-        f"{codebook.shape} for z {z.shape}"
+        f"{fn}: codebook must be [K, D] with K >= 1 and D = z.shape[-1]; "
+        f"got codebook {codebook.shape} for z {z.shape}"
     )
   codebook = codebook.astype(z.dtype)
   highest = jax.lax.Precision.HIGHEST
@@ -83,13 +99,52 @@ def codebook_perplexity(
   Perplexity is ``exp(H(p))`` of the codes' empirical frequencies ``p`` over
   every entry of ``indices``: ``codebook_size`` when all codes are used
   equally, 1 when one code takes everything. ``codebook_size`` is static.
+
+  Args:
+    indices: integer code indices, any shape, each in ``[0,
+      codebook_size)``. Concrete indices are checked; traced ones outside
+      the range (or negative) are left out of the counts.
+    codebook_size: the number of codes ``K``, a static int >= 1.
+
+  Raises:
+    TypeError: if `indices` is not an integer array.
+    ValueError: if `codebook_size` is not a static int >= 1, or concrete
+      `indices` are empty or outside ``[0, codebook_size)``.
   """
-  if not isinstance(codebook_size, int) or codebook_size < 1:
+  fn = "codebook_perplexity"
+  is_int = isinstance(codebook_size, numbers.Integral) and not isinstance(
+      codebook_size, (bool, np.bool_)
+  )
+  if not is_int or codebook_size < 1:
     raise ValueError(
-        "codebook_perplexity: codebook_size must be a positive Python int, "
-        f"got {codebook_size!r}"
+        f"{fn}: codebook_size must be a positive static int, got "
+        f"{codebook_size!r}"
     )
-  counts = jnp.zeros(codebook_size).at[jnp.ravel(indices)].add(1.0)
+  codebook_size = int(codebook_size)
+  indices = _as_array(fn, "indices", indices)
+  if not jnp.issubdtype(indices.dtype, jnp.integer):
+    raise TypeError(
+        f"{fn}: indices must be integer code indices, got dtype "
+        f"{indices.dtype}; pass vector_quantize(...).indices"
+    )
+  try:
+    host = np.asarray(indices)
+  except jax.errors.TracerArrayConversionError:
+    host = None
+  if host is not None and (
+      not host.size or host.min() < 0 or host.max() >= codebook_size
+  ):
+    found = (
+        "none" if not host.size else f"values in [{host.min()}, {host.max()}]"
+    )
+    raise ValueError(
+        f"{fn}: indices must lie in [0, {codebook_size}) (codebook_size), "
+        f"got {found}"
+    )
+  flat = jnp.ravel(indices)
+  # Negative indices would wrap around; send them past the end, dropped.
+  flat = jnp.where(flat < 0, codebook_size, flat)
+  counts = jnp.zeros(codebook_size).at[flat].add(1.0, mode="drop")
   p = counts / jnp.sum(counts)
   entropy = -jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1)), 0))
   return jnp.exp(entropy), jnp.mean(counts > 0)
