@@ -174,6 +174,17 @@ def test_refuses_mismatched_or_bad_inputs():
     dis.explicitness(
         rng.normal(size=(40, 2)), levels, rng.normal(size=(40, 2)), test_levels
     )
+  # The splits must share code units and factors: an extra test factor was
+  # ignored, a missing one an IndexError, fewer test units a broadcast error.
+  x = rng.normal(size=(40, 2))
+  for fn in (dis.sap, dis.dci, dis.explicitness):
+    name = fn.__name__
+    with pytest.raises(ValueError, match=f'{name}: test_factors has 3 col'):
+      fn(x, levels, x, np.c_[levels, levels[:, :1]])
+    with pytest.raises(ValueError, match=f'{name}: test_factors has 1 col'):
+      fn(x, levels, x, levels[:, :1])
+    with pytest.raises(ValueError, match=f'{name}: test_codes has 3 col'):
+      fn(x, levels, np.c_[x, x[:, :1]], levels)
   with pytest.raises(ValueError, match=r'num_codes >= 2, num_factors >= 2'):
     dis.dci_from_importance(np.ones((3, 1)))
   with pytest.raises(ValueError, match=r'num_factors >= 2'):

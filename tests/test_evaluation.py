@@ -184,6 +184,9 @@ class TestLinearProbe:
       probe(x, y, x, y, num_train=51)
     with pytest.raises(ValueError, match='between the number of classes'):
       probe(x, y, x, y, num_train=2)  # Fewer than the 3 classes.
+    # Too few left out to hold every class: scikit-learn's error before.
+    with pytest.raises(ValueError, match='N_train - 3 = 47'):
+      probe(x, y, x, y, num_train=49)
     with pytest.raises(ValueError, match='at least two classes'):
       probe(x, np.zeros(50, np.int32), x, y)
     with pytest.raises(ValueError, match=r'shape \(50,\)'):
@@ -488,6 +491,18 @@ def test_apply_in_batches_pads_to_one_shape_and_keeps_order():
     batching.apply_in_batches(fn, x, batch_size=0)
   with pytest.raises(ValueError, match='at least one row'):
     batching.apply_in_batches(fn, x[:0], batch_size=3)
+
+
+def test_padded_batches_refuse_unequal_arrays_and_bad_sizes():
+  x, y = np.arange(5), np.arange(5) * 10
+  batches = list(batching.padded_batches(x, y, batch_size=2))
+  assert [real for _, real, _ in batches] == [2, 2, 1]
+  np.testing.assert_array_equal(batches[-1][2][1], [40, 40])
+  # A shorter second array gave ragged, then empty, chunks before.
+  with pytest.raises(ValueError, match=r'equal length, got lengths \[5, 3\]'):
+    list(batching.padded_batches(x, y[:3], batch_size=2))
+  with pytest.raises(ValueError, match='batch_size must be a positive int'):
+    list(batching.padded_batches(x, batch_size=0))
 
 
 class TestEncoderJacobianNorm:

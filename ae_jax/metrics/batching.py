@@ -27,7 +27,14 @@ def padded_batches(
   array; the last is padded to ``batch_size`` rows by repeating its last row,
   and ``real`` counts its rows that are not padding.
   """
-  n = len(arrays[0])
+  batch_size = checks.positive_int('padded_batches', 'batch_size', batch_size)
+  lengths = [len(a) for a in arrays]
+  if not arrays or len(set(lengths)) > 1:
+    raise ValueError(
+        f'padded_batches: needs one or more arrays of equal length, got '
+        f'lengths {lengths}'
+    )
+  n = lengths[0]
   for i, start in enumerate(range(0, n, batch_size)):
     chunks = tuple(a[start : start + batch_size] for a in arrays)
     real = len(chunks[0])

@@ -103,6 +103,29 @@ def _codes_and_factors(
   return codes, factors
 
 
+def _train_and_test(
+    fn: str,
+    train_codes,
+    train_factors,
+    test_codes,
+    test_factors,
+    *,
+    min_codes: int = 2,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+  """`_codes_and_factors` of both splits, which must have the same code
+  units and the same factors (an extra test factor was ignored, a missing
+  one an IndexError deep in the metric)."""
+  x, y = _codes_and_factors(fn, train_codes, train_factors, min_codes=min_codes)
+  xt, yt = _codes_and_factors(fn, test_codes, test_factors, min_codes=min_codes)
+  for what, a, b in (('codes', x, xt), ('factors', y, yt)):
+    if a.shape[1] != b.shape[1]:
+      raise ValueError(
+          f'{fn}: test_{what} has {b.shape[1]} columns, train_{what} '
+          f'{a.shape[1]}; pass the same {what} for both splits.'
+      )
+  return x, y, xt, yt
+
+
 def histogram_discretize(codes, *, num_bins: int = NUM_BINS) -> np.ndarray:
   """Each code unit binned into ``num_bins`` equal-width bins over its range
   (disentanglement_lib's ``_histogram_discretize``), int ``[N, num_codes]``."""
@@ -211,8 +234,9 @@ def dci(
   """
   from sklearn import ensemble  # pylint: disable=g-import-not-at-top
 
-  x, y = _codes_and_factors('dci', train_codes, train_factors)
-  xt, yt = _codes_and_factors('dci', test_codes, test_factors)
+  x, y, xt, yt = _train_and_test(
+      'dci', train_codes, train_factors, test_codes, test_factors
+  )
   importance = np.zeros((x.shape[1], y.shape[1]))
   train_acc, test_acc = [], []
   for k in range(y.shape[1]):
@@ -238,8 +262,9 @@ def sap(train_codes, train_factors, test_codes, test_factors) -> float:
   """
   from sklearn import svm  # pylint: disable=g-import-not-at-top
 
-  x, y = _codes_and_factors('sap', train_codes, train_factors)
-  xt, yt = _codes_and_factors('sap', test_codes, test_factors)
+  x, y, xt, yt = _train_and_test(
+      'sap', train_codes, train_factors, test_codes, test_factors
+  )
   score = np.zeros((x.shape[1], y.shape[1]))
   for j in range(x.shape[1]):
     for k in range(y.shape[1]):
@@ -275,11 +300,13 @@ def explicitness(train_codes, train_factors, test_codes, test_factors) -> dict:
   from sklearn import metrics  # pylint: disable=g-import-not-at-top
   from sklearn import preprocessing  # pylint: disable=g-import-not-at-top
 
-  x, y = _codes_and_factors(
-      'explicitness', train_codes, train_factors, min_codes=1
-  )
-  xt, yt = _codes_and_factors(
-      'explicitness', test_codes, test_factors, min_codes=1
+  x, y, xt, yt = _train_and_test(
+      'explicitness',
+      train_codes,
+      train_factors,
+      test_codes,
+      test_factors,
+      min_codes=1,
   )
   for k in range(y.shape[1]):
     # One-vs-rest AUCs need each split to hold the same levels (the

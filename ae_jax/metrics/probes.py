@@ -129,7 +129,8 @@ def linear_probe_accuracy(
       training examples (drawn with `seed`; class proportions kept, at least
       one example per class), for label-efficiency curves. Subsamples of
       different sizes are drawn independently, not nested. Must be between
-      the number of classes and ``N_train``; ``N_train`` uses every example.
+      the number of classes and ``N_train - num_classes``, or ``N_train``
+      (every example).
     cv_folds: 0 for C = 1 (keyword-only), or the folds (>= 2) of the
       cross-validation that chooses C; every class needs that many training
       examples.
@@ -181,12 +182,15 @@ def _linear_probe(
 
   if num_train is not None:
     num_train = checks.positive_int(fn, 'num_train', num_train)
-    if not len(classes) <= num_train <= len(x_train):
+    n, c = len(x_train), len(classes)
+    # As `stratified_subset`: the examples left out must hold every class
+    # too (scikit-learn's split requires it).
+    if num_train != n and not c <= num_train <= n - c:
       raise ValueError(
           f'{fn}: num_train={num_train} must be between the number of '
-          f'classes ({len(classes)}, one example each) and the number of '
-          f'training examples ({len(x_train)}); pass num_train=None to use '
-          'them all'
+          f'classes ({c}, one example each) and N_train - {c} = {n - c} (the '
+          'examples left out must hold every class too), or equal N_train = '
+          f'{n}; pass num_train=None to use them all'
       )
     if num_train < len(x_train):
       counts = np.bincount(np.searchsorted(classes, y_train))
