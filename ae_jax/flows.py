@@ -28,6 +28,28 @@ import jax.numpy as jnp
 __all__ = ['iaf_step', 'planar', 'radial']
 
 
+def _check_shapes(fn: str, z, per_unit: dict, per_point: dict) -> None:
+  """``per_unit`` arrays must broadcast to ``z``'s ``[..., D]``,
+  ``per_point`` ones to ``[...]``: a ``[B, 1]`` bias against ``[B]`` points
+  would silently give ``[B, B, D]``. Shapes are static, so this runs at trace
+  time."""
+  z_shape = jnp.shape(z)
+  if len(z_shape) < 1:
+    raise ValueError(f'{fn}: z must be [..., D], got shape {z_shape}')
+  for names, target in ((per_unit, z_shape), (per_point, z_shape[:-1])):
+    for name, value in names.items():
+      shape = jnp.shape(value)
+      try:
+        ok = jnp.broadcast_shapes(shape, target) == target
+      except ValueError:
+        ok = False
+      if not ok:
+        raise ValueError(
+            f'{fn}: {name} shape {shape} does not broadcast to {target} '
+            f'(z is {z_shape}); reshape it'
+        )
+
+
 def planar(
     z: jax.Array, u: jax.Array, w: jax.Array, b: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
@@ -41,6 +63,7 @@ def planar(
   Returns:
     ``(f(z) [..., D], log|det| [...])``.
   """
+  _check_shapes('planar', z, {'u': u, 'w': w}, {'b': b})
   wu = jnp.sum(w * u, -1, keepdims=True)
   # m(a) = -1 + softplus(a); u_hat = u + (m(w.u) - w.u) w / |w|^2.
   u_hat = u + (jax.nn.softplus(wu) - 1.0 - wu) * w / (
@@ -66,6 +89,9 @@ def radial(
   Returns:
     ``(f(z) [..., D], log|det| [...])``.
   """
+  _check_shapes(
+      'radial', z, {'z0': z0}, {'alpha_raw': alpha_raw, 'beta_raw': beta_raw}
+  )
   dim = z.shape[-1]
   alpha = jax.nn.softplus(alpha_raw)
   beta = -alpha + jax.nn.softplus(beta_raw)
@@ -88,5 +114,6 @@ def iaf_step(
   ``m`` and ``s`` (``[..., D]``) must depend on ``z`` autoregressively
   (unit ``i`` on units ``< i`` only); then ``log|det| = sum log sigmoid(s)``.
   """
+  _check_shapes('iaf_step', z, {'m': m, 's': s}, {})
   gate = jax.nn.sigmoid(s)
   return gate * z + (1.0 - gate) * m, jnp.sum(jax.nn.log_sigmoid(s), -1)

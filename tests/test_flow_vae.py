@@ -49,6 +49,19 @@ def test_planar_and_radial_log_dets_equal_jacfwd_and_stay_invertible(seed):
     )
 
 
+def test_step_parameters_that_would_broadcast_the_batch_are_refused():
+  z, u, w = _params(0, (4, D), (4, D), (D,))
+  b = jnp.zeros(4)
+  assert flows.planar(z, u, w, b)[0].shape == (4, D)
+  # A Dense(1)-style [B, 1] bias gave [B, B, D] before.
+  with pytest.raises(ValueError, match=r'planar: b shape \(4, 1\)'):
+    flows.planar(z, u, w, b[:, None])
+  with pytest.raises(ValueError, match=r'radial: alpha_raw shape \(4, 1\)'):
+    flows.radial(z, w, b[:, None], b)
+  with pytest.raises(ValueError, match=r'iaf_step: s shape \(4, 2\)'):
+    flows.iaf_step(z, z, z[:, :2])
+
+
 @pytest.mark.parametrize('reverse', [False, True])
 def test_made_is_autoregressive_and_the_iaf_log_det_is_exact(reverse):
   made = flow_vae.MADE(dim=4, hidden=12, reverse=reverse)
