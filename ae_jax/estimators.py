@@ -37,6 +37,7 @@ when it is unpickled.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import tempfile
 
@@ -315,8 +316,8 @@ class AutoencoderOutlierDetector(_Autoencoder):
     del y
     name = 'AutoencoderOutlierDetector.fit'
     c = self.contamination
-    if isinstance(c, bool) or not (
-        isinstance(c, (int, float)) and 0 < c <= 0.5
+    if isinstance(c, (bool, np.bool_)) or not (
+        isinstance(c, numbers.Real) and 0 < c <= 0.5
     ):
       raise ValueError(
           f'{name}: contamination={c!r} must be a number in (0, 0.5] (the '

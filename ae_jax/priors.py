@@ -32,6 +32,7 @@ validates ``--config.prior`` and its dimension against the code size.
 
 import abc
 import importlib
+import inspect
 from collections.abc import Callable
 import dataclasses
 import math
@@ -491,7 +492,15 @@ def make_prior(name: str, dim: int, **kwargs) -> Prior:
     if kwargs:
       raise ValueError(f'A sampler prior takes no options, got {kwargs}.')
     return from_sampler(import_sampler(name), dim)
-  return PRIORS[name](dim, **kwargs)
+  factory = PRIORS[name]
+  options = list(inspect.signature(factory).parameters)[1:]
+  unknown = sorted(set(kwargs) - set(options))
+  if unknown:
+    raise ValueError(
+        f'The {name!r} prior has no option {", ".join(unknown)}; its options: '
+        f'{", ".join(options) or "none"}.'
+    )
+  return factory(dim, **kwargs)
 
 
 def check_prior(name: str, dim: int, latent_dim: int) -> None:

@@ -141,6 +141,11 @@ def test_detector_wraps_a_trained_table_run(tmp_path):
   )
   np.testing.assert_allclose(det.decision_scores_, expected)
   assert det.trained_ is trained
+  # NumPy scalars are numbers too (np.float32 was refused).
+  det = estimators.AutoencoderOutlierDetector.from_trained(
+      trained, contamination=np.float32(0.2)
+  ).fit(x)
+  assert abs(det.labels_.mean() - 0.2) < 0.03
   with pytest.raises(TypeError, match=r'pass ae_jax.load\(workdir\)'):
     estimators.AutoencoderTransformer.from_trained('runs/x')
 

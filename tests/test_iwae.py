@@ -68,6 +68,14 @@ def test_constant_weights_give_that_constant():
       fn, jnp.zeros((3, 2)), jax.random.PRNGKey(0), num_samples=40, chunk_size=8
   )
   np.testing.assert_allclose(out, -7.5, rtol=1e-6)
+  out = likelihood.importance_sampled_log_likelihood(  # NumPy ints too.
+      fn,
+      jnp.zeros((3, 2)),
+      jax.random.PRNGKey(0),
+      num_samples=np.int64(8),
+      chunk_size=np.int32(4),
+  )
+  np.testing.assert_allclose(out, -7.5, rtol=1e-6)
   with pytest.raises(ValueError, match='multiple'):
     likelihood.importance_sampled_log_likelihood(
         fn,

@@ -291,6 +291,11 @@ class TestNamesAndChecks:
     for name in priors.PRIORS:
       prior = priors.make_prior(name, 3)
       assert prior.name == name and prior.dim == 3
+    # A named ValueError, not the factory's TypeError.
+    with pytest.raises(ValueError, match="'standard_normal' prior has no opt"):
+      priors.make_prior('standard_normal', 2, radius=3.0)
+    with pytest.raises(ValueError, match='options: num_components, radius'):
+      priors.make_prior('gaussian_mixture', 2, rad=3.0)
 
   def test_unknown_name(self):
     with pytest.raises(ValueError, match=r'gaussian_mixture.*--config\.prior'):

@@ -10,6 +10,7 @@ at most ``batch_size`` (image, sample) rows, as one evaluation batch would.
 
 from collections.abc import Callable
 import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -46,10 +47,15 @@ def importance_sampled_log_likelihood(
     num_samples: K, a multiple of ``chunk_size`` (keyword-only, static).
     chunk_size: samples drawn at once (keyword-only, static).
   """
-  if not (isinstance(num_samples, int) and num_samples >= 1):
-    raise ValueError(f'num_samples={num_samples!r} must be an integer >= 1.')
-  if not (isinstance(chunk_size, int) and 1 <= chunk_size):
-    raise ValueError(f'chunk_size={chunk_size!r} must be an integer >= 1.')
+  is_count = lambda v: (
+      isinstance(v, numbers.Integral)
+      and not isinstance(v, (bool, np.bool_))
+      and v >= 1
+  )
+  for name, value in (('num_samples', num_samples), ('chunk_size', chunk_size)):
+    if not is_count(value):
+      raise ValueError(f'{name}={value!r} must be an integer >= 1.')
+  num_samples, chunk_size = int(num_samples), int(chunk_size)
   chunk_size = min(chunk_size, num_samples)
   if num_samples % chunk_size:
     raise ValueError(
