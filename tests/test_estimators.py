@@ -117,6 +117,13 @@ def test_detector_refusals(fitted_detector):
     estimators.AutoencoderOutlierDetector(score='elbo').fit(x)
   with pytest.raises(ValueError, match='2-D array'):
     det.decision_function(x[0])
+  # Finite, but beyond float32 once standardised: named, not "NaN/inf".
+  huge = x[:3].copy()
+  huge[1, 2] = 1e39
+  with pytest.raises(ValueError, match="row 1, column 'x2': 1e\\+39 lies"):
+    det.decision_function(huge)
+  with pytest.raises(ValueError, match="column\\(s\\) 'x0'.*overflows float64"):
+    estimators.AutoencoderOutlierDetector().fit(x * np.r_[1e300, np.ones(12)])
   with pytest.raises(TypeError, match='must be numeric'):
     det.decision_function(np.array([['a'] * 13]))
   with pytest.raises(ValueError, match='method=.x. is not one of'):
@@ -148,6 +155,16 @@ def test_detector_wraps_a_trained_table_run(tmp_path):
   assert abs(det.labels_.mean() - 0.2) < 0.03
   with pytest.raises(TypeError, match=r'pass ae_jax.load\(workdir\)'):
     estimators.AutoencoderTransformer.from_trained('runs/x')
+
+
+def test_tasks_refuse_a_run_trained_on_rows_in_memory(fitted_transformer):
+  # Its config.dataset keeps the default (digits): tasks and sample() loaded
+  # digits for a wine table, and evaluated them without a word.
+  trained = ae_jax.load(fitted_transformer.workdir_)
+  with pytest.raises(ValueError, match="trained on 'rows' .*loads 'digits'"):
+    ae_jax.tasks.load_data(trained)
+  with pytest.raises(ValueError, match='encode, reconstruct or score'):
+    trained.sample(2)
 
 
 def test_fitted_estimators_pickle_and_their_runs_load(fitted_transformer, wine):

@@ -248,6 +248,19 @@ def test_csv_standardised_with_train_statistics(tmp_path):
             {'image_size': 8},
             'image_size=8 applies to images',
         ),
+        # The second 'a' was read as a copy of the first.
+        ('a,a,c\n' + '1,2,3\n4,5,7\n' * 5, {}, "column\\(s\\) 'a' more than"),
+        (
+            'a,b,y\n' + '1,2,p\n3,5,q\n' * 4 + '2,2,\n',
+            {'label_column': 'y'},
+            "line 10: the label column 'y' is empty",
+        ),
+        # A std that overflows float64 made every value 0, silently.
+        (
+            'a,b\n' + ''.join(f'{k}e300,{k}\n' for k in range(1, 11)),
+            {},
+            "column\\(s\\) 'a': their mean or standard deviation overflows",
+        ),
     ],
 )
 def test_bad_csv_files_are_refused(tmp_path, text, options, match):

@@ -389,6 +389,13 @@ def _load_csv(path: epath.Path, test_fraction: float, label_column: str):
         f'{path}: the first row ({", ".join(header[:4])}...) is numbers; add '
         'a header row naming the columns.'
     )
+  repeated = sorted({c for c in header if header.count(c) > 1})
+  if repeated:
+    # Columns are looked up by name: the first would be read twice.
+    raise UserDataError(
+        f'{path}: the header names column(s) {", ".join(map(repr, repeated))} '
+        'more than once; give every column its own name.'
+    )
   body = rows[1:]
   for i, row in enumerate(body):
     if len(row) != len(header):
@@ -430,6 +437,12 @@ def _load_csv(path: epath.Path, test_fraction: float, label_column: str):
   x = np.stack(columns, axis=1)
   if label_column:
     cells = [row[header.index(label_column)].strip() for row in body]
+    if '' in cells:
+      raise UserDataError(
+          f'{path}, line {cells.index("") + 2}: the label column '
+          f'{label_column!r} is empty ({cells.count("")} rows); label every '
+          'row or drop the unlabelled ones.'
+      )
     class_names, y = _label_ids(cells)
   else:
     class_names, y = ('0',), np.zeros(len(body), np.int32)
@@ -487,4 +500,30 @@ def standardize(rows, preprocessing: dict) -> np.ndarray:
         f'rows have shape {x.shape}; give [N, {len(mean)}] raw values of '
         f'the columns {", ".join(preprocessing["columns"])}, in that order.'
     )
-  return ((x - mean) / np.asarray(preprocessing['std'])).astype(np.float32)
+  std = np.asarray(preprocessing['std'])
+  columns = preprocessing['columns']
+  overflow = [
+      c
+      for c, m, v in zip(columns, mean, std)
+      if not (np.isfinite(m) and np.isfinite(v))
+  ]
+  if overflow:
+    raise ValueError(
+        f'column(s) {", ".join(map(repr, overflow))}: their mean or standard '
+        'deviation overflows float64 (values of about 1e154 or more), so '
+        'every standardised value would be 0; rescale those columns (e.g. '
+        'divide by a power of 10) and train again.'
+    )
+  with np.errstate(over='ignore', invalid='ignore'):
+    out = (x - mean) / std
+  # Beyond float32 a value would become inf and stop every later step.
+  beyond = ~(np.abs(out) <= np.finfo(np.float32).max)
+  if beyond.any():
+    i, j = np.argwhere(beyond)[0]
+    raise ValueError(
+        f'row {i}, column {columns[j]!r}: {float(x[i, j]):g} lies '
+        f'{float(out[i, j]):.3g} '
+        'standard deviations from the training mean, beyond float32 '
+        f'({int(beyond.sum())} such cells); clip or drop such rows first.'
+    )
+  return out.astype(np.float32)

@@ -27,7 +27,7 @@ def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
   train split (kept as bytes for training) becomes a fixed draw of
   `EVAL_TRAIN_MAX` of its images, as float32, so every task sees [0, 1]."""
   dataset = _load_dataset(trained.config)
-  _check_user_files_unchanged(trained, dataset)
+  _check_same_data(trained, dataset)
   if dataset.train_images.dtype != np.uint8:
     return dataset
   n = len(dataset.train_images)
@@ -41,20 +41,36 @@ def load_data(trained: trained_lib.TrainedModel) -> data.Dataset:
   )
 
 
-def _check_user_files_unchanged(trained, dataset: data.Dataset) -> None:
-  """The user's own files (npz:, images:, csv:) are read again for each
-  evaluation: refuses them when they changed since training (another split,
-  other statistics), by the arrays' SHA-256 in ``dataset.json``."""
+def _check_same_data(trained, dataset: data.Dataset) -> None:
+  """Refuses data other than a work directory's training data, by the name
+  and (for the user's own npz:, images:, csv: files, read again for each
+  evaluation) the arrays' SHA-256 in ``dataset.json``.
+
+  A run trained on arrays in memory (a `Dataset` passed to
+  `train_and_evaluate`, an estimator's rows) records their name there, while
+  ``config.dataset`` keeps its default: loading it would evaluate another
+  dataset (scikit-learn's digits for a table) without a word.
+  """
   from ae_jax.data import user_files  # pylint: disable=g-import-not-at-top
   from ae_jax.train import run_files  # pylint: disable=g-import-not-at-top
 
-  if not user_files.parse_source(dataset.name):
-    return
   if getattr(trained, 'workdir', None) is None:  # Not from a work directory.
+    return
+  info = run_files.read_dataset_info(trained.workdir) or {}
+  saved_name = info.get('name')
+  if saved_name is not None and saved_name != dataset.name:
+    raise ValueError(
+        f'{trained.workdir} was trained on {saved_name!r} (dataset.json) but '
+        f'its config.dataset loads {dataset.name!r}: data passed in memory '
+        'cannot be read again from a work directory. Call its encode, '
+        'reconstruct or score on your own arrays instead (ae_jax.load(...)'
+        '.preprocess(X) standardises raw rows as in training).'
+    )
+  if not user_files.parse_source(dataset.name):
     return
   if trained.config.binarize == 'dynamic':  # Trained on another binarisation.
     return
-  saved = (run_files.read_dataset_info(trained.workdir) or {}).get('sha256')
+  saved = info.get('sha256')
   if saved and saved != run_files.dataset_fingerprint(dataset):
     raise ValueError(
         f'{dataset.name} changed since {trained.workdir} was trained on it '
