@@ -42,6 +42,16 @@ def image_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
   return shape
 
 
+def drawable(is_images: bool, input_shape: Sequence[int]) -> bool:
+  """Whether examples of ``input_shape`` can be drawn as images: image data
+  (not a table's vectors) with 1 or 3 channels. ``[H, W, 4]`` arrays (RGBA,
+  spectra) train as images but get no image figures or image tasks."""
+  return (
+      bool(is_images)
+      and image_shape_or_none(input_shape, min_side=1) is not None
+  )
+
+
 # The smallest side of a flat vector read as a square image (sklearn's 8 x 8
 # digits are the smallest images here): a table of, say, 4 or 9 columns is not
 # an image.

@@ -449,6 +449,28 @@ def test_an_image_folder_trains_a_conv_ae_and_is_evaluated(tmp_path):
   np.testing.assert_allclose(trained.preprocess(raw), d.test_images, atol=1e-6)
 
 
+def test_four_channel_arrays_train_a_conv_ae_without_image_figures(tmp_path):
+  # RGBA-like [N, H, W, 4]: it trained, then failed drawing its figures.
+  from experiments.configs import conv_ae  # pylint: disable=g-import-not-at-top
+
+  x = np.random.default_rng(0).random((24, 8, 8, 4), np.float32)
+  np.savez(tmp_path / 'c4.npz', x_train=x, x_test=x[:6])
+  config = _quiet(
+      conv_ae.get_config('smoke'),
+      dataset=f'npz:{tmp_path / "c4.npz"}',
+      batch_size=4,
+      eval_batch_size=3,
+      num_train_steps=5,
+      write_figures=True,
+  )
+  train.train_and_evaluate(config, tmp_path / 'run')
+  trained = ae_jax.load(tmp_path / 'run')
+  assert trained.input_shape == (8, 8, 4) and trained.is_images
+  assert (tmp_path / 'run' / 'latent_codes.png').exists()
+  assert not (tmp_path / 'run' / 'reconstructions.png').exists()
+  assert not set(tasks.default_tasks(trained)) & tasks.IMAGE_TASKS
+
+
 def test_a_sweep_trains_on_a_table(tmp_path):
   from ae_jax.train import sweep  # pylint: disable=g-import-not-at-top
 

@@ -56,6 +56,7 @@ slow `nll` and the `projector` export.
 
 import numpy as np
 
+from ae_jax import figures
 from ae_jax.models import capabilities
 from ae_jax.tasks import clustering
 from ae_jax.tasks import compression
@@ -120,7 +121,8 @@ DEFAULT_WHEN_FACTORS = ('disentanglement',)
 # Tasks that score codes against the labels: not for unlabelled data.
 LABEL_TASKS = frozenset({'probe', 'cluster', 'visualize'})
 # Tasks that corrupt, draw or score images: not for vectors that are not
-# images (a csv: table; `TrainedModel.is_images`).
+# images (a csv: table; `TrainedModel.is_images`) nor for images that cannot
+# be drawn (`figures.drawable`).
 IMAGE_TASKS = frozenset({'denoise', 'generate', 'compression', 'superres'})
 
 
@@ -131,7 +133,9 @@ def default_tasks(trained) -> list[str]:
   importance samples, many minutes on a CPU) only when asked for.
   """
   names = [n for n, applies in DEFAULT_WHEN.items() if applies(trained.model)]
-  if not getattr(trained, 'is_images', True):
+  if not figures.drawable(
+      getattr(trained, 'is_images', True), trained.input_shape
+  ):
     names = [n for n in names if n not in IMAGE_TASKS]
   if trained.latent_dim >= np.prod(trained.input_shape):  # A narrow table.
     names = [n for n in names if n != 'pca']
@@ -170,9 +174,12 @@ def run(name, trained, dataset, baseline=None, outdir=None, **options) -> dict:
   'disentanglement')."""
   if name not in TASKS:
     raise ValueError(f'Unknown task {name!r}; use one of {sorted(TASKS)}.')
-  if name in IMAGE_TASKS and not getattr(dataset, 'is_images', True):
+  if name in IMAGE_TASKS and not figures.drawable(
+      getattr(dataset, 'is_images', True), dataset.input_shape
+  ):
     raise ValueError(
-        f'Task {name!r} works on images; {dataset.name} holds vectors. Leave '
+        f'Task {name!r} works on images of 1 or 3 channels; {dataset.name} '
+        f'holds examples of shape {dataset.input_shape}. Leave '
         f'it out of --task (tasks for vectors: pca, probe, visualize, '
         'cluster, latent, sparsity).'
     )

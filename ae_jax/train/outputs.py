@@ -120,7 +120,7 @@ def write_figures(
     return []
 
   written = ['latent_codes.png']
-  if not dataset.is_images:  # A table: no image grids.
+  if not figures.drawable(dataset.is_images, shape):  # No image grids.
     recon = samples = None
   if recon is not None:
     written.append('reconstructions.png')
