@@ -42,6 +42,7 @@ from sklearn import svm
 
 from ae_jax import estimators
 from ae_jax.metrics import anomaly_scores
+from experiments import cli
 
 DATASETS = ('wbc', 'wine', 'digits')
 DETECTORS = (
@@ -86,9 +87,9 @@ def _detector(model, x_train, seed, steps, latent_dim):
   per-feature output variance, scored by its negative ELBO."""
   config = estimators.tabular_config(x_train.shape[1], len(x_train), model)
   config.seed = seed
-  if steps:
+  if steps is not None:
     config.num_train_steps = config.checkpoint_every_steps = steps
-  if latent_dim:
+  if latent_dim is not None:
     config.latent_dim = latent_dim
   if model == 'vae':
     config.likelihood, config.output_variance = 'gaussian', 'per_feature'
@@ -124,8 +125,28 @@ def detector_scores(x_train, x_test, seed, steps=None, latent_dim=None):
   return {name: fitted[name]() for name in DETECTORS}, k
 
 
+def check(names: Sequence[str], seeds: int, steps=None, latent_dim=None):
+  """Refuses bad flags in one line each, before any table is loaded."""
+  unknown = [n for n in names if n not in DATASETS]
+  if unknown or not names:
+    raise ValueError(
+        f'--datasets: unknown {unknown or "(none given)"}; use some of '
+        f'{", ".join(DATASETS)}.'
+    )
+  for flag, value, optional in (
+      ('seeds', seeds, False),
+      ('steps', steps, True),
+      ('latent_dim', latent_dim, True),
+  ):
+    if not (optional and value is None) and not (
+        isinstance(value, int) and value >= 1
+    ):
+      raise ValueError(f'--{flag}={value} must be a positive integer.')
+
+
 def run(names: Sequence[str], seeds: int, steps=None, latent_dim=None):
   """Rows of test AUROC per dataset and detector over ``seeds`` seeds."""
+  check(names, seeds, steps, latent_dim)
   rows = []
   for name in names:
     aurocs = {d: [] for d in DETECTORS}
@@ -167,12 +188,11 @@ def markdown(rows) -> str:
 
 
 def main(argv):
-  del argv
-  rows = run(
-      _DATASETS.value,
-      _SEEDS.value,
-      _STEPS.value,
-      _LATENT.value,
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  cli.setup_logging()
+  rows = cli.exit_on_user_error(
+      lambda: run(_DATASETS.value, _SEEDS.value, _STEPS.value, _LATENT.value)
   )
   print(markdown(rows))
   print(
@@ -182,4 +202,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

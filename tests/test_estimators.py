@@ -203,3 +203,20 @@ def test_tabular_anomaly_table_on_one_dataset():
   assert row['IsolationForest'][0] > 0.75
   table = tabular_anomaly.markdown(rows)
   assert table.count('\n') == 2 and '| wine | 129 x 13 (10) |' in table
+
+
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (dict(names=['wine', 'bogus']), r"--datasets: unknown \['bogus'\]"),
+        (dict(seeds=0), '--seeds=0 must be a positive'),  # UnboundLocalError.
+        (dict(steps=-5), '--steps=-5 must be a positive'),
+        (dict(latent_dim=0), '--latent_dim=0 must be'),  # Ignored before.
+    ],
+)
+def test_tabular_anomaly_refuses_bad_flags_before_any_training(args, message):
+  from experiments import tabular_anomaly  # pylint: disable=g-import-not-at-top
+
+  args = dict(dict(names=['wine'], seeds=1), **args)
+  with pytest.raises(ValueError, match=message):
+    tabular_anomaly.run(**args)
