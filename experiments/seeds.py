@@ -31,10 +31,18 @@ cli.mark_paths_nonempty('workdir')
 
 
 def parse_seeds(values: list[str]) -> list[int]:
-  """``--seeds`` as distinct integers (the trainer checks their range)."""
+  """``--seeds`` as distinct integers in ``[0, 2**32 - 1]``, all checked
+  before the first seed trains (`config.seed`'s range)."""
   if not _METRICS.value:
     raise ValueError('--metrics is empty; name test metrics, e.g. loss.')
-  return cli.parse_distinct('seeds', values, int, '0,1,2')
+  seeds = cli.parse_distinct('seeds', values, int, '0,1,2')
+  bad = [s for s in seeds if not 0 <= s <= 2**32 - 1]
+  if bad:
+    raise ValueError(
+        f"--seeds: {bad} outside [0, 2**32 - 1] (config.seed's range); "
+        'use e.g. --seeds=0,1,2.'
+    )
+  return seeds
 
 
 def main(argv):

@@ -57,6 +57,16 @@ def test_seeds_reports_mean_and_spread(tmp_path):
   assert proc.returncode == 1 and 'Traceback' not in proc.stderr
   assert 'error: --seeds=a,b: give comma-separated int values' in proc.stderr
   assert not (tmp_path / 'bad').exists()
+  # A seed out of range: refused before seed 0 trains (it trained first).
+  proc = _run(
+      'experiments.seeds',
+      '--config=experiments/configs/vae.py:smoke',
+      f'--workdir={tmp_path}/bad',
+      '--seeds=0,-1',
+  )
+  assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+  assert 'error: --seeds: [-1] outside [0, 2**32 - 1]' in proc.stderr
+  assert not (tmp_path / 'bad').exists()
 
 
 def test_throughput_benchmark_prints_its_table():
