@@ -1,6 +1,7 @@
 """Embedding scores (k-NN accuracy, silhouette) and the visualize task on
 smoke runs: 2-D codes, and > 2-D codes through PCA and t-SNE."""
 
+import dataclasses
 import numpy as np
 import pytest
 from sklearn import decomposition
@@ -150,6 +151,30 @@ def test_visualize_scores_2d_codes_as_they_are(smoke_runs, tmp_path):
         want[row['embedding']]['silhouette'], abs=1e-6
     )
   assert (tmp_path / 'embedding.png').stat().st_size > 0
+
+
+def test_visualize_a_small_test_split_with_fewer_folds(smoke_runs):
+  # A 40-row table's test split: a class of 3 points stopped the task
+  # ("fewer than folds=5").
+  trained = smoke_runs[2]
+  dataset = common.load_data(trained)
+  y = dataset.test_labels
+  idx = np.r_[np.flatnonzero(y == 0)[:3], np.flatnonzero(y == 1)[:9]]
+  small = dataclasses.replace(
+      dataset, test_images=dataset.test_images[idx], test_labels=y[idx]
+  )
+  result = visualization.visualize(trained, small)
+  assert {r['cv_folds'] for r in result['rows']} == {3}
+  codes = result['rows'][0]
+  want = embeddings.embedding_scores(
+      trained.encode(small.test_images), small.test_labels, folds=3
+  )
+  assert codes['knn_accuracy'] == pytest.approx(want['knn_accuracy'])
+  one = dataclasses.replace(
+      small, test_images=small.test_images[2:], test_labels=y[idx][2:]
+  )
+  with pytest.raises(ValueError, match='a class has 1 point among the 10'):
+    visualization.visualize(trained, one)
 
 
 def test_visualize_projects_larger_codes_with_pca_and_tsne(

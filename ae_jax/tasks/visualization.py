@@ -24,6 +24,7 @@ from ae_jax.tasks import common
 MAX_POINTS = 3000
 TSNE_PERPLEXITY = 30.0
 KNN_NEIGHBOURS = 5
+CV_FOLDS = 5  # Fewer where the smallest class has fewer test points.
 SEED = 0
 
 
@@ -95,12 +96,22 @@ def visualize(
     name = 'code' if zb.shape[1] <= 2 else 'PC'
     panels['baseline codes'] = (figures.project_2d(zb)[0], name)
 
+  # A small table's test split may hold fewer than CV_FOLDS points of a
+  # class: fewer folds then, as many as its smallest class allows.
+  smallest = int(np.unique(labels, return_counts=True)[1].min())
+  folds = min(CV_FOLDS, smallest)
+  if folds < 2:
+    raise ValueError(
+        f'visualize: a class has {smallest} point among the {len(labels)} '
+        'test points embedded, and the k-NN scores cross-validate within '
+        'each class; evaluate on a larger test split (config.test_fraction).'
+    )
   rows = []
   for name, (xy, _) in panels.items():
     scores = embeddings.embedding_scores(
-        xy, labels, k=KNN_NEIGHBOURS, seed=SEED
+        xy, labels, k=KNN_NEIGHBOURS, folds=folds, seed=SEED
     )
-    rows.append({'embedding': name, **scores})
+    rows.append({'embedding': name, **scores, 'cv_folds': folds})
 
   if outdir is not None:
     titles = {
