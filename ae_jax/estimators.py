@@ -41,6 +41,7 @@ import numbers
 import os
 import tempfile
 
+import ml_collections
 import numpy as np
 from sklearn import base as sk_base
 
@@ -147,6 +148,20 @@ class _Autoencoder(sk_base.BaseEstimator):
     from ae_jax import train  # pylint: disable=g-import-not-at-top
 
     self.n_features_in_ = x.shape[1]
+    if self.config is not None and not isinstance(
+        self.config, (dict, ml_collections.ConfigDict)
+    ):
+      raise TypeError(
+          f'{name}: config must be a ConfigDict or dict, got '
+          f'{self.config!r}; e.g. config=estimators.tabular_config(D, N, '
+          '"vae") for a VAE, or None for the default autoencoder.'
+      )
+    if self.workdir and os.path.exists(self.workdir):
+      if not os.path.isdir(self.workdir):
+        raise ValueError(
+            f'{name}: workdir={self.workdir!r} is a file; pass a directory '
+            '(each fit makes its own fit_* run inside it).'
+        )
     config = (
         tabular_config(*x.shape[::-1])
         if self.config is None
@@ -155,6 +170,8 @@ class _Autoencoder(sk_base.BaseEstimator):
     self._check_config(config, name)
     config.batch_size = min(config.batch_size, len(x))
     config.eval_batch_size = min(config.eval_batch_size, len(x))
+    # Every check the trainer makes, before a run directory is made for it.
+    config = train.trainer.check_config(config)
     if self.standardize:
       std = x.std(axis=0)
       self.mean_, self.scale_ = x.mean(axis=0), np.where(std > 0, std, 1.0)

@@ -190,6 +190,23 @@ def test_scores_the_model_lacks_and_bernoulli_refused_before_training(wine):
     estimators.AutoencoderTransformer(c).fit(x)
 
 
+def test_bad_config_or_workdir_is_refused_before_a_run_directory(
+    wine, tmp_path
+):
+  x, _ = wine
+  with pytest.raises(TypeError, match="config must be a ConfigDict.*'vae'"):
+    estimators.AutoencoderTransformer(config='vae').fit(x)
+  (tmp_path / 'file').write_text('')
+  with pytest.raises(ValueError, match='is a file; pass a directory'):
+    estimators.AutoencoderTransformer(workdir=str(tmp_path / 'file')).fit(x)
+  # The trainer's own checks run first: no empty fit_* directory is left.
+  c = estimators.tabular_config(13, len(x))
+  c.learning_rate = -1.0
+  with pytest.raises(ValueError, match='learning_rate=-1.0 must be > 0'):
+    estimators.AutoencoderTransformer(c, workdir=str(tmp_path / 'w')).fit(x)
+  assert not (tmp_path / 'w').exists()
+
+
 def test_tabular_anomaly_table_on_one_dataset():
   from experiments import tabular_anomaly  # pylint: disable=g-import-not-at-top
 
