@@ -13,6 +13,8 @@ Without --task, every task that applies to the model runs
 stdout.
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
@@ -43,6 +45,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.setup_logging()
+  if _TASK.value is not None and not _TASK.value:  # --task= (an unset var).
+    sys.exit(
+        'error: --task is empty; name some tasks, or leave the flag out for '
+        'the ones that apply to the model.'
+    )
   results = cli.exit_on_user_error(
       lambda: evaluate.evaluate(
           _WORKDIR.value,

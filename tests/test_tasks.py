@@ -226,23 +226,26 @@ def test_dropout_sweep_rejects_a_bad_rate_before_training(tmp_path):
   assert not list(tmp_path.iterdir())
 
 
-def test_evaluate_on_a_directory_without_a_run_prints_the_error(tmp_path):
-  result = subprocess.run(
-      [
-          sys.executable,
-          '-m',
-          'experiments.evaluate',
-          f'--workdir={tmp_path / "nothing_here"}',
-      ],
+def _evaluate_binary(*args):
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.evaluate', *args],
       cwd=ROOT,
       capture_output=True,
       text=True,
       timeout=300,
       env=dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=ROOT),
   )
+
+
+def test_evaluate_on_a_directory_without_a_run_prints_the_error(tmp_path):
+  result = _evaluate_binary(f'--workdir={tmp_path / "nothing_here"}')
   assert result.returncode != 0
   assert 'error: ' in result.stderr and 'config.json not found' in result.stderr
   assert 'Traceback' not in result.stderr, result.stderr[-2000:]
+  # --task= (an unset shell variable) ran every default task.
+  result = _evaluate_binary(f'--workdir={tmp_path}', '--task=')
+  assert result.returncode != 0
+  assert 'error: --task is empty' in result.stderr
 
 
 def test_a_baseline_of_other_inputs_is_refused_before_any_task(runs, tmp_path):
