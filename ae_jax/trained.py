@@ -431,6 +431,11 @@ def load(
       num_train=info.get('num_train'),  # Absent in runs before issue 15.
   )
   ckpt_dir = workdir / 'checkpoints'
+  if ckpt_dir.exists() and not ckpt_dir.is_dir():
+    raise workdir_lib.DamagedFileError(
+        f'{ckpt_dir} is a file, not the directory of checkpoints; move it '
+        'away and restore the directory, or train again.'
+    )
   for attempt in range(_LOAD_ATTEMPTS):
     before = checkpoints.step_dirs(ckpt_dir)
     try:

@@ -122,6 +122,16 @@ def test_load_skips_a_damaged_latest_but_not_an_explicit_step(
     ae_jax.load(tmp_path, step=7)
 
 
+def test_load_names_a_checkpoints_path_that_is_a_file(straight, tmp_path):
+  run = tmp_path / 'run'
+  shutil.copytree(straight, run)
+  shutil.rmtree(run / 'checkpoints')
+  (run / 'checkpoints').write_text('')
+  # A NotADirectoryError traceback before.
+  with pytest.raises(ValueError, match='checkpoints is a file, not the dir'):
+    ae_jax.load(run)
+
+
 def test_leftover_temporary_directory_of_a_killed_save_is_ignored(
     smoke_config, straight, tmp_path
 ):
