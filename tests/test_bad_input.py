@@ -144,6 +144,19 @@ CONFIG_FAULTS = [
     ),
     ('beta_negative', dict(beta=-1.0), ValueError, 'config.beta'),
     ('beta_inf', dict(beta=_INF), ValueError, 'config.beta'),
+    # Fields of the user's own files, ignored on a built-in dataset before.
+    (
+        'test_fraction_on_builtin',
+        dict(test_fraction=1.5),
+        ValueError,
+        'config.test_fraction=1.5 applies to csv: and images:',
+    ),
+    (
+        'image_size_on_builtin',
+        dict(image_size=-2),
+        ValueError,
+        'config.image_size=-2 applies to images:',
+    ),
     ('beta_nan', dict(beta=_NAN), ValueError, 'config.beta'),
     (
         'iwae_samples_one',
