@@ -126,6 +126,10 @@ def test_npz_float_vectors_without_labels(tmp_path):
             dict(x_train=np.zeros((1, 3)), x_test=np.zeros((4, 3))),
             'has 1 example',
         ),
+        (  # Reported as "NaN or inf" before.
+            dict(x_train=np.full((4, 3), 1e300), x_test=np.zeros((4, 3))),
+            r'x_train has 12 finite values beyond float32 \(largest 1e\+300\)',
+        ),
         (
             dict(
                 x_train=np.zeros((4, 3)),

@@ -211,6 +211,15 @@ def _npz_values(path, split: str, x: np.ndarray) -> np.ndarray:
   if x.dtype == np.uint8:
     x = x.astype(np.float32) / np.float32(255)
   elif x.dtype.kind == 'f' or x.dtype == bool:
+    if x.dtype.kind == 'f' and x.dtype.itemsize > 4:
+      # Finite float64 values beyond float32 would read as inf below.
+      big = np.isfinite(x) & (np.abs(x) > np.finfo(np.float32).max)
+      if big.any():
+        raise UserDataError(
+            f'{path}: {key} has {int(big.sum())} finite values beyond '
+            f'float32 (largest {float(np.abs(x[big]).max()):g}); the models '
+            'compute in float32: rescale the values.'
+        )
     x = x.astype(np.float32)
   else:
     raise UserDataError(
