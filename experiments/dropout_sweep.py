@@ -40,12 +40,22 @@ def sweep(workdir, dataset: str, rates: list[float], smoke: bool) -> list[dict]:
       raise ValueError(f'--rates: {rate} is not a dropout rate in [0, 1).')
   workdir = epath.Path(workdir)
   rows = []
-  for rate in rates:
+  for i, rate in enumerate(rates):
     arg = f'dataset={dataset},rate={rate}' + (',smoke' if smoke else '')
     config = dropout_ae.get_config(arg)
     config.progress_bar = False
     run_dir = workdir / f'rate_{rate}'
-    summary = train.train_and_evaluate(config, run_dir)
+    try:
+      summary = train.train_and_evaluate(config, run_dir)
+    except ValueError as e:
+      if i or 'config.dataset' not in str(e):
+        raise
+      # This binary's flag is --dataset, not the config field.
+      raise ValueError(
+          str(e)
+          .replace('--config.dataset', '--dataset')
+          .replace('config.dataset', '--dataset')
+      ) from e
     trained = ae_jax.load(run_dir)
     data = tasks.load_data(trained)
     codes = lambda x: tasks.codes(trained, x)

@@ -632,7 +632,7 @@ class _NoTraining:
 @pytest.mark.parametrize(
     'config_name, kwargs, match',
     [
-        ('ae', dict(score='neg_elbo'), "cannot compute 'neg_elbo'"),
+        ('ae', dict(score='neg_elbo'), '--score: neg_elbo is not a score'),
         ('ae', dict(score='nll'), "--score='nll': 'nll' is not a score"),
         ('ae', dict(score='mse,mse'), 'names a score twice'),
         ('ae', dict(classes=[0, 10]), '10 is not a class'),

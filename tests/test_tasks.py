@@ -224,6 +224,10 @@ def test_dropout_sweep_rejects_a_bad_rate_before_training(tmp_path):
   assert proc.returncode == 1
   assert 'dropout rate' in proc.stderr
   assert not list(tmp_path.iterdir())
+  # An unknown dataset names this binary's flag, not the config field.
+  proc = _sweep(f'--workdir={tmp_path}', '--dataset=bogus', '--rates=0.1')
+  assert proc.returncode == 1
+  assert "Unknown dataset 'bogus' (--dataset): set --dataset" in proc.stderr
 
 
 def _evaluate_binary(*args):

@@ -353,8 +353,13 @@ def setup(
       num_classes=dataset.num_classes,
       num_train=smallest,
   )
-  for kind in kinds:  # A kind the model lacks fails here, before training.
-    anomaly.score_fn(model, kind)
+  available = anomaly.available_scores(model)
+  missing = [k for k in kinds if k not in available]
+  if missing:  # Before training.
+    raise ValueError(
+        f'--score: {", ".join(missing)} is not a score of config.model='
+        f'{config.model!r}; it has {", ".join(available)}.'
+    )
   trainer = OneClassTrainer(
       config,
       dataset,
