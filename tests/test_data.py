@@ -695,7 +695,13 @@ def test_eval_batches_pad_and_mask():
     assert b['image'].shape == (4, 3) and b['mask'].shape == (4,)
     assert b['mask'].dtype == np.float32 and b['label'].dtype == np.int32
   np.testing.assert_array_equal(batches[-1]['mask'], [1, 1, 0, 0])
-  np.testing.assert_array_equal(batches[-1]['image'][2:], 0)
+  # Padding rows are the batch before's rows at the same positions (test
+  # data, for statistics over a whole batch), not zeros.
+  np.testing.assert_array_equal(batches[-1]['image'][2:], x[6:8])
+  np.testing.assert_array_equal(batches[-1]['label'][2:], y[6:8])
+  # Fewer examples than one batch: zeros.
+  (small,) = data.eval_batches(x[:3], y[:3], batch_size=4)
+  np.testing.assert_array_equal(small['image'][3:], 0)
   mask = np.concatenate([b['mask'] for b in batches]).astype(bool)
   assert mask.sum() == 10
   np.testing.assert_array_equal(

@@ -216,7 +216,11 @@ def eval_batches(
   """One in-order pass; every batch has the same shape and carries a mask.
 
   Yields ``{'image': float32 [local, ...], 'label': int32 [local],
-  'mask': float32 [local]}``; padding rows are zeros with mask 0.
+  'mask': float32 [local]}``. The last batch's padding rows (mask 0) are
+  real examples: those at the same positions of the batch before, so that
+  statistics over a whole batch (an MMD, a minibatch estimate of q(z),
+  codebook use) see test data only; zeros where there are fewer examples
+  than one batch.
   """
   images, labels = _as_batch_arrays(images, labels)
   _check_lengths(images, labels)
@@ -250,12 +254,23 @@ def _eval_iterator(
           'mask': np.ones((local,), np.float32),
       }
       continue
+    mask = np.zeros((local,), np.float32)
+    mask[:real] = 1.0
+    first = b * batch_size + offset  # This process's rows of the batch.
+    if n >= batch_size and first >= batch_size:
+      # Each position past the end takes the row one batch earlier.
+      rows = np.arange(first, first + local)
+      rows = np.where(rows < n, rows, rows - batch_size)
+      yield {
+          'image': as_unit_float(images[rows]),
+          'label': labels[rows],
+          'mask': mask,
+      }
+      continue
     image = np.zeros((local, *images.shape[1:]), np.float32)
     label = np.zeros((local,), np.int32)
-    mask = np.zeros((local,), np.float32)
     image[:real] = as_unit_float(images[start:stop])
     label[:real] = labels[start:stop]
-    mask[:real] = 1.0
     yield {'image': image, 'label': label, 'mask': mask}
 
 

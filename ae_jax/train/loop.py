@@ -208,6 +208,14 @@ def stack(items: Iterator[dict], k: int) -> Iterator[dict]:
     yield {key: np.stack([g[key] for g in group]) for key in group[0]}
 
 
+def eval_batch_size(num_examples: int, batch_size: int, divisor: int) -> int:
+  """``batch_size``, or fewer for a smaller test set: its size rounded down
+  to a multiple of ``divisor`` (the devices), at least ``divisor``."""
+  if num_examples >= batch_size:
+    return batch_size
+  return max(divisor, num_examples // divisor * divisor)
+
+
 def evaluate(
     eval_step,
     params,
@@ -218,12 +226,17 @@ def evaluate(
     mesh: jax.sharding.Mesh,
     rng: jax.Array,
 ) -> dict[str, float]:
-  """Means over every test example (padded batches, masked sums)."""
+  """Means over every test example (padded batches, masked sums).
+
+  A test set smaller than ``batch_size`` is evaluated in one batch of its
+  own size (down to a multiple of the devices): padding rows would enter
+  the statistics some objectives take over a whole batch.
+  """
   totals = None
   batches = data.eval_batches(
       images,
       labels,
-      batch_size=batch_size,
+      batch_size=eval_batch_size(len(images), batch_size, mesh.size),
       process_index=jax.process_index(),
       process_count=jax.process_count(),
   )

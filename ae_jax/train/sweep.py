@@ -57,7 +57,6 @@ import optax
 from ae_jax import configs
 from ae_jax import data
 from ae_jax import models
-from ae_jax.metrics import batching
 from ae_jax.train import checkpoints
 from ae_jax.train import distributed
 from ae_jax.train import lock as lock_lib
@@ -428,7 +427,9 @@ def evaluate(member, params, hparams, keys, dataset, config, *, mesh) -> dict:
   """
   x = np.asarray(dataset.test_images)
   labels = np.asarray(dataset.test_labels)
-  b = min(config.eval_batch_size, len(x))
+  # The trainer's batches (`loop.evaluate` on one device): the same padding
+  # rows, which whole-batch statistics (an MMD) see.
+  b = loop.eval_batch_size(len(x), config.eval_batch_size, 1)
 
   def one(p, hp, key, j, xb, yb):
     m, _ = member(hp)
@@ -443,17 +444,18 @@ def evaluate(member, params, hparams, keys, dataset, config, *, mesh) -> dict:
       out_shardings=on_members,
   )
   sums, n = None, 0
-  # One shape for every call; padding is sliced off.
-  for j, real, (xb, yb) in batching.padded_batches(x, labels, batch_size=b):
-    args = jax.device_put((np.int32(j), xb, yb), rep)
+  # One shape for every call; padding rows are masked out of the sums.
+  for j, batch in enumerate(data.eval_batches(x, labels, batch_size=b)):
+    args = jax.device_put((np.int32(j), batch['image'], batch['label']), rep)
     out = jax.device_get(fn(params, hparams, keys, *args))
+    mask = batch['mask'].astype(np.float64)
     part = {
-        k: np.sum(np.asarray(v, np.float64)[:, :real], axis=1)
+        k: np.asarray(v, np.float64) @ mask
         for k, v in out.items()
         if np.ndim(v) == 2
     }
     sums = part if sums is None else {k: sums[k] + part[k] for k in sums}
-    n += real
+    n += mask.sum()
   return {k: v / n for k, v in sums.items()}
 
 
