@@ -108,9 +108,14 @@ class Model(abc.ABC):
     """Per-example ``[B]`` metrics for inputs ``x`` ``[B, *input_shape]``.
 
     Must contain ``'loss'`` (the objective to minimise) and, for models that
-    reconstruct, ``'mse'`` (mean squared error per pixel of the mean
-    reconstruction, comparable across every model). ``labels`` (``[B]`` int32) are passed by the trainer to
-    every model; unsupervised models ignore them.
+    reconstruct, ``'mse'``: the mean squared error per pixel of the
+    decoder's mean output at the code the objective decodes, the sampled
+    code for single-sample objectives (vae, beta_tc_vae, vampprior,
+    flow_vae, vae_gan) and the posterior mean for the multi-sample ones
+    (iwae, miwae, hierarchical_vae), so it runs higher and noisier for the
+    former. Reconstructions compared across models come from `reconstruct`
+    (the evaluation tasks, e.g. ``pca``). ``labels`` (``[B]`` int32) are
+    passed by the trainer to every model; unsupervised models ignore them.
     """
 
   def init_model_state(self, rng: jax.Array, batch_size: int) -> Any:
