@@ -378,7 +378,7 @@ def test_members_spread_over_a_model_axis_train_as_on_one_device(tmp_path):
 
 def test_a_diverging_member_is_flagged_and_the_others_finish(tmp_path, caplog):
   rows = sweep.train_sweep(
-      _config(steps=10), {'learning_rate': [1e-3, 1e30]}, tmp_path
+      _config(steps=30), {'learning_rate': [1e-3, 1e30]}, tmp_path
   )
   assert [r['diverged'] for r in rows] == [False, True]
   assert np.isfinite(rows[0]['test_loss']) and not np.isfinite(
@@ -388,9 +388,47 @@ def test_a_diverging_member_is_flagged_and_the_others_finish(tmp_path, caplog):
   saved = json.loads((tmp_path / 'sweep.json').read_text())
   assert [r['diverged'] for r in saved['rows']] == [False, True]
   # Its work directory says it diverged, instead of "damaged checkpoint".
-  assert ae_jax.load(tmp_path / 'member_0').step == 10
+  assert ae_jax.load(tmp_path / 'member_0').step == 30
   with pytest.raises(ValueError, match='diverged during training'):
     ae_jax.load(tmp_path / 'member_1')
+  # Relaunching the finished sweep: its NaN checkpoint restored ("non-finite
+  # values" refused it before), its measured throughput kept (not zeros).
+  again = sweep.train_sweep(
+      _config(steps=30), {'learning_rate': [1e-3, 1e30]}, tmp_path
+  )
+  assert again[0]['test_loss'] == rows[0]['test_loss']
+  relaunched = json.loads((tmp_path / 'sweep.json').read_text())
+  for field in ('steps_per_second', 'compile_seconds'):
+    assert relaunched[field] == saved[field]
+  assert saved['steps_per_second'] > 0
+
+
+def test_a_sweep_with_a_diverged_member_resumes(tmp_path, monkeypatch):
+  config = _config(steps=30)
+  config.checkpoint_every_steps = 10
+  values = {'learning_rate': [1e-3, 1e30]}
+  sweep.train_sweep(config, values, tmp_path / 'straight')
+  calls = []
+  put = sweep._put  # pylint: disable=protected-access
+
+  def signalled(*args):
+    calls.append(1)
+    if len(calls) == 2:
+      os.kill(os.getpid(), signal.SIGTERM)
+    return put(*args)
+
+  monkeypatch.setattr(sweep, '_put', signalled)
+  with pytest.raises(preemption.Preempted, match='SIGTERM'):
+    sweep.train_sweep(config, values, tmp_path / 'stopped')
+  monkeypatch.undo()
+  # Its step-20 checkpoint holds member 1's NaNs; the healthy member's 20
+  # steps were lost before ("No checkpoint could be restored").
+  rows = sweep.train_sweep(config, values, tmp_path / 'stopped')
+  assert [r['diverged'] for r in rows] == [False, True]
+  chex.assert_trees_all_equal(
+      _params(tmp_path / 'straight' / 'member_0'),
+      _params(tmp_path / 'stopped' / 'member_0'),
+  )
 
 
 def _files(workdir):

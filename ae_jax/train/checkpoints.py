@@ -219,9 +219,11 @@ def step_dirs(directory: epath.PathLike) -> list[int]:
   )
 
 
-def _verify(restored, record: dict[str, Any]) -> str | None:
+def _verify(
+    restored, record: dict[str, Any], allow_nonfinite: bool = False
+) -> str | None:
   """Why ``restored`` is not what was saved, or None."""
-  if not _all_finite(restored):
+  if not allow_nonfinite and not _all_finite(restored):
     return 'non-finite values'
   if not record:  # Saved before checksums existed.
     return None
@@ -276,6 +278,7 @@ def restore_latest(
     *,
     step: int | None = None,
     quarantine: bool = True,
+    allow_nonfinite: bool = False,
 ) -> tuple[int | None, Any, dict[str, Any] | None]:
   """``(step, state, record)`` of the newest readable checkpoint, where
   ``record`` is what `save` recorded with it (`step_record`); ``(None, None,
@@ -290,7 +293,9 @@ def restore_latest(
   read-only managers), moved to ``<workdir>/checkpoints_corrupt/<step>`` so a
   resumed run can save that step again; the files are kept for inspection.
   A step deleted while being read (by a run training in the directory) is
-  passed over without a warning.
+  passed over without a warning. ``allow_nonfinite`` accepts non-finite
+  values that match their recorded checksums: a sweep saves its diverged
+  members' NaNs beside the healthy ones.
 
   Raises:
     UnreadableCheckpointError: steps exist but none restores. That is what a
@@ -298,10 +303,10 @@ def restore_latest(
       is moved and training does not silently start again from scratch.
   """
   with quiet_abandoned_io():
-    return _restore_latest(manager, target, step, quarantine)
+    return _restore_latest(manager, target, step, quarantine, allow_nonfinite)
 
 
-def _restore_latest(manager, target, step, quarantine):
+def _restore_latest(manager, target, step, quarantine, allow_nonfinite):
   """`restore_latest`, without its handling of asyncio noise."""
   steps = sorted(manager.all_steps(), reverse=True)
   if step is not None:
@@ -328,7 +333,7 @@ def _restore_latest(manager, target, step, quarantine):
               as_saved if abstract is None else abstract
           ),
       )
-      error = _verify(restored, record)
+      error = _verify(restored, record, allow_nonfinite)
     except Exception as e:  # pylint: disable=broad-except
       # Orbax and TensorStore raise many types for damaged files.
       error = f'{type(e).__name__}: {e}'.splitlines()[0][:300]

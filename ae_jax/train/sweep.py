@@ -335,7 +335,10 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
                 stop.signum or signal.SIGTERM, call.done, manager.directory
             )
       jax.block_until_ready(state)
-    steps_per_s = throughput.steps_per_second(total_steps) or 0.0
+    steps_per_s = throughput.steps_per_second(total_steps)
+    compile_s = run.compile_seconds
+    if steps_per_s is None:  # Nothing trained now: keep what was measured.
+      steps_per_s, compile_s = _measured_before(workdir)
     manager.wait_until_finished()
     eval_keys = jax.device_put(
         np.stack([np.asarray(state_lib.run_keys(r).eval) for r in root_keys]),
@@ -372,7 +375,7 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
         'members': k,
         'mesh': dict(mesh.shape),
         'steps': total_steps,
-        'compile_seconds': run.compile_seconds,
+        'compile_seconds': compile_s,
         'steps_per_second': steps_per_s,
         'model_steps_per_second': steps_per_s * k,
         'rows': rows,
@@ -381,6 +384,16 @@ def _train_sweep(config, members, values, workdir, dataset, mesh):
         workdir / 'sweep.json', json.dumps(summary, indent=2)
     )
     return rows
+
+
+def _measured_before(workdir: epath.Path) -> tuple[float, float]:
+  """``(steps/s, compile seconds)`` of an earlier launch's ``sweep.json``:
+  relaunching a finished sweep trains nothing and would record zeros."""
+  try:
+    before = json.loads((workdir / 'sweep.json').read_text())
+    return float(before['steps_per_second']), float(before['compile_seconds'])
+  except (OSError, ValueError, KeyError, TypeError):
+    return 0.0, 0.0
 
 
 def _sweep_record(members) -> dict[str, Any]:
@@ -402,7 +415,10 @@ def _restore(manager, state, config, members):
           f'(members {record.get("sweep")}; {"; ".join(diffs) or "same config"}'
           '); use a new --workdir. Nothing was changed.'
       )
-  found, restored, record = checkpoints.restore_latest(manager, state)
+  # A diverged member's NaNs are saved with the others (and checksummed).
+  found, restored, record = checkpoints.restore_latest(
+      manager, state, allow_nonfinite=True
+  )
   if restored is None:
     return 0, state, None
   return (
