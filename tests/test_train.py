@@ -191,6 +191,13 @@ def test_resume_matches_an_uninterrupted_run(
       if json.loads(l)['split'] == 'train'
   ]
   assert steps == sorted(set(steps)), 'metrics after the checkpoint were kept'
+  # Lengthening a cosine run would restart its decay mid-run: refused.
+  with pytest.raises(
+      train.IncompatibleWorkdirError, match='num_train_steps: 20 -> 40'
+  ):
+    train.train_and_evaluate(
+        _quiet(config, num_train_steps=40), tmp_path / 'resumed'
+    )
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(

@@ -153,7 +153,29 @@ def check_workdir(
         f'({"; ".join(diffs)}; from {source}). Use a new --workdir, or '
         'rerun with the saved values. Nothing was changed.'
     )
+  if reference:
+    _check_schedule_length(workdir, reference, current)
   metric_writer.read_metrics(workdir, quiet=True)
+
+
+def _check_schedule_length(workdir, reference: dict, current: dict) -> None:
+  """The cosine schedule decays over the run's length: lengthening (or
+  shortening) a run would restart its decay from where the checkpoint left
+  it (the learning rate jumped from 1e-5 back to 6e-4), so it is refused."""
+  if current.get('lr_schedule') != 'cosine':
+    return
+  changed = [
+      f'{k}: {reference.get(k)!r} -> {current.get(k)!r}'
+      for k in ('num_train_steps', 'num_epochs')
+      if reference.get(k) != current.get(k)
+  ]
+  if changed:
+    raise IncompatibleWorkdirError(
+        f'{workdir} was trained with a cosine learning-rate schedule over '
+        f'its run length, and this launch changes that length '
+        f'({"; ".join(changed)}): the decay would start again mid-run. Use a '
+        'new --workdir, or the saved length. Nothing was changed.'
+    )
 
 
 def dataset_fingerprint(dataset: data.Dataset) -> str:
