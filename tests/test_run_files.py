@@ -184,6 +184,44 @@ def test_a_full_disk_in_the_event_writer_stops_the_run(
     )
 
 
+def _events(path):
+  """The Event protos of a TFRecord file (length, crc, data, crc)."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+
+  data_, out, i = path.read_bytes(), [], 0
+  while i < len(data_):
+    n = int.from_bytes(data_[i : i + 8], 'little')
+    out.append(event_pb2.Event.FromString(data_[i + 12 : i + 12 + n]))
+    i += 12 + n + 4
+  return out
+
+
+def test_a_resumed_run_has_tensorboard_purge_what_it_rewrites(tmp_path):
+  from ae_jax.train import metric_writer  # pylint: disable=g-import-not-at-top
+
+  first = metric_writer.MetricWriter(tmp_path)
+  first.write(20, 'train', {'loss': 1.0})
+  first.close()
+  # Resumed from step 10: steps after it are written again. TensorBoard
+  # showed both copies (20 values against 10) before; a session START at
+  # step 11 makes it purge the earlier files' records from 11 on, as
+  # tensorboardX's SummaryWriter(purge_step=11) does.
+  (tmp_path / 'tensorboard' / os.listdir(tmp_path / 'tensorboard')[0]).rename(
+      tmp_path / 'tensorboard' / 'events.out.tfevents.0.old'
+  )
+  resumed = metric_writer.MetricWriter(tmp_path, purge_after=10)
+  resumed.write(15, 'train', {'loss': 2.0})
+  resumed.close()
+  (new,) = [
+      p
+      for p in (tmp_path / 'tensorboard').iterdir()
+      if not p.name.endswith('.old')
+  ]
+  events = [e for e in _events(new) if not e.HasField('summary')]
+  starts = [e.step for e in events if e.HasField('session_log')]
+  assert starts == [11] and events[-1].session_log.status == 1  # START.
+
+
 def test_read_only_run_file_is_refused_before_loading_data(
     smoke_config, run, monkeypatch
 ):

@@ -28,18 +28,42 @@ from ae_jax.train import workdir as workdir_lib
 class MetricWriter:
   """``write(step, split, metrics)`` appends to the JSON-lines log and TensorBoard."""
 
-  def __init__(self, workdir: epath.PathLike, *, enabled: bool = True):
+  def __init__(
+      self,
+      workdir: epath.PathLike,
+      *,
+      enabled: bool = True,
+      purge_after: int | None = None,
+  ):
+    """``purge_after``: a resumed run's start step. TensorBoard then hides
+    the earlier event files' records past it (`truncate_metrics` drops them
+    from the log), as tensorboardX's ``SummaryWriter(purge_step=...)``
+    does: a file-version event and a session START at the next step."""
     self.enabled = enabled
     self.path = epath.Path(workdir) / 'metrics.jsonl'
     self._events = None
     if enabled:
       from tensorboardX import event_file_writer  # pylint: disable=g-import-not-at-top
+      from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
 
       tb_dir = epath.Path(workdir) / 'tensorboard'
       tb_dir.mkdir(parents=True, exist_ok=True)
       self._events = event_file_writer.EventsWriter(
           os.fspath(tb_dir / 'events')
       )
+      if purge_after is not None:
+        step = int(purge_after) + 1  # Records at the start step are kept.
+        self._events.write_event(
+            event_pb2.Event(step=step, file_version='brain.Event:2')
+        )
+        self._events.write_event(
+            event_pb2.Event(
+                step=step,
+                session_log=event_pb2.SessionLog(
+                    status=event_pb2.SessionLog.START
+                ),
+            )
+        )
 
   def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
     if not self.enabled:

@@ -286,7 +286,11 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
             provenance.record_launch(workdir, start_step),
         )
     )
-    writer = metric_writer.MetricWriter(workdir, enabled=_is_main_process())
+    writer = metric_writer.MetricWriter(
+        workdir,
+        enabled=_is_main_process(),
+        purge_after=start_step if start_step else None,
+    )
     eval_step = step_lib.jit_eval_step(step_lib.make_eval_step(run.model), mesh)
 
     def run_eval(params, images, labels):
