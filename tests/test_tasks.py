@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -20,6 +21,7 @@ from experiments.configs import denoising_ae
 from experiments.configs import sparse_ae
 from experiments.configs import stacked_ae
 from experiments.configs import vae as vae_config
+from tests import fitting
 
 
 def _train(module, arg, workdir):
@@ -282,3 +284,29 @@ def test_nll_on_all_test_images_and_its_option_checked(tmp_path, monkeypatch):
     evaluate.evaluate(
         str(tmp_path / 'vae'), ['nll'], options={'nll': {'examples': -1}}
     )
+
+
+@pytest.mark.parametrize(
+    'overrides',
+    [
+        dict(model='vampprior', num_pseudo_inputs=20),
+        dict(model='flow_vae', flow='planar', flow_length=2),
+    ],
+    ids=['vampprior', 'flow_vae'],
+)
+def test_task_latent_measures_the_models_own_prior_and_posterior(overrides):
+  # It took the closed-form KL to N(0, I) of the encoder's Gaussian: 14.3
+  # nats for a VampPrior whose own KL was 2.2, and the flow's codes before
+  # the flow.
+  config = fitting.config(latent_dim=4, **overrides)
+  model, params, _ = fitting.fit(config, steps=300)
+  x = fitting.digits().test_images
+  trained = trained_lib.TrainedModel(model, params, config, step=300)
+  stats = tasks.run('latent', trained, fitting.digits())
+  assert 'kl_per_dimension' not in stats and stats['latent_dim'] == 4
+  # The model's own one-sample KL, averaged over many draws.
+  one = jax.jit(
+      lambda k: model.per_example_losses(params, x, k, train=False)['loss_kl']
+  )
+  want = np.mean([one(jax.random.PRNGKey(i)).mean() for i in range(20)])
+  np.testing.assert_allclose(stats['total_kl'], want, rtol=0.05)

@@ -152,6 +152,7 @@ class FlowVAE(vae.VariationalAutoencoder):
   """`vae.VariationalAutoencoder` with the flow posterior q_K."""
 
   module: FlowVAEModule
+  analytic_kl = False  # q_K is not the encoder's Gaussian.
 
   def init(self, rng):
     x = jnp.zeros((1, *self.input_shape), jnp.float32)
@@ -166,8 +167,8 @@ class FlowVAE(vae.VariationalAutoencoder):
     kl = log_q - self.log_prior(params, z)  # One-sample estimate.
     return self.sampled_elbo_metrics(outputs, x, log_px, kl)
 
-  def log_importance_weights(self, params, x, rng, num_samples):
-    """``log p(x, z) - log q_K(z | x)`` for K draws of the flow, ``[K, B]``."""
+  def sample_posterior(self, params, x, rng, num_samples):
+    """``(z_K [K, B, D], log q_K(z_K | x) [K, B])``: K draws of the flow."""
     apply = lambda *a, method: self.module.apply(
         {'params': params}, *a, method=method
     )
@@ -183,14 +184,7 @@ class FlowVAE(vae.VariationalAutoencoder):
         )
         - log_det
     )
-    outputs = apply(z.reshape((-1, self.latent_dim)), method='decode')
-    outputs = outputs.reshape((num_samples, *x.shape))
-    log_px = self.log_likelihood(
-        outputs,
-        jnp.broadcast_to(x, outputs.shape),
-        apply(method='decoder_log_variance'),
-    )
-    return log_px + self.log_prior(params, z) - log_q
+    return z, log_q
 
   def encode(self, params, x):
     """The flow applied to the posterior mean, ``[B, latent_dim]``."""

@@ -161,6 +161,10 @@ class VariationalAutoencoder(base.Model, Config):
   num_samples: int = 1
 
   generative = True
+  # The posterior is the encoder's Gaussian and the prior N(0, I), so the
+  # KL has a closed form per dimension (task ``latent``); a learned prior
+  # (`vampprior`) or a flow posterior (`flow_vae`) sets False.
+  analytic_kl = True
 
   def init(self, rng):
     x = jnp.zeros((1, *self.input_shape), jnp.float32)
@@ -257,9 +261,7 @@ class VariationalAutoencoder(base.Model, Config):
     The ingredients of the IWAE bound (`losses.iwae_bound`) and of the
     importance-sampled log-likelihood (`ae_jax.metrics.likelihood`).
     """
-    mean, log_var = self.encode_distribution(params, x)
-    eps = jax.random.normal(rng, (num_samples, *mean.shape), mean.dtype)
-    z = mean + jnp.exp(0.5 * log_var) * eps  # [K, B, D]
+    z, log_qz = self.sample_posterior(params, x, rng, num_samples)
     flat = z.reshape((-1, self.latent_dim))
     outputs = self.module.apply({'params': params}, flat, method='decode')
     outputs = outputs.reshape((num_samples, *x.shape))
@@ -270,10 +272,21 @@ class VariationalAutoencoder(base.Model, Config):
         outputs, jnp.broadcast_to(x, outputs.shape), out_log_var
     )
     log_pz = self.log_prior(params, z)
+    return log_px + log_pz - log_qz
+
+  def sample_posterior(
+      self, params, x: jax.Array, rng: jax.Array, num_samples: int
+  ) -> tuple[jax.Array, jax.Array]:
+    """``(z [K, B, D], log q(z | x) [K, B])`` for K = ``num_samples`` draws
+    of the posterior: the encoder's Gaussian here, a flow's q_K in
+    `flow_vae`."""
+    mean, log_var = self.encode_distribution(params, x)
+    eps = jax.random.normal(rng, (num_samples, *mean.shape), mean.dtype)
+    z = mean + jnp.exp(0.5 * log_var) * eps  # [K, B, D]
     log_qz = losses.gaussian_log_likelihood(
         jnp.broadcast_to(mean, z.shape), jnp.broadcast_to(log_var, z.shape), z
     )
-    return log_px + log_pz - log_qz
+    return z, log_qz
 
   def log_prior(self, params, z: jax.Array) -> jax.Array:
     """``log p(z)``, ``[...]`` for codes ``[..., latent_dim]``: N(0, I) here;

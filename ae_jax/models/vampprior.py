@@ -102,6 +102,7 @@ class VampPriorVAE(vae.VariationalAutoencoder):
   """`vae.VariationalAutoencoder` whose prior is the VampPrior."""
 
   module: VampModule
+  analytic_kl = False  # The prior is a mixture, not N(0, I).
 
   def log_prior(self, params, z):
     means, log_vars = self.module.apply(

@@ -137,6 +137,8 @@ def _posterior_statistics(trained, x) -> dict:
         f'factor_vae) or several stochastic layers (hierarchical_vae); '
         f'{trained.config.model!r} has neither.'
     )
+  if not model.analytic_kl:
+    return _sampled_statistics(trained, x)
   encode = functools.partial(model.encode_distribution, trained.params)
   stats = common.batched(trained, lambda v: jnp.concatenate(encode(v), -1), x)
   mean, log_var = np.split(stats.astype(np.float64), 2, axis=-1)
@@ -163,13 +165,53 @@ def _posterior_statistics(trained, x) -> dict:
   return out
 
 
+KL_SAMPLES = 64  # Posterior draws per image of a Monte Carlo KL.
+
+
+def _sampled_statistics(trained, x) -> dict:
+  """`_posterior_statistics` of a model whose KL has no closed form (a
+  learned prior, a flow posterior): the KL is ``E_q[log q(z|x) - log
+  p(z)]`` over `KL_SAMPLES` draws of its own posterior and prior; codes are
+  drawn from that posterior (after the flow) and compared with samples of
+  its own prior. No per-dimension KL: it does not split by dimension."""
+  model, params = trained.model, trained.params
+  rng = jax.random.PRNGKey(0)
+
+  def per_image(v):  # [b, ...] -> [b, 1 + D]: the KL, then one code.
+    z, log_q = model.sample_posterior(params, v, rng, KL_SAMPLES)
+    kl = jnp.mean(log_q - model.log_prior(params, z), axis=0)
+    return jnp.concatenate([kl[:, None], z[0]], -1)
+
+  stats = common.batched(trained, per_image, x).astype(np.float64)
+  kl, z = stats[:, 0], stats[:, 1:]
+  activity = np.var(common.codes(trained, x).astype(np.float64), axis=0)
+  prior_z = model.sample_prior(params, jax.random.PRNGKey(1), MMD_EXAMPLES)
+  return {
+      'activity_per_dimension': [float(v) for v in activity],
+      'active_units': int(np.sum(activity > ACTIVE_UNIT_THRESHOLD)),
+      'latent_dim': int(z.shape[1]),
+      'total_kl': float(kl.mean()),
+      'kl_samples': KL_SAMPLES,
+      'total_correlation': code_stats.gaussian_total_correlation(z),
+      'mmd_to_prior': float(
+          losses.mmd(
+              jnp.asarray(z[:MMD_EXAMPLES], jnp.float32),
+              jnp.asarray(prior_z, jnp.float32),
+          )
+      ),
+  }
+
+
 def latent(trained, dataset, baseline=None, outdir=None) -> dict:
   """Latent statistics of a VAE-family model on the test set: per-dimension
   KL and active units (Burda et al.), the Gaussian total correlation of
   sampled codes (FactorVAE's target) and the MMD of sampled codes to N(0, I)
   (InfoVAE's); the same scalars for a baseline model. A model with several
   stochastic layers gets the active units of each layer (their prior is not
-  N(0, I), so the other statistics do not apply)."""
+  N(0, I), so the other statistics do not apply). A learned prior
+  (vampprior) or a flow posterior (flow_vae) gets a Monte Carlo KL to its
+  own prior, codes from its own posterior and the MMD to its own prior
+  (`_sampled_statistics`)."""
   del outdir  # `generate` draws the interpolations.
   out = _posterior_statistics(trained, dataset.test_images)
   if baseline is not None:
