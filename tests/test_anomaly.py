@@ -544,6 +544,30 @@ def test_binary_three_classes_compiles_once(tmp_path):
   assert 'training compiled 1 time(s)' in table
 
 
+def test_baselines_fit_the_images_the_test_split_looks_like(
+    tmp_path, monkeypatch
+):
+  # Under dynamic binarisation the test split is binary and the training
+  # split grey: the baselines were fitted on grey images and scored binary
+  # ones, while the model's threshold already used binarised training images.
+  from experiments.configs import ae  # pylint: disable=g-import-not-at-top
+
+  fitted = []
+  real = one_class.baseline_scores
+
+  def recording(name, train_x, test_x, k):
+    fitted.append((train_x, test_x))
+    return real(name, train_x, test_x, k)
+
+  monkeypatch.setattr(one_class, 'baseline_scores', recording)
+  config = ae.get_config('smoke')
+  config.binarize = 'dynamic'
+  one_class.run(config, tmp_path, classes=[0], epochs=1, baselines=True)
+  for train_x, test_x in fitted:
+    assert set(np.unique(test_x)) <= {0.0, 1.0}
+    assert set(np.unique(train_x)) <= {0.0, 1.0}
+
+
 def test_pixel_baselines_score_the_training_cloud_lowest():
   rng = np.random.default_rng(0)
   basis = rng.normal(size=(3, 12))  # Normal data: a 3-d subspace of 12-d.

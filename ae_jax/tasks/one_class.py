@@ -422,11 +422,10 @@ def run(
       row[f'flagged_{kind}'] = metrics['flagged_fraction']
     for name in BASELINES if baselines else ():
       row[f'auroc_{name}'] = anomaly.auroc(
+          # Fitted on the images the model's threshold sees (binarised
+          # like the test split under dynamic binarisation).
           baseline_scores(
-              name,
-              dataset.train_images[dataset.train_labels == c],
-              dataset.test_images,
-              config.latent_dim,
+              name, train_x, dataset.test_images, config.latent_dim
           ),
           is_anomaly,
       )
