@@ -188,8 +188,34 @@ def normalize(config, *, foreign: str = 'refuse') -> ml_collections.ConfigDict:
 
 def with_defaults(saved: dict) -> ml_collections.ConfigDict:
   """A saved config (e.g. a loaded config.json) migrated to this version:
-  `normalize` with other models' fields and unknown fields dropped."""
-  return normalize(saved, foreign='drop')
+  `normalize` with other models' fields and unknown fields dropped, and
+  the fields of the user's files that its data never read at their defaults
+  (versions before 2026-11-30 accepted and ignored them there)."""
+  config = normalize(saved, foreign='drop')
+  for field, default in unread_user_file_fields(config):
+    config[field] = default
+  return config
+
+
+# Fields that only the user's own files read, with their defaults and the
+# kinds of `config.dataset` (`data.user_files.parse_source`) that read each.
+USER_FILE_FIELDS = (
+    ('test_fraction', 0.2, ('csv', 'images')),
+    ('image_size', 0, ('images',)),
+    ('label_column', '', ('csv',)),
+)
+
+
+def unread_user_file_fields(config) -> list[tuple[str, Any]]:
+  """``(field, default)`` of each `USER_FILE_FIELDS` entry set to another
+  value for data that does not read it (a built-in dataset, npz:)."""
+  kind, sep, _ = str(config.get('dataset', '')).partition(':')
+  kind = kind if sep else None
+  return [
+      (field, default)
+      for field, default, kinds in USER_FILE_FIELDS
+      if kind not in kinds and config.get(field, default) != default
+  ]
 
 
 def _kind(value) -> str:

@@ -4,7 +4,9 @@ import jax
 import numpy as np
 import pytest
 
+import ae_jax
 from ae_jax import models
+from ae_jax import tasks
 from ae_jax import train
 from ae_jax.models import capabilities
 from ae_jax.train import pretrain
@@ -138,9 +140,11 @@ def test_stacked_autoencoder_pretraining_beats_random_initialisation(tmp_path):
   # Measured after 100 fine-tuning steps: loss 1.54 vs 2.01, accuracy 0.84 vs 0.81.
   assert results['autoencoders']['loss'] < 0.85 * results['none']['loss']
   assert results['autoencoders']['accuracy'] >= results['none']['accuracy']
-  assert (
-      tmp_path / 'autoencoders' / 'pretrain' / 'layer_0' / 'checkpoints'
-  ).exists()
+  layers = tmp_path / 'autoencoders' / 'pretrain'
+  assert (layers / 'layer_0' / 'checkpoints').exists()
+  # The first layer trained on the data itself, recorded as 'digits/layer_0':
+  # its run loads that data (the same arrays by their sha256).
+  assert tasks.load_data(ae_jax.load(layers / 'layer_0')).name == 'digits'
 
 
 def test_rbm_pretrained_autoencoder_reconstructs_better_than_random_init(

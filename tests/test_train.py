@@ -14,6 +14,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+import ae_jax
 from ae_jax import data
 from ae_jax import models
 from ae_jax import train
@@ -586,3 +587,27 @@ def test_misspelt_config_field_is_named_with_a_suggestion(
   ):
     train.train_and_evaluate(config, tmp_path)
   assert not tmp_path.joinpath('checkpoints').exists()
+
+
+def test_an_old_run_with_an_ignored_user_file_field_still_relaunches(
+    smoke_config, tmp_path, monkeypatch
+):
+  # Before 2026-11-30, --config.test_fraction=0.5 on digits was accepted and
+  # ignored; such a run must still resume and load.
+  from ae_jax.train import run_config  # pylint: disable=g-import-not-at-top
+
+  monkeypatch.setattr(run_config, '_check_user_file_fields', lambda c: None)
+  old = _quiet(smoke_config, test_fraction=0.5, num_train_steps=10)
+  train.train_and_evaluate(old, tmp_path / 'run')
+  monkeypatch.undo()
+  assert ae_jax.load(tmp_path / 'run').config.test_fraction == 0.2
+  summary = train.train_and_evaluate(
+      _quiet(smoke_config, num_train_steps=20), tmp_path / 'run'
+  )
+  assert summary['step'] == 20
+  # Given again, the field is refused with the spelling to use.
+  with pytest.raises(ValueError, match='Leave --config.test_fraction out'):
+    train.train_and_evaluate(
+        _quiet(smoke_config, test_fraction=0.5, num_train_steps=20),
+        tmp_path / 'run',
+    )

@@ -16,9 +16,11 @@ global batch, ``local = batch_size // process_count``; concatenating the
 processes' batches in process order gives the global batch.
 
 ``eval_batches`` makes one in-order pass whose batches all have the same shape:
-the last one is zero-padded, and every batch carries a float32 ``'mask'``
-(1 = real example, 0 = padding), so each example counts exactly once and the
-evaluation step compiles once.
+the last one is padded with the batch before's rows (zeros when there are
+fewer examples than one batch), and every batch carries a float32 ``'mask'``
+(1 = real example, 0 = padding), so each example counts exactly once, a
+statistic over a whole batch sees real data, and the evaluation step
+compiles once.
 
 ``prefetch`` runs an iterator (and a transform, e.g. the transfer to devices)
 in a background thread, a few batches ahead of the consumer.

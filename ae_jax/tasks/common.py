@@ -58,10 +58,17 @@ def _check_same_data(trained, dataset: data.Dataset) -> None:
     return
   info = run_files.read_dataset_info(trained.workdir) or {}
   saved_name = info.get('name')
-  if saved_name is not None and saved_name != dataset.name:
+  # Another name for the same arrays (a pretraining layer's run on the data
+  # itself, 'digits/layer_0') is the same data.
+  if (
+      saved_name is not None
+      and saved_name != dataset.name
+      and info.get('sha256') != run_files.dataset_fingerprint(dataset)
+  ):
     raise ValueError(
         f'{trained.workdir} was trained on {saved_name!r} (dataset.json) but '
-        f'its config.dataset loads {dataset.name!r}: data passed in memory '
+        f'its config.dataset loads {dataset.name!r}, other arrays: data '
+        "passed in memory (an estimator's rows, a lower layer's codes) "
         'cannot be read again from a work directory. Call its encode, '
         'reconstruct or score on your own arrays instead (ae_jax.load(...)'
         '.preprocess(X) standardises raw rows as in training).'

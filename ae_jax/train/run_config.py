@@ -98,32 +98,23 @@ def check_config(
   return config
 
 
-# Fields that only the user's own files read, with their defaults: `kinds`
-# of `user_files.parse_source` that read each.
-_USER_FILE_FIELDS = (
-    ('test_fraction', 0.2, ('csv', 'images')),
-    ('image_size', 0, ('images',)),
-    ('label_column', '', ('csv',)),
-)
-
-
 def _check_user_file_fields(config) -> None:
   """A field of the user's files set for data that does not read it (a
   built-in dataset, or npz: with its own test split) is refused, not
   ignored: ``--config.test_fraction=0.5`` on fashion_mnist changed
   nothing."""
-  source = data.user_files.parse_source(config.dataset)
-  kind = source[0] if source else None
-  for field, default, kinds in _USER_FILE_FIELDS:
-    value = config.get(field, default)
-    if kind not in kinds and value != default:
-      where = (
-          f'{config.dataset} comes with its own splits and image size'
-          if kind is None
-          else f'{kind}: data does not read it'
-      )
-      raise ValueError(
-          f'config.{field}={value!r} applies to '
-          f'{" and ".join(k + ":" for k in kinds)} data only; {where}. '
-          f'Leave --config.{field} out (default {default!r}).'
-      )
+  unread = configs.unread_user_file_fields(config)
+  if unread:
+    field, default = unread[0]
+    kinds = next(k for f, _, k in configs.USER_FILE_FIELDS if f == field)
+    source = data.user_files.parse_source(config.dataset)
+    where = (
+        f'{config.dataset} comes with its own splits and image size'
+        if source is None
+        else f'{source[0]}: data does not read it'
+    )
+    raise ValueError(
+        f'config.{field}={config[field]!r} applies to '
+        f'{" and ".join(k + ":" for k in kinds)} data only; {where}. '
+        f'Leave --config.{field} out (default {default!r}).'
+    )

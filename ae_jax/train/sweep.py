@@ -443,9 +443,10 @@ def evaluate(member, params, hparams, keys, dataset, config, *, mesh) -> dict:
   """
   x = np.asarray(dataset.test_images)
   labels = np.asarray(dataset.test_labels)
-  # The trainer's batches (`loop.evaluate` on one device): the same padding
-  # rows, which whole-batch statistics (an MMD) see.
-  b = loop.eval_batch_size(len(x), config.eval_batch_size, 1)
+  # The trainer's batches (`loop.evaluate` over this host's devices, the
+  # mesh of a single run): the same padding rows, which whole-batch
+  # statistics (an MMD) see.
+  b = loop.eval_batch_size(len(x), config.eval_batch_size, jax.device_count())
 
   def one(p, hp, key, j, xb, yb):
     m, _ = member(hp)
