@@ -167,8 +167,9 @@ class FlowVAE(vae.VariationalAutoencoder):
     kl = log_q - self.log_prior(params, z)  # One-sample estimate.
     return self.sampled_elbo_metrics(outputs, x, log_px, kl)
 
-  def sample_posterior(self, params, x, rng, num_samples):
-    """``(z_K [K, B, D], log q_K(z_K | x) [K, B])``: K draws of the flow."""
+  def _posterior_draws(self, params, x, rng, num_samples):
+    """``(z_K [K, B, D], log q_K)``: K draws of the flow, its density
+    traced with them (as `log_importance_weights` always did here)."""
     apply = lambda *a, method: self.module.apply(
         {'params': params}, *a, method=method
     )
@@ -184,7 +185,7 @@ class FlowVAE(vae.VariationalAutoencoder):
         )
         - log_det
     )
-    return z, log_q
+    return z, lambda: log_q
 
   def encode(self, params, x):
     """The flow applied to the posterior mean, ``[B, latent_dim]``."""

@@ -261,7 +261,7 @@ class VariationalAutoencoder(base.Model, Config):
     The ingredients of the IWAE bound (`losses.iwae_bound`) and of the
     importance-sampled log-likelihood (`ae_jax.metrics.likelihood`).
     """
-    z, log_qz = self.sample_posterior(params, x, rng, num_samples)
+    z, log_q = self._posterior_draws(params, x, rng, num_samples)
     flat = z.reshape((-1, self.latent_dim))
     outputs = self.module.apply({'params': params}, flat, method='decode')
     outputs = outputs.reshape((num_samples, *x.shape))
@@ -272,6 +272,7 @@ class VariationalAutoencoder(base.Model, Config):
         outputs, jnp.broadcast_to(x, outputs.shape), out_log_var
     )
     log_pz = self.log_prior(params, z)
+    log_qz = log_q()
     return log_px + log_pz - log_qz
 
   def sample_posterior(
@@ -280,13 +281,21 @@ class VariationalAutoencoder(base.Model, Config):
     """``(z [K, B, D], log q(z | x) [K, B])`` for K = ``num_samples`` draws
     of the posterior: the encoder's Gaussian here, a flow's q_K in
     `flow_vae`."""
+    z, log_q = self._posterior_draws(params, x, rng, num_samples)
+    return z, log_q()
+
+  def _posterior_draws(self, params, x, rng, num_samples):
+    """``(z, log_q)``: `sample_posterior` with ``log_q()`` traced when
+    called. `log_importance_weights` calls it after the decoder, where it
+    always traced the Gaussian's density: JAX sums the gradients of a value
+    used twice in trace order, so the parameters of IWAE runs stay bitwise
+    those of earlier versions."""
     mean, log_var = self.encode_distribution(params, x)
     eps = jax.random.normal(rng, (num_samples, *mean.shape), mean.dtype)
     z = mean + jnp.exp(0.5 * log_var) * eps  # [K, B, D]
-    log_qz = losses.gaussian_log_likelihood(
+    return z, lambda: losses.gaussian_log_likelihood(
         jnp.broadcast_to(mean, z.shape), jnp.broadcast_to(log_var, z.shape), z
     )
-    return z, log_qz
 
   def log_prior(self, params, z: jax.Array) -> jax.Array:
     """``log p(z)``, ``[...]`` for codes ``[..., latent_dim]``: N(0, I) here;
