@@ -403,11 +403,9 @@ def test_a_diverging_member_is_flagged_and_the_others_finish(tmp_path, caplog):
   assert saved['steps_per_second'] > 0
 
 
-def test_a_sweep_with_a_diverged_member_resumes(tmp_path, monkeypatch):
-  config = _config(steps=30)
-  config.checkpoint_every_steps = 10
-  values = {'learning_rate': [1e-3, 1e30]}
-  sweep.train_sweep(config, values, tmp_path / 'straight')
+def _stop_at_the_second_call(monkeypatch, config, values, workdir):
+  """Trains the sweep into ``workdir`` with a SIGTERM (a preemptible VM's
+  notice) during its second call: it saves the step it reached and stops."""
   calls = []
   put = sweep._put  # pylint: disable=protected-access
 
@@ -419,8 +417,16 @@ def test_a_sweep_with_a_diverged_member_resumes(tmp_path, monkeypatch):
 
   monkeypatch.setattr(sweep, '_put', signalled)
   with pytest.raises(preemption.Preempted, match='SIGTERM'):
-    sweep.train_sweep(config, values, tmp_path / 'stopped')
+    sweep.train_sweep(config, values, workdir)
   monkeypatch.undo()
+
+
+def test_a_sweep_with_a_diverged_member_resumes(tmp_path, monkeypatch):
+  config = _config(steps=30)
+  config.checkpoint_every_steps = 10
+  values = {'learning_rate': [1e-3, 1e30]}
+  sweep.train_sweep(config, values, tmp_path / 'straight')
+  _stop_at_the_second_call(monkeypatch, config, values, tmp_path / 'stopped')
   # Its step-20 checkpoint holds member 1's NaNs; the healthy member's 20
   # steps were lost before ("No checkpoint could be restored").
   rows = sweep.train_sweep(config, values, tmp_path / 'stopped')
@@ -457,19 +463,7 @@ def test_a_sweep_workdir_resumes_its_sweep_and_refuses_any_other(
   assert ae_jax.load(straight / 'member_1').config.beta == 4.0
   # SIGTERM (a preemptible VM's notice) during the second call: the sweep
   # saves the step it reached and stops; it lost all its work before.
-  calls = []
-  put = sweep._put  # pylint: disable=protected-access
-
-  def signalled(*args):
-    calls.append(1)
-    if len(calls) == 2:
-      os.kill(os.getpid(), signal.SIGTERM)
-    return put(*args)
-
-  monkeypatch.setattr(sweep, '_put', signalled)
-  with pytest.raises(preemption.Preempted, match='SIGTERM'):
-    sweep.train_sweep(config, values, tmp_path / 'stopped')
-  monkeypatch.undo()
+  _stop_at_the_second_call(monkeypatch, config, values, tmp_path / 'stopped')
   steps = [p.name for p in (tmp_path / 'stopped' / 'checkpoints').iterdir()]
   assert steps == ['20'], steps
   sweep.train_sweep(config, values, tmp_path / 'stopped')
