@@ -81,6 +81,16 @@ def test_the_metrics_are_reproducible_from_the_work_directory(sweep_dir):
     assert again[key] == saved[key], key
 
 
+def test_tasks_on_a_ground_truth_dataset_say_they_measured_training_images(
+    sweep_dir,
+):
+  # xy_sprites' test split is a draw of its training images.
+  workdir, _ = sweep_dir
+  evaluate.evaluate(str(workdir / 'member_0'), ['pca'])
+  saved = json.loads((workdir / 'member_0' / 'eval_pca.json').read_text())
+  assert saved['test_split'] == 'training images (ground-truth dataset)'
+
+
 @pytest.fixture(scope='module')
 def digits_dir(tmp_path_factory):
   """A VAE trained on digits, which has no factors."""

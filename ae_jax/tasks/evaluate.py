@@ -70,6 +70,9 @@ def evaluate(
         step=trained.step,
         params_sha256=distributed.params_fingerprint(trained.params),
     )
+    if dataset is not None and tasks.disentanglement.has_factors(trained):
+      # dsprites / xy_sprites: the test split is a draw of training images.
+      described['test_split'] = 'training images (ground-truth dataset)'
     if baseline is not None:
       described['baseline'] = {
           'workdir': str(baseline.workdir),
