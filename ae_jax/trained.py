@@ -335,14 +335,16 @@ class _QuietReadOnlyManager(logging.Filter):
     )
 
 
-def _restore(ckpt_dir: epath.Path, step: int | str | None):
+def _restore(
+    ckpt_dir: epath.Path, step: int | str | None, best_metric: str = 'loss'
+):
   """``(step, restored state, record)`` read from ``ckpt_dir``, as `load`
   describes."""
   quiet = _QuietReadOnlyManager()
   logging.getLogger('absl').addFilter(quiet)
   try:
     options = ocp.CheckpointManagerOptions(
-        read_only=True, best_fn=lambda m: m['loss'], best_mode='min'
+        read_only=True, best_fn=lambda m: m[best_metric], best_mode='min'
     )
     manager = ocp.CheckpointManager(
         ckpt_dir,
@@ -439,7 +441,7 @@ def load(
   for attempt in range(_LOAD_ATTEMPTS):
     before = checkpoints.step_dirs(ckpt_dir)
     try:
-      found, restored, record = _restore(ckpt_dir, step)
+      found, restored, record = _restore(ckpt_dir, step, model.best_metric)
     except (FileNotFoundError, checkpoints.UnreadableCheckpointError):
       if attempt + 1 == _LOAD_ATTEMPTS or checkpoints.step_dirs(ckpt_dir) == (
           before

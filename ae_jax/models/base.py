@@ -86,6 +86,10 @@ class Model(abc.ABC):
 
   generative = False  # Models with a prior set this and implement `sample`.
   reconstructs = True  # False for models with no decoder (a classifier).
+  # The validation metric (lower is better) that picks the best checkpoint
+  # (``step='best'``): the objective, unless it measures no quality (an
+  # RBM's CD surrogate, a GAN's adversarial sum).
+  best_metric = 'loss'
 
   @property
   def event_ndims(self) -> int:

@@ -136,6 +136,8 @@ class VAEGANModule(vae.VAEModule):
 class VAEGAN(vae.VariationalAutoencoder):
   """`vae.VariationalAutoencoder` with the VAE-GAN objectives."""
 
+  best_metric = 'mse'  # Its 'loss' sums the adversarial terms.
+
   module: VAEGANModule
   feature_weight: float = 1.0
   pixel_weight: float = 0.0

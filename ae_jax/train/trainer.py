@@ -234,7 +234,7 @@ def _train(config, workdir: epath.Path, mesh, dataset) -> dict[str, Any]:
   with checkpoints.make_manager(
       workdir,
       max_to_keep=config.max_checkpoints_to_keep,
-      best_metric=None if run.validation is None else 'loss',
+      best_metric=None if run.validation is None else run.model.best_metric,
   ) as manager:
     _, restored, _ = checkpoints.restore_latest(manager, state)
     state = state if restored is None else restored
