@@ -322,6 +322,9 @@ RUN_CONTROL_FIELDS = frozenset(
         'dsprites_file',
         'eval_batch_size',
         'max_consecutive_nonfinite',
+        # The same model computed another way (`networks.CONV_IMPLS`): a
+        # checkpoint moves between implementations and platforms.
+        'conv_impl',
     }
 )
 

@@ -611,3 +611,19 @@ def test_an_old_run_with_an_ignored_user_file_field_still_relaunches(
         _quiet(smoke_config, test_fraction=0.5, num_train_steps=20),
         tmp_path / 'run',
     )
+
+
+def test_a_conv_run_resumes_under_another_conv_impl(tmp_path):
+  # The same model computed another way: a checkpoint moves between
+  # conv_impl values (it was refused as "a different config").
+  from experiments.configs import conv_ae  # pylint: disable=g-import-not-at-top
+
+  config = _quiet(
+      conv_ae.get_config('smoke'), conv_impl='matmul', num_train_steps=10
+  )
+  train.train_and_evaluate(config, tmp_path)
+  summary = train.train_and_evaluate(
+      _quiet(config, conv_impl='flax', num_train_steps=20), tmp_path
+  )
+  assert summary['step'] == 20 and np.isfinite(summary['test']['loss'])
+  assert ae_jax.load(tmp_path).step == 20
