@@ -154,10 +154,27 @@ class TrainedModel:
       x = x / np.float32(self.preprocessing['divide_by'])
     return x
 
-  def encode(self, x) -> np.ndarray:
-    """Codes ``[B, latent_dim]`` (a VAE's posterior mean)."""
+  def _with_lengths(self, x, lengths) -> tuple:
+    """``(x,)`` or, for the LSTM sequence AE, ``(x, lengths)`` checked:
+    steps ``t >= lengths[b]`` of sequence ``b`` are padding."""
+    if lengths is None:
+      return (x,)
+    from ae_jax.models import lstm_ae  # pylint: disable=g-import-not-at-top
+
+    if not isinstance(self.model, lstm_ae.LSTMAutoencoder):
+      raise ValueError(
+          f'lengths= applies to the LSTM sequence autoencoder; this run is '
+          f'{self.config.model!r}. Leave it out.'
+      )
+    lstm_ae.check_sequences(x, lengths, self.input_shape)
+    return x, jnp.asarray(lengths)
+
+  def encode(self, x, lengths=None) -> np.ndarray:
+    """Codes ``[B, latent_dim]`` (a VAE's posterior mean); ``lengths``
+    ``[B]``: the valid steps of padded sequences (LSTM AE only)."""
+    x = self._check(x, self.input_shape, 'x')
     return np.asarray(
-        self._encode(self.params, self._check(x, self.input_shape, 'x'))
+        self._encode(self.params, *self._with_lengths(x, lengths))
     )
 
   def decode(self, z) -> np.ndarray:
@@ -166,9 +183,11 @@ class TrainedModel:
         self._decode(self.params, self._check(z, (self.latent_dim,), 'z'))
     )
 
-  def reconstruct(self, x) -> np.ndarray:
+  def reconstruct(self, x, lengths=None) -> np.ndarray:
+    """Mean reconstructions of ``x``; ``lengths`` as in `encode`."""
+    x = self._check(x, self.input_shape, 'x')
     return np.asarray(
-        self._reconstruct(self.params, self._check(x, self.input_shape, 'x'))
+        self._reconstruct(self.params, *self._with_lengths(x, lengths))
     )
 
   def expost_density(self, train_x=None):
