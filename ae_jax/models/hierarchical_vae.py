@@ -318,7 +318,11 @@ def build(config, data: base.DataSpec) -> HierarchicalVAE:
         f'IWAE bound (iwae_samples={hp.iwae_samples}) does not have; set '
         '--config.iwae_samples=1 or --config.kl_warmup_steps=0.'
     )
-  kw = dict(activation=config.activation, init_scheme=config.init)
+  kw = dict(
+      activation=config.activation,
+      init_scheme=config.init,
+      dtype=networks.compute_dtype(config),
+  )
   d1, d2 = config.latent_dim, hp.top_latent_dim
   hidden = tuple(config.hidden_sizes)
   module = HierarchicalModule(

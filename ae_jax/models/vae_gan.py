@@ -38,6 +38,7 @@ linear head is the first of ``discriminator_sizes``, then the rest of them
 """
 
 import dataclasses
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -98,6 +99,7 @@ class ImageDiscriminator(nn.Module):
   # linear head is the first dense layer, ``hidden_0``.
   conv_features: tuple[int, ...] = ()
   conv_impl: str = 'auto'
+  dtype: Any = jnp.float32  # Compute dtype; parameters and outputs float32.
 
   @nn.compact
   def __call__(self, x):
@@ -108,15 +110,18 @@ class ImageDiscriminator(nn.Module):
           self.sizes[0],
           activation=self.activation,
           conv_impl=self.conv_impl,
+          dtype=self.dtype,
           name='hidden_0',
       )
       h, first = getattr(nn, self.activation)(body(x)), 1
     for i, size in enumerate(self.sizes[first:], start=first):
-      dense = lambda suffix, i=i, size=size: nn.Dense(
-          size, name=f'hidden_{i}{suffix}'
+      dense = lambda suffix, i=i, size=size: networks.layer(
+          nn.Dense, size, dtype=self.dtype, name=f'hidden_{i}{suffix}'
       )
       h = networks.hidden_activation(self.activation, dense, h)
-    return h, nn.Dense(1, name='logit')(h)[..., 0]
+    logit = networks.layer(nn.Dense, 1, dtype=self.dtype, name='logit')(h)
+    # The feature loss and the GAN losses are taken in float32.
+    return h.astype(jnp.float32), logit[..., 0].astype(jnp.float32)
 
 
 class VAEGANModule(vae.VAEModule):
@@ -274,6 +279,7 @@ def build(config, data: base.DataSpec) -> VAEGAN:
           activation=config.activation,
           conv_features=tuple(config.conv_features) if conv else (),
           conv_impl=config.conv_impl,
+          dtype=networks.compute_dtype(config),
       ),
   )
   return vae.extend(
