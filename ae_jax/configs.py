@@ -192,7 +192,7 @@ def with_defaults(saved: dict) -> ml_collections.ConfigDict:
   the fields of the user's files that its data never read at their defaults
   (versions before 2026-11-30 accepted and ignored them there)."""
   config = normalize(saved, foreign='drop')
-  for field, default in unread_user_file_fields(config):
+  for field, default, _ in unread_user_file_fields(config):
     config[field] = default
   return config
 
@@ -206,13 +206,14 @@ USER_FILE_FIELDS = (
 )
 
 
-def unread_user_file_fields(config) -> list[tuple[str, Any]]:
-  """``(field, default)`` of each `USER_FILE_FIELDS` entry set to another
-  value for data that does not read it (a built-in dataset, npz:)."""
+def unread_user_file_fields(config) -> list[tuple[str, Any, tuple[str, ...]]]:
+  """The `USER_FILE_FIELDS` entries ``(field, default, kinds that read it)``
+  set to another value for data that does not read them (a built-in
+  dataset, npz:)."""
   kind, sep, _ = str(config.get('dataset', '')).partition(':')
   kind = kind if sep else None
   return [
-      (field, default)
+      (field, default, kinds)
       for field, default, kinds in USER_FILE_FIELDS
       if kind not in kinds and config.get(field, default) != default
   ]

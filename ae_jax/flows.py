@@ -25,6 +25,8 @@ are tested against ``jax.jacfwd``.
 import jax
 import jax.numpy as jnp
 
+from ae_jax.losses import _checks
+
 __all__ = ['iaf_step', 'planar', 'radial']
 
 
@@ -39,11 +41,7 @@ def _check_shapes(fn: str, z, per_unit: dict, per_point: dict) -> None:
   for names, target in ((per_unit, z_shape), (per_point, z_shape[:-1])):
     for name, value in names.items():
       shape = jnp.shape(value)
-      try:
-        ok = jnp.broadcast_shapes(shape, target) == target
-      except ValueError:
-        ok = False
-      if not ok:
+      if not _checks._broadcasts_to(shape, target):
         raise ValueError(
             f'{fn}: {name} shape {shape} does not broadcast to {target} '
             f'(z is {z_shape}); reshape it'

@@ -30,6 +30,16 @@ def _as_array(fn_name: str, name: str, value) -> jax.Array:
   return jnp.asarray(value)
 
 
+def _broadcasts_to(shape, target) -> bool:
+  """Whether an array of ``shape`` broadcasts to exactly ``target``: a
+  ``[B, 1]`` array against ``[B]`` would instead widen the result to
+  ``[B, B]``. Shapes are static, so this holds for tracers too."""
+  try:
+    return np.broadcast_shapes(tuple(shape), tuple(target)) == tuple(target)
+  except ValueError:
+    return False
+
+
 def _check_weight(
     fn_name: str,
     name: str,
@@ -56,11 +66,7 @@ def _check_weight(
     raise TypeError(
         f"{fn_name}: {name} must be a real number, got dtype {array.dtype}"
     )
-  try:
-    ok = np.broadcast_shapes(array.shape, shape) == tuple(shape)
-  except ValueError:
-    ok = False
-  if not ok:
+  if not _broadcasts_to(array.shape, shape):
     raise ValueError(
         f"{fn_name}: {name} shape {array.shape} does not broadcast to the "
         f"per-example shape {tuple(shape)}; pass a scalar or reshape it"
@@ -141,11 +147,7 @@ def _check_and_cast(
   names = [name for name, _ in floating] + [name for name, _ in cast]
   for name, x in zip(names[1:], out[1:]):
     if name in broadcast:
-      try:
-        ok = np.broadcast_shapes(x.shape, ref.shape) == ref.shape
-      except ValueError:
-        ok = False
-      if not ok:
+      if not _broadcasts_to(x.shape, ref.shape):
         raise ValueError(
             f"{fn_name}: {name} shape {x.shape} does not broadcast to "
             f"{ref_name} shape {ref.shape}; reshape it (e.g. add "

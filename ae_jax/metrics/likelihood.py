@@ -10,7 +10,6 @@ at most ``batch_size`` (image, sample) rows, as one evaluation batch would.
 
 from collections.abc import Callable
 import math
-import numbers
 
 import jax
 import jax.numpy as jnp
@@ -47,15 +46,9 @@ def importance_sampled_log_likelihood(
     num_samples: K, a multiple of ``chunk_size`` (keyword-only, static).
     chunk_size: samples drawn at once (keyword-only, static).
   """
-  is_count = lambda v: (
-      isinstance(v, numbers.Integral)
-      and not isinstance(v, (bool, np.bool_))
-      and v >= 1
-  )
-  for name, value in (('num_samples', num_samples), ('chunk_size', chunk_size)):
-    if not is_count(value):
-      raise ValueError(f'{name}={value!r} must be an integer >= 1.')
-  num_samples, chunk_size = int(num_samples), int(chunk_size)
+  fn = 'importance_sampled_log_likelihood'
+  num_samples = checks.positive_int(fn, 'num_samples', num_samples)
+  chunk_size = checks.positive_int(fn, 'chunk_size', chunk_size)
   chunk_size = min(chunk_size, num_samples)
   if num_samples % chunk_size:
     raise ValueError(

@@ -105,8 +105,7 @@ def _check_user_file_fields(config) -> None:
   nothing."""
   unread = configs.unread_user_file_fields(config)
   if unread:
-    field, default = unread[0]
-    kinds = next(k for f, _, k in configs.USER_FILE_FIELDS if f == field)
+    field, default, kinds = unread[0]
     source = data.user_files.parse_source(config.dataset)
     where = (
         f'{config.dataset} comes with its own splits and image size'
